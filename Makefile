@@ -1,0 +1,45 @@
+# make run   - set up a virtual environment and serve the app on the shipped models
+# make test  - set up the test environment and run the whole suite
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PORT ?= 8000
+
+.PHONY: run test lint bench train-emotion train-age-gender convert clean
+
+$(BIN)/activate:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(VENV)/.serve: requirements.txt | $(BIN)/activate
+	$(BIN)/pip install --quiet -r requirements.txt
+	touch $@
+
+$(VENV)/.dev: requirements.txt requirements-train.txt requirements-dev.txt | $(BIN)/activate
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $@ $(VENV)/.serve
+
+run: $(VENV)/.serve
+	$(BIN)/gunicorn --config gunicorn.conf.py --bind 127.0.0.1:$(PORT) "faceinsight.web:create_app()"
+
+test: $(VENV)/.dev
+	$(BIN)/python -m pytest -q
+
+lint: $(VENV)/.dev
+	$(BIN)/ruff check .
+
+bench: $(VENV)/.dev
+	$(BIN)/python bench/bench_models.py
+
+DATA ?= ../shared/data
+train-emotion: $(VENV)/.dev
+	$(BIN)/python -m faceinsight.training.train_emotion --data $(DATA)/fer2013
+
+train-age-gender: $(VENV)/.dev
+	$(BIN)/python -m faceinsight.training.train_age_gender --data $(DATA)/utkface
+
+convert: $(VENV)/.dev
+	$(BIN)/python convert_models.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache build

@@ -1,0 +1,69 @@
+"""Convert trained Keras models to verified, chunked .tflite files under models/.
+
+    python convert_models.py [--age-gender build/age_gender/best.keras]
+                             [--emotion build/emotion/best.keras] [--models models]
+
+Needs TensorFlow (requirements-train.txt); serving does not.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from faceinsight.pipeline import AGE_GENDER_SIZE, EMOTION_SIZE
+
+
+def sample_crops(size: int, count: int = 8, seed: int = 0) -> np.ndarray:
+    """Crops to compare Keras and .tflite on: the test face's crop plus seeded noise."""
+    rng = np.random.default_rng(seed)
+    crops = [rng.integers(0, 256, (size, size), dtype=np.uint8) for _ in range(count - 1)]
+    try:
+        from skimage import data
+
+        from faceinsight.pipeline import find_faces
+
+        face = find_faces(data.astronaut())[0]
+        crops.append(face.age_gender if size == AGE_GENDER_SIZE else face.emotion)
+    except (ImportError, IndexError):
+        crops.append(np.full((size, size), 128, np.uint8))
+    return np.stack(crops)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--age-gender", type=Path, default=Path("build/age_gender/best.keras"))
+    parser.add_argument("--emotion", type=Path, default=Path("build/emotion/best.keras"))
+    parser.add_argument("--models", type=Path, default=Path("models"), help="output folder")
+    parser.add_argument("--chunk-mb", type=float, default=1.0, help="largest chunk, MiB")
+    parser.add_argument("--metrics", type=Path, default=Path("reports/metrics.json"),
+                        help="validation figures to record in the manifest")
+    args = parser.parse_args(argv)
+
+    from faceinsight.training.convert import convert, write_manifest
+
+    metrics = json.loads(args.metrics.read_text()) if args.metrics.exists() else {}
+    jobs = [("age_gender", args.age_gender, AGE_GENDER_SIZE), ("emotion", args.emotion, EMOTION_SIZE)]
+    entries = {}
+    for kind, path, size in jobs:
+        if not path.exists():
+            print(f"skipping {kind}: {path} not found", file=sys.stderr)
+            continue
+        entry = convert(kind, path, args.models, sample_crops(size), int(args.chunk_mb * 2**20),
+                        metrics.get(kind, {}).get("summary"))
+        entries[kind] = entry
+        print(f"{kind}: {entry['size'] / 1e6:.2f} MB in {len(entry['chunks'])} chunk(s), "
+              f"max |keras - tflite| = {entry['max_difference_from_keras']:.2e}")
+    if not entries:
+        print("no model converted", file=sys.stderr)
+        return 1
+    print(f"manifest: {write_manifest(args.models, entries)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

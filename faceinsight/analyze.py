@@ -1,0 +1,78 @@
+"""Image in, faces with predictions out: the one entry point the CLI, web app and jobs share."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from faceinsight import pipeline
+from faceinsight.models import FaceModels, get_models
+
+
+@dataclass
+class Analysis:
+    """The faces found in one image and how long each stage took."""
+
+    faces: list[dict]
+    width: int
+    height: int
+    timing_ms: dict[str, float] = field(default_factory=dict)
+
+
+def analyze_image(image: np.ndarray, detect: bool = True, models: FaceModels | None = None,
+                  max_faces: int = 20) -> Analysis:
+    """Find faces in a decoded image and predict age, gender and emotion for each.
+
+    :param image: RGB or grayscale uint8 array.
+    :param detect: False when the image already is one face crop (box = whole image).
+    :param models: the models to use (default: the shared, lazily loaded ones).
+    :param max_faces: analyse at most this many faces, largest first.
+    :returns: faces in the ``predict.py --json`` shape, largest first.
+    """
+    models = models or get_models()
+    started = time.perf_counter()
+    crops = pipeline.find_faces(image, detect=detect, max_faces=max_faces)
+    detected = time.perf_counter()
+    faces = [{"box": [int(v) for v in crop.box], **models.predict(crop.age_gender, crop.emotion)}
+             for crop in crops]
+    done = time.perf_counter()
+    height, width = image.shape[:2]
+    timing = {"detect": round((detected - started) * 1000, 2),
+              "predict": round((done - detected) * 1000, 2)}
+    return Analysis(faces, int(width), int(height), timing)
+
+
+def analyze_bytes(data: bytes, detect: bool = True, models: FaceModels | None = None,
+                  max_pixels: int = pipeline.DEFAULT_MAX_PIXELS) -> Analysis:
+    """Decode image bytes and analyse them (see :func:`analyze_image`).
+
+    :param data: an encoded image file.
+    :param detect: False when the image already is one face crop.
+    :param models: the models to use (default: the shared ones).
+    :param max_pixels: refuse images larger than this before decoding.
+    :raises pipeline.ImageDecodeError: the bytes are not a readable image.
+    """
+    started = time.perf_counter()
+    image = pipeline.decode_image(data, max_pixels)
+    decoded = round((time.perf_counter() - started) * 1000, 2)
+    result = analyze_image(image, detect=detect, models=models)
+    result.timing_ms = {"decode": decoded, **result.timing_ms}
+    result.timing_ms["total"] = round(sum(result.timing_ms.values()), 2)
+    return result
+
+
+def analyze_file(path: str | Path, detect: bool = True, models: FaceModels | None = None) -> Analysis:
+    """Read and analyse one image file (see :func:`analyze_bytes`)."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError as error:
+        raise pipeline.ImageDecodeError(f"cannot read the file: {error.strerror or error}") from error
+    return analyze_bytes(data, detect=detect, models=models)
+
+
+def largest_face(faces: list[dict]) -> dict | None:
+    """The face with the largest box, or None."""
+    return max(faces, key=lambda f: f["box"][2] * f["box"][3], default=None)

@@ -1,0 +1,85 @@
+"""``predict.py``: age, gender and emotion for image files and folders."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+from faceinsight.analyze import analyze_file
+from faceinsight.models import ModelError, get_models
+from faceinsight.pipeline import IMAGE_EXTENSIONS, ImageDecodeError
+
+
+def iter_images(paths: list[str]) -> Iterator[Path]:
+    """Each given file, and every image file under each given folder (recursively, sorted)."""
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            yield from sorted(p for p in path.rglob("*")
+                              if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
+        else:
+            yield path
+
+
+def analyse_path(path: Path, detect: bool) -> dict:
+    """One image's JSON record: ``{"file", "faces", "error"}``; a bad file gets an error."""
+    try:
+        faces = analyze_file(path, detect=detect).faces
+        return {"file": str(path), "faces": faces, "error": None}
+    except ImageDecodeError as error:
+        return {"file": str(path), "faces": [], "error": str(error)}
+
+
+def describe(record: dict) -> list[str]:
+    """Short human-readable lines for one image's record."""
+    if record["error"]:
+        return [f"{record['file']}: error: {record['error']}"]
+    if not record["faces"]:
+        return [f"{record['file']}: no face found"]
+    lines = []
+    for number, face in enumerate(record["faces"], 1):
+        low, high = face["age_range"]
+        lines.append(
+            f"{record['file']} face {number} at {tuple(face['box'])}: age {face['age']:.0f} "
+            f"({low}-{high}, group {face['age_group']}), {face['gender']} "
+            f"{face['gender_probability']:.0%}, {face['emotion']} "
+            f"{face['emotion_scores'][face['emotion']]:.0%}"
+        )
+    return lines
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="predict.py", description="Estimate age, gender and emotion for every face in images.")
+    parser.add_argument("paths", nargs="+", metavar="PATH", help="an image, or a folder to search")
+    parser.add_argument("--json", action="store_true", help="one JSON object per image, per line")
+    parser.add_argument("--no-detect", action="store_true",
+                        help="take each image as one face crop (box = whole image)")
+    parser.add_argument("--models", type=Path, default=None, help="folder with manifest.json")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; exit status 0 if every image was read, 1 if some were not, 2 on no models."""
+    args = parse_args(argv)
+    try:
+        get_models(args.models)
+    except ModelError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    failures = seen = 0
+    for path in iter_images(args.paths):
+        seen += 1
+        record = analyse_path(path, detect=not args.no_detect)
+        failures += record["error"] is not None
+        if args.json:
+            print(json.dumps(record), flush=True)
+        else:
+            print("\n".join(describe(record)), flush=True)
+    if seen == 0:
+        print("error: no image files found", file=sys.stderr)
+        return 1
+    return 1 if failures else 0

@@ -1,0 +1,216 @@
+"""The shipped models: manifest, chunks, verification and the LiteRT interpreters.
+
+Models live in ``models/`` as chunks listed in ``models/manifest.json`` with their sizes and
+SHA-256 sums. They are reassembled in memory, verified, and loaded once, lazily, by
+:func:`get_models`. A missing or corrupt chunk raises :class:`ModelError` naming the file,
+never a wrong prediction.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from faceinsight.labels import EMOTIONS, GENDERS, MAX_AGE, age_group
+
+MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
+MANIFEST_NAME = "manifest.json"
+AGE_INTERVAL = (0.1, 0.9)  # the reported age range holds 80 % of the predicted distribution
+
+
+class ModelError(RuntimeError):
+    """A model file is missing, corrupt or does not match the manifest."""
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def read_manifest(models_dir: Path) -> dict:
+    """Read ``manifest.json`` from a models folder.
+
+    :param models_dir: the folder holding the manifest and the chunks.
+    :raises ModelError: the manifest is missing or not valid JSON.
+    """
+    path = models_dir / MANIFEST_NAME
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError as error:
+        raise ModelError(f"model manifest not found: {path}") from error
+    except (OSError, ValueError) as error:
+        raise ModelError(f"model manifest unreadable: {path}: {error}") from error
+
+
+def _read_verified(path: Path, size: int, sha256: str) -> bytes:
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError as error:
+        raise ModelError(f"model file missing: {path}") from error
+    except OSError as error:
+        raise ModelError(f"model file unreadable: {path}: {error.strerror}") from error
+    if len(data) != size or sha256_bytes(data) != sha256:
+        raise ModelError(f"model file corrupt (size or checksum differs from the manifest): {path}")
+    return data
+
+
+def assemble_model(models_dir: Path, entry: dict) -> bytes:
+    """The bytes of one model, from its whole file if present and intact, else its chunks.
+
+    :param models_dir: the folder holding the chunks.
+    :param entry: the model's manifest entry (``file``, ``size``, ``sha256``, ``chunks``).
+    :raises ModelError: a chunk is missing or corrupt, or the whole does not verify.
+    """
+    whole = models_dir / entry["file"]
+    if whole.exists():
+        data = whole.read_bytes()
+        if len(data) == entry["size"] and sha256_bytes(data) == entry["sha256"]:
+            return data
+    parts = [_read_verified(models_dir / c["file"], c["size"], c["sha256"]) for c in entry["chunks"]]
+    data = b"".join(parts)
+    if len(data) != entry["size"] or sha256_bytes(data) != entry["sha256"]:
+        raise ModelError(f"model {entry['file']} reassembled from chunks does not match its checksum")
+    return data
+
+
+def write_chunks(data: bytes, models_dir: Path, file_name: str, chunk_size: int) -> list[dict]:
+    """Split model bytes into ``<file_name>.partNNN`` files of at most ``chunk_size`` bytes.
+
+    :returns: the manifest's chunk list (file, size, sha256), in order.
+    """
+    if chunk_size <= 0:
+        raise ValueError("chunk_size must be positive")
+    chunks = []
+    for number, start in enumerate(range(0, len(data), chunk_size)):
+        part = data[start:start + chunk_size]
+        name = f"{file_name}.part{number:03d}"
+        (models_dir / name).write_bytes(part)
+        chunks.append({"file": name, "size": len(part), "sha256": sha256_bytes(part)})
+    return chunks
+
+
+class TFLiteModel:
+    """One LiteRT interpreter with one thread, guarded by a lock (it is not thread-safe)."""
+
+    def __init__(self, content: bytes, name: str, threads: int = 1):
+        from ai_edge_litert.interpreter import Interpreter
+
+        self.name = name
+        try:
+            self._interpreter = Interpreter(model_content=content, num_threads=threads)
+            self._interpreter.allocate_tensors()
+        except (ValueError, RuntimeError) as error:
+            raise ModelError(f"model {name} could not be loaded: {error}") from error
+        self._input = self._interpreter.get_input_details()[0]
+        self._outputs = {d["name"]: d for d in self._interpreter.get_output_details()}
+        self._lock = threading.Lock()
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return tuple(int(v) for v in self._input["shape"])
+
+    def run(self, pixels: np.ndarray) -> list[np.ndarray]:
+        """Run one input (H x W uint8 crop) and return every output, in output-index order."""
+        x = pixels.astype(np.float32).reshape(self.input_shape)
+        with self._lock:
+            self._interpreter.set_tensor(self._input["index"], x)
+            self._interpreter.invoke()
+            outputs = sorted(self._outputs.values(), key=lambda d: d["index"])
+            return [self._interpreter.get_tensor(d["index"]).copy() for d in outputs]
+
+
+@dataclass(frozen=True)
+class AgeGender:
+    age: float
+    age_range: tuple[int, int]
+    female_probability: float
+
+
+def summarise_age(distribution: np.ndarray) -> tuple[float, tuple[int, int]]:
+    """Expected age and the 80 % interval of a distribution over 0..MAX_AGE years.
+
+    :param distribution: (MAX_AGE + 1,) probabilities.
+    """
+    p = np.clip(np.asarray(distribution, np.float64).reshape(-1), 0, None)
+    p = p / p.sum() if p.sum() > 0 else np.full_like(p, 1 / len(p))
+    ages = np.arange(len(p))
+    cumulative = np.cumsum(p)
+    low = int(np.searchsorted(cumulative, AGE_INTERVAL[0]))
+    high = int(np.searchsorted(cumulative, AGE_INTERVAL[1]))
+    return float((p * ages).sum()), (low, min(high, MAX_AGE))
+
+
+class FaceModels:
+    """The age/gender and emotion models, ready to predict on pipeline crops."""
+
+    def __init__(self, models_dir: Path = MODELS_DIR, threads: int = 1):
+        self.models_dir = Path(models_dir)
+        self.manifest = read_manifest(self.models_dir)
+        entries = self.manifest.get("models", {})
+        for key in ("age_gender", "emotion"):
+            if key not in entries:
+                raise ModelError(f"the manifest {self.models_dir / MANIFEST_NAME} lists no {key} model")
+        self.age_gender = TFLiteModel(assemble_model(self.models_dir, entries["age_gender"]),
+                                      "age_gender", threads)
+        self.emotion = TFLiteModel(assemble_model(self.models_dir, entries["emotion"]),
+                                   "emotion", threads)
+        self._age_output = entries["age_gender"].get("output_order", ["age", "gender"])
+
+    def predict_age_gender(self, crop128: np.ndarray) -> AgeGender:
+        """Age estimate, its 80 % interval and P(female) for one 128 px crop."""
+        outputs = dict(zip(self._age_output, self.age_gender.run(crop128)))
+        age, interval = summarise_age(outputs["age"])
+        return AgeGender(age, interval, float(np.asarray(outputs["gender"]).reshape(-1)[0]))
+
+    def predict_emotion(self, crop48: np.ndarray) -> dict[str, float]:
+        """The seven emotion scores (summing to 1) for one 48 px crop."""
+        scores = np.asarray(self.emotion.run(crop48)[0], np.float64).reshape(-1)
+        scores = scores / scores.sum()
+        return {name: float(s) for name, s in zip(EMOTIONS, scores)}
+
+    def predict(self, crop128: np.ndarray, crop48: np.ndarray) -> dict:
+        """Everything the product reports for one face, in the JSON contract's order and names."""
+        ag = self.predict_age_gender(crop128)
+        female = ag.female_probability
+        gender = GENDERS[1] if female >= 0.5 else GENDERS[0]
+        scores = self.predict_emotion(crop48)
+        return {
+            "age": round(ag.age, 1),
+            "age_range": list(ag.age_range),
+            "age_group": age_group(ag.age),
+            "gender": gender,
+            "gender_probability": round(female if gender == GENDERS[1] else 1 - female, 4),
+            "emotion": max(scores, key=scores.get),
+            "emotion_scores": {k: round(v, 4) for k, v in scores.items()},
+        }
+
+
+_models: FaceModels | None = None
+_models_lock = threading.Lock()
+
+
+def get_models(models_dir: Path | None = None) -> FaceModels:
+    """The process-wide models, loaded on first use (``FACEINSIGHT_MODELS`` overrides the folder).
+
+    :param models_dir: load from this folder instead; the first call decides.
+    :raises ModelError: a model file is missing or corrupt.
+    """
+    global _models
+    if _models is None:
+        with _models_lock:
+            if _models is None:
+                folder = models_dir or Path(os.environ.get("FACEINSIGHT_MODELS", MODELS_DIR))
+                _models = FaceModels(Path(folder))
+    return _models
+
+
+def reset_models() -> None:
+    """Forget the loaded models (tests, or after replacing the files)."""
+    global _models
+    with _models_lock:
+        _models = None

@@ -1,0 +1,1 @@
+"""Training code for the two shipped models (needs requirements-train.txt)."""

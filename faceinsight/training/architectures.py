@@ -1,0 +1,62 @@
+"""The two networks, in plain Keras 3 so they run on TensorFlow, PyTorch or JAX backends.
+
+Both take raw 0-255 grayscale pixels (float32) and scale them inside the model, so the
+served .tflite files need no preprocessing beyond the face pipeline.
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import layers
+
+from faceinsight.labels import EMOTIONS, MAX_AGE
+from faceinsight.pipeline import AGE_GENDER_SIZE, EMOTION_SIZE
+
+
+def _conv_block(x, filters: int, convs: int, dropout: float, name: str):
+    for i in range(convs):
+        x = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"{name}_conv{i}")(x)
+        x = layers.BatchNormalization(name=f"{name}_bn{i}")(x)
+        x = layers.ReLU(name=f"{name}_relu{i}")(x)
+    x = layers.MaxPooling2D(2, name=f"{name}_pool")(x)
+    return layers.Dropout(dropout, name=f"{name}_drop")(x) if dropout else x
+
+
+# (convolutions, filters) per block. One convolution in the high-resolution blocks keeps
+# the cost low enough to train on two CPU cores; two in the deeper ones keep the accuracy.
+BLOCKS = ((1, 32), (1, 64), (2, 128), (2, 256))
+
+
+def emotion_model(blocks: tuple[tuple[int, int], ...] = BLOCKS) -> keras.Model:
+    """VGG-style net: 48x48x1 pixels -> 7 emotion scores summing to 1."""
+    inputs = keras.Input((EMOTION_SIZE, EMOTION_SIZE, 1), name="face48")
+    x = layers.Rescaling(1 / 255.0, name="scale")(inputs)
+    for i, (convs, width) in enumerate(blocks):
+        x = _conv_block(x, width, convs, 0.1 * i, f"block{i}")
+    x = layers.GlobalAveragePooling2D(name="gap")(x)
+    x = layers.Dense(256, use_bias=False, name="fc")(x)
+    x = layers.BatchNormalization(name="fc_bn")(x)
+    x = layers.ReLU(name="fc_relu")(x)
+    x = layers.Dropout(0.4, name="fc_drop")(x)
+    outputs = layers.Dense(len(EMOTIONS), activation="softmax", name="emotion")(x)
+    return keras.Model(inputs, outputs, name="emotion")
+
+
+def age_gender_model(blocks: tuple[tuple[int, int], ...] = BLOCKS) -> keras.Model:
+    """Multitask net: 128x128x1 pixels -> (age distribution over 0..MAX_AGE, P(female)).
+
+    The 128 px crop is averaged down to 64 px first (the CPU budget), then VGG-style blocks.
+    """
+    inputs = keras.Input((AGE_GENDER_SIZE, AGE_GENDER_SIZE, 1), name="face128")
+    x = layers.Rescaling(1 / 255.0, name="scale")(inputs)
+    x = layers.AveragePooling2D(2, name="half")(x)
+    for i, (convs, width) in enumerate(blocks):
+        x = _conv_block(x, width, convs, 0.05 * i, f"block{i}")
+    x = layers.GlobalAveragePooling2D(name="gap")(x)
+    x = layers.Dense(256, use_bias=False, name="fc")(x)
+    x = layers.BatchNormalization(name="fc_bn")(x)
+    x = layers.ReLU(name="fc_relu")(x)
+    x = layers.Dropout(0.3, name="fc_drop")(x)
+    age = layers.Dense(MAX_AGE + 1, activation="softmax", name="age")(x)
+    gender = layers.Dense(1, activation="sigmoid", name="gender")(x)
+    return keras.Model(inputs, {"age": age, "gender": gender}, name="age_gender")

@@ -1,0 +1,102 @@
+"""Pieces both training scripts share: seeding, augmentation, schedule, callbacks."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and Keras so a run can be repeated."""
+    import keras
+
+    random.seed(seed)
+    np.random.seed(seed)
+    keras.utils.set_random_seed(seed)
+
+
+def limit_threads(threads: int) -> None:
+    """Cap TensorFlow's thread pools (call before any TensorFlow op runs)."""
+    if threads <= 0:
+        return
+    os.environ.setdefault("OMP_NUM_THREADS", str(threads))
+    try:
+        import tensorflow as tf
+    except ImportError:  # another Keras backend
+        return
+    tf.config.threading.set_intra_op_parallelism_threads(threads)
+    tf.config.threading.set_inter_op_parallelism_threads(threads)
+
+
+def augment_batch(images: np.ndarray, rng: np.random.Generator, shift: int) -> np.ndarray:
+    """Random horizontal flips, shifts (reflected border) and contrast jitter.
+
+    :param images: (N, S, S) uint8 crops.
+    :param rng: the seeded generator of this run.
+    :param shift: largest shift in pixels, both axes.
+    :returns: (N, S, S, 1) float32 in 0..255, the model's input.
+    """
+    n, size = images.shape[0], images.shape[1]
+    flips = rng.random(n) < 0.5
+    batch = np.where(flips[:, None, None], images[:, :, ::-1], images)
+    padded = np.pad(batch, ((0, 0), (shift, shift), (shift, shift)), mode="reflect")
+    dx, dy = rng.integers(0, 2 * shift + 1, n), rng.integers(0, 2 * shift + 1, n)
+    rows = dy[:, None] + np.arange(size)[None, :]
+    cols = dx[:, None] + np.arange(size)[None, :]
+    shifted = padded[np.arange(n)[:, None, None], rows[:, :, None], cols[:, None, :]]
+    contrast = rng.uniform(0.8, 1.2, (n, 1, 1)).astype(np.float32)
+    out = (shifted.astype(np.float32) - 128.0) * contrast + 128.0
+    return np.clip(out, 0, 255)[..., None]
+
+
+class TrainingProgress:
+    """Keras callback: one progress line per epoch, best checkpoint, history, time budget."""
+
+    def __new__(cls, *args, **kwargs):  # built lazily so importing needs no Keras
+        import keras
+
+        class _Callback(keras.callbacks.Callback):
+            def __init__(self, out_dir: Path, monitor: str, mode: str, budget_s: float):
+                super().__init__()
+                self.out_dir, self.monitor, self.mode = out_dir, monitor, mode
+                self.budget_s, self.history = budget_s, []
+                self.best = np.inf if mode == "min" else -np.inf
+                self.started = self.epoch_started = time.time()
+
+            def on_epoch_begin(self, epoch, logs=None):
+                self.epoch_started = time.time()
+
+            def on_epoch_end(self, epoch, logs=None):
+                logs = {k: float(v) for k, v in (logs or {}).items()}
+                logs["epoch"], logs["seconds"] = epoch + 1, round(time.time() - self.epoch_started, 1)
+                self.history.append(logs)
+                value = logs[self.monitor]
+                better = value < self.best if self.mode == "min" else value > self.best
+                if better:
+                    self.best = value
+                    self.model.save(self.out_dir / "best.keras")
+                (self.out_dir / "history.json").write_text(json.dumps(self.history, indent=1))
+                shown = " ".join(f"{k}={v:.4f}" for k, v in logs.items() if k not in ("epoch", "seconds"))
+                print(f"epoch {epoch + 1}: {shown} ({logs['seconds']:.0f} s)"
+                      f"{' *best' if better else ''}", flush=True)
+                elapsed = time.time() - self.started
+                if elapsed + logs["seconds"] > self.budget_s:
+                    print(f"time budget of {self.budget_s:.0f} s reached; stopping", flush=True)
+                    self.model.stop_training = True
+
+        return _Callback(*args, **kwargs)
+
+
+def cosine_schedule(peak: float, total_steps: int, warmup_steps: int):
+    """Linear warm-up then cosine decay to zero: fast, stable training in few epochs."""
+    import keras
+
+    return keras.optimizers.schedules.CosineDecay(
+        initial_learning_rate=peak / 10, decay_steps=max(1, total_steps - warmup_steps),
+        warmup_target=peak, warmup_steps=warmup_steps, alpha=0.01,
+    )

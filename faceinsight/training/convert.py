@@ -1,0 +1,112 @@
+"""Keras models -> verified .tflite files in chunks with a manifest (needs TensorFlow)."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from faceinsight import __version__
+from faceinsight.labels import EMOTIONS, GENDERS, MAX_AGE
+from faceinsight.models import MANIFEST_NAME, TFLiteModel, sha256_bytes, write_chunks
+
+DEFAULT_CHUNK_BYTES = 1024 * 1024
+TOLERANCE = 0.02  # largest difference allowed between Keras and .tflite outputs (float16 weights)
+
+DESCRIPTIONS = {
+    "age_gender": {
+        "input": "128x128x1 float32, grayscale 0-255, histogram-equalised face crop "
+                 "(faceinsight.pipeline, box plus 20 % margin)",
+        "outputs": {"age": f"probabilities over ages 0..{MAX_AGE} years (sum 1)",
+                    "gender": "probability that the face is female"},
+        "labels": {"gender": list(GENDERS), "age": [0, MAX_AGE]},
+    },
+    "emotion": {
+        "input": "48x48x1 float32, grayscale 0-255, histogram-equalised face crop "
+                 "(faceinsight.pipeline, box plus 5 % margin)",
+        "outputs": {"emotion": "probabilities of the seven emotions, in label order (sum 1)"},
+        "labels": {"emotion": list(EMOTIONS)},
+    },
+}
+
+
+def keras_to_tflite(model) -> bytes:
+    """Convert a Keras 3 model to .tflite bytes with float16 weights."""
+    import tensorflow as tf
+
+    with tempfile.TemporaryDirectory() as folder:
+        model.export(folder, format="tf_saved_model", verbose=False)
+        converter = tf.lite.TFLiteConverter.from_saved_model(folder)
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.target_spec.supported_types = [tf.float16]
+        return converter.convert()
+
+
+def output_order(model: TFLiteModel, names_by_width: dict[int, str]) -> list[str]:
+    """Name the .tflite outputs (in index order) by their widths, e.g. 101 -> 'age'."""
+    sample = np.zeros(model.input_shape[1:3], np.uint8)
+    return [names_by_width[int(np.asarray(out).reshape(-1).shape[0])] for out in model.run(sample)]
+
+
+def check_against_keras(model, tflite: TFLiteModel, order: list[str], samples: np.ndarray) -> float:
+    """Largest absolute difference between Keras and .tflite outputs over sample crops."""
+    worst = 0.0
+    for crop in samples:
+        expected = model.predict(crop.astype(np.float32)[None, ..., None], verbose=0)
+        expected = expected if isinstance(expected, dict) else {order[0]: expected}
+        for name, got in zip(order, tflite.run(crop)):
+            worst = max(worst, float(np.abs(np.asarray(expected[name]).reshape(-1)
+                                            - got.reshape(-1)).max()))
+    return worst
+
+
+def convert(kind: str, keras_path: Path, models_dir: Path, samples: np.ndarray,
+            chunk_bytes: int = DEFAULT_CHUNK_BYTES, metrics: dict | None = None) -> dict:
+    """Convert one trained model, verify it against Keras, write its chunks; return its entry.
+
+    :param kind: ``'age_gender'`` or ``'emotion'``.
+    :param keras_path: the trained ``best.keras`` file.
+    :param models_dir: where the chunks go.
+    :param samples: crops (N, S, S) uint8 to compare Keras and .tflite outputs on.
+    :param chunk_bytes: largest chunk size.
+    :param metrics: validation figures to record in the manifest.
+    """
+    import keras
+
+    import faceinsight.training.losses  # noqa: F401  (registers the custom loss and metric)
+
+    model = keras.saving.load_model(keras_path, compile=False)
+    content = keras_to_tflite(model)
+    tflite = TFLiteModel(content, kind)
+    widths = {MAX_AGE + 1: "age", 1: "gender"} if kind == "age_gender" else {len(EMOTIONS): "emotion"}
+    order = output_order(tflite, widths)
+    difference = check_against_keras(model, tflite, order, samples)
+    if difference > TOLERANCE:
+        raise RuntimeError(f"{kind}: .tflite differs from Keras by {difference:.4f} (> {TOLERANCE})")
+    models_dir.mkdir(parents=True, exist_ok=True)
+    file_name = f"{kind}.tflite"
+    for stale in models_dir.glob(f"{file_name}*"):
+        stale.unlink()
+    chunks = write_chunks(content, models_dir, file_name, chunk_bytes)
+    return {
+        "file": file_name, "size": len(content), "sha256": sha256_bytes(content), "chunks": chunks,
+        "input_shape": list(tflite.input_shape), "output_order": order,
+        "max_difference_from_keras": round(difference, 6), **DESCRIPTIONS[kind],
+        "version": __version__, "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "validation": metrics or {},
+    }
+
+
+def write_manifest(models_dir: Path, entries: dict[str, dict]) -> Path:
+    """Merge model entries into ``models/manifest.json`` (other models' entries are kept)."""
+    path = models_dir / MANIFEST_NAME
+    manifest = json.loads(path.read_text()) if path.exists() else {}
+    manifest.setdefault("models", {}).update(entries)
+    manifest["version"] = __version__
+    manifest["licence"] = ("age_gender is trained on UTKFace: non-commercial research use only. "
+                           "emotion is trained on FER2013: research and evaluation.")
+    path.write_text(json.dumps(manifest, indent=2) + "\n")
+    return path

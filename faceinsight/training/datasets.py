@@ -1,0 +1,149 @@
+"""Read UTKFace and FER2013 from their public folder layouts through the face pipeline.
+
+Decoded crops are cached as .npz files in a cache folder (ignored by git: arrays made from
+the datasets must never be committed).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from faceinsight import pipeline
+from faceinsight.labels import EMOTIONS
+
+
+@dataclass
+class UTKFaceRecord:
+    name: str
+    age: int
+    gender: int  # 0 male, 1 female
+    race: int  # 0..4, or -1 where the file name has none
+
+
+def parse_utkface_name(name: str) -> UTKFaceRecord | None:
+    """Read age, gender and race from a UTKFace file name; None when it cannot be read.
+
+    :param name: e.g. ``'26_1_2_20170116174525125.jpg.chip.jpg'``. Irregular names (no race
+        field, a space before ``.jpg``) are read by splitting on ``_``, not by a strict pattern.
+    """
+    fields = name.split("_")
+    try:
+        age, gender = int(fields[0]), int(fields[1])
+    except (IndexError, ValueError):
+        return None
+    race = -1
+    if len(fields) >= 4:
+        try:
+            race = int(fields[2])
+        except ValueError:
+            race = -1
+    if gender not in (0, 1) or age < 0:
+        return None
+    return UTKFaceRecord(name=name, age=age, gender=gender, race=race)
+
+
+def _face_crop_file(path: str) -> np.ndarray:
+    """UTKFace chips are aligned crops framed like the pipeline's box-plus-margin crop."""
+    gray = pipeline.to_gray(pipeline.load_image(path))
+    return pipeline.crops_for_whole_image(gray).age_gender
+
+
+def _emotion_crop_file(path: str) -> np.ndarray:
+    gray = pipeline.to_gray(pipeline.load_image(path))
+    return pipeline.crops_for_whole_image(gray).emotion
+
+
+def _map_files(function, paths: list[str], workers: int) -> np.ndarray:
+    if workers <= 1 or len(paths) < 64:
+        return np.stack([function(p) for p in paths])
+    with ProcessPoolExecutor(workers) as pool:
+        return np.stack(list(pool.map(function, paths, chunksize=64)))
+
+
+def _cache_path(cache_dir: Path, kind: str, names: list[str]) -> Path:
+    digest = hashlib.sha256("\n".join(names).encode()).hexdigest()[:16]
+    return cache_dir / f"{kind}-{digest}.npz"
+
+
+def load_utkface(folder: Path, cache_dir: Path | None = None, workers: int = 2,
+                 limit: int | None = None) -> dict[str, np.ndarray]:
+    """All UTKFace chips in a folder as 128 px pipeline crops with their labels.
+
+    :param folder: UTKFace's flat folder of ``age_gender_race_date.jpg.chip.jpg`` files.
+    :param cache_dir: where to keep decoded arrays between runs (None: no cache).
+    :param workers: processes used to decode.
+    :param limit: read only the first ``limit`` files (sorted), for smoke runs.
+    :returns: ``images`` (N, 128, 128) uint8, ``age``, ``gender``, ``race``, ``names``.
+    """
+    records = [r for p in sorted(folder.iterdir()) if p.is_file()
+               and (r := parse_utkface_name(p.name)) is not None]
+    records = records[:limit] if limit else records
+    if not records:
+        raise FileNotFoundError(f"no UTKFace images found in {folder}")
+    names = [r.name for r in records]
+    cache = _cache_path(cache_dir, "utkface", names) if cache_dir else None
+    if cache and cache.exists():
+        return dict(np.load(cache))
+    images = _map_files(_face_crop_file, [str(folder / n) for n in names], workers)
+    data = {
+        "images": images,
+        "age": np.array([r.age for r in records], np.int32),
+        "gender": np.array([r.gender for r in records], np.int32),
+        "race": np.array([r.race for r in records], np.int32),
+        "names": np.array(names),
+    }
+    if cache:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(cache, **data)
+    return data
+
+
+def split_indices(count: int, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """A seeded random train/validation split of ``count`` items.
+
+    :returns: ``(train_indices, val_indices)``.
+    """
+    order = np.random.default_rng(seed).permutation(count)
+    n_val = int(round(count * val_fraction))
+    return np.sort(order[n_val:]), np.sort(order[:n_val])
+
+
+def load_fer2013(folder: Path, split: str, cache_dir: Path | None = None, workers: int = 2,
+                 limit_per_class: int | None = None) -> dict[str, np.ndarray]:
+    """One split of FER2013's image-folder release as 48 px pipeline crops.
+
+    :param folder: the folder holding ``train/`` and ``val/``.
+    :param split: ``'train'`` or ``'val'``.
+    :param cache_dir: where to keep decoded arrays between runs (None: no cache).
+    :param workers: processes used to decode.
+    :param limit_per_class: read at most this many images per emotion, for smoke runs.
+    :returns: ``images`` (N, 48, 48) uint8, ``label`` (index into EMOTIONS), ``names``.
+    """
+    paths: list[Path] = []
+    labels: list[int] = []
+    for index, emotion in enumerate(EMOTIONS):
+        files = sorted(p for p in (folder / split / emotion).glob("*")
+                       if p.suffix.lower() in pipeline.IMAGE_EXTENSIONS)
+        files = files[:limit_per_class] if limit_per_class else files
+        paths += files
+        labels += [index] * len(files)
+    if not paths:
+        raise FileNotFoundError(f"no FER2013 images found in {folder / split}")
+    names = [f"{p.parent.name}/{p.name}" for p in paths]  # a file name alone is not unique
+    cache = _cache_path(cache_dir, f"fer2013-{split}", names) if cache_dir else None
+    if cache and cache.exists():
+        return dict(np.load(cache))
+    data = {
+        "images": _map_files(_emotion_crop_file, [str(p) for p in paths], workers),
+        "label": np.array(labels, np.int32),
+        "names": np.array(names),
+    }
+    if cache:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(cache, **data)
+    return data

@@ -1,0 +1,99 @@
+"""Train the age/gender model on UTKFace: data, model, fit, evaluate.
+
+    python -m faceinsight.training.train_age_gender --data PATH/TO/utkface --out build/age_gender
+
+A seeded 15 % of UTKFace is held out for validation (best epoch and every reported figure).
+Children and people over 60 are rare in UTKFace; their crops are weighted up.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from faceinsight.labels import AGE_BANDS, age_band
+from faceinsight.training.common import limit_threads, seed_everything
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, required=True, help="UTKFace's flat folder")
+    parser.add_argument("--out", type=Path, default=Path("build/age_gender"))
+    parser.add_argument("--reports", type=Path, default=Path("reports"))
+    parser.add_argument("--cache", type=Path, default=Path(".cache"), help="decoded-array cache")
+    parser.add_argument("--epochs", type=int, default=12)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--learning-rate", type=float, default=3e-3)
+    parser.add_argument("--val-fraction", type=float, default=0.15)
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--threads", type=int, default=0, help="CPU threads (0: all)")
+    parser.add_argument("--budget-minutes", type=float, default=600, help="stop after this")
+    parser.add_argument("--limit", type=int, default=None, help="smoke runs only")
+    return parser.parse_args(argv)
+
+
+def band_weights(ages: np.ndarray) -> np.ndarray:
+    """Per-crop weights, inverse square root of the age band's share, mean 1."""
+    bands = np.array([age_band(a) for a in ages])
+    weights = np.ones(len(ages), np.float32)
+    for name, _, _ in AGE_BANDS:
+        members = bands == name
+        if members.any():
+            weights[members] = (members.mean() * len(AGE_BANDS)) ** -0.5
+    return weights / weights.mean()
+
+
+def main(argv: list[str] | None = None) -> dict:
+    args = parse_args(argv)
+    limit_threads(args.threads)
+    seed_everything(args.seed)
+    import keras
+
+    from faceinsight.training.architectures import age_gender_model
+    from faceinsight.training.batches import AugmentedBatches
+    from faceinsight.training.common import TrainingProgress, cosine_schedule
+    from faceinsight.training.datasets import load_utkface, split_indices
+    from faceinsight.training.losses import ExpectedAgeMAE, age_distribution_loss
+
+    started = time.time()
+    print("loading UTKFace through the face pipeline...", flush=True)
+    data = load_utkface(args.data, args.cache, limit=args.limit)
+    train_idx, val_idx = split_indices(len(data["age"]), args.val_fraction, args.seed)
+    train = {k: v[train_idx] for k, v in data.items()}
+    val = {k: v[val_idx] for k, v in data.items()}
+    print(f"train {len(train_idx)} crops, val {len(val_idx)} crops", flush=True)
+
+    def targets(part):
+        return {"age": part["age"].astype(np.float32),
+                "gender": part["gender"].astype(np.float32)[:, None]}
+
+    train_batches = AugmentedBatches(train["images"], targets(train), args.batch_size, args.seed,
+                                     shift=8, sample_weight=band_weights(train["age"]))
+    val_batches = AugmentedBatches(val["images"], targets(val), 256, args.seed, 0, augment=False)
+    model = age_gender_model()
+    steps = len(train_batches) * args.epochs
+    optimizer = keras.optimizers.AdamW(cosine_schedule(args.learning_rate, steps,
+                                                       len(train_batches)), weight_decay=1e-4)
+    model.compile(optimizer=optimizer,
+                  loss={"age": age_distribution_loss, "gender": "binary_crossentropy"},
+                  loss_weights={"age": 1.0, "gender": 2.0},
+                  metrics={"age": [ExpectedAgeMAE()], "gender": ["binary_accuracy"]})
+    args.out.mkdir(parents=True, exist_ok=True)
+    progress = TrainingProgress(args.out, "val_loss", "min", args.budget_minutes * 60)
+    print(f"model: {model.count_params():,} parameters; {args.epochs} epochs", flush=True)
+    model.fit(train_batches, validation_data=val_batches, epochs=args.epochs,
+              callbacks=[progress], verbose=0)
+    run = {"seconds": round(time.time() - started), "epochs_run": len(progress.history),
+           "args": {k: str(v) for k, v in vars(args).items()}}
+    (args.out / "run.json").write_text(json.dumps(run, indent=1))
+
+    from faceinsight.training.report import report_age_gender
+    return report_age_gender(args.out, val, args.reports)
+
+
+if __name__ == "__main__":
+    main()

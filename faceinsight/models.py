@@ -163,7 +163,7 @@ class FaceModels:
 
     def predict_age_gender(self, crop128: np.ndarray) -> AgeGender:
         """Age estimate, its 80 % interval and P(female) for one 128 px crop."""
-        outputs = dict(zip(self._age_output, self.age_gender.run(crop128)))
+        outputs = dict(zip(self._age_output, self.age_gender.run(crop128), strict=True))
         age, interval = summarise_age(outputs["age"])
         return AgeGender(age, interval, float(np.asarray(outputs["gender"]).reshape(-1)[0]))
 
@@ -171,7 +171,7 @@ class FaceModels:
         """The seven emotion scores (summing to 1) for one 48 px crop."""
         scores = np.asarray(self.emotion.run(crop48)[0], np.float64).reshape(-1)
         scores = scores / scores.sum()
-        return {name: float(s) for name, s in zip(EMOTIONS, scores)}
+        return {name: float(s) for name, s in zip(EMOTIONS, scores, strict=True)}
 
     def predict(self, crop128: np.ndarray, crop48: np.ndarray) -> dict:
         """Everything the product reports for one face, in the JSON contract's order and names."""

@@ -29,8 +29,11 @@ def limit_threads(threads: int) -> None:
         import tensorflow as tf
     except ImportError:  # another Keras backend
         return
-    tf.config.threading.set_intra_op_parallelism_threads(threads)
-    tf.config.threading.set_inter_op_parallelism_threads(threads)
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(threads)
+    except RuntimeError:  # TensorFlow already started in this process (tests, notebooks)
+        print(f"note: TensorFlow is already running; --threads {threads} not applied", flush=True)
 
 
 def augment_batch(images: np.ndarray, rng: np.random.Generator, shift: int) -> np.ndarray:

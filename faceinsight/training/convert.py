@@ -57,7 +57,7 @@ def check_against_keras(model, tflite: TFLiteModel, order: list[str], samples: n
     for crop in samples:
         expected = model.predict(crop.astype(np.float32)[None, ..., None], verbose=0)
         expected = expected if isinstance(expected, dict) else {order[0]: expected}
-        for name, got in zip(order, tflite.run(crop)):
+        for name, got in zip(order, tflite.run(crop), strict=True):
             worst = max(worst, float(np.abs(np.asarray(expected[name]).reshape(-1)
                                             - got.reshape(-1)).max()))
     return worst

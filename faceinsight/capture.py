@@ -1,0 +1,158 @@
+"""``capture.py``: grab frames from a webcam or a video file until a face shows, save it, predict.
+
+Works with the headless OpenCV build: frames are read with ``cv2.VideoCapture`` and nothing is
+shown on screen. For the face found (the largest one in the first frame that has a face) it
+saves the frame, the face crop and the two enhanced model inputs, then prints the predictions
+in ``predict.py``'s formats.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from faceinsight import pipeline
+from faceinsight.cli import describe
+from faceinsight.models import FaceModels, ModelError, get_models
+
+DEFAULT_OUT = Path("captures")
+DEFAULT_MAX_FRAMES = 300  # about ten seconds of a webcam
+
+
+class CaptureError(RuntimeError):
+    """The camera or video cannot be opened or read."""
+
+
+@dataclass(frozen=True)
+class Capture:
+    """The first frame with a face: the RGB frame, where it was in the stream, the face's crops."""
+
+    frame: np.ndarray
+    index: int
+    crops: pipeline.FaceCrops
+
+
+def open_source(device: int, source: str | None) -> cv2.VideoCapture:
+    """Open a video file (or stream URL) if ``source`` is given, else the camera ``device``.
+
+    :raises CaptureError: the file does not exist, or OpenCV cannot open it or the camera.
+    """
+    if source is not None:
+        if "://" not in source and not Path(source).is_file():
+            raise CaptureError(f"no such video file: {source}")
+        capture, what = cv2.VideoCapture(source), f"the video {source}"
+    else:
+        capture, what = cv2.VideoCapture(device), f"camera {device}"
+    if not capture.isOpened():
+        capture.release()
+        raise CaptureError(f"cannot open {what} (is it a video OpenCV can read / is the camera "
+                           "connected and free?)")
+    return capture
+
+
+def find_face(capture: cv2.VideoCapture, max_frames: int) -> tuple[Capture | None, int]:
+    """Read frames until one has a face, at most ``max_frames`` of them.
+
+    :returns: the capture (None when no frame had a face) and how many frames were read.
+    """
+    read = 0
+    while read < max_frames:
+        ok, bgr = capture.read()
+        if not ok or bgr is None:
+            break
+        read += 1
+        frame = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB) if bgr.ndim == 3 else bgr
+        gray = pipeline.to_gray(frame)
+        boxes = pipeline.detect_faces(gray)
+        if boxes:
+            return Capture(frame, read - 1, pipeline.crops_for_box(gray, boxes[0])), read
+    return None, read
+
+
+def save_capture(found: Capture, out_dir: Path, stamp: str) -> dict[str, Path]:
+    """Write the frame, the face crop and the 128 px / 48 px enhanced crops.
+
+    :param found: the frame and its face.
+    :param out_dir: created if needed.
+    :param stamp: makes the file names of this capture unique.
+    :returns: the written files by role: ``frame``, ``face``, ``face128``, ``face48``.
+    """
+    out_dir.mkdir(parents=True, exist_ok=True)
+    face = pipeline.crop_box(found.frame, found.crops.box)
+    images = {"frame": (found.frame, "jpg"), "face": (face, "jpg"),
+              "face128": (found.crops.age_gender, "png"), "face48": (found.crops.emotion, "png")}
+    written = {}
+    for role, (image, extension) in images.items():
+        path = out_dir / f"capture-{stamp}-{role}.{extension}"
+        bgr = cv2.cvtColor(image, cv2.COLOR_RGB2BGR) if image.ndim == 3 else image
+        if not cv2.imwrite(str(path), bgr):
+            raise CaptureError(f"cannot write {path}")
+        written[role] = path
+    return written
+
+
+def predict_capture(found: Capture, models: FaceModels, frame_path: Path) -> dict:
+    """The ``predict.py --json`` record for the captured face."""
+    face = {"box": [int(v) for v in found.crops.box],
+            **models.predict(found.crops.age_gender, found.crops.emotion)}
+    return {"file": str(frame_path), "faces": [face], "error": None}
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="capture.py",
+        description="Capture a face from a webcam or a video file, save it and predict.")
+    parser.add_argument("--device", type=int, default=0, help="camera index (default 0)")
+    parser.add_argument("--source", default=None, metavar="PATH",
+                        help="read this video file instead of a camera")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="where to save (captures/)")
+    parser.add_argument("--max-frames", type=int, default=DEFAULT_MAX_FRAMES,
+                        help="give up after this many frames without a face")
+    parser.add_argument("--json", action="store_true", help="print predict.py's JSON record")
+    parser.add_argument("--models", type=Path, default=None, help="folder with manifest.json")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the capture; exit status 0 with a face, 1 without one, 2 when nothing could be read."""
+    args = parse_args(argv)
+    try:
+        models = get_models(args.models)
+        capture = open_source(args.device, args.source)
+    except (ModelError, CaptureError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    try:
+        found, read = find_face(capture, max(1, args.max_frames))
+    finally:
+        capture.release()
+    what = args.source or f"camera {args.device}"
+    if read == 0:
+        print(f"error: could not read a frame from {what}", file=sys.stderr)
+        return 2
+    if found is None:
+        ended = "" if read >= args.max_frames else " (the stream ended)"
+        print(f"error: no face found in {read} frame(s) from {what}{ended}; "
+              "face the camera, improve the light or raise --max-frames", file=sys.stderr)
+        return 1
+    try:
+        files = save_capture(found, args.out, datetime.now().strftime("%Y%m%d-%H%M%S-%f"))
+    except CaptureError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    record = predict_capture(found, models, files["frame"])
+    notes = [f"face found in frame {found.index + 1} of {what}"]
+    notes += [f"saved {role}: {path}" for role, path in files.items()]
+    if args.json:
+        print("\n".join(notes), file=sys.stderr)
+        print(json.dumps(record), flush=True)
+    else:
+        print("\n".join(notes + describe(record)), flush=True)
+    return 0

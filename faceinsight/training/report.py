@@ -1,0 +1,208 @@
+"""Validation figures and plots for the trained models: reports/metrics.json and PNGs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from faceinsight.labels import AGE_BANDS, AGE_GROUPS, EMOTIONS, GENDERS, RACES, age_band, age_group
+from faceinsight.models import summarise_age
+
+TARGETS = {"emotion_accuracy": 0.71, "age_mae": 5.0, "gender_accuracy": 0.94}
+FLOOR = {"emotion_accuracy": 0.673, "age_mae": 5.98, "gender_accuracy": 0.91}
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _load_best(out_dir: Path):
+    import keras
+
+    import faceinsight.training.losses  # noqa: F401  (registers the custom loss and metric)
+
+    return keras.saving.load_model(out_dir / "best.keras", compile=False)
+
+
+def _predict(model, images: np.ndarray, batch: int = 256):
+    x = images.astype(np.float32)[..., None]
+    return model.predict(x, batch_size=batch, verbose=0)
+
+
+def confusion(true: np.ndarray, predicted: np.ndarray, classes: int) -> np.ndarray:
+    """Counts: rows are true classes, columns predicted ones."""
+    matrix = np.zeros((classes, classes), np.int64)
+    np.add.at(matrix, (true, predicted), 1)
+    return matrix
+
+
+def plot_confusion(matrix: np.ndarray, labels: list[str], title: str, path: Path) -> None:
+    """Row-normalised confusion matrix with counts, as a PNG."""
+    plt = _plt()
+    rows = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
+    fig, ax = plt.subplots(figsize=(1.1 * len(labels) + 2, 1.0 * len(labels) + 1.5))
+    ax.imshow(rows, cmap="Blues", vmin=0, vmax=1)
+    ax.set_xticks(range(len(labels)), labels, rotation=45, ha="right")
+    ax.set_yticks(range(len(labels)), labels)
+    for (i, j), value in np.ndenumerate(rows):
+        ax.text(j, i, f"{value:.2f}\n({matrix[i, j]})", ha="center", va="center", fontsize=7,
+                color="white" if value > 0.5 else "black")
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_curves(history: list[dict], series: list[tuple[str, str]], title: str, path: Path) -> None:
+    """Learning curves (train and validation per epoch) for the named metrics."""
+    plt = _plt()
+    fig, axes = plt.subplots(1, len(series), figsize=(5 * len(series), 3.6))
+    axes = np.atleast_1d(axes)
+    epochs = [h["epoch"] for h in history]
+    for ax, (key, label) in zip(axes, series, strict=True):
+        ax.plot(epochs, [h.get(key, np.nan) for h in history], "o-", label="train")
+        ax.plot(epochs, [h.get(f"val_{key}", np.nan) for h in history], "o-", label="validation")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def update_metrics(reports_dir: Path, kind: str, section: dict) -> dict:
+    """Merge one model's figures into reports/metrics.json and return the whole file."""
+    reports_dir.mkdir(parents=True, exist_ok=True)
+    path = reports_dir / "metrics.json"
+    metrics = json.loads(path.read_text()) if path.exists() else {}
+    metrics[kind] = section
+    metrics["targets"], metrics["floor"] = TARGETS, FLOOR
+    path.write_text(json.dumps(metrics, indent=2) + "\n")
+    return metrics
+
+
+def _run_info(out_dir: Path) -> tuple[list[dict], dict]:
+    history = json.loads((out_dir / "history.json").read_text())
+    run_path = out_dir / "run.json"
+    return history, json.loads(run_path.read_text()) if run_path.exists() else {}
+
+
+def report_emotion(out_dir: Path, val: dict, reports_dir: Path) -> dict:
+    """Evaluate the best emotion checkpoint on FER2013 val/ and write its figures and plots.
+
+    :param out_dir: the training folder (best.keras, history.json, run.json).
+    :param val: validation crops and labels as from ``datasets.load_fer2013``.
+    :param reports_dir: where metrics.json and the PNGs go.
+    """
+    reports_dir.mkdir(parents=True, exist_ok=True)
+    scores = _predict(_load_best(out_dir), val["images"])
+    predicted, true = scores.argmax(axis=1), val["label"]
+    matrix = confusion(true, predicted, len(EMOTIONS))
+    history, run = _run_info(out_dir)
+    per_class = {name: {"recall": float(matrix[i, i] / max(matrix[i].sum(), 1)),
+                        "precision": float(matrix[i, i] / max(matrix[:, i].sum(), 1)),
+                        "support": int(matrix[i].sum())} for i, name in enumerate(EMOTIONS)}
+    section = {
+        "summary": {"accuracy": float((predicted == true).mean()), "validation_images": int(len(true)),
+                    "validation_set": "FER2013 val/ (PublicTest)"},
+        "per_class": per_class,
+        "confusion_matrix": {"labels": list(EMOTIONS), "counts": matrix.tolist()},
+        "training": {"epochs": len(history), "seconds": run.get("seconds"), "args": run.get("args"),
+                     "best_epoch": int(np.argmax([h["val_accuracy"] for h in history])) + 1},
+    }
+    plot_confusion(matrix, list(EMOTIONS), "Emotion, FER2013 val", reports_dir / "emotion_confusion.png")
+    plot_curves(history, [("loss", "loss"), ("accuracy", "accuracy")], "Emotion model",
+                reports_dir / "emotion_curves.png")
+    metrics = update_metrics(reports_dir, "emotion", section)
+    _write_card(reports_dir, metrics)
+    print(f"emotion: validation accuracy {section['summary']['accuracy']:.4f}", flush=True)
+    return section
+
+
+def _grouped(values: np.ndarray, groups: np.ndarray, names) -> dict:
+    return {str(name): {"value": float(values[groups == name].mean()), "count": int((groups == name).sum())}
+            for name in names if (groups == name).any()}
+
+
+def report_age_gender(out_dir: Path, val: dict, reports_dir: Path) -> dict:
+    """Evaluate the best age/gender checkpoint on the held-out UTKFace split; write figures.
+
+    :param out_dir: the training folder (best.keras, history.json, run.json).
+    :param val: validation crops and labels as from ``datasets.load_utkface``.
+    :param reports_dir: where metrics.json and the PNGs go.
+    """
+    reports_dir.mkdir(parents=True, exist_ok=True)
+    outputs = _predict(_load_best(out_dir), val["images"])
+    summaries = [summarise_age(d) for d in outputs["age"]]
+    age_pred = np.array([s[0] for s in summaries])
+    low = np.array([s[1][0] for s in summaries])
+    high = np.array([s[1][1] for s in summaries])
+    female = np.asarray(outputs["gender"]).reshape(-1)
+    true_age, true_gender = val["age"], val["gender"]
+    gender_pred = (female >= 0.5).astype(int)
+    error = np.abs(age_pred - true_age)
+    correct = (gender_pred == true_gender).astype(float)
+    bands = np.array([age_band(a) for a in true_age])
+    races = np.array([RACES[r] if 0 <= r < len(RACES) else "unknown" for r in val["race"]])
+    genders = np.array([GENDERS[g] for g in true_gender])
+    history, run = _run_info(out_dir)
+    group_names = [g[0] for g in AGE_GROUPS]
+    group_true = np.array([group_names.index(age_group(a)) for a in true_age])
+    group_pred = np.array([group_names.index(age_group(a)) for a in age_pred])
+    section = {
+        "summary": {"age_mae": float(error.mean()), "gender_accuracy": float(correct.mean()),
+                    "age_interval_coverage": float(((true_age >= low) & (true_age <= high)).mean()),
+                    "age_group_accuracy": float((group_true == group_pred).mean()),
+                    "validation_images": int(len(true_age)),
+                    "validation_set": "seeded 15 % of UTKFace (never trained on)"},
+        "age_mae_by_band": _grouped(error, bands, [b[0] for b in AGE_BANDS]),
+        "gender_accuracy_by_race": _grouped(correct, races, [*RACES, "unknown"]),
+        "gender_accuracy_by_gender": _grouped(correct, genders, GENDERS),
+        "age_mae_by_race": _grouped(error, races, [*RACES, "unknown"]),
+        "gender_confusion": {"labels": list(GENDERS),
+                             "counts": confusion(true_gender, gender_pred, 2).tolist()},
+        "training": {"epochs": len(history), "seconds": run.get("seconds"), "args": run.get("args"),
+                     "best_epoch": int(np.argmin([h["val_loss"] for h in history])) + 1},
+    }
+    plot_confusion(confusion(true_gender, gender_pred, 2), list(GENDERS), "Gender, UTKFace validation",
+                   reports_dir / "gender_confusion.png")
+    plot_confusion(confusion(group_true, group_pred, len(group_names)), group_names,
+                   "Age bracket, UTKFace validation", reports_dir / "age_group_confusion.png")
+    plot_curves(history, [("age_mae", "age MAE (years)"), ("gender_binary_accuracy", "gender accuracy")],
+                "Age/gender model", reports_dir / "age_gender_curves.png")
+    _plot_age_scatter(true_age, age_pred, reports_dir / "age_scatter.png")
+    metrics = update_metrics(reports_dir, "age_gender", section)
+    _write_card(reports_dir, metrics)
+    print(f"age/gender: MAE {section['summary']['age_mae']:.2f}, "
+          f"gender accuracy {section['summary']['gender_accuracy']:.4f}", flush=True)
+    return section
+
+
+def _plot_age_scatter(true_age: np.ndarray, predicted: np.ndarray, path: Path) -> None:
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(4.8, 4.5))
+    ax.scatter(true_age, predicted, s=3, alpha=0.3)
+    ax.plot([0, 100], [0, 100], "k--", lw=1)
+    ax.set_xlabel("true age")
+    ax.set_ylabel("predicted age")
+    ax.set_title("Age, UTKFace validation")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _write_card(reports_dir: Path, metrics: dict) -> None:
+    from faceinsight.training.model_card import write_model_card
+
+    write_model_card(reports_dir, metrics)

@@ -1,0 +1,68 @@
+"""Shared fixtures: a real face (scikit-image's astronaut), encoders and the shipped models.
+
+Everything here is made by the tests themselves, so the suite runs on a fresh clone without
+the datasets in ``../shared``.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from face_helpers import encode
+
+from faceinsight import pipeline
+from faceinsight.models import MODELS_DIR, FaceModels, reset_models
+
+
+@pytest.fixture(scope="session")
+def astronaut() -> np.ndarray:
+    """The 512 x 512 RGB astronaut photo: one real, frontal face."""
+    from skimage import data
+
+    return np.ascontiguousarray(data.astronaut())
+
+
+@pytest.fixture(scope="session")
+def astronaut_jpeg(astronaut: np.ndarray) -> bytes:
+    """The astronaut photo as JPEG bytes."""
+    return encode(astronaut, "JPEG", quality=92)
+
+
+@pytest.fixture(scope="session")
+def face_crop(astronaut: np.ndarray) -> np.ndarray:
+    """The astronaut's face, cut with the age model's margin: an image that *is* a face crop."""
+    box = pipeline.detect_faces(pipeline.to_gray(astronaut))[0]
+    x, y, w, h = pipeline.expand_box(box, pipeline.AGE_GENDER_MARGIN)
+    return np.ascontiguousarray(astronaut[max(0, y):y + h, max(0, x):x + w])
+
+
+@pytest.fixture(scope="session")
+def astronaut_crops(astronaut: np.ndarray) -> pipeline.FaceCrops:
+    """The pipeline's two model inputs for the astronaut's face."""
+    return pipeline.find_faces(astronaut)[0]
+
+
+@pytest.fixture(scope="session")
+def models() -> FaceModels:
+    """The shipped models, loaded once for the whole session."""
+    return FaceModels(MODELS_DIR)
+
+
+@pytest.fixture()
+def models_copy(tmp_path: Path) -> Path:
+    """A private copy of the shipped models folder, safe to damage."""
+    target = tmp_path / "models"
+    shutil.copytree(MODELS_DIR, target)
+    return target
+
+
+@pytest.fixture()
+def fresh_models() -> Iterator[None]:
+    """Forget the process-wide models before and after a test that loads its own."""
+    reset_models()
+    yield
+    reset_models()

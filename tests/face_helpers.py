@@ -1,0 +1,65 @@
+"""Plain helpers the tests import: encoders, the JSON contract check, the astronaut's face.
+
+(A module of its own, not ``conftest.py``, so test files can import it by name.)
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from faceinsight.labels import EMOTIONS
+
+REPO = Path(__file__).resolve().parent.parent
+# Where the astronaut's face is (x0, y0, x1, y1), measured by eye on the 512 x 512 photo:
+# forehead to chin and ear to ear. A detected box must sit on it.
+ASTRONAUT_FACE = (165, 55, 285, 175)
+FACE_KEYS = {"box", "age", "age_range", "age_group", "gender", "gender_probability", "emotion",
+             "emotion_scores"}
+AGE_GROUPS = {"0-18", "19-30", "31-80", "80+"}
+
+
+def encode(image: np.ndarray | Image.Image, fmt: str = "PNG", **options) -> bytes:
+    """Encode an array or Pillow image into file bytes.
+
+    :param image: an RGB/gray uint8 array or a Pillow image.
+    :param fmt: a Pillow format name (``PNG``, ``JPEG``, ``BMP``, ``WEBP``, ``GIF``...).
+    :param options: passed to :meth:`PIL.Image.Image.save`.
+    """
+    if isinstance(image, np.ndarray):
+        image = Image.fromarray(image)
+    buffer = io.BytesIO()
+    image.save(buffer, fmt, **options)
+    return buffer.getvalue()
+
+
+def assert_face_contract(face: dict) -> None:
+    """One face record has exactly the JSON contract's keys, types and ranges."""
+    assert set(face) == FACE_KEYS
+    box = face["box"]
+    assert isinstance(box, list) and len(box) == 4 and all(type(v) is int for v in box)
+    assert box[2] > 0 and box[3] > 0
+    assert isinstance(face["age"], float) and 0 <= face["age"] <= 100
+    low, high = face["age_range"]
+    assert type(low) is int and type(high) is int and 0 <= low <= high <= 100
+    assert face["age_group"] in AGE_GROUPS
+    assert face["gender"] in ("male", "female")
+    assert isinstance(face["gender_probability"], float)
+    assert 0.5 <= face["gender_probability"] <= 1.0
+    scores = face["emotion_scores"]
+    assert list(scores) == list(EMOTIONS)
+    assert all(isinstance(v, float) and 0.0 <= v <= 1.0 for v in scores.values())
+    assert sum(scores.values()) == pytest.approx(1.0, abs=1e-3)
+    assert face["emotion"] == max(scores, key=scores.get)
+
+
+def box_on_astronaut_face(box: list[int] | tuple[int, ...]) -> bool:
+    """True when a detected box's centre lies on the astronaut's face and its size fits it."""
+    x, y, w, h = box
+    x0, y0, x1, y1 = ASTRONAUT_FACE
+    centre_x, centre_y = x + w / 2, y + h / 2
+    return x0 < centre_x < x1 and y0 < centre_y < y1 and 50 <= w <= 160 and 50 <= h <= 160

@@ -1,0 +1,167 @@
+"""``predict.py``: the JSON contract, the human-readable lines, bad files and exit statuses."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from face_helpers import REPO, assert_face_contract, box_on_astronaut_face, encode
+
+from faceinsight import cli
+
+HUMAN_LINE = re.compile(
+    r"^(?P<file>.+) face (?P<n>\d+) at \((?P<box>\d+, \d+, \d+, \d+)\): age \d+ \(\d+-\d+, "
+    r"group (0-18|19-30|31-80|80\+)\), (male|female) \d+%, "
+    r"(angry|disgust|fear|happy|neutral|sad|surprise) \d+%$")
+
+
+def run_predict(*args: str | Path) -> subprocess.CompletedProcess:
+    """Run ``predict.py`` in a fresh interpreter, as a user would."""
+    return subprocess.run([sys.executable, str(REPO / "predict.py"), *map(str, args)], cwd=REPO,
+                          capture_output=True, text=True, timeout=120)
+
+
+def json_lines(stdout: str) -> list[dict]:
+    """Every stdout line must be one JSON object."""
+    records = [json.loads(line) for line in stdout.splitlines()]
+    assert all(isinstance(r, dict) for r in records)
+    return records
+
+
+@pytest.fixture(scope="module")
+def photo_folder(tmp_path_factory: pytest.TempPathFactory, astronaut: np.ndarray) -> Path:
+    """A folder tree: a full photo, a nested copy, a text file named .jpg and a truncated JPEG."""
+    root = tmp_path_factory.mktemp("photos")
+    jpeg = encode(astronaut, "JPEG", quality=90)
+    (root / "astronaut.jpg").write_bytes(jpeg)
+    nested = root / "nested" / "deeper"
+    nested.mkdir(parents=True)
+    (nested / "astronaut.PNG").write_bytes(encode(astronaut, "PNG"))
+    (root / "not-a-photo.jpg").write_text("this is a text file with a .jpg name\n")
+    (root / "truncated.jpg").write_bytes(jpeg[:len(jpeg) // 3])
+    (root / "notes.txt").write_text("ignored: not an image extension\n")
+    return root
+
+
+@pytest.fixture(scope="module")
+def crop_file(tmp_path_factory: pytest.TempPathFactory, face_crop: np.ndarray) -> Path:
+    """The astronaut's face alone, saved as a JPEG."""
+    path = tmp_path_factory.mktemp("crops") / "face.jpg"
+    path.write_bytes(encode(face_crop, "JPEG", quality=95))
+    return path
+
+
+EXPECTED_ORDER = ["astronaut.jpg", "nested/deeper/astronaut.PNG", "not-a-photo.jpg", "truncated.jpg"]
+
+
+def check_folder_records(records: list[dict], root: Path) -> None:
+    """The four images of ``photo_folder``, in sorted order, each with the right outcome."""
+    assert [Path(r["file"]).relative_to(root).as_posix() for r in records] == sorted(EXPECTED_ORDER)
+    by_name = {Path(r["file"]).relative_to(root).as_posix(): r for r in records}
+    for record in records:
+        assert set(record) == {"file", "faces", "error"}
+    for name in ("astronaut.jpg", "nested/deeper/astronaut.PNG"):
+        record = by_name[name]
+        assert record["error"] is None and len(record["faces"]) == 1
+        assert_face_contract(record["faces"][0])
+        assert box_on_astronaut_face(record["faces"][0]["box"])
+    for name in ("not-a-photo.jpg", "truncated.jpg"):
+        record = by_name[name]
+        assert record["faces"] == []
+        assert isinstance(record["error"], str) and record["error"]
+
+
+def test_json_on_a_folder_tree(photo_folder: Path) -> None:
+    done = run_predict("--json", photo_folder)
+    assert done.returncode == 1, done.stderr  # some files could not be read
+    check_folder_records(json_lines(done.stdout), photo_folder)
+
+
+def test_json_no_detect_on_a_face_crop(crop_file: Path, face_crop: np.ndarray) -> None:
+    done = run_predict("--json", "--no-detect", crop_file)
+    assert done.returncode == 0, done.stderr
+    [record] = json_lines(done.stdout)
+    assert record["file"] == str(crop_file) and record["error"] is None
+    [face] = record["faces"]
+    assert_face_contract(face)
+    height, width = face_crop.shape[:2]
+    assert face["box"] == [0, 0, width, height]
+
+
+def test_human_readable_output(photo_folder: Path) -> None:
+    done = run_predict(photo_folder / "astronaut.jpg", photo_folder / "truncated.jpg")
+    assert done.returncode == 1
+    face_line, error_line = done.stdout.splitlines()
+    match = HUMAN_LINE.match(face_line)
+    assert match and match["file"] == str(photo_folder / "astronaut.jpg") and match["n"] == "1"
+    assert box_on_astronaut_face([int(v) for v in match["box"].split(", ")])
+    assert error_line.startswith(f"{photo_folder / 'truncated.jpg'}: error: ")
+
+
+def test_missing_models_folder_is_a_clear_error(tmp_path: Path, photo_folder: Path) -> None:
+    done = run_predict("--models", tmp_path, photo_folder)
+    assert done.returncode == 2
+    assert done.stdout == ""
+    assert "error:" in done.stderr and "manifest" in done.stderr and str(tmp_path) in done.stderr
+
+
+# --- in process: faster, same entry point ---------------------------------------------------
+
+
+def test_main_json_in_process(photo_folder: Path, capsys: pytest.CaptureFixture) -> None:
+    assert cli.main(["--json", str(photo_folder)]) == 1
+    check_folder_records(json_lines(capsys.readouterr().out), photo_folder)
+
+
+def test_main_all_good_exits_zero(crop_file: Path, capsys: pytest.CaptureFixture) -> None:
+    assert cli.main(["--json", "--no-detect", str(crop_file), str(crop_file)]) == 0
+    records = json_lines(capsys.readouterr().out)
+    assert len(records) == 2 and all(r["error"] is None for r in records)
+
+
+def test_main_reports_a_missing_path_and_goes_on(tmp_path: Path, crop_file: Path,
+                                                 capsys: pytest.CaptureFixture) -> None:
+    missing = tmp_path / "absent.jpg"
+    assert cli.main(["--json", "--no-detect", str(missing), str(crop_file)]) == 1
+    first, second = json_lines(capsys.readouterr().out)
+    assert first["file"] == str(missing) and first["faces"] == [] and "cannot read" in first["error"]
+    assert second["error"] is None and len(second["faces"]) == 1
+
+
+def test_main_photo_without_a_face(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    blank = tmp_path / "wall.png"
+    blank.write_bytes(encode(np.full((120, 160, 3), 200, np.uint8), "PNG"))
+    assert cli.main([str(blank)]) == 0
+    assert capsys.readouterr().out.strip() == f"{blank}: no face found"
+    assert cli.main(["--json", str(blank)]) == 0
+    assert json_lines(capsys.readouterr().out) == [{"file": str(blank), "faces": [], "error": None}]
+
+
+def test_main_empty_folder(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    assert cli.main([str(tmp_path)]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == "" and "no image files found" in captured.err
+
+
+def test_main_missing_models(fresh_models: None, tmp_path: Path, crop_file: Path,
+                             capsys: pytest.CaptureFixture) -> None:
+    assert cli.main(["--models", str(tmp_path), str(crop_file)]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and "manifest not found" in captured.err
+
+
+def test_describe_formats_every_face() -> None:
+    face = {"box": [1, 2, 30, 40], "age": 31.4, "age_range": [26, 37], "age_group": "31-80",
+            "gender": "female", "gender_probability": 0.93, "emotion": "happy",
+            "emotion_scores": {"angry": 0.0, "disgust": 0.0, "fear": 0.0, "happy": 0.9,
+                               "neutral": 0.1, "sad": 0.0, "surprise": 0.0}}
+    lines = cli.describe({"file": "x.jpg", "faces": [face, face], "error": None})
+    assert lines == [
+        f"x.jpg face {n} at (1, 2, 30, 40): age 31 (26-37, group 31-80), female 93%, happy 90%"
+        for n in (1, 2)]
+    assert all(HUMAN_LINE.match(line) for line in lines)

@@ -1,0 +1,300 @@
+"""The face pipeline: decoding every kind of file, detection on a real face, and the crops."""
+
+from __future__ import annotations
+
+import struct
+import zlib
+
+import numpy as np
+import pytest
+from face_helpers import box_on_astronaut_face, encode
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from PIL import Image, ImageFile
+
+from faceinsight import pipeline
+from faceinsight.pipeline import ImageDecodeError, ImageTooLargeError, decode_image
+
+# A 60 x 40 test card: red left half, blue right half, a green band along the top.
+CARD = np.zeros((40, 60, 3), np.uint8)
+CARD[:, :30] = (255, 0, 0)
+CARD[:, 30:] = (0, 0, 255)
+CARD[:8] = (0, 255, 0)
+
+
+def near(pixel: np.ndarray, colour: tuple[int, int, int], tolerance: int = 40) -> bool:
+    """True when an RGB pixel is within ``tolerance`` of ``colour`` on every channel."""
+    return bool(np.all(np.abs(pixel.astype(int) - np.array(colour)) <= tolerance))
+
+
+# --- decoding -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG", "BMP", "WEBP"])
+def test_decodes_common_formats_to_rgb_uint8(fmt: str) -> None:
+    image = decode_image(encode(CARD, fmt, quality=95) if fmt in ("JPEG", "WEBP") else encode(CARD, fmt))
+    assert image.shape == (40, 60, 3) and image.dtype == np.uint8
+    assert near(image[30, 5], (255, 0, 0)) and near(image[30, 55], (0, 0, 255))
+
+
+def test_exif_orientation_is_honoured() -> None:
+    exif = Image.Exif()
+    exif[0x0112] = 6  # Orientation: the stored picture must be turned 90 degrees clockwise
+    data = encode(CARD, "JPEG", quality=95, exif=exif.tobytes())
+    image = decode_image(data)
+    assert image.shape == (60, 40, 3)
+    # Turned clockwise, the green top band becomes the right-hand side, red goes on top.
+    assert near(image[30, 36], (0, 255, 0))
+    assert near(image[5, 10], (255, 0, 0)) and near(image[55, 10], (0, 0, 255))
+
+
+def test_sixteen_bit_png_is_scaled_to_eight_bits() -> None:
+    ramp = (np.arange(40 * 60, dtype=np.uint32).reshape(40, 60) * 27).astype(np.uint16)
+    image = decode_image(encode(Image.fromarray(ramp), "PNG"))
+    assert image.shape == (40, 60, 3) and image.dtype == np.uint8
+    assert image[0, 0, 0] == 0 and image.max() == 255
+    assert np.array_equal(image[..., 0], image[..., 1])
+
+
+def test_cmyk_jpeg_becomes_rgb() -> None:
+    image = decode_image(encode(Image.fromarray(CARD).convert("CMYK"), "JPEG", quality=95))
+    assert image.shape == (40, 60, 3)
+    assert near(image[30, 5], (255, 0, 0), 60)
+
+
+def test_palette_image_becomes_rgb() -> None:
+    palette = Image.fromarray(CARD).convert("P", palette=Image.Palette.ADAPTIVE, colors=4)
+    image = decode_image(encode(palette, "PNG"))
+    assert image.shape == (40, 60, 3) and near(image[30, 55], (0, 0, 255))
+
+
+def test_rgba_is_composited_on_white() -> None:
+    rgba = np.dstack([CARD, np.full((40, 60), 255, np.uint8)])
+    rgba[:, :10, 3] = 0  # transparent left strip
+    image = decode_image(encode(rgba, "PNG"))
+    assert image.shape == (40, 60, 3)
+    assert near(image[30, 2], (255, 255, 255), 0) and near(image[30, 20], (255, 0, 0), 0)
+
+
+def test_gray_with_alpha_is_composited_on_white() -> None:
+    la = Image.new("LA", (8, 6), (0, 255))
+    la.putpixel((0, 0), (0, 0))
+    image = decode_image(encode(la, "PNG"))
+    assert image.shape == (6, 8, 3)
+    assert image[0, 0].tolist() == [255, 255, 255] and image[5, 7].tolist() == [0, 0, 0]
+
+
+def test_animated_gif_gives_its_first_frame() -> None:
+    frames = [Image.new("RGB", (20, 10), (255, 0, 0)), Image.new("RGB", (20, 10), (0, 0, 255))]
+    data = encode(frames[0], "GIF", save_all=True, append_images=frames[1:], duration=100)
+    image = decode_image(data)
+    assert image.shape == (10, 20, 3) and near(image[5, 5], (255, 0, 0), 10)
+
+
+def test_one_pixel_image() -> None:
+    image = decode_image(encode(np.full((1, 1, 3), 7, np.uint8), "PNG"))
+    assert image.shape == (1, 1, 3) and image[0, 0].tolist() == [7, 7, 7]
+
+
+@pytest.mark.parametrize("data", [b"", b"\x00", b"not an image at all",
+                                  np.random.default_rng(3).bytes(5000)],
+                         ids=["empty", "one-byte", "text", "random"])
+def test_non_images_raise_decode_error(data: bytes) -> None:
+    with pytest.raises(ImageDecodeError):
+        decode_image(data)
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG"])
+@pytest.mark.parametrize("keep", [0.05, 0.5, 0.8])
+def test_truncated_files_raise_decode_error(fmt: str, keep: float) -> None:
+    noisy = np.random.default_rng(1).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    data = encode(noisy, fmt)
+    with pytest.raises(ImageDecodeError):
+        decode_image(data[:int(len(data) * keep)])
+
+
+def test_png_with_valid_header_and_garbage_data_raises_decode_error() -> None:
+    data = bytearray(encode(CARD, "PNG"))
+    start = data.index(b"IDAT") + 4
+    data[start:start + 50] = bytes(50)
+    with pytest.raises(ImageDecodeError):
+        decode_image(bytes(data))
+
+
+def png_claiming(width: int, height: int) -> bytes:
+    """A tiny valid PNG whose IHDR is rewritten to claim ``width`` x ``height`` pixels."""
+    data = bytearray(encode(np.zeros((2, 2), np.uint8), "PNG"))
+    ihdr = data.index(b"IHDR")
+    data[ihdr + 4:ihdr + 12] = struct.pack(">II", width, height)
+    crc = zlib.crc32(bytes(data[ihdr:ihdr + 17]))
+    data[ihdr + 17:ihdr + 21] = struct.pack(">I", crc)
+    return bytes(data)
+
+
+@pytest.mark.parametrize("side", [7_000, 20_000, 100_000],
+                         ids=["over-our-limit", "over-pillow-warning", "over-pillow-error"])
+def test_decompression_bomb_is_refused_before_decoding(side: int, monkeypatch) -> None:
+    def no_decoding(self, *args, **kwargs):
+        raise AssertionError("the pixels were decoded")
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", no_decoding)
+    with pytest.raises(ImageTooLargeError):
+        decode_image(png_claiming(side, side))
+
+
+def test_max_pixels_is_configurable() -> None:
+    data = encode(np.zeros((100, 100, 3), np.uint8), "PNG")
+    with pytest.raises(ImageTooLargeError, match="100x100"):
+        decode_image(data, max_pixels=5_000)
+    assert decode_image(data, max_pixels=10_000).shape == (100, 100, 3)
+
+
+def test_too_large_is_a_decode_error() -> None:
+    assert issubclass(ImageTooLargeError, ImageDecodeError)
+
+
+def test_load_image_reports_a_missing_file(tmp_path) -> None:
+    with pytest.raises(ImageDecodeError, match="cannot read"):
+        pipeline.load_image(tmp_path / "absent.jpg")
+
+
+# --- detection ------------------------------------------------------------------------------
+
+
+def test_detects_exactly_the_astronauts_face(astronaut: np.ndarray) -> None:
+    boxes = pipeline.detect_faces(pipeline.to_gray(astronaut))
+    assert len(boxes) == 1
+    assert box_on_astronaut_face(boxes[0])
+
+
+def test_detection_survives_jpeg_round_trip(astronaut_jpeg: bytes) -> None:
+    faces = pipeline.find_faces(decode_image(astronaut_jpeg))
+    assert len(faces) == 1 and box_on_astronaut_face(faces[0].box)
+
+
+def test_no_face_in_a_blank_or_tiny_image() -> None:
+    assert pipeline.detect_faces(np.full((200, 300), 128, np.uint8)) == []
+    assert pipeline.detect_faces(np.zeros((10, 10), np.uint8)) == []
+    assert pipeline.find_faces(np.zeros((1, 1, 3), np.uint8)) == []
+
+
+def test_boxes_are_plain_ints_largest_first(astronaut: np.ndarray) -> None:
+    gray = pipeline.to_gray(astronaut)
+    side_by_side = np.hstack([gray, gray[::2, ::2].repeat(2, 0)[:, :256]])
+    boxes = pipeline.detect_faces(side_by_side)
+    assert boxes and all(type(v) is int for box in boxes for v in box)
+    areas = [w * h for _, _, w, h in boxes]
+    assert areas == sorted(areas, reverse=True)
+
+
+def test_max_faces_limits_the_result(astronaut: np.ndarray) -> None:
+    assert pipeline.find_faces(astronaut, max_faces=0) == []
+
+
+# --- crops ----------------------------------------------------------------------------------
+
+
+def test_crops_have_the_model_sizes_and_are_equalised(astronaut_crops) -> None:
+    assert astronaut_crops.age_gender.shape == (128, 128)
+    assert astronaut_crops.emotion.shape == (48, 48)
+    for crop in (astronaut_crops.age_gender, astronaut_crops.emotion):
+        assert crop.dtype == np.uint8
+        assert crop.min() <= 10 and crop.max() >= 245  # equalisation spreads the histogram
+        assert np.array_equal(crop, pipeline.prepare_crop(crop, crop.shape[0]))  # idempotent
+
+
+def test_crops_use_the_documented_margins(astronaut: np.ndarray) -> None:
+    gray = pipeline.to_gray(astronaut)
+    box = pipeline.detect_faces(gray)[0]
+    crops = pipeline.crops_for_box(gray, box)
+    expected = pipeline.prepare_crop(
+        pipeline.crop_box(gray, pipeline.expand_box(box, pipeline.AGE_GENDER_MARGIN)), 128)
+    assert crops.box == box and np.array_equal(crops.age_gender, expected)
+
+
+def test_expand_box_adds_the_margin_on_every_side() -> None:
+    assert pipeline.expand_box((100, 50, 40, 20), 0.25) == (90, 45, 60, 30)
+    assert pipeline.expand_box((0, 0, 10, 10), 0.0) == (0, 0, 10, 10)
+
+
+def test_crop_box_inside_the_image_is_a_plain_slice() -> None:
+    gray = np.arange(100, dtype=np.uint8).reshape(10, 10)
+    assert np.array_equal(pipeline.crop_box(gray, (2, 3, 4, 5)), gray[3:8, 2:6])
+
+
+@pytest.mark.parametrize("box", [(-5, -5, 10, 10), (6, 6, 10, 10), (-3, 4, 20, 3), (-20, -20, 50, 50)])
+def test_crop_box_pads_at_the_edges_by_replication(box: tuple[int, int, int, int]) -> None:
+    gray = np.arange(100, dtype=np.uint8).reshape(10, 10)
+    crop = pipeline.crop_box(gray, box)
+    x, y, w, h = box
+    assert crop.shape == (h, w)
+    rows = np.clip(np.arange(y, y + h), 0, 9)
+    cols = np.clip(np.arange(x, x + w), 0, 9)
+    assert np.array_equal(crop, gray[np.ix_(rows, cols)])
+
+
+def test_face_at_the_image_edge_still_gives_full_crops(astronaut: np.ndarray) -> None:
+    gray = pipeline.to_gray(astronaut)
+    x, y, w, h = pipeline.detect_faces(gray)[0]
+    corner = gray[y + 10:, x + 10:]  # the face now runs off the top-left edge
+    crops = pipeline.crops_for_box(corner, (-10, -10, w, h))
+    assert crops.age_gender.shape == (128, 128) and crops.emotion.shape == (48, 48)
+
+
+def test_no_detect_takes_the_whole_image_as_the_face(face_crop: np.ndarray) -> None:
+    faces = pipeline.find_faces(face_crop, detect=False)
+    height, width = face_crop.shape[:2]
+    assert len(faces) == 1 and faces[0].box == (0, 0, width, height)
+    assert faces[0].age_gender.shape == (128, 128) and faces[0].emotion.shape == (48, 48)
+
+
+def test_no_detect_works_on_images_without_a_face() -> None:
+    faces = pipeline.find_faces(np.full((7, 5, 3), 90, np.uint8), detect=False)
+    assert faces[0].box == (0, 0, 5, 7) and faces[0].age_gender.shape == (128, 128)
+
+
+def test_to_gray_accepts_every_layout(astronaut: np.ndarray) -> None:
+    gray = pipeline.to_gray(astronaut)
+    assert gray.shape == (512, 512) and gray.dtype == np.uint8
+    assert pipeline.to_gray(gray) is gray
+    assert np.array_equal(pipeline.to_gray(gray[..., None]), gray)
+
+
+# --- properties -----------------------------------------------------------------------------
+
+SAMPLE_FILES = {fmt: encode(np.random.default_rng(9).integers(0, 256, (24, 32, 3), dtype=np.uint8),
+                            fmt) for fmt in ("JPEG", "PNG", "BMP", "WEBP", "GIF", "TIFF")}
+
+
+def decodes_or_refuses(data: bytes) -> None:
+    """The only outcomes allowed: an RGB uint8 image, or ImageDecodeError."""
+    try:
+        image = decode_image(data)
+    except ImageDecodeError:
+        return
+    assert image.ndim == 3 and image.shape[2] == 3 and image.dtype == np.uint8
+    assert image.flags["C_CONTIGUOUS"]
+
+
+@settings(max_examples=150, deadline=None)
+@given(data=st.binary(max_size=2048))
+def test_arbitrary_bytes_never_crash_the_decoder(data: bytes) -> None:
+    decodes_or_refuses(data)
+
+
+@settings(max_examples=300, deadline=None)
+@given(fmt=st.sampled_from(sorted(SAMPLE_FILES)), position=st.floats(0, 1),
+       value=st.integers(0, 255), cut=st.floats(0.2, 1.0))
+def test_damaged_files_never_crash_the_decoder(fmt: str, position: float, value: int, cut: float) -> None:
+    data = bytearray(SAMPLE_FILES[fmt])
+    data[int(position * (len(data) - 1))] = value
+    decodes_or_refuses(bytes(data[:max(1, int(len(data) * cut))]))
+
+
+@settings(max_examples=200, deadline=None)
+@given(x=st.integers(-60, 60), y=st.integers(-60, 60), w=st.integers(1, 80), h=st.integers(1, 80))
+def test_crop_box_always_has_the_box_shape(x: int, y: int, w: int, h: int) -> None:
+    gray = np.arange(20 * 30, dtype=np.int32).reshape(20, 30)
+    crop = pipeline.crop_box(gray, (x, y, w, h))
+    rows, cols = np.clip(np.arange(y, y + h), 0, 19), np.clip(np.arange(x, x + w), 0, 29)
+    assert np.array_equal(crop, gray[np.ix_(rows, cols)])

@@ -1,0 +1,293 @@
+"""Training code: name parsing, splits, weights, targets, augmentation, and a tiny end-to-end run.
+
+The end-to-end run trains both models for one epoch on a few dozen images made from the
+astronaut photo, writes the reports, converts to chunked .tflite files and loads them back,
+so the training code cannot silently rot. It needs TensorFlow (requirements-train.txt).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+from face_helpers import assert_face_contract, encode
+
+from faceinsight import pipeline
+from faceinsight.labels import AGE_BANDS, EMOTIONS, MAX_AGE, age_band
+from faceinsight.training.common import augment_batch
+from faceinsight.training.datasets import UTKFaceRecord, parse_utkface_name, split_indices
+
+pytest.importorskip("tensorflow", reason="training needs requirements-train.txt")
+
+# --- UTKFace names --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("name", "expected"), [
+    ("26_1_2_20170116174525125.jpg.chip.jpg", (26, 1, 2)),
+    ("1_0_4_20161221193016140.jpg.chip.jpg", (1, 0, 4)),
+    # The irregular names the dataset's README lists:
+    ("39_1_20170116174525125.jpg.chip.jpg", (39, 1, -1)),  # no race field
+    ("61_1_20170109150557335.jpg.chip.jpg", (61, 1, -1)),
+    ("24_0_1_20170116220224657 .jpg.chip.jpg", (24, 0, 1)),  # a space before .jpg
+    ("55_0_0_20170116232725357jpg.chip.jpg", (55, 0, 0)),  # no dot before jpg
+    ("28_1_2_201701161846515488.jpg.chip.jpg", (28, 1, 2)),  # an 18-digit date
+    ("30_1_x_20170116174525125.jpg.chip.jpg", (30, 1, -1)),  # an unreadable race
+])
+def test_parse_utkface_name(name: str, expected: tuple[int, int, int]) -> None:
+    record = parse_utkface_name(name)
+    assert record == UTKFaceRecord(name, *expected)
+
+
+@pytest.mark.parametrize("name", ["", "README.txt", ".DS_Store", "x_1_2_2017.jpg.chip.jpg",
+                                  "30_2_0_20170116174525125.jpg.chip.jpg", "-3_0_0_2017.jpg",
+                                  "30.jpg"])
+def test_unreadable_utkface_names_are_skipped(name: str) -> None:
+    assert parse_utkface_name(name) is None
+
+
+# --- split, weights, targets, augmentation --------------------------------------------------
+
+
+def test_split_indices_is_seeded_disjoint_and_complete() -> None:
+    train, val = split_indices(200, 0.15, seed=42)
+    again_train, again_val = split_indices(200, 0.15, seed=42)
+    other_train, other_val = split_indices(200, 0.15, seed=7)
+    assert np.array_equal(train, again_train) and np.array_equal(val, again_val)
+    assert not np.array_equal(val, other_val)
+    assert len(val) == 30 and len(train) == 170
+    assert not set(train) & set(val)
+    assert sorted([*train, *val]) == list(range(200))
+    assert np.all(np.diff(train) > 0) and np.all(np.diff(val) > 0)
+
+
+def test_band_weights_have_mean_one_and_favour_rare_bands() -> None:
+    from faceinsight.training.train_age_gender import band_weights
+
+    ages = np.array([30] * 80 + [5] * 10 + [70] * 5 + [15] * 5)
+    weights = band_weights(ages)
+    assert weights.shape == (100,) and weights.dtype == np.float32
+    assert weights.mean() == pytest.approx(1.0, abs=1e-6)
+    by_age = {age: float(weights[ages == age][0]) for age in (30, 5, 70, 15)}
+    assert by_age[70] > by_age[5] > by_age[30]
+    assert by_age[5] / by_age[30] == pytest.approx((0.80 / 0.10) ** 0.5, rel=1e-5)
+    for age in (30, 5, 70, 15):  # one weight per band
+        assert np.all(weights[ages == age] == by_age[age])
+
+
+def test_band_weights_of_one_band_are_all_one() -> None:
+    from faceinsight.training.train_age_gender import band_weights
+
+    assert np.allclose(band_weights(np.array([25, 30, 33, 39])), 1.0)
+    assert {age_band(a) for a in (0, 12, 13, 19, 20, 39, 40, 59, 60, 116)} == {b[0] for b in AGE_BANDS}
+
+
+def test_age_targets_are_distributions_peaking_at_the_true_age() -> None:
+    from keras import ops
+
+    from faceinsight.training.losses import age_targets
+
+    ages = np.array([0, 1, 8, 25, 61, 99, MAX_AGE], np.float32)
+    targets = ops.convert_to_numpy(age_targets(ages))
+    assert targets.shape == (len(ages), MAX_AGE + 1)
+    assert np.allclose(targets.sum(axis=1), 1.0, atol=1e-5)
+    assert targets.argmax(axis=1).tolist() == ages.astype(int).tolist()
+    grid = np.arange(MAX_AGE + 1)
+    spread = [np.sqrt((targets[i] * (grid - ages[i]) ** 2).sum()) for i in (2, 4)]
+    assert spread[1] > spread[0]  # wider for older faces
+
+
+def test_age_loss_prefers_the_right_age() -> None:
+    from keras import ops
+
+    from faceinsight.training.losses import age_distribution_loss, age_targets, expected_age
+
+    true = np.array([30.0, 30.0], np.float32)
+    right, wrong = ops.convert_to_numpy(age_targets(np.array([30.0, 60.0], np.float32)))
+    loss = ops.convert_to_numpy(age_distribution_loss(true, np.stack([right, wrong])))
+    assert loss[0] < loss[1]
+    assert ops.convert_to_numpy(expected_age(right[None]))[0] == pytest.approx(30.0, abs=0.01)
+
+
+def test_augment_batch_shape_dtype_range_and_seed() -> None:
+    images = np.random.default_rng(0).integers(0, 256, (6, 48, 48), dtype=np.uint8)
+    first = augment_batch(images, np.random.default_rng(5), shift=4)
+    again = augment_batch(images, np.random.default_rng(5), shift=4)
+    assert first.shape == (6, 48, 48, 1) and first.dtype == np.float32
+    assert first.min() >= 0.0 and first.max() <= 255.0
+    assert np.array_equal(first, again)
+    assert not np.array_equal(first[..., 0], images.astype(np.float32))
+
+
+def test_augment_batch_keeps_a_flat_image_flat() -> None:
+    flat = np.full((3, 16, 16), 128, np.uint8)
+    out = augment_batch(flat, np.random.default_rng(1), shift=3)
+    assert np.allclose(out, 128.0)
+
+
+def test_augmented_batches_cover_every_crop() -> None:
+    from faceinsight.training.batches import AugmentedBatches
+
+    images = np.zeros((10, 12, 12), np.uint8)
+    for label in range(10):
+        images[label, label] = 255  # crop n has row n bright: survives flips and contrast
+    batches = AugmentedBatches(images, np.arange(10), batch_size=4, seed=0, shift=0,
+                               sample_weight=np.ones(10, np.float32))
+    assert len(batches) == 3
+    seen = []
+    for index in range(len(batches)):
+        x, y, weight = batches[index]
+        assert x.shape[1:] == (12, 12, 1) and len(y) == len(weight) == len(x)
+        assert x[..., 0].mean(axis=2).argmax(axis=1).tolist() == list(y)  # labels stay with crops
+        seen += list(y)
+    assert sorted(seen) == list(range(10)) and seen != list(range(10))  # shuffled, all there
+
+
+def test_evaluation_batches_are_plain_and_in_order() -> None:
+    from faceinsight.training.batches import AugmentedBatches
+
+    images = np.random.default_rng(2).integers(0, 256, (5, 8, 8), dtype=np.uint8)
+    batches = AugmentedBatches(images, np.arange(5), batch_size=4, seed=0, shift=2, augment=False)
+    x, y = batches[0]
+    assert np.array_equal(x[..., 0], images[:4].astype(np.float32)) and list(y) == [0, 1, 2, 3]
+
+
+# --- a tiny end-to-end run ------------------------------------------------------------------
+
+UTK_NAMES = [
+    "39_1_20170116174525125.jpg.chip.jpg",
+    "24_0_1_20170116220224657 .jpg.chip.jpg",
+    "55_0_0_20170116232725357jpg.chip.jpg",
+    "28_1_2_201701161846515488.jpg.chip.jpg",
+]
+UTK_AGES = [2, 9, 15, 18, 23, 27, 31, 36, 42, 47, 53, 58, 64, 71, 78, 86, 95]
+
+
+def variants(face: np.ndarray, count: int, seed: int) -> list[np.ndarray]:
+    """``count`` noisy, sometimes flipped, copies of an RGB face."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(count):
+        noisy = face.astype(np.int16) + rng.normal(0, 12, face.shape).astype(np.int16)
+        image = np.clip(noisy, 0, 255).astype(np.uint8)
+        out.append(np.ascontiguousarray(image[:, ::-1] if rng.random() < 0.5 else image))
+    return out
+
+
+def fake_utkface(folder: Path, face: np.ndarray, count: int = 40) -> Path:
+    """A flat UTKFace-style folder of 200 px chips, irregular names and a stray file included."""
+    import cv2
+
+    folder.mkdir(parents=True)
+    chip = cv2.resize(face, (200, 200), interpolation=cv2.INTER_AREA)
+    names = list(UTK_NAMES)
+    for number in range(count - len(names)):
+        age = UTK_AGES[number % len(UTK_AGES)]
+        names.append(f"{age}_{number % 2}_{number % 5}_2017011617452{number:04d}.jpg.chip.jpg")
+    for name, image in zip(names, variants(chip, count, seed=1), strict=True):
+        (folder / name).write_bytes(encode(image, "JPEG", quality=90))
+    (folder / "README.txt").write_text("not a chip\n")
+    return folder
+
+
+def fake_fer2013(folder: Path, face: np.ndarray, per_class: dict[str, int]) -> Path:
+    """FER2013's image-folder layout: <split>/<emotion>/*.jpg, 48 px grayscale."""
+    import cv2
+
+    gray = cv2.resize(pipeline.to_gray(face), (48, 48), interpolation=cv2.INTER_AREA)
+    for split, count in per_class.items():
+        for index, emotion in enumerate(EMOTIONS):
+            target = folder / split / emotion
+            target.mkdir(parents=True)
+            for number, image in enumerate(variants(gray, count, seed=100 * index + len(split))):
+                (target / f"{split}_{number}.jpg").write_bytes(encode(image, "JPEG", quality=90))
+    return folder
+
+
+@dataclass
+class TinyRun:
+    """Where the tiny training run put everything, and what it returned."""
+
+    root: Path
+    reports: Path
+    age_gender_out: Path
+    emotion_out: Path
+    age_gender: dict
+    emotion: dict
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory: pytest.TempPathFactory, astronaut: np.ndarray) -> TinyRun:
+    """Train both models for one epoch on fake datasets made from the astronaut's face."""
+    from faceinsight.training import train_age_gender, train_emotion
+
+    root = tmp_path_factory.mktemp("training")
+    gray = pipeline.to_gray(astronaut)
+    x, y, w, h = pipeline.expand_box(pipeline.detect_faces(gray)[0], pipeline.AGE_GENDER_MARGIN)
+    face = astronaut[y:y + h, x:x + w]
+    utk = fake_utkface(root / "utkface", face)
+    fer = fake_fer2013(root / "fer2013", face, {"train": 3, "val": 2})
+    reports, cache = root / "reports", root / "cache"
+    common = ["--epochs", "1", "--threads", "1", "--batch-size", "16", "--cache", str(cache),
+              "--reports", str(reports)]
+    age_gender = train_age_gender.main(["--data", str(utk), "--out", str(root / "age_gender"),
+                                        "--val-fraction", "0.25", *common])
+    emotion = train_emotion.main(["--data", str(fer), "--out", str(root / "emotion"), *common])
+    return TinyRun(root, reports, root / "age_gender", root / "emotion", age_gender, emotion)
+
+
+def test_training_writes_checkpoints_and_history(tiny_run: TinyRun) -> None:
+    for out in (tiny_run.age_gender_out, tiny_run.emotion_out):
+        assert (out / "best.keras").stat().st_size > 0
+        history = json.loads((out / "history.json").read_text())
+        assert len(history) == 1 and history[0]["epoch"] == 1
+        assert json.loads((out / "run.json").read_text())["epochs_run"] == 1
+    assert list((tiny_run.root / "cache").glob("*.npz"))  # decoded crops are cached
+
+
+def test_training_writes_reports(tiny_run: TinyRun) -> None:
+    metrics = json.loads((tiny_run.reports / "metrics.json").read_text())
+    assert {"age_gender", "emotion", "targets", "floor"} <= set(metrics)
+    age = metrics["age_gender"]["summary"]
+    assert age["validation_images"] == 10  # 25 % of 40 chips; the stray README is skipped
+    assert age["age_mae"] >= 0 and 0 <= age["gender_accuracy"] <= 1
+    assert set(metrics["age_gender"]["age_mae_by_band"]) <= {b[0] for b in AGE_BANDS}
+    emotion = metrics["emotion"]
+    assert emotion["summary"]["validation_images"] == 2 * len(EMOTIONS)
+    assert 0 <= emotion["summary"]["accuracy"] <= 1
+    assert list(emotion["per_class"]) == list(EMOTIONS)
+    assert tiny_run.emotion == emotion and tiny_run.age_gender == metrics["age_gender"]
+    for png in ("emotion_confusion.png", "emotion_curves.png", "gender_confusion.png",
+                "age_group_confusion.png", "age_gender_curves.png", "age_scatter.png"):
+        assert (tiny_run.reports / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", png
+    assert "Model card" in (tiny_run.reports / "MODEL_CARD.md").read_text()
+
+
+def test_convert_chunks_and_load(tiny_run: TinyRun, astronaut_crops) -> None:
+    import convert_models
+    from faceinsight.models import FaceModels, read_manifest
+
+    models_dir = tiny_run.root / "models"
+    chunk_mb = 0.5
+    status = convert_models.main([
+        "--age-gender", str(tiny_run.age_gender_out / "best.keras"),
+        "--emotion", str(tiny_run.emotion_out / "best.keras"),
+        "--models", str(models_dir), "--chunk-mb", str(chunk_mb),
+        "--metrics", str(tiny_run.reports / "metrics.json"),
+    ])
+    assert status == 0
+    manifest = read_manifest(models_dir)
+    expected_validation = {"age_gender": tiny_run.age_gender["summary"],
+                           "emotion": tiny_run.emotion["summary"]}
+    for kind in ("age_gender", "emotion"):
+        entry = manifest["models"][kind]
+        assert len(entry["chunks"]) >= 2
+        assert all(c["size"] <= chunk_mb * 2**20 for c in entry["chunks"])
+        assert entry["max_difference_from_keras"] <= 0.02
+        assert entry["validation"] == expected_validation[kind]
+        assert not (models_dir / entry["file"]).exists()  # shipped as chunks only
+    loaded = FaceModels(models_dir)
+    face = loaded.predict(astronaut_crops.age_gender, astronaut_crops.emotion)
+    assert_face_contract({"box": list(astronaut_crops.box), **face})

@@ -1,0 +1,332 @@
+"""Video analysis: sample frames with OpenCV, analyse each, track faces, summarise.
+
+Each sampled frame goes through :func:`faceinsight.analyze.analyze_image`, the same entry point
+as photos, so a video frame and a photo of it give the same faces. A small IoU tracker links
+boxes across sampled frames into tracks so the summary can speak of "this person".
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import statistics
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+
+import cv2
+import numpy as np
+
+from faceinsight.analyze import analyze_image
+from faceinsight.labels import EMOTIONS, GENDERS, age_group
+from faceinsight.models import FaceModels
+from faceinsight.pipeline import DEFAULT_MAX_PIXELS, Box
+
+FALLBACK_FPS = 25.0  # containers that report no (or an absurd) frame rate
+TRACK_IOU = 0.3  # boxes overlapping at least this much in consecutive samples are one face
+TRACK_MAX_GAP = 5  # a track survives this many sampled frames without its face
+
+ProgressCallback = Callable[[int, int], None]  # (frames analysed, frames expected)
+FrameCallback = Callable[[int, np.ndarray, list[dict]], None]  # (sample number, RGB, faces)
+
+
+class VideoError(ValueError):
+    """The file is not a readable video, has no frames, or breaks a configured limit."""
+
+
+class VideoTooLong(VideoError):
+    """The video is longer (in seconds or analysed frames) than the configured limit."""
+
+
+class VideoCancelled(Exception):
+    """The job was cancelled while its frames were being analysed."""
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What the container says about a video (frame_count may be 0 when unknown)."""
+
+    fps: float
+    frame_count: int
+    duration_s: float
+    width: int
+    height: int
+
+
+def open_capture(path: str) -> cv2.VideoCapture:
+    """Open a video file with OpenCV's FFmpeg backend (never as an image sequence).
+
+    :param path: the video file.
+    :raises VideoError: OpenCV cannot open it.
+    """
+    capture = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
+    if not capture.isOpened():
+        capture.release()
+        raise VideoError("the file is not a video OpenCV can read")
+    return capture
+
+
+def _fps(capture: cv2.VideoCapture) -> float:
+    fps = float(capture.get(cv2.CAP_PROP_FPS) or 0)
+    return fps if math.isfinite(fps) and 1.0 <= fps <= 1000.0 else FALLBACK_FPS
+
+
+def probe(path: str, max_pixels: int = DEFAULT_MAX_PIXELS) -> VideoInfo:
+    """Open a video, decode its first frame and read its properties.
+
+    :param path: the video file.
+    :param max_pixels: refuse frames larger than this many pixels.
+    :raises VideoError: unreadable, no decodable frame, or frames too large.
+    """
+    capture = open_capture(path)
+    try:
+        fps = _fps(capture)
+        count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+        ok, frame = capture.read()
+    finally:
+        capture.release()
+    if not ok or frame is None or frame.size == 0:
+        raise VideoError("the video has no frames that can be decoded")
+    height, width = frame.shape[:2]
+    if width * height > max_pixels:
+        raise VideoError(f"the video's frames are {width}x{height}; the limit is {max_pixels:,} pixels")
+    count = max(count, 1)
+    return VideoInfo(fps=fps, frame_count=count, duration_s=round(count / fps, 3),
+                     width=int(width), height=int(height))
+
+
+def expected_samples(info: VideoInfo, sample_fps: float) -> int:
+    """How many frames sampling at ``sample_fps`` will analyse (by the container's count).
+
+    :param info: from :func:`probe`.
+    :param sample_fps: sampled frames per second of video.
+    """
+    step = max(1.0, info.fps / sample_fps)
+    return max(1, math.ceil(info.frame_count / step))
+
+
+def check_limits(info: VideoInfo, sample_fps: float, max_seconds: float, max_frames: int) -> int:
+    """Refuse a video over the duration or analysed-frames limit; returns the expected samples.
+
+    :param info: from :func:`probe`.
+    :param sample_fps: sampled frames per second of video.
+    :param max_seconds: the longest video accepted.
+    :param max_frames: the most frames one job analyses.
+    :raises VideoTooLong: over either limit.
+    """
+    if info.duration_s > max_seconds:
+        raise VideoTooLong(f"the video lasts {info.duration_s:.1f} s; the limit is {max_seconds:g} s")
+    samples = expected_samples(info, sample_fps)
+    if samples > max_frames:
+        raise VideoTooLong(f"sampling at {sample_fps:g} frames/s would analyse {samples} frames; the "
+                           f"limit is {max_frames}: choose a lower sampling rate")
+    return samples
+
+
+def sampled_frames(path: str, sample_fps: float) -> Iterator[tuple[int, float, np.ndarray]]:
+    """Yield ``(source frame index, time in seconds, RGB frame)`` about ``sample_fps`` times a second.
+
+    Frames between samples are only grabbed (demuxed), not converted, which keeps low sampling
+    rates cheap.
+
+    :param path: the video file.
+    :param sample_fps: sampled frames per second of video.
+    """
+    capture = open_capture(path)
+    try:
+        fps = _fps(capture)
+        interval = 1.0 / sample_fps
+        next_time = 0.0
+        index = 0
+        while capture.grab():
+            time_s = index / fps
+            if time_s + 1e-6 >= next_time:
+                ok, frame = capture.retrieve()
+                if ok and frame is not None:
+                    yield index, round(time_s, 3), cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+                while next_time <= time_s + 1e-6:
+                    next_time += interval
+            index += 1
+    finally:
+        capture.release()
+
+
+def iou(a: Box | list[int], b: Box | list[int]) -> float:
+    """Intersection over union of two ``(x, y, w, h)`` boxes."""
+    ax, ay, aw, ah = a
+    bx, by, bw, bh = b
+    width = min(ax + aw, bx + bw) - max(ax, bx)
+    height = min(ay + ah, by + bh) - max(ay, by)
+    if width <= 0 or height <= 0:
+        return 0.0
+    inter = width * height
+    return inter / float(aw * ah + bw * bh - inter)
+
+
+class IouTracker:
+    """Greedy IoU matching of each frame's boxes to the tracks seen in recent frames.
+
+    :param threshold: the smallest IoU that continues a track.
+    :param max_gap: sampled frames a track may go unseen before it ends.
+    """
+
+    def __init__(self, threshold: float = TRACK_IOU, max_gap: int = TRACK_MAX_GAP):
+        self.threshold = threshold
+        self.max_gap = max_gap
+        self._tracks: dict[int, tuple[list[int], int]] = {}  # id -> (last box, last sample)
+        self._next_id = 1
+        self._sample = -1
+
+    def update(self, boxes: list[list[int]]) -> list[int]:
+        """Assign a track id to each box of the next sampled frame (same order as ``boxes``).
+
+        :param boxes: this frame's ``(x, y, w, h)`` boxes.
+        """
+        self._sample += 1
+        live = {tid: v for tid, v in self._tracks.items() if self._sample - v[1] <= self.max_gap}
+        pairs = sorted(((iou(box, last), tid, i) for tid, (last, _) in live.items()
+                        for i, box in enumerate(boxes)), reverse=True)
+        assigned: dict[int, int] = {}
+        used: set[int] = set()
+        for overlap, tid, i in pairs:
+            if overlap < self.threshold:
+                break
+            if i in assigned or tid in used:
+                continue
+            assigned[i] = tid
+            used.add(tid)
+        ids = []
+        for i, box in enumerate(boxes):
+            tid = assigned.get(i)
+            if tid is None:
+                tid, self._next_id = self._next_id, self._next_id + 1
+            live[tid] = (list(box), self._sample)
+            ids.append(tid)
+        self._tracks = live
+        return ids
+
+
+def _female_probability(face: dict) -> float:
+    p = float(face["gender_probability"])
+    return p if face["gender"] == GENDERS[1] else 1.0 - p
+
+
+def summarise_track(track: int, items: list[tuple[float, dict]]) -> dict:
+    """One tracked face over the video: median age, gender by mean P(female), dominant emotion.
+
+    :param track: the track id.
+    :param items: ``(time in seconds, face)`` for every sample the face was seen in.
+    """
+    ages = [face["age"] for _, face in items]
+    female = statistics.fmean(_female_probability(face) for _, face in items)
+    gender = GENDERS[1] if female >= 0.5 else GENDERS[0]
+    scores = {name: round(statistics.fmean(face["emotion_scores"][name] for _, face in items), 4)
+              for name in EMOTIONS}
+    median_age = round(float(statistics.median(ages)), 1)
+    return {
+        "track": track,
+        "frames": len(items),
+        "first_s": items[0][0],
+        "last_s": items[-1][0],
+        "median_age": median_age,
+        "age_group": age_group(median_age),
+        "gender": gender,
+        "gender_probability": round(female if gender == GENDERS[1] else 1.0 - female, 4),
+        "dominant_emotion": max(scores, key=scores.get),
+        "emotion_scores": scores,
+    }
+
+
+def summarise(frames: list[dict]) -> tuple[list[dict], dict]:
+    """Per-track summaries and the whole video's summary from per-frame results.
+
+    :param frames: the ``frames`` list of :func:`analyze_video`'s result.
+    """
+    by_track: dict[int, list[tuple[float, dict]]] = {}
+    for frame in frames:
+        for face in frame["faces"]:
+            by_track.setdefault(face["track"], []).append((frame["time_s"], face))
+    tracks = [summarise_track(tid, items) for tid, items in sorted(by_track.items())]
+    faces = [face for frame in frames for face in frame["faces"]]
+    totals = {name: sum(face["emotion_scores"][name] for face in faces) for name in EMOTIONS}
+    summary = {
+        "frames_analyzed": len(frames),
+        "frames_with_faces": sum(1 for frame in frames if frame["faces"]),
+        "tracks": len(tracks),
+        "dominant_emotion": max(totals, key=totals.get) if faces else None,
+        "median_age": round(float(statistics.median(f["age"] for f in faces)), 1) if faces else None,
+    }
+    return tracks, summary
+
+
+def analyze_video(path: str, sample_fps: float, *, max_seconds: float = 600.0, max_frames: int = 1200,
+                  max_pixels: int = DEFAULT_MAX_PIXELS, max_faces: int = 20,
+                  models: FaceModels | None = None, progress: ProgressCallback | None = None,
+                  should_stop: Callable[[], bool] | None = None,
+                  on_frame: FrameCallback | None = None) -> dict:
+    """Analyse a video file frame by frame.
+
+    :param path: the video file.
+    :param sample_fps: analysed frames per second of video.
+    :param max_seconds: stop with :class:`VideoTooLong` past this time, whatever the header said.
+    :param max_frames: stop with :class:`VideoTooLong` past this many analysed frames.
+    :param max_pixels: refuse frames larger than this.
+    :param max_faces: analyse at most this many faces per frame.
+    :param models: the models (default: the shared ones).
+    :param progress: called after each analysed frame with (done, expected).
+    :param should_stop: polled before each frame; True raises :class:`VideoCancelled`.
+    :param on_frame: called with each sampled frame (e.g. to keep a thumbnail for seeking).
+    :returns: ``{"video", "sample_fps", "frames", "tracks", "summary"}``.
+    :raises VideoError: unreadable, no frames, too long or frames too large.
+    """
+    if not (sample_fps > 0 and math.isfinite(sample_fps)):
+        raise VideoError("the sampling rate must be a positive number of frames per second")
+    info = probe(path, max_pixels)
+    expected = check_limits(info, sample_fps, max_seconds, max_frames)
+    tracker = IouTracker()
+    frames: list[dict] = []
+    for source_index, time_s, rgb in sampled_frames(path, sample_fps):
+        if should_stop is not None and should_stop():
+            raise VideoCancelled()
+        if time_s > max_seconds or len(frames) >= max_frames:
+            raise VideoTooLong(f"the video is longer than the limit ({max_seconds:g} s, "
+                               f"{max_frames} analysed frames)")
+        faces = analyze_image(rgb, models=models, max_faces=max_faces).faces
+        for face, track in zip(faces, tracker.update([f["box"] for f in faces]), strict=True):
+            face["track"] = track
+        if on_frame is not None:
+            on_frame(len(frames), rgb, faces)
+        frames.append({"frame": len(frames), "source_frame": source_index, "time_s": time_s,
+                       "faces": faces})
+        if progress is not None:
+            progress(len(frames), max(expected, len(frames)))
+    if not frames:
+        raise VideoError("the video has no frames that can be decoded")
+    tracks, summary = summarise(frames)
+    return {"video": asdict(info), "sample_fps": sample_fps, "frames": frames, "tracks": tracks,
+            "summary": summary}
+
+
+CSV_FIELDS = (["frame", "source_frame", "time_s", "track", "box_x", "box_y", "box_w", "box_h", "age",
+               "age_low", "age_high", "age_group", "gender", "gender_probability", "emotion"]
+              + [f"score_{name}" for name in EMOTIONS])
+
+
+def results_csv(results: dict) -> str:
+    """Per-frame results as CSV: one row per face, and one empty row for a frame with none.
+
+    :param results: :func:`analyze_video`'s result.
+    """
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(CSV_FIELDS)
+    for frame in results["frames"]:
+        head = [frame["frame"], frame["source_frame"], frame["time_s"]]
+        if not frame["faces"]:
+            writer.writerow(head + [""] * (len(CSV_FIELDS) - len(head)))
+        for face in frame["faces"]:
+            writer.writerow(head + [face["track"], *face["box"], face["age"], *face["age_range"],
+                                    face["age_group"], face["gender"], face["gender_probability"],
+                                    face["emotion"]]
+                            + [face["emotion_scores"][name] for name in EMOTIONS])
+    return out.getvalue()

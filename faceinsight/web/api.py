@@ -1,0 +1,130 @@
+"""The photo API: ``POST /api/v1/analyze``, the legacy ``POST /predict`` and the OpenAPI file."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from flask import Blueprint, Response, current_app, jsonify, request, session, url_for
+
+from faceinsight.analyze import Analysis, analyze_bytes, largest_face
+from faceinsight.pipeline import ImageDecodeError, ImageTooLargeError
+from faceinsight.web.errors import ApiError
+from faceinsight.web.openapi import openapi_document
+from faceinsight.web.security import session_id
+from faceinsight.web.settings import MB
+from faceinsight.web.uploads import (
+    check_photo_type,
+    clean_name,
+    decode_data_url,
+    read_flag,
+    read_part,
+    uploaded_file,
+)
+
+log = logging.getLogger(__name__)
+blueprint = Blueprint("api", __name__)
+
+
+@dataclass(frozen=True)
+class ImageRequest:
+    """An analysis request, whichever way it came (multipart or JSON data URL).
+
+    :param data: the image bytes.
+    :param name: the cleaned display name.
+    :param detect: False when the image already is one face crop.
+    :param store: False when the client asks not to keep this image even if the session opted in.
+    """
+
+    data: bytes
+    name: str
+    detect: bool
+    store: bool
+
+
+def read_image_request() -> ImageRequest:
+    """Parse the current request into an :class:`ImageRequest`.
+
+    :raises ApiError: 400/413/415 with a message for each kind of bad input.
+    """
+    limit = int(current_app.config["FACEINSIGHT_MAX_PHOTO_MB"] * MB)
+    if request.mimetype == "application/json":
+        body = request.get_json(silent=True)
+        if not isinstance(body, dict):
+            raise ApiError(400, "the JSON body must be an object with an 'image' data URL")
+        if "image" not in body:
+            raise ApiError(400, "the JSON body needs an 'image' field holding a data URL")
+        data = decode_data_url(body["image"], limit)
+        name = clean_name(body["name"]) if isinstance(body.get("name"), str) else ""
+        return ImageRequest(data, name, read_flag(body.get("detect"), "detect", True),
+                            read_flag(body.get("store"), "store", True))
+    part = uploaded_file(request)
+    name = clean_name(part.filename)
+    check_photo_type(name, part.mimetype or "")
+    data = read_part(part, limit)
+    return ImageRequest(data, name, read_flag(request.form.get("detect"), "detect", True),
+                        read_flag(request.form.get("store"), "store", True))
+
+
+def run_analysis(image: ImageRequest) -> Analysis:
+    """Decode and analyse, mapping the pipeline's errors to 413 (too many pixels) and 422.
+
+    :param image: the parsed request.
+    """
+    try:
+        return analyze_bytes(image.data, detect=image.detect,
+                             max_pixels=current_app.config["FACEINSIGHT_MAX_PIXELS"])
+    except ImageTooLargeError as error:
+        raise ApiError(413, str(error)) from error
+    except ImageDecodeError as error:
+        raise ApiError(422, f"the image could not be read: {error}") from error
+
+
+def keep_capture(image: ImageRequest, result: dict) -> dict | None:
+    """Store the image for a session that opted in; describe what happened, or None.
+
+    A full or read-only upload folder does not fail the analysis: the response says so.
+
+    :param image: the parsed request.
+    :param result: the analysis as returned to the client.
+    """
+    if not (image.store and session.get("keep")):
+        return None
+    owner = session_id()
+    try:
+        store = current_app.extensions["faceinsight.captures"]
+        capture_id = store.save(owner, image.data, image.name, result)
+    except OSError as error:
+        log.warning("could not keep a capture: %s", error)
+        return {"storage_error": f"the capture could not be kept: {error.strerror or error}"}
+    return {"stored": {"id": capture_id, "url": url_for("pages.capture", capture_id=capture_id)}}
+
+
+@blueprint.post("/api/v1/analyze")
+def analyze() -> Response:
+    """Every face in one image: boxes, age, gender and emotion, as ``predict.py --json`` gives them."""
+    image = read_image_request()
+    analysis = run_analysis(image)
+    result = {"faces": analysis.faces, "image": {"width": analysis.width, "height": analysis.height},
+              "timing_ms": analysis.timing_ms}
+    result.update(keep_capture(image, result) or {})
+    return jsonify(result)
+
+
+@blueprint.post("/predict")
+def predict() -> Response:
+    """The older single-face answer (largest face) for clients of the tools this replaces."""
+    image = read_image_request()
+    faces = run_analysis(image).faces
+    face = largest_face(faces)
+    if face is None:
+        return jsonify(age=None, gender=None, gender_probability=None, emotion=None, faces=0)
+    return jsonify(age=int(round(face["age"])), gender=face["gender"],
+                   gender_probability=face["gender_probability"], emotion=face["emotion"],
+                   faces=len(faces))
+
+
+@blueprint.get("/api/v1/openapi.json")
+def openapi() -> Response:
+    """The OpenAPI 3 description of this API, with this server's configured limits."""
+    return jsonify(openapi_document(current_app.config))

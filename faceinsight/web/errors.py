@@ -1,0 +1,87 @@
+"""Every error leaves the app as JSON ``{"error": message}`` with the right status, never a trace."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, Response, jsonify, request
+from redis.exceptions import RedisError
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+
+from faceinsight.models import ModelError
+
+log = logging.getLogger(__name__)
+MB = 1024 * 1024
+
+
+class ApiError(Exception):
+    """An error the client should see: a status code and a plain-language message.
+
+    :param status: the HTTP status (4xx, or 503 when the models are unavailable).
+    :param message: what went wrong and, where useful, what to do.
+    :param headers: extra response headers (e.g. ``Retry-After``).
+    """
+
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.headers = headers or {}
+
+
+def error_response(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
+    """A JSON error response.
+
+    :param status: HTTP status code.
+    :param message: the ``error`` text.
+    :param headers: extra headers.
+    """
+    response = jsonify(error=message)
+    response.status_code = status
+    response.headers.update(headers or {})
+    return response
+
+
+def _http_message(error: HTTPException) -> str:
+    """A short message for werkzeug's errors (their default descriptions are HTML-ish prose)."""
+    if isinstance(error, RequestEntityTooLarge) or error.code == 413:
+        limit = request.max_content_length
+        if limit:
+            return f"the upload is too large; the limit is {limit / MB:.1f} MiB"
+        return "the upload is too large"
+    messages = {404: "not found", 405: "method not allowed"}
+    return messages.get(error.code or 0, error.description or error.name)
+
+
+def register_error_handlers(app: Flask) -> None:
+    """JSON handlers for our errors, werkzeug's HTTP errors, model errors and anything else.
+
+    :param app: the app to install them on.
+    """
+
+    @app.errorhandler(ApiError)
+    def _api_error(error: ApiError) -> Response:
+        return error_response(error.status, error.message, error.headers)
+
+    @app.errorhandler(HTTPException)
+    def _http_error(error: HTTPException) -> Response:
+        response = error_response(error.code or 500, _http_message(error))
+        if error.code == 405 and error.valid_methods:
+            response.headers["Allow"] = ", ".join(error.valid_methods)
+        return response
+
+    @app.errorhandler(ModelError)
+    def _model_error(error: ModelError) -> Response:
+        # Missing or corrupt model files: the service is not ready; say which file.
+        return error_response(503, f"the models are not available: {error}", {"Retry-After": "30"})
+
+    @app.errorhandler(RedisError)
+    def _queue_down(error: RedisError) -> Response:
+        log.error("Redis error: %s", error)
+        return error_response(503, "the video job queue (Redis) is not reachable; try again later",
+                              {"Retry-After": "30"})
+
+    @app.errorhandler(Exception)
+    def _unexpected(error: Exception) -> Response:
+        log.exception("unhandled error")
+        return error_response(500, "internal error; the request was not processed")

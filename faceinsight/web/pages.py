@@ -1,0 +1,106 @@
+"""The page, liveness/readiness, and the session's privacy controls and kept captures."""
+
+from __future__ import annotations
+
+import numpy as np
+from flask import Blueprint, Response, current_app, jsonify, render_template, request, send_file, session
+from PIL import Image, UnidentifiedImageError
+
+from faceinsight.models import ModelError, get_models
+from faceinsight.pipeline import AGE_GENDER_SIZE, EMOTION_SIZE
+from faceinsight.web.errors import ApiError, error_response
+from faceinsight.web.security import check_csrf, csrf_token, session_id
+from faceinsight.web.uploads import read_flag
+
+blueprint = Blueprint("pages", __name__)
+
+IMAGE_TYPES = {"JPEG": "image/jpeg", "PNG": "image/png", "GIF": "image/gif", "WEBP": "image/webp",
+               "BMP": "image/bmp", "TIFF": "image/tiff", "MPO": "image/jpeg"}
+
+
+@blueprint.get("/")
+def index() -> str:
+    """The one page: webcam, photo and video modes and the session log."""
+    config = current_app.config
+    session_id()
+    return render_template(
+        "index.html", keep=bool(session.get("keep")), csrf=csrf_token(),
+        max_photo_mb=config["FACEINSIGHT_MAX_PHOTO_MB"], max_video_mb=config["FACEINSIGHT_MAX_VIDEO_MB"],
+        default_fps=config["FACEINSIGHT_VIDEO_DEFAULT_FPS"], max_fps=config["FACEINSIGHT_VIDEO_MAX_FPS"],
+        retention_hours=config["FACEINSIGHT_RETENTION_HOURS"])
+
+
+@blueprint.get("/health")
+def health() -> Response:
+    """Liveness: the process answers (models are not touched)."""
+    return jsonify(status="ok")
+
+
+@blueprint.get("/ready")
+def ready() -> Response:
+    """Readiness: the models load and answer one prediction; 503 with the reason when not."""
+    try:
+        models = get_models()
+        models.predict(np.zeros((AGE_GENDER_SIZE, AGE_GENDER_SIZE), np.uint8),
+                       np.zeros((EMOTION_SIZE, EMOTION_SIZE), np.uint8))
+    except ModelError as error:
+        return error_response(503, f"the models are not available: {error}", {"Retry-After": "30"})
+    jobs = current_app.extensions["faceinsight.jobs"]
+    jobs.ping()  # with REDIS_URL: a Redis outage makes this 503 (see errors.py)
+    return jsonify(status="ready", jobs=jobs.backend)
+
+
+@blueprint.post("/session/privacy")
+def privacy() -> Response:
+    """Turn "Keep my captures" on or off for this session (CSRF-checked)."""
+    check_csrf()
+    if request.is_json:
+        body = request.get_json(silent=True)
+        value = body.get("keep") if isinstance(body, dict) else None
+    else:
+        value = request.form.get("keep")
+    if value is None:
+        raise ApiError(400, "the 'keep' field is required (true or false)")
+    session["keep"] = read_flag(value, "keep", False)
+    session_id()
+    return jsonify(keep=session["keep"])
+
+
+@blueprint.post("/session/clear")
+def clear() -> Response:
+    """Delete this session's kept captures and video jobs, and forget its choices (CSRF-checked)."""
+    check_csrf()
+    owner = session_id(create=False)
+    captures = videos = 0
+    if owner:
+        captures = current_app.extensions["faceinsight.captures"].clear(owner)
+        videos = current_app.extensions["faceinsight.jobs"].delete_owned(owner)
+    token = session.get("csrf")
+    session.clear()
+    session["csrf"] = token  # the open page keeps working with the token it holds
+    return jsonify(cleared=True, captures=captures, videos=videos)
+
+
+@blueprint.get("/session/captures")
+def captures() -> Response:
+    """This session's kept captures (id, name, created, url), newest first."""
+    owner = session_id(create=False)
+    items = current_app.extensions["faceinsight.captures"].list(owner) if owner else []
+    for item in items:
+        item["url"] = f"/captures/{item['id']}"
+    return jsonify(keep=bool(session.get("keep")), captures=items)
+
+
+@blueprint.get("/captures/<capture_id>")
+def capture(capture_id: str) -> Response:
+    """A kept capture's image, only for the session that made it (404 for anyone else)."""
+    owner = session_id(create=False)
+    path = current_app.extensions["faceinsight.captures"].path(owner, capture_id) if owner else None
+    if path is None:
+        raise ApiError(404, "not found")
+    try:
+        with Image.open(path) as image:
+            mimetype = IMAGE_TYPES.get(image.format or "", "application/octet-stream")
+    except (OSError, UnidentifiedImageError):
+        mimetype = "application/octet-stream"
+    return send_file(path, mimetype=mimetype, max_age=0, conditional=False)

@@ -1,0 +1,289 @@
+"""Reading uploads safely, and the opt-in store of a session's captures.
+
+User file names never touch the file system: stored files get random ids, and names are only
+kept (cleaned) for display, where the page inserts them as text.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+import secrets
+import shutil
+import time
+import unicodedata
+from dataclasses import dataclass
+from pathlib import Path
+
+from flask import Request
+from werkzeug.datastructures import FileStorage
+
+from faceinsight.pipeline import IMAGE_EXTENSIONS
+from faceinsight.web.errors import ApiError
+from faceinsight.web.settings import MB
+
+PHOTO_EXTENSIONS = frozenset(IMAGE_EXTENSIONS | {".gif", ".tif", ".tiff"})
+VIDEO_EXTENSIONS = frozenset({".mp4", ".m4v", ".webm", ".avi", ".mov", ".mkv"})
+VIDEO_TYPES = {"video/mp4": ".mp4", "video/webm": ".webm", "video/x-msvideo": ".avi",
+               "video/avi": ".avi", "video/quicktime": ".mov", "video/x-matroska": ".mkv"}
+NEUTRAL_TYPES = frozenset({"", "application/octet-stream"})
+CAPTURE_ID = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
+DATA_URL = re.compile(r"^data:(?P<type>[\w.+-]+/[\w.+-]+)?(?P<params>(;[\w.+-]+=[\w.+-]+)*)"
+                      r"(?P<b64>;base64)?,(?P<data>.*)$", re.DOTALL)
+CAPTURES = "captures"
+
+
+@dataclass(frozen=True)
+class Upload:
+    """The bytes of an uploaded image and how to describe it.
+
+    :param data: the file's bytes.
+    :param name: the cleaned display name ('' when none was given).
+    """
+
+    data: bytes
+    name: str
+
+
+def clean_name(name: str | None, limit: int = 100) -> str:
+    """A file name safe to store in metadata and show: no folders, control characters or NULs.
+
+    :param name: the client's file name (untrusted).
+    :param limit: keep at most this many characters.
+    """
+    if not name:
+        return ""
+    name = unicodedata.normalize("NFC", name).replace("\\", "/").split("/")[-1]
+    name = "".join(ch for ch in name if unicodedata.category(ch)[0] != "C")
+    name = name.strip().lstrip(".")
+    return name[:limit]
+
+
+def extension(name: str) -> str:
+    """The lower-case extension of a (cleaned) file name, with its dot, or ''."""
+    return Path(name).suffix.lower() if "." in name else ""
+
+
+def check_photo_type(name: str, mimetype: str) -> None:
+    """Refuse uploads that say they are not images (415); undeclared types are tried.
+
+    :param name: the cleaned file name.
+    :param mimetype: the part's declared content type.
+    :raises ApiError: 415 for a known non-image extension or content type.
+    """
+    ext = extension(name)
+    if ext in PHOTO_EXTENSIONS:
+        return
+    if not ext and (mimetype.startswith("image/") or mimetype in NEUTRAL_TYPES):
+        return
+    shown = ext or mimetype
+    raise ApiError(415, f"unsupported file type {shown!r}: send a JPEG, PNG, BMP, WebP, GIF or TIFF image")
+
+
+def video_extension(name: str, mimetype: str) -> str:
+    """The extension a video upload is stored with, from its name or declared type.
+
+    :param name: the cleaned file name.
+    :param mimetype: the part's declared content type.
+    :raises ApiError: 415 when neither says it is a supported video container.
+    """
+    ext = extension(name)
+    if ext in VIDEO_EXTENSIONS:
+        return ext
+    if not ext and mimetype in VIDEO_TYPES:
+        return VIDEO_TYPES[mimetype]
+    shown = ext or mimetype or "unknown"
+    raise ApiError(415, f"unsupported video type {shown!r}: send an mp4, webm, avi, mov or mkv file")
+
+
+def uploaded_file(request: Request, field: str = "file") -> FileStorage:
+    """The multipart file part a route expects, with clear errors when it is not there.
+
+    :param request: the current request.
+    :param field: the expected form field name.
+    :raises ApiError: 415 for a body that is not multipart, 400 for a missing or wrong field.
+    """
+    if not request.mimetype and not request.content_length:
+        raise ApiError(400, f"no file uploaded: send it in a multipart field named {field!r}")
+    if not request.mimetype.startswith("multipart/form-data"):
+        raise ApiError(415, f"send multipart/form-data with the file in a field named {field!r}")
+    part = request.files.get(field)
+    if part is None:
+        others = sorted(request.files.keys())
+        if others:
+            raise ApiError(400, f"the file must be in a field named {field!r}, not {others[0]!r}")
+        raise ApiError(400, f"no file uploaded: send it in a multipart field named {field!r}")
+    return part
+
+
+def read_part(part: FileStorage, limit: int) -> bytes:
+    """Read an uploaded part, refusing it past ``limit`` bytes or when empty.
+
+    :param part: the multipart file.
+    :param limit: the largest size accepted, in bytes.
+    :raises ApiError: 413 over the limit, 400 for an empty file.
+    """
+    data = part.stream.read(limit + 1)
+    if len(data) > limit:
+        raise ApiError(413, f"the file is too large; the limit is {limit / MB:.1f} MiB")
+    if not data:
+        raise ApiError(400, "the uploaded file is empty")
+    return data
+
+
+def decode_data_url(text: object, limit: int) -> bytes:
+    """The bytes of a base64 ``data:image/...`` URL.
+
+    :param text: the JSON ``image`` value (untrusted: any JSON type).
+    :param limit: the largest decoded size accepted, in bytes.
+    :raises ApiError: 400 malformed, 415 not an image type, 413 too large.
+    """
+    if not isinstance(text, str) or not text:
+        raise ApiError(400, "'image' must be a data URL string: data:image/jpeg;base64,...")
+    match = DATA_URL.match(text.strip())
+    if not match:
+        raise ApiError(400, "'image' is not a data URL; expected data:image/<type>;base64,<data>")
+    media_type = (match.group("type") or "").lower()
+    if not media_type.startswith("image/"):
+        raise ApiError(415, f"the data URL's type {media_type or 'text/plain'!r} is not an image type")
+    if not match.group("b64"):
+        raise ApiError(400, "the data URL must be base64-encoded (data:image/...;base64,...)")
+    payload = re.sub(r"\s+", "", match.group("data"))
+    if len(payload) > (limit + 2) // 3 * 4 + 4:
+        raise ApiError(413, f"the image is too large; the limit is {limit / MB:.1f} MiB")
+    try:
+        data = base64.b64decode(payload, validate=True)
+    except (binascii.Error, ValueError) as error:
+        raise ApiError(400, f"the data URL's base64 is malformed: {error}") from error
+    if not data:
+        raise ApiError(400, "the data URL holds no data")
+    return data
+
+
+def read_flag(value: object, name: str, default: bool) -> bool:
+    """A boolean form or JSON field ('true'/'false', '1'/'0', or a JSON boolean).
+
+    :param value: the raw field (None when absent).
+    :param name: the field's name, for the error message.
+    :param default: the value when the field is absent.
+    :raises ApiError: 400 for anything else.
+    """
+    if value is None or value == "":
+        return default
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in {"true", "1", "yes", "on"}:
+        return True
+    if isinstance(value, str) and value.strip().lower() in {"false", "0", "no", "off"}:
+        return False
+    raise ApiError(400, f"{name!r} must be true or false")
+
+
+def write_private(path: Path, data: bytes) -> None:
+    """Write a file readable only by this user, atomically (temp file, then rename).
+
+    :param path: where the file ends up.
+    :param data: its content.
+    """
+    temp = path.with_name(f".{path.name}.{secrets.token_hex(4)}")
+    temp.write_bytes(data)
+    temp.chmod(0o600)
+    temp.replace(path)
+
+
+class CaptureStore:
+    """Kept captures, one folder per session under ``<uploads>/captures/<session id>/``.
+
+    :param root: the upload folder.
+    """
+
+    def __init__(self, root: Path):
+        self.root = Path(root) / CAPTURES
+
+    def _folder(self, owner: str) -> Path:
+        if not CAPTURE_ID.match(owner):
+            raise ValueError("bad session id")
+        return self.root / owner
+
+    def save(self, owner: str, data: bytes, name: str, result: dict) -> str:
+        """Keep one analysed image and its result; returns the capture's random id.
+
+        :param owner: the session id.
+        :param data: the image bytes as uploaded.
+        :param name: the cleaned display name.
+        :param result: the analysis returned to the client.
+        :raises OSError: the folder is full or read-only (the caller reports it, analysis stands).
+        """
+        folder = self._folder(owner)
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        capture_id = secrets.token_urlsafe(16)
+        write_private(folder / f"{capture_id}.img", data)
+        meta = {"id": capture_id, "name": name, "created": time.time(), "result": result}
+        write_private(folder / f"{capture_id}.json", json.dumps(meta).encode())
+        return capture_id
+
+    def path(self, owner: str, capture_id: str) -> Path | None:
+        """The stored image of one of this session's captures, or None.
+
+        :param owner: the session id asking.
+        :param capture_id: the id :meth:`save` returned.
+        """
+        if not CAPTURE_ID.match(capture_id):
+            return None
+        path = self._folder(owner) / f"{capture_id}.img"
+        return path if path.is_file() else None
+
+    def list(self, owner: str) -> list[dict]:
+        """This session's kept captures (id, name, created), newest first.
+
+        :param owner: the session id.
+        """
+        folder = self._folder(owner)
+        items = []
+        for meta_path in folder.glob("*.json") if folder.is_dir() else []:
+            try:
+                meta = json.loads(meta_path.read_text())
+            except (OSError, ValueError):
+                continue
+            items.append({k: meta.get(k) for k in ("id", "name", "created")})
+        return sorted(items, key=lambda m: m.get("created") or 0, reverse=True)
+
+    def clear(self, owner: str) -> int:
+        """Delete every capture of a session; returns how many images were removed.
+
+        :param owner: the session id.
+        """
+        folder = self._folder(owner)
+        if not folder.is_dir():
+            return 0
+        count = len(list(folder.glob("*.img")))
+        shutil.rmtree(folder, ignore_errors=True)
+        return count
+
+    def sweep(self, max_age_s: float, now: float | None = None) -> int:
+        """Remove captures older than ``max_age_s`` (by file time), and emptied folders.
+
+        :param max_age_s: the retention period in seconds.
+        :param now: the current time (tests).
+        """
+        now = time.time() if now is None else now
+        removed = 0
+        if not self.root.is_dir():
+            return 0
+        for folder in self.root.iterdir():
+            if not folder.is_dir():
+                continue
+            for path in folder.iterdir():
+                try:
+                    if now - path.stat().st_mtime > max_age_s:
+                        path.unlink()
+                        removed += path.suffix == ".img"
+                except OSError:
+                    continue
+            try:
+                folder.rmdir()  # only succeeds when empty
+            except OSError:
+                pass
+        return removed

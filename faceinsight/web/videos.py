@@ -1,0 +1,192 @@
+"""Video jobs: upload (202), status and results, downloads, frames for seeking, delete."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import shutil
+from pathlib import Path
+
+from flask import Blueprint, Response, current_app, jsonify, request, send_file, session, url_for
+
+from faceinsight.jobs import FINISHED, JobManager, JobQueueFull
+from faceinsight.video import VideoError, check_limits, probe, results_csv
+from faceinsight.web.errors import ApiError
+from faceinsight.web.security import session_id
+from faceinsight.web.settings import MB
+from faceinsight.web.uploads import clean_name, uploaded_file, video_extension
+
+log = logging.getLogger(__name__)
+blueprint = Blueprint("videos", __name__)
+COPY_CHUNK = 1024 * 1024
+PUBLIC_FIELDS = ("id", "status", "progress", "name", "created", "sample_fps", "frames_analyzed",
+                 "frames_expected", "error", "keep")
+
+
+def jobs() -> JobManager:
+    return current_app.extensions["faceinsight.jobs"]
+
+
+def read_sample_fps(raw: str | None) -> float:
+    """The requested sampling rate, within (0, FACEINSIGHT_VIDEO_MAX_FPS].
+
+    :param raw: the ``sample_fps`` form field (None for the default).
+    :raises ApiError: 400 when it is not a number in range.
+    """
+    config = current_app.config
+    if raw is None or raw.strip() == "":
+        return float(config["FACEINSIGHT_VIDEO_DEFAULT_FPS"])
+    highest = float(config["FACEINSIGHT_VIDEO_MAX_FPS"])
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and 0 < value <= highest):
+        raise ApiError(400, f"'sample_fps' must be frames per second above 0 and at most {highest:g}")
+    return value
+
+
+def save_upload(stream, path: Path, limit: int) -> int:
+    """Copy an uploaded video to its job folder, refusing it past ``limit`` bytes.
+
+    :param stream: the file part's stream.
+    :param path: the destination.
+    :param limit: the largest size accepted, in bytes.
+    :raises ApiError: 413 over the limit, 400 when empty.
+    """
+    size = 0
+    with path.open("wb") as out:
+        while chunk := stream.read(COPY_CHUNK):
+            size += len(chunk)
+            if size > limit:
+                raise ApiError(413, f"the video is too large; the limit is {limit / MB:.1f} MiB")
+            out.write(chunk)
+    if size == 0:
+        raise ApiError(400, "the uploaded file is empty")
+    path.chmod(0o600)
+    return size
+
+
+def public_state(state: dict) -> dict:
+    """What a client sees of a job: never its owner."""
+    job_id = state["id"]
+    public = {key: state.get(key) for key in PUBLIC_FIELDS}
+    public["links"] = {
+        "self": url_for("videos.status", job_id=job_id),
+        "csv": url_for("videos.download_csv", job_id=job_id),
+        "json": url_for("videos.download_json", job_id=job_id),
+        "frame": url_for("videos.status", job_id=job_id) + "/frames/{frame}.jpg",
+    }
+    return public
+
+
+@blueprint.post("/api/v1/videos")
+def create() -> tuple[Response, int, dict[str, str]]:
+    """Start analysing an uploaded video in the background; 202 with the job's id and URL."""
+    config = current_app.config
+    part = uploaded_file(request)
+    name = clean_name(part.filename)
+    ext = video_extension(name, part.mimetype or "")
+    sample_fps = read_sample_fps(request.form.get("sample_fps"))
+    try:
+        job_id, folder = jobs().new_job()
+    except OSError as error:
+        log.error("cannot create a video job folder: %s", error)
+        raise ApiError(503, "the server cannot store the video right now (upload folder not writable)",
+                       {"Retry-After": "60"}) from error
+    try:
+        video_path = folder / f"video{ext}"
+        save_upload(part.stream, video_path, int(config["FACEINSIGHT_MAX_VIDEO_MB"] * MB))
+        info = probe(str(video_path), config["FACEINSIGHT_MAX_PIXELS"])
+        expected = check_limits(info, sample_fps, config["FACEINSIGHT_VIDEO_MAX_SECONDS"],
+                                config["FACEINSIGHT_VIDEO_MAX_FRAMES"])
+        spec = {"video_path": str(video_path), "job_dir": str(folder), "sample_fps": sample_fps,
+                "keep": bool(session.get("keep")), "name": name, "frames_expected": expected,
+                "max_seconds": config["FACEINSIGHT_VIDEO_MAX_SECONDS"],
+                "max_frames": config["FACEINSIGHT_VIDEO_MAX_FRAMES"],
+                "max_pixels": config["FACEINSIGHT_MAX_PIXELS"], "max_faces": 20}
+        state = jobs().submit(job_id, session_id(), name, spec)
+    except VideoError as error:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise ApiError(422, str(error)) from error
+    except JobQueueFull as error:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise ApiError(429, str(error), {"Retry-After": "30"}) from error
+    except OSError as error:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise ApiError(503, f"the server cannot store the video right now: {error.strerror or error}",
+                       {"Retry-After": "60"}) from error
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)  # a client gone mid-upload leaves nothing behind
+        raise
+    url = url_for("videos.status", job_id=job_id)
+    body = {"id": job_id, "status": state["status"], "url": url}
+    return jsonify(body), 202, {"Location": url}
+
+
+def _job_or_404(job_id: str) -> dict:
+    state = jobs().get(job_id)
+    if state is None:
+        raise ApiError(404, "no such video job (it may have been deleted or expired)")
+    return state
+
+
+@blueprint.get("/api/v1/videos/<job_id>")
+def status(job_id: str) -> Response:
+    """A job's status and progress (0-100), its results once done, or why it failed."""
+    state = _job_or_404(job_id)
+    body = public_state(state)
+    if state["status"] == "done":
+        body["results"] = jobs().results(job_id)
+    return jsonify(body)
+
+
+@blueprint.delete("/api/v1/videos/<job_id>")
+def delete(job_id: str) -> Response:
+    """Cancel a job if it is still running and remove its files and results."""
+    _job_or_404(job_id)
+    jobs().delete(job_id)
+    return jsonify(id=job_id, deleted=True)
+
+
+def _finished_results(job_id: str) -> dict:
+    state = _job_or_404(job_id)
+    if state["status"] != "done":
+        reason = state.get("error") if state["status"] in FINISHED else "it is still being analysed"
+        raise ApiError(409, f"the job has no results: {reason}")
+    results = jobs().results(job_id)
+    if results is None:
+        raise ApiError(404, "the job's results are gone (deleted or expired)")
+    return results
+
+
+def _download_name(job_id: str, suffix: str) -> str:
+    return f"faceinsight-video-{job_id[:8]}.{suffix}"
+
+
+@blueprint.get("/api/v1/videos/<job_id>/results.csv")
+def download_csv(job_id: str) -> Response:
+    """Per-frame results as CSV (one row per face; an empty row for a frame with none)."""
+    body = results_csv(_finished_results(job_id))
+    return Response(body, mimetype="text/csv", headers={
+        "Content-Disposition": f'attachment; filename="{_download_name(job_id, "csv")}"'})
+
+
+@blueprint.get("/api/v1/videos/<job_id>/results.json")
+def download_json(job_id: str) -> Response:
+    """The full results as a JSON download."""
+    body = json.dumps(_finished_results(job_id), indent=1)
+    return Response(body, mimetype="application/json", headers={
+        "Content-Disposition": f'attachment; filename="{_download_name(job_id, "json")}"'})
+
+
+@blueprint.get("/api/v1/videos/<job_id>/frames/<int:frame>.jpg")
+def frame_image(job_id: str, frame: int) -> Response:
+    """One sampled frame (JPEG, at most 640 px), only for the session that uploaded the video."""
+    state = _job_or_404(job_id)
+    owner = session_id(create=False)
+    path = jobs().frame_path(job_id, frame) if owner and state.get("owner") == owner else None
+    if path is None:
+        raise ApiError(404, "no such frame")
+    return send_file(path, mimetype="image/jpeg", max_age=0, conditional=False)

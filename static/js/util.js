@@ -1,0 +1,102 @@
+// Small DOM and HTTP helpers shared by the page's modes. User text only ever goes in via
+// textContent (never innerHTML), so file names and server messages cannot inject markup.
+
+export const EMOTIONS = ["angry", "disgust", "fear", "happy", "neutral", "sad", "surprise"];
+export const EMOTION_COLORS = {
+  angry: "#d62728", disgust: "#8c564b", fear: "#9467bd", happy: "#f2a900",
+  neutral: "#7f7f7f", sad: "#1f77b4", surprise: "#2ca02c",
+};
+
+/** Create an element with optional class and text. */
+export function el(tag, className, text) {
+  const node = document.createElement(tag);
+  if (className) node.className = className;
+  if (text !== undefined && text !== null) node.textContent = String(text);
+  return node;
+}
+
+/** Show a message in the banner; kind is "info", "warning" or "error". */
+export function showMessage(text, kind = "info") {
+  const box = document.getElementById("message");
+  box.textContent = text;
+  box.className = "banner" + (kind === "info" ? "" : " " + kind);
+  box.hidden = !text;
+}
+
+export function clearMessage() {
+  showMessage("");
+}
+
+export function csrfToken() {
+  const meta = document.querySelector('meta[name="csrf-token"]');
+  return meta ? meta.content : "";
+}
+
+/** The server's {"error": ...} message of a failed response, or a fallback. */
+export async function errorMessage(response) {
+  try {
+    const body = await response.json();
+    if (body && typeof body.error === "string") return body.error;
+  } catch (e) {
+    /* not JSON */
+  }
+  return `the server answered ${response.status}`;
+}
+
+/** POST JSON to one of the session endpoints, with the CSRF token. */
+export async function postSession(url, body) {
+  const response = await fetch(url, {
+    method: "POST",
+    credentials: "same-origin",
+    headers: { "Content-Type": "application/json", "X-CSRF-Token": csrfToken() },
+    body: JSON.stringify(body || {}),
+  });
+  if (!response.ok) throw new Error(await errorMessage(response));
+  return response.json();
+}
+
+/** Send an image (Blob or File) to /api/v1/analyze; resolves to the analysis JSON. */
+export async function analyzeImage(blob, name, { store = true, signal } = {}) {
+  const form = new FormData();
+  form.append("file", blob, name || "image.jpg");
+  form.append("store", store ? "true" : "false");
+  const response = await fetch("/api/v1/analyze", {
+    method: "POST", body: form, credentials: "same-origin", signal,
+  });
+  if (!response.ok) throw new Error(await errorMessage(response));
+  return response.json();
+}
+
+/** Draw a drawable (video, image, bitmap) into a canvas no larger than maxSide. */
+export function scaledCanvas(source, width, height, maxSide) {
+  const scale = Math.min(1, maxSide / Math.max(width, height));
+  const canvas = document.createElement("canvas");
+  canvas.width = Math.max(1, Math.round(width * scale));
+  canvas.height = Math.max(1, Math.round(height * scale));
+  canvas.getContext("2d").drawImage(source, 0, 0, canvas.width, canvas.height);
+  return { canvas, scale };
+}
+
+/** A canvas as a Blob (JPEG by default). */
+export function canvasBlob(canvas, type = "image/jpeg", quality = 0.85) {
+  return new Promise((resolve, reject) => {
+    canvas.toBlob((blob) => (blob ? resolve(blob) : reject(new Error("could not encode the image"))),
+      type, quality);
+  });
+}
+
+/** A small square-ish JPEG data URL for the session log. */
+export function thumbnail(source, width, height) {
+  return scaledCanvas(source, width, height, 96).canvas.toDataURL("image/jpeg", 0.7);
+}
+
+export function percent(value) {
+  return `${Math.round(value * 100)} %`;
+}
+
+/** One line describing a face, e.g. "31 (25-40) · male 93 % · happy 71 %". */
+export function faceSummary(face) {
+  const [low, high] = face.age_range;
+  return `${Math.round(face.age)} (${low}-${high}) · ${face.gender} ${percent(face.gender_probability)}`
+    + ` · ${face.emotion} ${percent(face.emotion_scores[face.emotion])}`;
+}

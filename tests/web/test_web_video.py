@@ -1,0 +1,354 @@
+"""Video analysis and video jobs, in both backends (in-process pool, and RQ on a real Redis)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from webhelpers import free_port, overlaps_astronaut_face, wait_for_job, write_video
+
+from faceinsight import jobs as jobs_module
+from faceinsight.labels import EMOTIONS
+from faceinsight.video import (
+    CSV_FIELDS,
+    IouTracker,
+    VideoError,
+    VideoTooLong,
+    analyze_video,
+    probe,
+    results_csv,
+)
+from faceinsight.web import create_app
+from faceinsight.web.security import CSRF_HEADER
+
+
+def post_video(client, path: Path, name: str | None = None, **fields):
+    data = {"file": (io.BytesIO(path.read_bytes()), name or path.name), **fields}
+    return client.post("/api/v1/videos", data=data, content_type="multipart/form-data")
+
+
+# --- faceinsight.video ---------------------------------------------------------------------
+
+def test_tracker_links_overlapping_boxes_and_splits_distant_ones():
+    tracker = IouTracker()
+    assert tracker.update([[0, 0, 10, 10], [100, 100, 10, 10]]) == [1, 2]
+    assert tracker.update([[101, 101, 10, 10], [1, 0, 10, 10]]) == [2, 1]
+    assert tracker.update([[300, 300, 10, 10]]) == [3]
+    for _ in range(6):
+        tracker.update([])
+    assert tracker.update([[0, 0, 10, 10]]) == [4]  # track 1 ended after the gap
+
+
+def test_analyze_video_samples_tracks_and_summarises(video_file):
+    seen = []
+    frames_kept = []
+    results = analyze_video(str(video_file), 2.0, progress=lambda done, total: seen.append((done, total)),
+                            on_frame=lambda n, rgb, faces: frames_kept.append((n, rgb.shape)))
+    assert [f["time_s"] for f in results["frames"]] == [0.0, 0.5, 1.0, 1.5]
+    assert [f["source_frame"] for f in results["frames"]] == [0, 5, 10, 15]
+    assert seen[-1] == (4, 4) and len(frames_kept) == 4 and frames_kept[0][1] == (320, 320, 3)
+    assert results["video"]["width"] == 320 and results["video"]["fps"] == 10.0
+    first = results["frames"][0]["faces"]
+    assert first and overlaps_astronaut_face(first[0]["box"], scale=320 / 512)
+    # The drifting face keeps one track id through the video.
+    on_face = {face["track"] for frame in results["frames"] for face in frame["faces"]
+               if overlaps_astronaut_face([face["box"][0] - frame["source_frame"], *face["box"][1:]],
+                                          scale=320 / 512)}
+    assert len(on_face) == 1
+    summary = results["summary"]
+    assert summary["frames_analyzed"] == 4 and summary["tracks"] == len(results["tracks"]) >= 1
+    assert summary["dominant_emotion"] in EMOTIONS
+    track = results["tracks"][0]
+    assert set(track) >= {"track", "median_age", "gender", "gender_probability", "dominant_emotion"}
+
+
+@pytest.mark.parametrize(("name", "fourcc"), [("clip.mp4", "mp4v"), ("clip.mov", "mp4v"),
+                                              ("clip.webm", "VP80"), ("clip.mkv", "MJPG")])
+def test_containers_the_page_accepts(tmp_path, name, fourcc):
+    try:
+        path = write_video(tmp_path / name, frames=10, side=160, fourcc=fourcc)
+    except AssertionError:
+        pytest.skip(f"this OpenCV build cannot write {fourcc} into {name}")
+    results = analyze_video(str(path), 5.0)
+    assert len(results["frames"]) == 5 and results["video"]["width"] == 160
+
+
+def test_results_csv_has_a_row_per_face(video_file):
+    results = analyze_video(str(video_file), 2.0)
+    rows = list(csv.DictReader(io.StringIO(results_csv(results))))
+    assert list(rows[0]) == CSV_FIELDS
+    assert len(rows) == sum(max(1, len(f["faces"])) for f in results["frames"])
+
+
+def test_video_errors(tmp_path, video_file):
+    garbage = tmp_path / "garbage.mp4"
+    garbage.write_bytes(b"definitely not a video" * 50)
+    with pytest.raises(VideoError):
+        probe(str(garbage))
+    with pytest.raises(VideoTooLong):
+        analyze_video(str(video_file), 2.0, max_seconds=1.0)
+    with pytest.raises(VideoTooLong):
+        analyze_video(str(video_file), 10.0, max_frames=5)
+    with pytest.raises(VideoError):
+        analyze_video(str(video_file), 0)
+
+
+# --- the API, in-process backend ---------------------------------------------------------------
+
+def test_video_job_runs_to_completion(client, video_file, app_config):
+    response = post_video(client, video_file, sample_fps="2")
+    assert response.status_code == 202
+    created = response.get_json()
+    assert set(created) == {"id", "status", "url"} and response.headers["Location"] == created["url"]
+    state = wait_for_job(client, created["url"])
+    assert state["status"] == "done" and state["progress"] == 100 and state["error"] is None
+    assert state["name"] == "clip.avi" and "owner" not in state
+    results = state["results"]
+    assert len(results["frames"]) == 4 and results["summary"]["frames_analyzed"] == 4
+    # The uploaded video is gone once analysed (the user did not opt in to keeping it).
+    job_dir = app_config["FACEINSIGHT_UPLOAD_DIR"] / "jobs" / created["id"]
+    assert not list(job_dir.glob("video*"))
+
+    csv_response = client.get(state["links"]["csv"])
+    assert csv_response.status_code == 200 and csv_response.mimetype == "text/csv"
+    assert "attachment" in csv_response.headers["Content-Disposition"]
+    assert csv_response.get_data(as_text=True).startswith("frame,source_frame,time_s,track")
+    json_response = client.get(state["links"]["json"])
+    assert json_response.status_code == 200 and json_response.get_json() == results
+
+    frame_url = state["links"]["frame"].replace("{frame}", "0")
+    frame = client.get(frame_url)
+    assert frame.status_code == 200 and frame.mimetype == "image/jpeg" and frame.data[:2] == b"\xff\xd8"
+    assert client.application.test_client().get(frame_url).status_code == 404  # another session
+    assert client.get(state["links"]["frame"].replace("{frame}", "99")).status_code == 404
+
+    deleted = client.delete(created["url"])
+    assert deleted.status_code == 200 and deleted.get_json() == {"id": created["id"], "deleted": True}
+    assert client.get(created["url"]).status_code == 404
+    assert client.delete(created["url"]).status_code == 404
+    assert not job_dir.exists()
+
+
+def test_video_upload_errors(client, tmp_path, video_file):
+    garbage = tmp_path / "fake.mp4"
+    garbage.write_bytes(b"\x00\x01not a video" * 100)
+    cases = [
+        (client.post("/api/v1/videos", data={}, content_type="multipart/form-data"), 400, "no file"),
+        (client.post("/api/v1/videos", data={"video": (io.BytesIO(b"x"), "a.mp4")},
+                     content_type="multipart/form-data"), 400, "'file'"),
+        (post_video(client, video_file, "clip.txt"), 415, "unsupported"),
+        (post_video(client, garbage), 422, "not a video"),
+        (post_video(client, video_file, sample_fps="fast"), 400, "sample_fps"),
+        (post_video(client, video_file, sample_fps="0"), 400, "sample_fps"),
+        (post_video(client, video_file, sample_fps="1000"), 400, "sample_fps"),
+        (post_video(client, video_file, sample_fps="nan"), 400, "sample_fps"),
+        (client.post("/api/v1/videos", data={"file": (io.BytesIO(b""), "e.mp4")},
+                     content_type="multipart/form-data"), 400, "empty"),
+    ]
+    for response, status, words in cases:
+        assert response.status_code == status, response.get_json()
+        assert words in response.get_json()["error"]
+    assert not list((client.application.config["FACEINSIGHT_UPLOAD_DIR"] / "jobs").iterdir())
+
+
+def test_video_limits(app_config, video_file, tmp_path):
+    client = create_app({**app_config, "FACEINSIGHT_MAX_VIDEO_MB": 0.001,
+                         "FACEINSIGHT_VIDEO_MAX_SECONDS": 1.0}).test_client()
+    too_big = post_video(client, video_file)
+    assert too_big.status_code == 413 and "limit" in too_big.get_json()["error"]
+    client = create_app({**app_config, "FACEINSIGHT_VIDEO_MAX_SECONDS": 1.0}).test_client()
+    too_long = post_video(client, video_file)
+    assert too_long.status_code == 422 and "1 s" in too_long.get_json()["error"]
+    client = create_app({**app_config, "FACEINSIGHT_VIDEO_MAX_FRAMES": 3}).test_client()
+    too_many = post_video(client, video_file, sample_fps="2")
+    assert too_many.status_code == 422 and "sampling rate" in too_many.get_json()["error"]
+
+
+def test_downloads_before_done_are_409_and_unknown_ids_404(client, video_file, monkeypatch):
+    release = threading.Event()
+    real = jobs_module.execute_job
+    monkeypatch.setattr(jobs_module, "execute_job",
+                        lambda *args: (release.wait(10), real(*args)))
+    created = post_video(client, video_file).get_json()
+    try:
+        assert client.get(created["url"] + "/results.csv").status_code == 409
+        assert client.get(created["url"] + "/results.json").status_code == 409
+    finally:
+        release.set()
+    assert client.get("/api/v1/videos/" + "0" * 32).status_code == 404
+    assert client.get("/api/v1/videos/../../etc").status_code == 404
+    assert client.get("/api/v1/videos/nothex").status_code == 404
+
+
+def test_full_queue_is_429(app_config, video_file, monkeypatch):
+    release = threading.Event()
+    real = jobs_module.execute_job
+    monkeypatch.setattr(jobs_module, "execute_job", lambda *args: (release.wait(10), real(*args)))
+    client = create_app({**app_config, "FACEINSIGHT_JOB_QUEUE": 1}).test_client()
+    try:
+        assert post_video(client, video_file).status_code == 202
+        full = post_video(client, video_file)
+        assert full.status_code == 429 and full.headers["Retry-After"]
+    finally:
+        release.set()
+
+
+def test_delete_cancels_a_running_job(client, video_file, app_config):
+    long_video = write_video(video_file.with_name("long.avi"), frames=100)
+    created = post_video(client, long_video, sample_fps="10").get_json()
+    deadline = time.monotonic() + 30
+    while client.get(created["url"]).get_json()["status"] == "queued" and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert client.delete(created["url"]).status_code == 200
+    assert client.get(created["url"]).status_code == 404
+    job_dir = app_config["FACEINSIGHT_UPLOAD_DIR"] / "jobs" / created["id"]
+    deadline = time.monotonic() + 10  # the worker notices between frames and cleans up
+    while job_dir.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not job_dir.exists()
+    pool = client.application.extensions["faceinsight.jobs"].runner
+    deadline = time.monotonic() + 10
+    while any(not f.done() for f in pool._futures.values()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert all(f.done() for f in pool._futures.values()), "the cancelled job kept running"
+
+
+def test_failed_job_reports_why_and_server_carries_on(client, video_file, monkeypatch):
+    def broken(*_args, **_kwargs):
+        raise VideoError("the video has no frames that can be decoded")
+
+    monkeypatch.setattr(jobs_module, "analyze_video", broken)
+    state = wait_for_job(client, post_video(client, video_file).get_json()["url"])
+    assert state["status"] == "failed" and "no frames" in state["error"]
+    monkeypatch.setattr(jobs_module, "analyze_video", lambda *a, **k: 1 / 0)
+    state = wait_for_job(client, post_video(client, video_file).get_json()["url"])
+    assert state["status"] == "failed" and state["error"] == "internal error while analysing the video"
+    assert client.get("/health").status_code == 200
+
+
+def test_kept_video_survives_a_restart_and_clear_session_removes_it(app_config, video_file):
+    app = create_app(app_config)
+    client = app.test_client()
+    html = client.get("/").get_data(as_text=True)
+    token = html.split('name="csrf-token" content="')[1].split('"')[0]
+    client.post("/session/privacy", json={"keep": True}, headers={CSRF_HEADER: token})
+    created = post_video(client, video_file).get_json()
+    assert wait_for_job(client, created["url"])["status"] == "done"
+    job_dir = app_config["FACEINSIGHT_UPLOAD_DIR"] / "jobs" / created["id"]
+    assert list(job_dir.glob("video*")), "a kept video stays"
+
+    restarted = create_app(app_config).test_client()  # a new process reading the same folder
+    state = restarted.get(created["url"]).get_json()
+    assert state["status"] == "done" and state["results"]["summary"]["frames_analyzed"] == 4
+
+    cleared = client.post("/session/clear", headers={CSRF_HEADER: token}).get_json()
+    assert cleared["videos"] == 1 and not job_dir.exists()
+
+
+def test_job_sweep_removes_expired_jobs(app, client, video_file):
+    created = post_video(client, video_file).get_json()
+    wait_for_job(client, created["url"])
+    manager = app.extensions["faceinsight.jobs"]
+    assert manager.sweep() == 0
+    assert manager.sweep(now=time.time() + 2 * 3600) == 1
+    assert client.get(created["url"]).status_code == 404
+
+
+# --- RQ backend against a real redis-server ----------------------------------------------------
+
+@pytest.fixture
+def rq_app(app_config, redis_url):
+    import redis
+
+    redis.Redis.from_url(redis_url).flushdb()
+    return create_app({**app_config, "REDIS_URL": redis_url})
+
+
+def run_worker(redis_url: str, queue: str = "faceinsight") -> None:
+    """Process every queued job in this process (rq's SimpleWorker in burst mode)."""
+    import redis
+    from rq import Queue, SimpleWorker
+
+    connection = redis.Redis.from_url(redis_url)
+    SimpleWorker([Queue(queue, connection=connection)], connection=connection).work(burst=True)
+
+
+def test_rq_job_runs_in_a_worker(rq_app, redis_url, video_file, app_config):
+    client = rq_app.test_client()
+    assert client.get("/ready").get_json()["jobs"] == "rq"
+    created = post_video(client, video_file, sample_fps="2").get_json()
+    assert client.get(created["url"]).get_json()["status"] == "queued"
+    run_worker(redis_url)
+    state = client.get(created["url"]).get_json()
+    assert state["status"] == "done" and state["progress"] == 100
+    assert state["results"]["summary"]["frames_analyzed"] == 4
+    assert client.get(state["links"]["csv"]).status_code == 200
+    assert client.get(state["links"]["frame"].replace("{frame}", "1")).mimetype == "image/jpeg"
+    # Another web process (stateless tier) sees the same job through Redis.
+    other = create_app({**app_config, "REDIS_URL": redis_url}).test_client()
+    assert other.get(created["url"]).get_json()["status"] == "done"
+    assert client.delete(created["url"]).status_code == 200
+    assert client.get(created["url"]).status_code == 404
+    assert not (app_config["FACEINSIGHT_UPLOAD_DIR"] / "jobs" / created["id"]).exists()
+
+
+def test_rq_cancel_before_the_worker_starts(rq_app, redis_url, video_file):
+    client = rq_app.test_client()
+    created = post_video(client, video_file).get_json()
+    assert client.delete(created["url"]).status_code == 200
+    run_worker(redis_url)  # the cancelled job must not come back
+    assert client.get(created["url"]).status_code == 404
+
+
+def test_rq_video_without_faces_and_clear_session(rq_app, redis_url, tmp_path):
+    client = rq_app.test_client()
+    html = client.get("/").get_data(as_text=True)
+    token = html.split('name="csrf-token" content="')[1].split('"')[0]
+    blank = write_video(tmp_path / "blank.avi", blank=True)
+    created = post_video(client, blank).get_json()
+    run_worker(redis_url)
+    state = client.get(created["url"]).get_json()
+    assert state["status"] == "done" and state["results"]["summary"]["tracks"] == 0
+    cleared = client.post("/session/clear", headers={CSRF_HEADER: token}).get_json()
+    assert cleared["videos"] == 1
+    assert client.get(created["url"]).status_code == 404
+
+
+def test_unreachable_redis_is_503_not_500(app_config, video_file):
+    port = free_port()  # nothing listens there
+    client = create_app({**app_config, "REDIS_URL": f"redis://127.0.0.1:{port}/0"}).test_client()
+    ready = client.get("/ready")
+    assert ready.status_code == 503 and "Redis" in ready.get_json()["error"]
+    response = post_video(client, video_file)
+    assert response.status_code == 503 and "Redis" in response.get_json()["error"]
+    assert not list((app_config["FACEINSIGHT_UPLOAD_DIR"] / "jobs").iterdir())
+    assert client.get("/api/v1/videos/" + "a" * 32).status_code == 503
+
+
+def test_client_gone_mid_upload_leaves_nothing(app, app_config, video_file):
+    import socket
+
+    from werkzeug.serving import make_server
+
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        boundary = "fi-boundary"
+        head = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"c.avi\"\r\n"
+                "Content-Type: video/x-msvideo\r\n\r\n").encode()
+        with socket.create_connection(("127.0.0.1", server.server_port)) as sock:
+            sock.sendall((f"POST /api/v1/videos HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                          f"Content-Type: multipart/form-data; boundary={boundary}\r\n"
+                          f"Content-Length: {len(head) + 5_000_000}\r\n\r\n").encode())
+            sock.sendall(head + video_file.read_bytes()[:20_000])  # then hang up
+        time.sleep(1.0)
+        jobs_dir = app_config["FACEINSIGHT_UPLOAD_DIR"] / "jobs"
+        assert not jobs_dir.exists() or not list(jobs_dir.iterdir())
+        assert app.test_client().get("/health").status_code == 200
+    finally:
+        server.shutdown()

@@ -1,0 +1,82 @@
+"""Helpers shared by the web tests (a uniquely named module: tests/conftest.py is another's)."""
+
+from __future__ import annotations
+
+import io
+import socket
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image
+
+# Where the astronaut's face is in the 512 x 512 photo (x, y, w, h), with generous slack.
+ASTRONAUT_FACE = (160, 50, 130, 130)
+
+
+def astronaut() -> np.ndarray:
+    """The RGB astronaut photo (512 x 512), a real frontal face."""
+    from skimage import data
+
+    return data.astronaut()
+
+
+def encode(image: np.ndarray, fmt: str = "JPEG", **params) -> bytes:
+    """Encode an RGB array with Pillow.
+
+    :param image: RGB (or gray) uint8 array.
+    :param fmt: Pillow format name.
+    :param params: extra save parameters.
+    """
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, fmt, **params)
+    return buffer.getvalue()
+
+
+def overlaps_astronaut_face(box: list[int], scale: float = 1.0) -> bool:
+    """Whether a box (in an image scaled by ``scale``) lies on the astronaut's face."""
+    x, y, w, h = (v / scale for v in box)
+    fx, fy, fw, fh = ASTRONAUT_FACE
+    cx, cy = x + w / 2, y + h / 2
+    return fx <= cx <= fx + fw and fy <= cy <= fy + fh
+
+
+def write_video(path: Path, frames: int = 20, fps: float = 10.0, side: int = 320,
+                fourcc: str = "MJPG", blank: bool = False) -> Path:
+    """Write a short video of the astronaut drifting sideways (or of a blank frame).
+
+    :param path: the file (.avi for MJPG, .mp4 for mp4v).
+    :param frames: how many frames.
+    :param fps: frames per second.
+    :param side: frame width and height.
+    :param fourcc: the codec.
+    :param blank: a grey frame with no face instead of the astronaut.
+    """
+    base = np.full((side, side, 3), 128, np.uint8) if blank else cv2.resize(astronaut(), (side, side))
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), fps, (side, side))
+    assert writer.isOpened(), f"OpenCV cannot write {fourcc} videos here"
+    for i in range(frames):
+        shifted = np.roll(base, i, axis=1)  # the face moves a pixel per frame: one track
+        writer.write(cv2.cvtColor(shifted, cv2.COLOR_RGB2BGR))
+    writer.release()
+    return path
+
+
+def wait_for_job(client, url: str, timeout: float = 60.0) -> dict:
+    """Poll a video job until it finishes; returns its last state."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        state = client.get(url).get_json()
+        if state["status"] in ("done", "failed", "cancelled"):
+            return state
+        time.sleep(0.1)
+    raise AssertionError(f"the job did not finish in {timeout} s: {state}")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+

@@ -30,3 +30,17 @@ loglevel = os.environ.get("GUNICORN_LOGLEVEL", "info")
 certfile = os.environ.get("GUNICORN_CERTFILE") or None
 keyfile = os.environ.get("GUNICORN_KEYFILE") or None
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+
+
+def on_starting(server) -> None:
+    """Before any worker forks: check every model file, so a missing or corrupt one stops
+    gunicorn at once with a message naming it ("Error: model file missing: ...", exit 1).
+
+    Checksums only (no interpreter is made before the fork); each worker then loads the models
+    in ``create_app``. ``FACEINSIGHT_CHECK_MODELS=0`` skips both checks (``/ready`` reports it).
+    """
+    from faceinsight.models import verify_model_files
+    from faceinsight.web.settings import load_settings
+
+    if load_settings()["FACEINSIGHT_CHECK_MODELS"]:
+        server.log.info("model files verified in %s", verify_model_files())

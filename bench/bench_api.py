@@ -69,30 +69,53 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_gunicorn(workers: int, threads: int, folder: Path) -> tuple[subprocess.Popen, str]:
+def start_gunicorn(workers: int, threads: int, folder: Path, extra_env: dict[str, str] | None = None,
+                   output: int | None = None) -> tuple[subprocess.Popen, str]:
     """Start gunicorn as the Procfile does, on loopback; returns the process and its URL.
 
     :param workers: WEB_CONCURRENCY.
     :param threads: GUNICORN_THREADS.
     :param folder: a private folder for uploads and the instance key.
+    :param extra_env: more environment variables (limits, ``FACEINSIGHT_MODELS``...).
+    :param output: where gunicorn's stdout and stderr go (e.g. ``subprocess.PIPE``); inherited if None.
     """
     port = free_port()
     env = {**os.environ, "WEB_CONCURRENCY": str(workers), "GUNICORN_THREADS": str(threads),
            "GUNICORN_BIND": f"127.0.0.1:{port}", "GUNICORN_LOGLEVEL": "warning",
            "FACEINSIGHT_UPLOAD_DIR": str(folder / "uploads"),
-           "FACEINSIGHT_INSTANCE_DIR": str(folder / "instance"), "PYTHONPATH": str(ROOT)}
+           "FACEINSIGHT_INSTANCE_DIR": str(folder / "instance"), "PYTHONPATH": str(ROOT),
+           **(extra_env or {})}
     env.pop("REDIS_URL", None)
     gunicorn = Path(sys.executable).with_name("gunicorn")
     process = subprocess.Popen(
         [str(gunicorn), "--config", "gunicorn.conf.py", "--access-logfile", "/dev/null",
-         "faceinsight.web:create_app()"], cwd=ROOT, env=env, start_new_session=True)
+         "faceinsight.web:create_app()"], cwd=ROOT, env=env, start_new_session=True,
+        stdout=output, stderr=subprocess.STDOUT if output is not None else None)
     return process, f"http://127.0.0.1:{port}"
 
 
-def wait_ready(url: str, timeout: float = 120.0) -> None:
-    """Wait until /ready answers 200 (models loaded in at least one worker)."""
+def stop_gunicorn(process: subprocess.Popen, timeout: float = 30.0) -> None:
+    """Stop a gunicorn started by :func:`start_gunicorn` (its whole process group), gracefully."""
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=timeout)
+
+
+def wait_ready(url: str, timeout: float = 120.0, process: subprocess.Popen | None = None) -> None:
+    """Wait until /ready answers 200 (models loaded in at least one worker).
+
+    :param url: the server.
+    :param timeout: give up after this many seconds.
+    :param process: the server's process: stop waiting at once if it exits.
+    """
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise SystemExit(f"the server at {url} exited with status {process.returncode}")
         try:
             if requests.get(f"{url}/ready", timeout=5).status_code == 200:
                 return
@@ -181,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
             process, url = start_gunicorn(args.workers, args.threads, Path(folder))
             print(f"gunicorn: {args.workers} workers x {args.threads} threads (gthread) at {url}")
         try:
-            wait_ready(url)
+            wait_ready(url, process=process)
             modes = ("photo", "live") if args.mode == "both" else (args.mode,)
             for mode in modes:
                 image = test_image(mode)
@@ -191,8 +214,7 @@ def main(argv: list[str] | None = None) -> int:
                 print_table(runs, mode, len(image))
         finally:
             if process is not None:
-                os.killpg(process.pid, signal.SIGTERM)
-                process.wait(timeout=30)
+                stop_gunicorn(process)
     return 0
 
 

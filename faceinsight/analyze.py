@@ -65,12 +65,12 @@ def analyze_bytes(data: bytes, detect: bool = True, models: FaceModels | None = 
 
 
 def analyze_file(path: str | Path, detect: bool = True, models: FaceModels | None = None) -> Analysis:
-    """Read and analyse one image file (see :func:`analyze_bytes`)."""
-    try:
-        data = Path(path).read_bytes()
-    except OSError as error:
-        raise pipeline.ImageDecodeError(f"cannot read the file: {error.strerror or error}") from error
-    return analyze_bytes(data, detect=detect, models=models)
+    """Read and analyse one image file (see :func:`analyze_bytes`).
+
+    :raises pipeline.ImageDecodeError: missing, unreadable, not a regular file, too large, or
+        not a readable image.
+    """
+    return analyze_bytes(pipeline.read_image_file(path), detect=detect, models=models)
 
 
 def largest_face(faces: list[dict]) -> dict | None:

@@ -28,6 +28,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from faceinsight.files import write_private
 from faceinsight.models import ModelError
 from faceinsight.video import VideoCancelled, VideoError, analyze_video
 
@@ -55,10 +56,8 @@ def valid_job_id(job_id: str) -> bool:
 
 
 def _write_json(path: Path, value: Any) -> None:
-    """Atomically replace a JSON file (temp file in the same folder, then rename)."""
-    temp = path.with_name(f".{path.name}.{secrets.token_hex(4)}")
-    temp.write_text(json.dumps(value))
-    temp.replace(path)
+    """Atomically replace a private JSON file (nothing half-written is left on a full disk)."""
+    write_private(path, json.dumps(value).encode())
 
 
 class StateStore:
@@ -236,6 +235,27 @@ def _save_frame(folder: Path, number: int, rgb: np.ndarray) -> None:
         (folder / f"{number}.jpg").write_bytes(encoded.tobytes())
 
 
+def _failure_reason(job_id: str, error: Exception) -> str:
+    """What a client is told about an unexpected failure (the details go to the log)."""
+    if isinstance(error, OSError):  # a full or read-only upload folder
+        log.error("video job %s could not write its files: %s", job_id, error)
+        return f"the server could not store the job's files: {error.strerror or error}"
+    log.exception("video job %s failed", job_id)
+    return "internal error while analysing the video"
+
+
+def _record_failure(store: StateStore, job_id: str, reason: str) -> None:
+    """Mark a job failed with its reason; if even that cannot be written, log it.
+
+    (A job whose state cannot be written reads as failed once it has been silent for
+    ``STALE_RUNNING_S``.)
+    """
+    try:
+        store.update(job_id, status="failed", error=reason, finished=time.time())
+    except Exception:
+        log.exception("could not record that video job %s failed (%s)", job_id, reason)
+
+
 def execute_job(job_id: str, spec: dict, store: StateStore) -> None:
     """Run one video job to its end, recording progress, results or the reason it failed.
 
@@ -272,13 +292,11 @@ def execute_job(job_id: str, spec: dict, store: StateStore) -> None:
     except VideoCancelled:
         store.update(job_id, status="cancelled", error="the job was cancelled", finished=time.time())
     except (VideoError, ModelError) as error:
-        store.update(job_id, status="failed", error=str(error), finished=time.time())
-    except Exception:  # the job fails alone; the server carries on
+        _record_failure(store, job_id, str(error))
+    except Exception as error:  # the job fails alone; the server carries on
         if store.cancel_requested(job_id):
             return  # deleted while running: its folder vanished under it
-        log.exception("video job %s failed", job_id)
-        store.update(job_id, status="failed", error="internal error while analysing the video",
-                     finished=time.time())
+        _record_failure(store, job_id, _failure_reason(job_id, error))
     finally:
         if not spec.get("keep"):
             video_path.unlink(missing_ok=True)  # the upload is only needed while analysing

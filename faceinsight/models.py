@@ -68,7 +68,10 @@ def assemble_model(models_dir: Path, entry: dict) -> bytes:
     """
     whole = models_dir / entry["file"]
     if whole.exists():
-        data = whole.read_bytes()
+        try:
+            data = whole.read_bytes()
+        except OSError:
+            data = b""  # unreadable: the chunks decide
         if len(data) == entry["size"] and sha256_bytes(data) == entry["sha256"]:
             return data
     parts = [_read_verified(models_dir / c["file"], c["size"], c["sha256"]) for c in entry["chunks"]]
@@ -145,20 +148,60 @@ def summarise_age(distribution: np.ndarray) -> tuple[float, tuple[int, int]]:
     return float((p * ages).sum()), (low, min(high, MAX_AGE))
 
 
+REQUIRED_MODELS = ("age_gender", "emotion")
+
+
+def models_folder(models_dir: Path | str | None = None) -> Path:
+    """The models folder: ``models_dir``, else ``$FACEINSIGHT_MODELS``, else the shipped ``models/``."""
+    return Path(models_dir or os.environ.get("FACEINSIGHT_MODELS") or MODELS_DIR)
+
+
+def read_verified_models(models_dir: Path) -> tuple[dict, dict[str, bytes]]:
+    """The manifest and the verified bytes of every model it must list.
+
+    :param models_dir: the folder holding the manifest and the chunks.
+    :raises ModelError: the manifest is missing, malformed or lacks a model, or a chunk is
+        missing or corrupt (the message names the file).
+    """
+    manifest = read_manifest(models_dir)
+    entries = manifest.get("models") if isinstance(manifest, dict) else None
+    if not isinstance(entries, dict):
+        raise ModelError(f"the manifest {models_dir / MANIFEST_NAME} has no 'models' table")
+    contents = {}
+    for key in REQUIRED_MODELS:
+        if key not in entries:
+            raise ModelError(f"the manifest {models_dir / MANIFEST_NAME} lists no {key} model")
+        try:
+            contents[key] = assemble_model(models_dir, entries[key])
+        except (KeyError, TypeError, AttributeError) as error:
+            raise ModelError(f"the manifest {models_dir / MANIFEST_NAME} describes the {key} model "
+                             f"wrongly: {error!r}") from error
+    return manifest, contents
+
+
+def verify_model_files(models_dir: Path | str | None = None) -> Path:
+    """Check that every model file is present and intact, without loading an interpreter.
+
+    Cheap (checksums only) and safe before a fork: gunicorn's master calls it at start-up.
+
+    :param models_dir: the folder (default: see :func:`models_folder`).
+    :returns: the folder checked.
+    :raises ModelError: naming the missing or corrupt file.
+    """
+    folder = models_folder(models_dir)
+    read_verified_models(folder)
+    return folder
+
+
 class FaceModels:
     """The age/gender and emotion models, ready to predict on pipeline crops."""
 
     def __init__(self, models_dir: Path = MODELS_DIR, threads: int = 1):
         self.models_dir = Path(models_dir)
-        self.manifest = read_manifest(self.models_dir)
-        entries = self.manifest.get("models", {})
-        for key in ("age_gender", "emotion"):
-            if key not in entries:
-                raise ModelError(f"the manifest {self.models_dir / MANIFEST_NAME} lists no {key} model")
-        self.age_gender = TFLiteModel(assemble_model(self.models_dir, entries["age_gender"]),
-                                      "age_gender", threads)
-        self.emotion = TFLiteModel(assemble_model(self.models_dir, entries["emotion"]),
-                                   "emotion", threads)
+        self.manifest, contents = read_verified_models(self.models_dir)
+        entries = self.manifest["models"]
+        self.age_gender = TFLiteModel(contents["age_gender"], "age_gender", threads)
+        self.emotion = TFLiteModel(contents["emotion"], "emotion", threads)
         self._age_output = entries["age_gender"].get("output_order", ["age", "gender"])
 
     def predict_age_gender(self, crop128: np.ndarray) -> AgeGender:
@@ -204,8 +247,7 @@ def get_models(models_dir: Path | None = None) -> FaceModels:
     if _models is None:
         with _models_lock:
             if _models is None:
-                folder = models_dir or Path(os.environ.get("FACEINSIGHT_MODELS", MODELS_DIR))
-                _models = FaceModels(Path(folder))
+                _models = FaceModels(models_folder(models_dir))
     return _models
 
 

@@ -18,6 +18,8 @@ import cv2
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from faceinsight.files import FileTooLargeError, read_regular_file
+
 AGE_GENDER_SIZE = 128
 EMOTION_SIZE = 48
 # Fraction of the detected box added on each side before cropping. The age model sees a
@@ -26,6 +28,7 @@ AGE_GENDER_MARGIN = 0.2
 EMOTION_MARGIN = 0.05
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp"})
 DEFAULT_MAX_PIXELS = 40_000_000
+DEFAULT_MAX_FILE_BYTES = 256 * 1024 * 1024  # the CLI's limit on one image file
 MIN_FACE_FRACTION = 0.08  # smallest face searched for, as a fraction of the shorter side
 MIN_FACE_PIXELS = 24
 
@@ -77,8 +80,12 @@ def decode_image(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarra
         raise ImageTooLargeError(f"the image is too large: {error}") from error
     except UnidentifiedImageError as error:
         raise ImageDecodeError("the file is not an image in a supported format") from error
-    except (OSError, ValueError, SyntaxError, EOFError, IndexError, TypeError) as error:
-        raise ImageDecodeError(f"the image could not be decoded: {error}") from error
+    except Exception as error:
+        # Pillow's decoders meet hostile bytes with many exception types (OSError, ValueError,
+        # SyntaxError, EOFError, struct.error, KeyError, ZeroDivisionError...): all of them
+        # mean "not a readable image", never a server error.
+        raise ImageDecodeError(f"the image could not be decoded: {error or type(error).__name__}") \
+            from error
 
 
 def _to_rgb_array(image: Image.Image) -> np.ndarray:
@@ -98,17 +105,29 @@ def _to_rgb_array(image: Image.Image) -> np.ndarray:
     return np.ascontiguousarray(array)
 
 
+def read_image_file(path: str | Path, max_bytes: int = DEFAULT_MAX_FILE_BYTES) -> bytes:
+    """The bytes of an image file, refusing folders, devices, FIFOs and files over ``max_bytes``.
+
+    :param path: the file.
+    :param max_bytes: the largest file read.
+    :raises ImageTooLargeError: the file is larger than ``max_bytes``.
+    :raises ImageDecodeError: the file is missing, unreadable or not a regular file.
+    """
+    try:
+        return read_regular_file(path, max_bytes)
+    except FileTooLargeError as error:
+        raise ImageTooLargeError(error.strerror or str(error)) from error
+    except OSError as error:
+        raise ImageDecodeError(f"cannot read the file: {error.strerror or error}") from error
+
+
 def load_image(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
     """Read an image file into an RGB uint8 array (see :func:`decode_image`).
 
     :param path: the image file.
     :param max_pixels: the decompression-bomb limit.
     """
-    try:
-        data = Path(path).read_bytes()
-    except OSError as error:
-        raise ImageDecodeError(f"cannot read the file: {error.strerror or error}") from error
-    return decode_image(data, max_pixels)
+    return decode_image(read_image_file(path), max_pixels)
 
 
 def to_gray(image: np.ndarray) -> np.ndarray:

@@ -53,6 +53,37 @@ class VideoInfo:
     height: int
 
 
+# The containers the app accepts, by their first bytes. Anything else (a still image, a playlist,
+# a text file with a video's name) never reaches FFmpeg's many other demuxers.
+QUICKTIME_ATOMS = frozenset({b"ftyp", b"moov", b"mdat", b"free", b"wide", b"skip", b"pnot"})
+EBML_MAGIC = b"\x1a\x45\xdf\xa3"  # Matroska and WebM
+
+
+def is_supported_container(head: bytes) -> bool:
+    """Whether a file's first bytes are an MP4/MOV/M4V, Matroska/WebM or AVI container.
+
+    :param head: at least the first 12 bytes of the file.
+    """
+    if head[4:8] in QUICKTIME_ATOMS:
+        return True
+    return head.startswith(EBML_MAGIC) or (head[:4] == b"RIFF" and head[8:12] == b"AVI ")
+
+
+def check_container(path: str) -> None:
+    """Refuse a file that is not in one of the supported video containers.
+
+    :param path: the video file.
+    :raises VideoError: unreadable, or not an mp4, mov, webm, mkv or avi container.
+    """
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(12)
+    except OSError as error:
+        raise VideoError(f"the video cannot be read: {error.strerror or error}") from error
+    if not is_supported_container(head):
+        raise VideoError("the file is not a video: expected an mp4, mov, webm, mkv or avi container")
+
+
 def open_capture(path: str) -> cv2.VideoCapture:
     """Open a video file with OpenCV's FFmpeg backend (never as an image sequence).
 
@@ -76,23 +107,36 @@ def probe(path: str, max_pixels: int = DEFAULT_MAX_PIXELS) -> VideoInfo:
 
     :param path: the video file.
     :param max_pixels: refuse frames larger than this many pixels.
-    :raises VideoError: unreadable, no decodable frame, or frames too large.
+    :raises VideoError: unreadable, not a supported container, no decodable frame, or frames
+        too large.
     """
+    check_container(path)
     capture = open_capture(path)
     try:
         fps = _fps(capture)
         count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+        # What the container claims, checked before a frame is decoded (a frame-size bomb)...
+        _check_frame_size(int(capture.get(cv2.CAP_PROP_FRAME_WIDTH) or 0),
+                          int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT) or 0), max_pixels)
         ok, frame = capture.read()
     finally:
         capture.release()
     if not ok or frame is None or frame.size == 0:
         raise VideoError("the video has no frames that can be decoded")
     height, width = frame.shape[:2]
-    if width * height > max_pixels:
-        raise VideoError(f"the video's frames are {width}x{height}; the limit is {max_pixels:,} pixels")
+    _check_frame_size(width, height, max_pixels)  # ... and what the first frame really is
     count = max(count, 1)
     return VideoInfo(fps=fps, frame_count=count, duration_s=round(count / fps, 3),
                      width=int(width), height=int(height))
+
+
+def _check_frame_size(width: int, height: int, max_pixels: int) -> None:
+    """Refuse frames of more than ``max_pixels`` pixels.
+
+    :raises VideoError: naming the size and the limit.
+    """
+    if width * height > max_pixels:
+        raise VideoError(f"the video's frames are {width}x{height}; the limit is {max_pixels:,} pixels")
 
 
 def expected_samples(info: VideoInfo, sample_fps: float) -> int:

@@ -6,6 +6,7 @@ the datasets in ``../shared``.
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,9 +14,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 from face_helpers import encode
+from hypothesis import settings
 
 from faceinsight import pipeline
 from faceinsight.models import MODELS_DIR, FaceModels, reset_models
+
+# CI (HYPOTHESIS_PROFILE=ci, set by .ci/run): fresh random cases every run, no example database
+# left behind, and a failing case printed as a blob that @reproduce_failure replays locally.
+settings.register_profile("ci", database=None, print_blob=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 
 @pytest.fixture(scope="session")

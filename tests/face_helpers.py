@@ -6,6 +6,8 @@
 from __future__ import annotations
 
 import io
+import struct
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -63,3 +65,21 @@ def box_on_astronaut_face(box: list[int] | tuple[int, ...]) -> bool:
     x0, y0, x1, y1 = ASTRONAUT_FACE
     centre_x, centre_y = x + w / 2, y + h / 2
     return x0 < centre_x < x1 and y0 < centre_y < y1 and 50 <= w <= 160 and 50 <= h <= 160
+
+
+def png_claiming(width: int, height: int) -> bytes:
+    """A tiny valid PNG whose IHDR is rewritten to claim ``width`` x ``height`` pixels."""
+    data = bytearray(encode(np.zeros((2, 2), np.uint8), "PNG"))
+    ihdr = data.index(b"IHDR")
+    data[ihdr + 4:ihdr + 12] = struct.pack(">II", width, height)
+    crc = zlib.crc32(bytes(data[ihdr:ihdr + 17]))
+    data[ihdr + 17:ihdr + 21] = struct.pack(">I", crc)
+    return bytes(data)
+
+
+def jpeg_claiming(width: int, height: int) -> bytes:
+    """A small JPEG whose frame header (SOF0) is rewritten to claim ``width`` x ``height``."""
+    data = bytearray(encode(np.zeros((16, 16, 3), np.uint8), "JPEG"))
+    sof = data.index(b"\xff\xc0")
+    data[sof + 5:sof + 9] = struct.pack(">HH", height, width)
+    return bytes(data)

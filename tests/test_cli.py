@@ -3,14 +3,24 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
-from face_helpers import REPO, assert_face_contract, box_on_astronaut_face, encode
+from face_helpers import (
+    REPO,
+    assert_face_contract,
+    box_on_astronaut_face,
+    encode,
+    jpeg_claiming,
+    png_claiming,
+)
+from PIL import Image
 
 from faceinsight import cli
 
@@ -165,3 +175,59 @@ def test_describe_formats_every_face() -> None:
         f"x.jpg face {n} at (1, 2, 30, 40): age 31 (26-37, group 31-80), female 93%, happy 90%"
         for n in (1, 2)]
     assert all(HUMAN_LINE.match(line) for line in lines)
+
+
+# --- hostile and odd files ------------------------------------------------------------------
+
+
+def hostile_files(folder: Path, astronaut: np.ndarray) -> dict[str, str | None]:
+    """Write odd and hostile files; returns each name and the words its error must hold
+    (None: it must be read, with or without faces)."""
+    jpeg = encode(astronaut, "JPEG", quality=85)
+    pil = Image.fromarray(astronaut)
+    gray16 = (np.asarray(pil.convert("L"), np.uint16) * 257).astype(np.uint16)
+    files: dict[str, tuple[bytes, str | None]] = {
+        "empty.jpg": (b"", "empty"),
+        "text.png": (b"just text, named like a picture\n", "not an image"),
+        "truncated.png": (encode(astronaut, "PNG")[:300], "decoded"),
+        "bomb.png": (png_claiming(100_000, 100_000), "pixels"),
+        "bomb.jpg": (jpeg_claiming(60_000, 60_000), "pixels"),
+        "dot.png": (encode(np.zeros((1, 1, 3), np.uint8), "PNG"), None),
+        "deep.png": (encode(Image.fromarray(gray16), "PNG"), None),
+        "cmyk.jpg": (encode(pil.convert("CMYK"), "JPEG"), None),
+        "palette.png": (encode(pil.convert("P"), "PNG"), None),
+        "alpha.png": (encode(pil.convert("RGBA"), "PNG"), None),
+        "anim.gif": (encode(pil, "GIF", save_all=True, append_images=[pil.transpose(0)]), None),
+        "<b>odd\nname's \"photo\".jpg": (jpeg, None),
+    }
+    for name, (data, _) in files.items():
+        (folder / name).write_bytes(data)
+    os.mkfifo(folder / "fifo.jpg")  # reading it would block forever
+    return {name: words for name, (_, words) in files.items()} | {"fifo.jpg": "not a regular file"}
+
+
+def test_main_on_hostile_files(tmp_path: Path, astronaut: np.ndarray, capsys: pytest.CaptureFixture) -> None:
+    expected = hostile_files(tmp_path, astronaut)
+    started = time.monotonic()
+    assert cli.main(["--json", *(str(tmp_path / name) for name in expected)]) == 1
+    assert time.monotonic() - started < 60  # nothing hung (the FIFO) or ran away (the bombs)
+    captured = capsys.readouterr()
+    records = {Path(r["file"]).name: r for r in json_lines(captured.out)}
+    assert set(records) == set(expected) and "Traceback" not in captured.err
+    for name, words in expected.items():
+        record = records[name]
+        if words is None:
+            assert record["error"] is None, (name, record["error"])
+            for face in record["faces"]:
+                assert_face_contract(face)
+        else:
+            assert record["faces"] == [] and words in record["error"], (name, record["error"])
+
+
+def test_human_output_names_each_failure(tmp_path: Path, astronaut: np.ndarray,
+                                         capsys: pytest.CaptureFixture) -> None:
+    expected = hostile_files(tmp_path, astronaut)
+    bad = [name for name, words in expected.items() if words]
+    assert cli.main([str(tmp_path / name) for name in bad]) == 1
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split(": error: ")[0] for line in lines] == [str(tmp_path / name) for name in bad]

@@ -24,6 +24,7 @@ from faceinsight.models import (
     read_manifest,
     sha256_bytes,
     summarise_age,
+    verify_model_files,
     write_chunks,
 )
 
@@ -170,6 +171,25 @@ def test_missing_shipped_chunk_names_the_file(models_copy: Path) -> None:
 def test_a_verified_file_that_is_not_a_model_is_a_model_error() -> None:
     with pytest.raises(ModelError, match="could not be loaded"):
         TFLiteModel(b"\x00" * 256, "garbage")
+
+
+def test_verify_model_files_checks_every_chunk(models_copy: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert verify_model_files(models_copy) == models_copy
+    monkeypatch.setenv("FACEINSIGHT_MODELS", str(models_copy))
+    assert verify_model_files() == models_copy
+    chunk = read_manifest(models_copy)["models"]["emotion"]["chunks"][0]["file"]
+    flip_byte(models_copy / chunk)
+    with pytest.raises(ModelError, match=chunk.replace(".", r"\.")):
+        verify_model_files()
+
+
+@pytest.mark.parametrize("manifest", [[], {"models": []}, {"models": {"age_gender": {"file": "x"}}},
+                                      {"models": {"age_gender": {"file": "x", "chunks": [{}]}}}],
+                         ids=["a-list", "models-a-list", "no-chunks", "chunk-without-fields"])
+def test_malformed_manifest_is_a_model_error(tmp_path: Path, manifest: object) -> None:
+    (tmp_path / MANIFEST_NAME).write_text(json.dumps(manifest))
+    with pytest.raises(ModelError, match="manifest"):
+        verify_model_files(tmp_path)
 
 
 def test_get_models_loads_once(fresh_models: None) -> None:

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import struct
-import zlib
-
 import numpy as np
 import pytest
-from face_helpers import box_on_astronaut_face, encode
+from face_helpers import box_on_astronaut_face, encode, png_claiming
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image, ImageFile
@@ -119,16 +116,6 @@ def test_png_with_valid_header_and_garbage_data_raises_decode_error() -> None:
     data[start:start + 50] = bytes(50)
     with pytest.raises(ImageDecodeError):
         decode_image(bytes(data))
-
-
-def png_claiming(width: int, height: int) -> bytes:
-    """A tiny valid PNG whose IHDR is rewritten to claim ``width`` x ``height`` pixels."""
-    data = bytearray(encode(np.zeros((2, 2), np.uint8), "PNG"))
-    ihdr = data.index(b"IHDR")
-    data[ihdr + 4:ihdr + 12] = struct.pack(">II", width, height)
-    crc = zlib.crc32(bytes(data[ihdr:ihdr + 17]))
-    data[ihdr + 17:ihdr + 21] = struct.pack(">I", crc)
-    return bytes(data)
 
 
 @pytest.mark.parametrize("side", [7_000, 20_000, 100_000],

@@ -14,6 +14,7 @@ from typing import Any
 from flask import Flask, current_app, request
 
 from faceinsight.jobs import JobManager
+from faceinsight.models import ModelError, get_models
 from faceinsight.web import api, pages, videos
 from faceinsight.web.errors import register_error_handlers
 from faceinsight.web.security import configure_security
@@ -77,14 +78,30 @@ def _limit_request_size() -> None:
     current_app.extensions["faceinsight.sweeper"].maybe_start()
 
 
+def load_models_or_stop() -> None:
+    """Load (and so verify) the models now; a missing or corrupt file stops start-up.
+
+    :raises ModelError: naming the file, after logging it as the reason the app cannot start.
+    """
+    try:
+        get_models()
+    except ModelError as error:
+        log.critical("Face Insight cannot start: %s", error)
+        raise
+
+
 def create_app(config: dict[str, Any] | None = None) -> Flask:
     """Build the app.
 
     :param config: values that override the environment (same names as the variables, e.g.
         ``FACEINSIGHT_UPLOAD_DIR``) and plain Flask settings (``TESTING``, ``SECRET_KEY``).
+    :raises ModelError: a model file is missing or corrupt (unless ``FACEINSIGHT_CHECK_MODELS``
+        is off, when ``/ready`` reports it instead).
     """
     config = dict(config or {})
     settings = load_settings(overrides=config)
+    if settings["FACEINSIGHT_CHECK_MODELS"]:
+        load_models_or_stop()
     app = Flask(__name__, template_folder=str(PROJECT_ROOT / "templates"),
                 static_folder=str(PROJECT_ROOT / "static"), static_url_path="/static",
                 instance_path=str(settings["FACEINSIGHT_INSTANCE_DIR"]))

@@ -10,6 +10,7 @@ from typing import Any
 
 from faceinsight import __version__
 from faceinsight.labels import AGE_GROUPS, EMOTIONS, GENDERS
+from faceinsight.web.uploads import FALSE_WORDS, TRUE_WORDS
 
 JSON = "application/json"
 
@@ -136,23 +137,30 @@ def _schemas() -> dict[str, dict]:
     }
 
 
-def _image_request(max_photo_mb: float) -> dict:
-    flags = {
-        "detect": {"type": "boolean", "default": True,
+def _flags(form: bool) -> dict:
+    """The ``detect`` and ``store`` flags: words in a form; a boolean (or the same words) in JSON."""
+    words = {"type": "string", "enum": ["", *TRUE_WORDS, *FALSE_WORDS],
+             "description": "case-insensitive; '' means the default"}
+    schema = words if form else {"oneOf": [{"type": "boolean"}, words], "nullable": True}
+    return {
+        "detect": {**schema, "default": "true" if form else True,
                    "description": "false: the image already is one face crop (box = whole image)"},
-        "store": {"type": "boolean", "default": True,
+        "store": {**schema, "default": "true" if form else True,
                   "description": "false: never keep this image, even if the session keeps captures"},
     }
+
+
+def _image_request(max_photo_mb: float) -> dict:
     return {"required": True, "content": {
         "multipart/form-data": {"schema": _object(
             {"file": {"type": "string", "format": "binary",
                       "description": f"JPEG, PNG, BMP, WebP, GIF or TIFF; at most {max_photo_mb:g} MiB"},
-             **flags}, required=["file"])},
+             **_flags(form=True)}, required=["file"])},
         JSON: {"schema": _object(
             {"image": {"type": "string", "pattern": r"^data:image/[\w.+-]+;base64,[A-Za-z0-9+/]+={0,2}$",
                        "description": "a data URL: data:image/<type>;base64,<data>"},
              "name": {"type": "string", "description": "display name (kept only with the capture)"},
-             **flags}, required=["image"])},
+             **_flags(form=False)}, required=["image"])},
     }}
 
 

@@ -58,7 +58,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("FACEINSIGHT_MAX_PHOTO_MB", 10.0, float, "largest photo upload, in MiB (413 above)"),
     Setting("FACEINSIGHT_MAX_VIDEO_MB", 100.0, float, "largest video upload, in MiB (413 above)"),
     Setting("FACEINSIGHT_MAX_PIXELS", DEFAULT_MAX_PIXELS, int,
-            "largest image (or video frame) in pixels, checked before decoding (413 above)"),
+            "largest image (or video frame) in pixels, checked before decoding (413 for a photo, "
+            "422 for a video)"),
     Setting("FACEINSIGHT_VIDEO_MAX_SECONDS", 600.0, float, "longest video accepted, in seconds (422)"),
     Setting("FACEINSIGHT_VIDEO_MAX_FRAMES", 1200, int,
             "most frames one video job analyses (duration x sampling rate; 422 above)"),
@@ -74,6 +75,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("FACEINSIGHT_RETENTION_HOURS", 24.0, float,
             "kept captures and kept video jobs are swept this long after they were made"),
     Setting("FACEINSIGHT_SWEEP_MINUTES", 10.0, float, "how often the age-based sweep runs; 0 turns it off"),
+    Setting("FACEINSIGHT_CHECK_MODELS", True, _bool,
+            "verify and load the models at start-up: a missing or corrupt model file stops the "
+            "server with a message naming it; 0: load on first use (/ready answers 503 until then)"),
     Setting("FACEINSIGHT_SECURE_COOKIES", False, _bool,
             "mark the session cookie Secure (set it to 1 when served over https)"),
     Setting("REDIS_URL", None, _optional,

@@ -20,6 +20,7 @@ from pathlib import Path
 from flask import Request
 from werkzeug.datastructures import FileStorage
 
+from faceinsight.files import write_private
 from faceinsight.pipeline import IMAGE_EXTENSIONS
 from faceinsight.web.errors import ApiError
 from faceinsight.web.settings import MB
@@ -33,6 +34,8 @@ CAPTURE_ID = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 DATA_URL = re.compile(r"^data:(?P<type>[\w.+-]+/[\w.+-]+)?(?P<params>(;[\w.+-]+=[\w.+-]+)*)"
                       r"(?P<b64>;base64)?,(?P<data>.*)$", re.DOTALL)
 CAPTURES = "captures"
+TRUE_WORDS = ("true", "1", "yes", "on")  # how a form (or JSON) flag may say yes...
+FALSE_WORDS = ("false", "0", "no", "off")  # ... or no, in any case
 
 
 @dataclass(frozen=True)
@@ -174,23 +177,10 @@ def read_flag(value: object, name: str, default: bool) -> bool:
         return default
     if isinstance(value, bool):
         return value
-    if isinstance(value, str) and value.strip().lower() in {"true", "1", "yes", "on"}:
-        return True
-    if isinstance(value, str) and value.strip().lower() in {"false", "0", "no", "off"}:
-        return False
+    word = value.strip().lower() if isinstance(value, str) else None
+    if word in TRUE_WORDS or word in FALSE_WORDS:
+        return word in TRUE_WORDS
     raise ApiError(400, f"{name!r} must be true or false")
-
-
-def write_private(path: Path, data: bytes) -> None:
-    """Write a file readable only by this user, atomically (temp file, then rename).
-
-    :param path: where the file ends up.
-    :param data: its content.
-    """
-    temp = path.with_name(f".{path.name}.{secrets.token_hex(4)}")
-    temp.write_bytes(data)
-    temp.chmod(0o600)
-    temp.replace(path)
 
 
 class CaptureStore:
@@ -219,9 +209,15 @@ class CaptureStore:
         folder = self._folder(owner)
         folder.mkdir(parents=True, exist_ok=True, mode=0o700)
         capture_id = secrets.token_urlsafe(16)
-        write_private(folder / f"{capture_id}.img", data)
         meta = {"id": capture_id, "name": name, "created": time.time(), "result": result}
-        write_private(folder / f"{capture_id}.json", json.dumps(meta).encode())
+        files = (folder / f"{capture_id}.img", folder / f"{capture_id}.json")
+        try:
+            write_private(files[0], data)
+            write_private(files[1], json.dumps(meta).encode())
+        except BaseException:
+            for path in files:  # never half a capture: an image without its record
+                path.unlink(missing_ok=True)
+            raise
         return capture_id
 
     def path(self, owner: str, capture_id: str) -> Path | None:

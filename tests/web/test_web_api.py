@@ -6,12 +6,9 @@ boxes on the astronaut's face, never particular ages or emotions.
 
 from __future__ import annotations
 
-import base64
-import io
-
 import numpy as np
 import pytest
-from webhelpers import astronaut, encode, overlaps_astronaut_face
+from webhelpers import data_url, encode, overlaps_astronaut_face, upload
 
 from faceinsight.labels import AGE_GROUPS, EMOTIONS, GENDERS
 from faceinsight.models import ModelError
@@ -31,15 +28,6 @@ def check_face(face: dict) -> None:
     assert list(face["emotion_scores"]) == list(EMOTIONS)
     assert face["emotion"] == max(face["emotion_scores"], key=face["emotion_scores"].get)
     assert sum(face["emotion_scores"].values()) == pytest.approx(1, abs=0.01)
-
-
-def upload(client, data: bytes, name: str = "face.jpg", url: str = "/api/v1/analyze", **fields):
-    form = {"file": (io.BytesIO(data), name), **fields}
-    return client.post(url, data=form, content_type="multipart/form-data")
-
-
-def data_url(data: bytes, media: str = "image/jpeg") -> str:
-    return f"data:{media};base64,{base64.b64encode(data).decode()}"
 
 
 def test_analyze_multipart_finds_the_astronaut(client, astronaut_jpeg):
@@ -92,88 +80,14 @@ def test_predict_legacy_shape(client, astronaut_jpeg, blank_png):
     assert empty == {"age": None, "gender": None, "gender_probability": None, "emotion": None, "faces": 0}
 
 
-@pytest.mark.parametrize("image", [
-    np.zeros((1, 1, 3), np.uint8),  # 1x1
-    (np.arange(64 * 64).reshape(64, 64) * 16).astype(np.uint16),  # 16-bit
-])
-def test_odd_but_valid_images_answer_200(client, image):
-    assert upload(client, encode(image, "PNG"), "odd.png").status_code == 200
-
-
-def test_cmyk_palette_alpha_and_animated_gif(client):
-    rgb = astronaut()
-    pil = __import__("PIL.Image", fromlist=["Image"])
-    for mode, fmt in (("CMYK", "JPEG"), ("P", "PNG"), ("RGBA", "PNG")):
-        buffer = io.BytesIO()
-        pil.fromarray(rgb).convert(mode).save(buffer, fmt)
-        assert upload(client, buffer.getvalue(), f"x.{fmt.lower()}").status_code == 200, mode
-    frames = [pil.fromarray(rgb), pil.fromarray(rgb[::-1])]
-    buffer = io.BytesIO()
-    frames[0].save(buffer, "GIF", save_all=True, append_images=frames[1:])
-    assert upload(client, buffer.getvalue(), "anim.gif").status_code == 200
-
-
-@pytest.mark.parametrize(("kwargs", "status", "words"), [
-    ({"data": {}}, 400, "no file"),
-    ({"data": {"photo": (io.BytesIO(b"x"), "a.jpg")}}, 400, "'file'"),
-    ({"data": {"file": (io.BytesIO(b""), "a.jpg")}}, 400, "empty"),
-    ({"data": {"file": (io.BytesIO(b"not an image"), "a.jpg")}}, 422, "could not be read"),
-    ({"data": {"file": (io.BytesIO(b"text"), "notes.txt")}}, 415, "unsupported"),
-    ({"data": {"file": (io.BytesIO(b"text"), "clip.mp4")}}, 415, "unsupported"),
-    ({"data": b"raw bytes", "content_type": "application/octet-stream"}, 415, "multipart"),
-    ({"data": "[1, 2]", "content_type": "application/json"}, 400, "JSON body"),
-    ({"data": "{not json", "content_type": "application/json"}, 400, "JSON body"),
-    ({"json": {"picture": "x"}}, 400, "'image'"),
-    ({"json": {"image": 42}}, 400, "data URL"),
-    ({"json": {"image": "http://example.com/a.jpg"}}, 400, "data URL"),
-    ({"json": {"image": "data:image/png;base64,@@@not-base64"}}, 400, "base64"),
-    ({"json": {"image": "data:image/png;base64,QUJDR"}}, 400, "base64"),
-    ({"json": {"image": "data:image/png,rawtext"}}, 400, "base64"),
-    ({"json": {"image": "data:text/html;base64,PGI+"}}, 415, "not an image"),
-    ({"json": {"image": "data:image/png;base64,"}}, 400, "no data"),
-    ({"json": {"image": "data:image/png;base64,aGVsbG8=", "detect": "maybe"}}, 400, "detect"),
-])
-def test_bad_requests_get_clear_4xx(client, kwargs, status, words):
-    response = client.post("/api/v1/analyze", **kwargs)
-    assert response.status_code == status, response.get_json()
-    assert words in response.get_json()["error"]
-
-
-def test_truncated_images_are_422(client, astronaut_jpeg):
-    png = encode(astronaut(), "PNG")
-    for data, name in ((astronaut_jpeg[: len(astronaut_jpeg) // 3], "cut.jpg"), (png[:200], "cut.png")):
-        response = upload(client, data, name)
-        assert response.status_code == 422, (name, response.get_json())
-
-
-def test_size_and_pixel_limits_are_413(app_config, astronaut_jpeg):
+def test_pixel_limit_is_configured_and_413(app_config):
     from faceinsight.web import create_app
 
-    client = create_app({**app_config, "FACEINSIGHT_MAX_PHOTO_MB": 0.01,
-                         "FACEINSIGHT_MAX_PIXELS": 100 * 100}).test_client()
-    response = upload(client, astronaut_jpeg)
-    assert response.status_code == 413 and "limit" in response.get_json()["error"]
-    big_body = client.post("/api/v1/analyze", json={"image": data_url(astronaut_jpeg)})
-    assert big_body.status_code == 413
+    client = create_app({**app_config, "FACEINSIGHT_MAX_PIXELS": 100 * 100}).test_client()
     small = encode(np.zeros((200, 200, 3), np.uint8), "PNG")  # small file, too many pixels
     response = upload(client, small, "bomb.png")
     assert response.status_code == 413 and "pixels" in response.get_json()["error"]
-
-
-def test_decompression_bomb_header_is_refused_before_decoding(client):
-    # A PNG whose header claims 100000 x 100000 pixels but holds almost nothing.
-    import struct
-    import zlib
-
-    def chunk(kind: bytes, payload: bytes) -> bytes:
-        crc = struct.pack(">I", zlib.crc32(kind + payload))
-        return struct.pack(">I", len(payload)) + kind + payload + crc
-
-    header = struct.pack(">IIBBBBB", 100_000, 100_000, 8, 2, 0, 0, 0)
-    bomb = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 100)) \
-        + chunk(b"IEND", b"")
-    response = upload(client, bomb, "bomb.png")
-    assert response.status_code == 413
+    assert upload(client, encode(np.zeros((100, 100, 3), np.uint8), "PNG"), "ok.png").status_code == 200
 
 
 def test_model_errors_are_503_naming_the_file(client, astronaut_jpeg, monkeypatch):

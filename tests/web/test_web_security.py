@@ -2,34 +2,15 @@
 
 from __future__ import annotations
 
-import errno
-import io
 import os
 import time
 
 import pytest
+from webhelpers import keep_captures, page_csrf, upload
 
 from faceinsight.web import create_app
 from faceinsight.web.security import CSRF_HEADER
 from faceinsight.web.uploads import CaptureStore, clean_name
-
-
-def csrf(client) -> str:
-    """Open the page (which sets the session) and read its CSRF token."""
-    html = client.get("/").get_data(as_text=True)
-    marker = 'name="csrf-token" content="'
-    start = html.index(marker) + len(marker)
-    return html[start:html.index('"', start)]
-
-
-def keep_on(client) -> None:
-    response = client.post("/session/privacy", json={"keep": True}, headers={CSRF_HEADER: csrf(client)})
-    assert response.status_code == 200 and response.get_json() == {"keep": True}
-
-
-def upload(client, data: bytes, name: str = "face.jpg", **fields):
-    return client.post("/api/v1/analyze", data={"file": (io.BytesIO(data), name), **fields},
-                       content_type="multipart/form-data")
 
 
 def test_security_headers_on_every_response(client):
@@ -65,7 +46,7 @@ def test_secret_key_is_random_per_install_and_kept(app_config, tmp_path, monkeyp
 
 
 def test_csrf_is_required_for_session_posts(client):
-    token = csrf(client)
+    token = page_csrf(client)
     for url, body in (("/session/privacy", {"keep": True}), ("/session/clear", {})):
         assert client.post(url, json=body).status_code == 403
         assert client.post(url, json=body, headers={CSRF_HEADER: "wrong"}).status_code == 403
@@ -75,7 +56,7 @@ def test_csrf_is_required_for_session_posts(client):
 
 
 def test_privacy_toggle_validates_its_field(client):
-    headers = {CSRF_HEADER: csrf(client)}
+    headers = {CSRF_HEADER: page_csrf(client)}
     assert client.post("/session/privacy", json={}, headers=headers).status_code == 400
     assert client.post("/session/privacy", json={"keep": "perhaps"}, headers=headers).status_code == 400
     response = client.post("/session/privacy", json={"keep": False}, headers=headers)
@@ -89,7 +70,7 @@ def test_nothing_is_kept_by_default(client, app_config, astronaut_jpeg):
 
 
 def test_kept_capture_is_served_only_to_its_session(client, app, astronaut_jpeg):
-    keep_on(client)
+    keep_captures(client)
     body = upload(client, astronaut_jpeg, "<b>me.jpg").get_json()
     url = body["stored"]["url"]
     image = client.get(url)
@@ -102,27 +83,14 @@ def test_kept_capture_is_served_only_to_its_session(client, app, astronaut_jpeg)
 
 
 def test_clear_session_deletes_files_and_history(client, app_config, astronaut_jpeg):
-    keep_on(client)
+    keep_captures(client)
     url = upload(client, astronaut_jpeg).get_json()["stored"]["url"]
-    token = csrf(client)
+    token = page_csrf(client)
     cleared = client.post("/session/clear", headers={CSRF_HEADER: token}).get_json()
     assert cleared["captures"] == 1
     assert client.get(url).status_code == 404
     assert not list(app_config["FACEINSIGHT_UPLOAD_DIR"].rglob("*.img"))
     assert client.get("/session/captures").get_json() == {"keep": False, "captures": []}
-
-
-def test_full_upload_folder_keeps_analysis_working(client, astronaut_jpeg, monkeypatch):
-    keep_on(client)
-
-    def full(*_args, **_kwargs):
-        raise OSError(errno.ENOSPC, "No space left on device")
-
-    monkeypatch.setattr(CaptureStore, "save", full)
-    response = upload(client, astronaut_jpeg)
-    assert response.status_code == 200
-    body = response.get_json()
-    assert body["faces"] and "No space left" in body["storage_error"]
 
 
 def test_age_based_sweep_removes_old_captures(tmp_path):
@@ -159,15 +127,6 @@ def test_sweeper_runs_from_requests(app_config, astronaut_jpeg, monkeypatch):
 ])
 def test_file_names_are_cleaned(raw, clean):
     assert clean_name(raw) == clean
-
-
-def test_hostile_file_names_never_reach_the_file_system(client, app_config, astronaut_jpeg):
-    keep_on(client)
-    for name in ("../../evil.jpg", "a\x00b.jpg", "<img src=x onerror=alert(1)>.jpg", "/etc/passwd.jpg"):
-        assert upload(client, astronaut_jpeg, name).status_code == 200
-    stored = [p.name for p in app_config["FACEINSIGHT_UPLOAD_DIR"].rglob("*") if p.is_file()]
-    assert all("evil" not in n and "passwd" not in n and "<" not in n for n in stored)
-    assert not (app_config["FACEINSIGHT_UPLOAD_DIR"].parent / "evil.jpg").exists()
 
 
 def test_page_escapes_and_has_no_inline_script(client):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import io
 import socket
 import time
@@ -80,3 +81,32 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def upload(client, data: bytes, name: str = "face.jpg", url: str = "/api/v1/analyze", **fields):
+    """POST one file as multipart field ``file`` (plus form ``fields``) with Flask's test client."""
+    form = {"file": (io.BytesIO(data), name), **fields}
+    return client.post(url, data=form, content_type="multipart/form-data")
+
+
+def data_url(data: bytes, media: str = "image/jpeg") -> str:
+    """``data:<media>;base64,<data>``, as the page's live mode sends frames."""
+    return f"data:{media};base64,{base64.b64encode(data).decode()}"
+
+
+def csrf_in_page(html: str) -> str:
+    """The CSRF token in the page's ``<meta name="csrf-token">``."""
+    marker = 'name="csrf-token" content="'
+    start = html.index(marker) + len(marker)
+    return html[start:html.index('"', start)]
+
+
+def page_csrf(client) -> str:
+    """Open the page with Flask's test client (which starts the session) and read its CSRF token."""
+    return csrf_in_page(client.get("/").get_data(as_text=True))
+
+
+def keep_captures(client) -> str:
+    """Turn "Keep my captures" on for this client's session; returns its CSRF token."""
+    token = page_csrf(client)
+    response = client.post("/session/privacy", json={"keep": True}, headers={"X-CSRF-Token": token})
+    assert response.status_code == 200 and response.get_json() == {"keep": True}
+    return token

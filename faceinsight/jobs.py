@@ -286,6 +286,8 @@ def execute_job(job_id: str, spec: dict, store: StateStore) -> None:
             should_stop=lambda: store.cancel_requested(job_id),
             on_frame=lambda number, rgb, _faces: _save_frame(frames_dir, number, rgb))
         results["video"]["name"] = spec.get("name", "")
+        if not spec.get("keep"):  # gone before "done" is visible, so no client sees it linger
+            video_path.unlink(missing_ok=True)
         store.save_results(job_id, results)
         store.update(job_id, status="done", progress=100, finished=time.time(),
                      frames_analyzed=len(results["frames"]))

@@ -31,7 +31,7 @@ lint: $(VENV)/.dev
 bench: $(VENV)/.dev
 	$(BIN)/python bench/bench_models.py
 
-DATA ?= ../shared/data
+DATA ?= data
 train-emotion: $(VENV)/.dev
 	$(BIN)/python -m faceinsight.training.train_emotion --data $(DATA)/fer2013
 

@@ -95,7 +95,11 @@ def update_metrics(reports_dir: Path, kind: str, section: dict) -> dict:
 def _run_info(out_dir: Path) -> tuple[list[dict], dict]:
     history = json.loads((out_dir / "history.json").read_text())
     run_path = out_dir / "run.json"
-    return history, json.loads(run_path.read_text()) if run_path.exists() else {}
+    run = json.loads(run_path.read_text()) if run_path.exists() else {}
+    for key in ("data", "out", "reports", "cache"):  # folder names only: no machine paths
+        if key in run.get("args", {}):
+            run["args"][key] = Path(run["args"][key]).name
+    return history, run
 
 
 def report_emotion(out_dir: Path, val: dict, reports_dir: Path) -> dict:

@@ -22,6 +22,17 @@ def _conv_block(x, filters: int, convs: int, dropout: float, name: str):
     return layers.Dropout(dropout, name=f"{name}_drop")(x) if dropout else x
 
 
+def _features(x, blocks, block_dropout: float, head_dropout: float):
+    """Convolution blocks (dropout growing with depth), global pooling and a 256-unit layer."""
+    for i, (convs, width) in enumerate(blocks):
+        x = _conv_block(x, width, convs, block_dropout * i, f"block{i}")
+    x = layers.GlobalAveragePooling2D(name="gap")(x)
+    x = layers.Dense(256, use_bias=False, name="fc")(x)
+    x = layers.BatchNormalization(name="fc_bn")(x)
+    x = layers.ReLU(name="fc_relu")(x)
+    return layers.Dropout(head_dropout, name="fc_drop")(x)
+
+
 # (convolutions, filters) per block. One convolution in the high-resolution blocks keeps
 # the cost low enough to train on two CPU cores; two in the deeper ones keep the accuracy.
 BLOCKS = ((1, 32), (1, 64), (2, 128), (2, 256))
@@ -31,13 +42,7 @@ def emotion_model(blocks: tuple[tuple[int, int], ...] = BLOCKS) -> keras.Model:
     """VGG-style net: 48x48x1 pixels -> 7 emotion scores summing to 1."""
     inputs = keras.Input((EMOTION_SIZE, EMOTION_SIZE, 1), name="face48")
     x = layers.Rescaling(1 / 255.0, name="scale")(inputs)
-    for i, (convs, width) in enumerate(blocks):
-        x = _conv_block(x, width, convs, 0.1 * i, f"block{i}")
-    x = layers.GlobalAveragePooling2D(name="gap")(x)
-    x = layers.Dense(256, use_bias=False, name="fc")(x)
-    x = layers.BatchNormalization(name="fc_bn")(x)
-    x = layers.ReLU(name="fc_relu")(x)
-    x = layers.Dropout(0.4, name="fc_drop")(x)
+    x = _features(x, blocks, block_dropout=0.1, head_dropout=0.4)
     outputs = layers.Dense(len(EMOTIONS), activation="softmax", name="emotion")(x)
     return keras.Model(inputs, outputs, name="emotion")
 
@@ -50,13 +55,7 @@ def age_gender_model(blocks: tuple[tuple[int, int], ...] = BLOCKS) -> keras.Mode
     inputs = keras.Input((AGE_GENDER_SIZE, AGE_GENDER_SIZE, 1), name="face128")
     x = layers.Rescaling(1 / 255.0, name="scale")(inputs)
     x = layers.AveragePooling2D(2, name="half")(x)
-    for i, (convs, width) in enumerate(blocks):
-        x = _conv_block(x, width, convs, 0.05 * i, f"block{i}")
-    x = layers.GlobalAveragePooling2D(name="gap")(x)
-    x = layers.Dense(256, use_bias=False, name="fc")(x)
-    x = layers.BatchNormalization(name="fc_bn")(x)
-    x = layers.ReLU(name="fc_relu")(x)
-    x = layers.Dropout(0.3, name="fc_drop")(x)
+    x = _features(x, blocks, block_dropout=0.05, head_dropout=0.3)
     age = layers.Dense(MAX_AGE + 1, activation="softmax", name="age")(x)
     gender = layers.Dense(1, activation="sigmoid", name="gender")(x)
     return keras.Model(inputs, {"age": age, "gender": gender}, name="age_gender")

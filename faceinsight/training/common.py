@@ -103,3 +103,29 @@ def cosine_schedule(peak: float, total_steps: int, warmup_steps: int):
         initial_learning_rate=peak / 10, decay_steps=max(1, total_steps - warmup_steps),
         warmup_target=peak, warmup_steps=warmup_steps, alpha=0.01,
     )
+
+
+def compile_and_fit(model, train_batches, val_batches, args, monitor: str, mode: str,
+                    started: float, **compile_args) -> list[dict]:
+    """Compile with AdamW on the cosine schedule, fit, and write ``run.json``; returns the history.
+
+    :param args: the script's arguments (epochs, learning_rate, out, budget_minutes, ...).
+    :param monitor: the validation figure that picks the best checkpoint, e.g. ``'val_loss'``.
+    :param mode: ``'min'`` or ``'max'`` for ``monitor``.
+    :param started: when the run started (``time.time()``), for the recorded duration.
+    :param compile_args: loss, metrics and loss weights for ``model.compile``.
+    """
+    import keras
+
+    steps = len(train_batches) * args.epochs
+    schedule = cosine_schedule(args.learning_rate, steps, len(train_batches))
+    model.compile(optimizer=keras.optimizers.AdamW(schedule, weight_decay=1e-4), **compile_args)
+    args.out.mkdir(parents=True, exist_ok=True)
+    progress = TrainingProgress(args.out, monitor, mode, args.budget_minutes * 60)
+    print(f"model: {model.count_params():,} parameters; {args.epochs} epochs", flush=True)
+    model.fit(train_batches, validation_data=val_batches, epochs=args.epochs,
+              callbacks=[progress], verbose=0)
+    run = {"seconds": round(time.time() - started), "epochs_run": len(progress.history),
+           "args": {k: str(v) for k, v in vars(args).items()}}
+    (args.out / "run.json").write_text(json.dumps(run, indent=1))
+    return progress.history

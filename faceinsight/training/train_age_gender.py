@@ -9,7 +9,6 @@ Children and people over 60 are rare in UTKFace; their crops are weighted up.
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
@@ -51,11 +50,9 @@ def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
     limit_threads(args.threads)
     seed_everything(args.seed)
-    import keras
-
     from faceinsight.training.architectures import age_gender_model
     from faceinsight.training.batches import AugmentedBatches
-    from faceinsight.training.common import TrainingProgress, cosine_schedule
+    from faceinsight.training.common import compile_and_fit
     from faceinsight.training.datasets import load_utkface, split_indices
     from faceinsight.training.losses import ExpectedAgeMAE, age_distribution_loss
 
@@ -74,22 +71,10 @@ def main(argv: list[str] | None = None) -> dict:
     train_batches = AugmentedBatches(train["images"], targets(train), args.batch_size, args.seed,
                                      shift=8, sample_weight=band_weights(train["age"]))
     val_batches = AugmentedBatches(val["images"], targets(val), 256, args.seed, 0, augment=False)
-    model = age_gender_model()
-    steps = len(train_batches) * args.epochs
-    optimizer = keras.optimizers.AdamW(cosine_schedule(args.learning_rate, steps,
-                                                       len(train_batches)), weight_decay=1e-4)
-    model.compile(optimizer=optimizer,
-                  loss={"age": age_distribution_loss, "gender": "binary_crossentropy"},
-                  loss_weights={"age": 1.0, "gender": 2.0},
-                  metrics={"age": [ExpectedAgeMAE()], "gender": ["binary_accuracy"]})
-    args.out.mkdir(parents=True, exist_ok=True)
-    progress = TrainingProgress(args.out, "val_loss", "min", args.budget_minutes * 60)
-    print(f"model: {model.count_params():,} parameters; {args.epochs} epochs", flush=True)
-    model.fit(train_batches, validation_data=val_batches, epochs=args.epochs,
-              callbacks=[progress], verbose=0)
-    run = {"seconds": round(time.time() - started), "epochs_run": len(progress.history),
-           "args": {k: str(v) for k, v in vars(args).items()}}
-    (args.out / "run.json").write_text(json.dumps(run, indent=1))
+    compile_and_fit(age_gender_model(), train_batches, val_batches, args, "val_loss", "min", started,
+                    loss={"age": age_distribution_loss, "gender": "binary_crossentropy"},
+                    loss_weights={"age": 1.0, "gender": 2.0},
+                    metrics={"age": [ExpectedAgeMAE()], "gender": ["binary_accuracy"]})
 
     from faceinsight.training.report import report_age_gender
     return report_age_gender(args.out, val, args.reports)

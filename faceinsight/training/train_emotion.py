@@ -8,7 +8,6 @@ FER2013's ``train/`` trains; its ``val/`` (PublicTest) picks the best epoch and 
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
@@ -35,11 +34,10 @@ def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
     limit_threads(args.threads)
     seed_everything(args.seed)
-    import keras
 
     from faceinsight.training.architectures import emotion_model
     from faceinsight.training.batches import AugmentedBatches
-    from faceinsight.training.common import TrainingProgress, cosine_schedule
+    from faceinsight.training.common import compile_and_fit
     from faceinsight.training.datasets import load_fer2013
 
     started = time.time()
@@ -51,20 +49,8 @@ def main(argv: list[str] | None = None) -> dict:
     train_batches = AugmentedBatches(train["images"], train["label"], args.batch_size,
                                      args.seed, shift=4)
     val_batches = AugmentedBatches(val["images"], val["label"], 256, args.seed, 0, augment=False)
-    model = emotion_model()
-    steps = len(train_batches) * args.epochs
-    optimizer = keras.optimizers.AdamW(cosine_schedule(args.learning_rate, steps,
-                                                       len(train_batches)), weight_decay=1e-4)
-    model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy",
-                  metrics=["accuracy"])
-    args.out.mkdir(parents=True, exist_ok=True)
-    progress = TrainingProgress(args.out, "val_accuracy", "max", args.budget_minutes * 60)
-    print(f"model: {model.count_params():,} parameters; {args.epochs} epochs", flush=True)
-    model.fit(train_batches, validation_data=val_batches, epochs=args.epochs,
-              callbacks=[progress], verbose=0)
-    run = {"seconds": round(time.time() - started), "epochs_run": len(progress.history),
-           "args": {k: str(v) for k, v in vars(args).items()}}
-    (args.out / "run.json").write_text(json.dumps(run, indent=1))
+    compile_and_fit(emotion_model(), train_batches, val_batches, args, "val_accuracy", "max",
+                    started, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
 
     from faceinsight.training.report import report_emotion
     return report_emotion(args.out, val, args.reports)

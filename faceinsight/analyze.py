@@ -22,6 +22,15 @@ class Analysis:
     timing_ms: dict[str, float] = field(default_factory=dict)
 
 
+def face_record(crop: pipeline.FaceCrops, models: FaceModels) -> dict:
+    """One face in the ``predict.py --json`` shape: its box, then the models' predictions.
+
+    :param crop: the face's box and model inputs from the pipeline.
+    :param models: the loaded models.
+    """
+    return {"box": [int(v) for v in crop.box], **models.predict(crop.age_gender, crop.emotion)}
+
+
 def analyze_image(image: np.ndarray, detect: bool = True, models: FaceModels | None = None,
                   max_faces: int = 20) -> Analysis:
     """Find faces in a decoded image and predict age, gender and emotion for each.
@@ -36,8 +45,7 @@ def analyze_image(image: np.ndarray, detect: bool = True, models: FaceModels | N
     started = time.perf_counter()
     crops = pipeline.find_faces(image, detect=detect, max_faces=max_faces)
     detected = time.perf_counter()
-    faces = [{"box": [int(v) for v in crop.box], **models.predict(crop.age_gender, crop.emotion)}
-             for crop in crops]
+    faces = [face_record(crop, models) for crop in crops]
     done = time.perf_counter()
     height, width = image.shape[:2]
     timing = {"detect": round((detected - started) * 1000, 2),

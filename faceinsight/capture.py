@@ -19,6 +19,7 @@ import cv2
 import numpy as np
 
 from faceinsight import pipeline
+from faceinsight.analyze import face_record
 from faceinsight.cli import describe
 from faceinsight.models import FaceModels, ModelError, get_models
 
@@ -69,10 +70,9 @@ def find_face(capture: cv2.VideoCapture, max_frames: int) -> tuple[Capture | Non
             break
         read += 1
         frame = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB) if bgr.ndim == 3 else bgr
-        gray = pipeline.to_gray(frame)
-        boxes = pipeline.detect_faces(gray)
-        if boxes:
-            return Capture(frame, read - 1, pipeline.crops_for_box(gray, boxes[0])), read
+        faces = pipeline.find_faces(frame, max_faces=1)  # the largest face
+        if faces:
+            return Capture(frame, read - 1, faces[0]), read
     return None, read
 
 
@@ -100,9 +100,7 @@ def save_capture(found: Capture, out_dir: Path, stamp: str) -> dict[str, Path]:
 
 def predict_capture(found: Capture, models: FaceModels, frame_path: Path) -> dict:
     """The ``predict.py --json`` record for the captured face."""
-    face = {"box": [int(v) for v in found.crops.box],
-            **models.predict(found.crops.age_gender, found.crops.emotion)}
-    return {"file": str(frame_path), "faces": [face], "error": None}
+    return {"file": str(frame_path), "faces": [face_record(found.crops, models)], "error": None}
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

@@ -47,7 +47,8 @@ never trained on.
 """
 
 LIMITS = """## Known limits and biases
-- Trained on two CPU cores within a two-hour budget (no GPU was available for this release), so
+- Trained on the CPU of a 2-core machine, both models side by side with one thread each, within
+  a two-hour budget (no GPU was available for this release), so
   both networks are small and trained for few epochs; accuracy is below what longer training
   reaches. The figures above are what ships.
 - UTKFace's faces are mostly frontal, well lit, and from web photos; its race labels are coarse
@@ -84,7 +85,9 @@ def _status(value: float, target: float, floor: float, higher_is_better: bool) -
 def _training_line(section: dict) -> str:
     training = section.get("training", {})
     seconds = training.get("seconds") or 0
-    return (f"Trained on the CPU (2 cores) for {training.get('epochs')} epochs in "
+    threads = (training.get("args") or {}).get("threads", "0")
+    where = "all cores" if threads in ("0", None) else f"{threads} thread(s)"
+    return (f"Trained on the CPU ({where}) for {training.get('epochs')} epochs in "
             f"{seconds / 60:.0f} minutes; best epoch {training.get('best_epoch')}.")
 
 

@@ -291,3 +291,28 @@ def test_convert_chunks_and_load(tiny_run: TinyRun, astronaut_crops) -> None:
     loaded = FaceModels(models_dir)
     face = loaded.predict(astronaut_crops.age_gender, astronaut_crops.emotion)
     assert_face_contract({"box": list(astronaut_crops.box), **face})
+
+
+def test_emotion_training_continues_from_a_checkpoint(tiny_run: TinyRun) -> None:
+    """A second round starts from the first round's weights and the report counts both rounds."""
+    import keras
+
+    from faceinsight.training import train_emotion
+
+    start = tiny_run.emotion_out / "best.keras"
+    out, reports = tiny_run.root / "emotion_round2", tiny_run.root / "reports_round2"
+    section = train_emotion.main([
+        "--data", str(tiny_run.root / "fer2013"), "--out", str(out), "--reports", str(reports),
+        "--cache", str(tiny_run.root / "cache"), "--epochs", "1", "--threads", "1",
+        "--batch-size", "16", "--learning-rate", "1e-12", "--init-weights", str(start),
+    ])
+    # A learning rate of ~0 leaves the loaded kernels as they were: the weights were loaded.
+    before = keras.saving.load_model(start, compile=False).get_layer("block0_conv0").get_weights()[0]
+    after = keras.saving.load_model(out / "best.keras", compile=False).get_layer("block0_conv0")
+    np.testing.assert_allclose(after.get_weights()[0], before, atol=1e-6)
+    training = section["training"]
+    assert training["epochs"] == 2 and training["best_epoch"] == 2
+    assert [r["epochs"] for r in training["rounds"]] == [1, 1]
+    assert training["args"]["init_weights"] == "best.keras"  # a file name, not a machine path
+    card = (reports / "MODEL_CARD.md").read_text()
+    assert "2 rounds" in card and str(tiny_run.root) not in card

@@ -82,13 +82,26 @@ def _status(value: float, target: float, floor: float, higher_is_better: bool) -
     return "meets floor, below target" if beats(floor) else "BELOW FLOOR"
 
 
+def _round_text(training_round: dict) -> str:
+    args = training_round.get("args") or {}
+    threads = args.get("threads", "0")
+    where = "all cores" if threads in ("0", None) else f"{threads} thread(s)"
+    return (f"{training_round.get('epochs')} epochs at peak learning rate {args.get('learning_rate')} "
+            f"({where}, {(training_round.get('seconds') or 0) / 60:.0f} minutes)")
+
+
 def _training_line(section: dict) -> str:
     training = section.get("training", {})
-    seconds = training.get("seconds") or 0
-    threads = (training.get("args") or {}).get("threads", "0")
-    where = "all cores" if threads in ("0", None) else f"{threads} thread(s)"
-    return (f"Trained on the CPU ({where}) for {training.get('epochs')} epochs in "
-            f"{seconds / 60:.0f} minutes; best epoch {training.get('best_epoch')}.")
+    rounds = training.get("rounds") or [training]
+    minutes = (training.get("seconds") or 0) / 60
+    if len(rounds) == 1:
+        how = _round_text(rounds[0])
+    else:  # later rounds restart from the best checkpoint of the one before, new schedule
+        how = "; then, from that run's best checkpoint with a fresh schedule, ".join(
+            _round_text(r) for r in rounds)
+        how = f"{len(rounds)} rounds: {how}"
+    return (f"Trained on the CPU for {training.get('epochs')} epochs in {minutes:.0f} minutes, "
+            f"{how}; the shipped checkpoint is epoch {training.get('best_epoch')}.")
 
 
 def _age_gender_section(section: dict, targets: dict, floor: dict) -> list[str]:

@@ -62,8 +62,12 @@ def plot_confusion(matrix: np.ndarray, labels: list[str], title: str, path: Path
     plt.close(fig)
 
 
-def plot_curves(history: list[dict], series: list[tuple[str, str]], title: str, path: Path) -> None:
-    """Learning curves (train and validation per epoch) for the named metrics."""
+def plot_curves(history: list[dict], series: list[tuple[str, str]], title: str, path: Path,
+                restarts: list[int] = ()) -> None:
+    """Learning curves (train and validation per epoch) for the named metrics.
+
+    :param restarts: epochs after which training restarted from a checkpoint (drawn as lines).
+    """
     plt = _plt()
     fig, axes = plt.subplots(1, len(series), figsize=(5 * len(series), 3.6))
     axes = np.atleast_1d(axes)
@@ -72,6 +76,8 @@ def plot_curves(history: list[dict], series: list[tuple[str, str]], title: str, 
         ax.plot(epochs, [h.get(key, np.nan) for h in history], "o-", label="train")
         ax.plot(epochs, [h.get(f"val_{key}", np.nan) for h in history], "o-", label="validation")
         ax.set_xlabel("epoch")
+        for restart in restarts:
+            ax.axvline(restart + 0.5, color="gray", ls=":", lw=1)
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
         ax.legend()
@@ -92,14 +98,58 @@ def update_metrics(reports_dir: Path, kind: str, section: dict) -> dict:
     return metrics
 
 
-def _run_info(out_dir: Path) -> tuple[list[dict], dict]:
+def _load_round(out_dir: Path) -> tuple[list[dict], dict]:
     history = json.loads((out_dir / "history.json").read_text())
     run_path = out_dir / "run.json"
     run = json.loads(run_path.read_text()) if run_path.exists() else {}
-    for key in ("data", "out", "reports", "cache"):  # folder names only: no machine paths
-        if key in run.get("args", {}):
-            run["args"][key] = Path(run["args"][key]).name
     return history, run
+
+
+def _training_rounds(out_dir: Path) -> list[tuple[list[dict], dict]]:
+    """This run and, first, the runs it started from (``--init-weights``), oldest first."""
+    rounds = [_load_round(out_dir)]
+    while (init := rounds[0][1].get("args", {}).get("init_weights")) not in (None, "None"):
+        earlier = Path(init).parent
+        if not (earlier / "history.json").exists() or len(rounds) > 10:
+            break
+        rounds.insert(0, _load_round(earlier))
+    return rounds
+
+
+def _sanitised(args: dict) -> dict:
+    """Folder and file names only: no machine paths in the reports."""
+    keys = ("data", "out", "reports", "cache", "init_weights")
+    return {k: Path(v).name if k in keys and v not in (None, "None") else v for k, v in args.items()}
+
+
+def _run_info(out_dir: Path) -> tuple[list[dict], dict]:
+    """The whole training history (every round, epochs numbered on) and a summary of the rounds.
+
+    :returns: (history, run) where run has the total ``seconds``, the last round's ``args``, the
+        per-round ``rounds`` and ``restarts`` (the epochs after which a new round began).
+    """
+    history, rounds, restarts = [], [], []
+    for round_history, run in _training_rounds(out_dir):
+        if history:
+            restarts.append(len(history))
+        history += [{**h, "epoch": len(history) + i + 1} for i, h in enumerate(round_history)]
+        rounds.append({"epochs": len(round_history), "seconds": run.get("seconds"),
+                       "args": _sanitised(run.get("args", {}))})
+    total = sum(r["seconds"] or 0 for r in rounds)
+    return history, {"seconds": total, "args": rounds[-1]["args"], "rounds": rounds,
+                     "restarts": restarts}
+
+
+def _best_epoch(history: list[dict], key: str, mode: str, restarts: list[int]) -> int:
+    """The epoch whose checkpoint ships: the best one of the last round (1-based, over all rounds)."""
+    start = restarts[-1] if restarts else 0
+    values = [h[key] for h in history[start:]]
+    return start + int(np.argmax(values) if mode == "max" else np.argmin(values)) + 1
+
+
+def _training_section(history: list[dict], run: dict, key: str, mode: str) -> dict:
+    return {"epochs": len(history), "seconds": run["seconds"], "args": run["args"],
+            "rounds": run["rounds"], "best_epoch": _best_epoch(history, key, mode, run["restarts"])}
 
 
 def report_emotion(out_dir: Path, val: dict, reports_dir: Path) -> dict:
@@ -127,12 +177,11 @@ def report_emotion(out_dir: Path, val: dict, reports_dir: Path) -> dict:
                     "flip_averaged": True, "validation_set": "FER2013 val/ (PublicTest)"},
         "per_class": per_class,
         "confusion_matrix": {"labels": list(EMOTIONS), "counts": matrix.tolist()},
-        "training": {"epochs": len(history), "seconds": run.get("seconds"), "args": run.get("args"),
-                     "best_epoch": int(np.argmax([h["val_accuracy"] for h in history])) + 1},
+        "training": _training_section(history, run, "val_accuracy", "max"),
     }
     plot_confusion(matrix, list(EMOTIONS), "Emotion, FER2013 val", reports_dir / "emotion_confusion.png")
     plot_curves(history, [("loss", "loss"), ("accuracy", "accuracy")], "Emotion model",
-                reports_dir / "emotion_curves.png")
+                reports_dir / "emotion_curves.png", run["restarts"])
     metrics = update_metrics(reports_dir, "emotion", section)
     _write_card(reports_dir, metrics)
     print(f"emotion: validation accuracy {section['summary']['accuracy']:.4f}", flush=True)
@@ -181,15 +230,14 @@ def report_age_gender(out_dir: Path, val: dict, reports_dir: Path) -> dict:
         "age_mae_by_race": _grouped(error, races, [*RACES, "unknown"]),
         "gender_confusion": {"labels": list(GENDERS),
                              "counts": confusion(true_gender, gender_pred, 2).tolist()},
-        "training": {"epochs": len(history), "seconds": run.get("seconds"), "args": run.get("args"),
-                     "best_epoch": int(np.argmin([h["val_loss"] for h in history])) + 1},
+        "training": _training_section(history, run, "val_loss", "min"),
     }
     plot_confusion(confusion(true_gender, gender_pred, 2), list(GENDERS), "Gender, UTKFace validation",
                    reports_dir / "gender_confusion.png")
     plot_confusion(confusion(group_true, group_pred, len(group_names)), group_names,
                    "Age bracket, UTKFace validation", reports_dir / "age_group_confusion.png")
     plot_curves(history, [("age_mae", "age MAE (years)"), ("gender_binary_accuracy", "gender accuracy")],
-                "Age/gender model", reports_dir / "age_gender_curves.png")
+                "Age/gender model", reports_dir / "age_gender_curves.png", run["restarts"])
     _plot_age_scatter(true_age, age_pred, reports_dir / "age_scatter.png")
     metrics = update_metrics(reports_dir, "age_gender", section)
     _write_card(reports_dir, metrics)

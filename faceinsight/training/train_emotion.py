@@ -27,6 +27,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=0, help="CPU threads (0: all)")
     parser.add_argument("--budget-minutes", type=float, default=600, help="stop after this")
     parser.add_argument("--limit-per-class", type=int, default=None, help="smoke runs only")
+    parser.add_argument("--init-weights", type=Path, default=None,
+                        help="start from an earlier run's best.keras (same architecture)")
     return parser.parse_args(argv)
 
 
@@ -49,7 +51,11 @@ def main(argv: list[str] | None = None) -> dict:
     train_batches = AugmentedBatches(train["images"], train["label"], args.batch_size,
                                      args.seed, shift=4)
     val_batches = AugmentedBatches(val["images"], val["label"], 256, args.seed, 0, augment=False)
-    compile_and_fit(emotion_model(), train_batches, val_batches, args, "val_accuracy", "max",
+    model = emotion_model()
+    if args.init_weights:
+        print(f"starting from the weights in {args.init_weights.name}", flush=True)
+        model.load_weights(args.init_weights)
+    compile_and_fit(model, train_batches, val_batches, args, "val_accuracy", "max",
                     started, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
 
     from faceinsight.training.report import report_emotion

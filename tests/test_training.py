@@ -316,3 +316,46 @@ def test_emotion_training_continues_from_a_checkpoint(tiny_run: TinyRun) -> None
     assert training["args"]["init_weights"] == "best.keras"  # a file name, not a machine path
     card = (reports / "MODEL_CARD.md").read_text()
     assert "2 rounds" in card and str(tiny_run.root) not in card
+
+
+def test_checkpoints_average_into_an_ensemble_that_converts(tiny_run: TinyRun) -> None:
+    """Two emotion checkpoints make one model averaging their scores, reported and converted."""
+    import keras
+
+    import convert_models
+    from faceinsight.models import TFLiteModel, assemble_model, read_manifest
+    from faceinsight.training import ensemble
+
+    first = tiny_run.emotion_out / "best.keras"
+    second = tiny_run.root / "emotion_halved" / "best.keras"  # with the first run's history
+    second.parent.mkdir()
+    for name in ("history.json", "run.json"):
+        (second.parent / name).write_text((tiny_run.emotion_out / name).read_text())
+    model = keras.saving.load_model(first, compile=False)
+    for layer in model.layers:  # different weights, so the average differs from each member
+        layer.set_weights([w * 0.5 for w in layer.get_weights()])
+    model.save(second)
+    out, reports = tiny_run.root / "ensemble", tiny_run.root / "reports_ensemble"
+    section = ensemble.main(["--data", str(tiny_run.root / "fer2013"), "--members", str(first),
+                             str(second), "--out", str(out), "--reports", str(reports),
+                             "--cache", str(tiny_run.root / "cache")])
+    summary = section["summary"]
+    assert summary["ensemble_members"] == 2 and not summary["flip_averaged"]
+    assert len(summary["member_accuracies"]) == 2
+    assert "snapshot ensemble" in (reports / "MODEL_CARD.md").read_text()
+
+    averaged = keras.saving.load_model(out / "best.keras", compile=False)
+    crops = np.random.default_rng(0).integers(0, 256, (4, 48, 48, 1)).astype(np.float32)
+    members = [keras.saving.load_model(p, compile=False).predict(crops, verbose=0) for p in (first, second)]
+    np.testing.assert_allclose(averaged.predict(crops, verbose=0), (members[0] + members[1]) / 2, atol=1e-5)
+
+    models_dir = tiny_run.root / "models_ensemble"
+    assert convert_models.main(["--age-gender", str(tiny_run.root / "missing.keras"),
+                                "--emotion", str(out / "best.keras"), "--models", str(models_dir),
+                                "--metrics", str(reports / "metrics.json")]) == 0
+    entry = read_manifest(models_dir)["models"]["emotion"]
+    assert entry["flip_averaged"] is False and entry["max_difference_from_keras"] <= 0.02
+    tflite = TFLiteModel(assemble_model(models_dir, entry), "emotion")
+    (scores,) = tflite.run(crops[0, ..., 0].astype(np.uint8))
+    expected = averaged.predict(crops[:1], verbose=0)
+    np.testing.assert_allclose(scores.reshape(-1), expected.reshape(-1), atol=0.02)

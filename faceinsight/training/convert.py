@@ -12,13 +12,10 @@ import numpy as np
 from faceinsight import __version__
 from faceinsight.labels import EMOTIONS, GENDERS, MAX_AGE
 from faceinsight.models import MANIFEST_NAME, TFLiteModel, sha256_bytes, write_chunks
+from faceinsight.training.ensemble import served_form
 
 DEFAULT_CHUNK_BYTES = 1024 * 1024
 TOLERANCE = 0.02  # largest difference allowed between Keras and .tflite outputs (float16 weights)
-
-# The emotion model is cheap enough to run on the crop and its mirror image within the
-# 5 ms budget; the age/gender model is not, so it runs once.
-FLIP_AVERAGED = frozenset({"emotion"})
 
 DESCRIPTIONS = {
     "age_gender": {
@@ -81,11 +78,8 @@ def convert(kind: str, keras_path: Path, models_dir: Path, samples: np.ndarray,
     import keras
 
     import faceinsight.training.losses  # noqa: F401  (registers the custom loss and metric)
-    from faceinsight.training.architectures import flip_averaged
-
-    model = keras.saving.load_model(keras_path, compile=False)
-    if kind in FLIP_AVERAGED:
-        model = flip_averaged(model)
+    trained = keras.saving.load_model(keras_path, compile=False)
+    model = served_form(trained, kind)
     content = keras_to_tflite(model)
     tflite = TFLiteModel(content, kind)
     widths = {MAX_AGE + 1: "age", 1: "gender"} if kind == "age_gender" else {len(EMOTIONS): "emotion"}
@@ -101,7 +95,7 @@ def convert(kind: str, keras_path: Path, models_dir: Path, samples: np.ndarray,
     return {
         "file": file_name, "size": len(content), "sha256": sha256_bytes(content), "chunks": chunks,
         "input_shape": list(tflite.input_shape), "output_order": order,
-        "max_difference_from_keras": round(difference, 6), "flip_averaged": kind in FLIP_AVERAGED,
+        "max_difference_from_keras": round(difference, 6), "flip_averaged": model is not trained,
         **DESCRIPTIONS[kind],
         "version": __version__, "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "validation": metrics or {},

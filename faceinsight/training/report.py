@@ -23,12 +23,12 @@ def _plt():
     return plt
 
 
-def _load_best(out_dir: Path):
+def _load_best(path: Path):
     import keras
 
     import faceinsight.training.losses  # noqa: F401  (registers the custom loss and metric)
 
-    return keras.saving.load_model(out_dir / "best.keras", compile=False)
+    return keras.saving.load_model(path, compile=False)
 
 
 def _predict(model, images: np.ndarray, batch: int = 256):
@@ -152,19 +152,22 @@ def _training_section(history: list[dict], run: dict, key: str, mode: str) -> di
             "rounds": run["rounds"], "best_epoch": _best_epoch(history, key, mode, run["restarts"])}
 
 
-def report_emotion(out_dir: Path, val: dict, reports_dir: Path) -> dict:
-    """Evaluate the best emotion checkpoint on FER2013 val/ and write its figures and plots.
+def report_emotion(out_dir: Path, val: dict, reports_dir: Path, model_path: Path | None = None) -> dict:
+    """Evaluate the emotion model as it ships on FER2013 val/ and write its figures and plots.
 
     :param out_dir: the training folder (best.keras, history.json, run.json).
     :param val: validation crops and labels as from ``datasets.load_fer2013``.
     :param reports_dir: where metrics.json and the PNGs go.
+    :param model_path: the model to evaluate if not ``out_dir/best.keras`` (e.g. an ensemble).
     """
-    from faceinsight.training.architectures import flip_averaged
+    from faceinsight.training.ensemble import is_ensemble, served_form
 
     reports_dir.mkdir(parents=True, exist_ok=True)
-    best = _load_best(out_dir)
-    single_view = _predict(best, val["images"]).argmax(axis=1)
-    scores = _predict(flip_averaged(best), val["images"])  # what ships (see convert.py)
+    best = _load_best(model_path or out_dir / "best.keras")
+    members = [layer for layer in best.layers if is_ensemble(best) and hasattr(layer, "layers")]
+    single_views = [_predict(m, val["images"]).argmax(axis=1) for m in members or [best]]
+    shipped = served_form(best, "emotion")  # what convert.py converts
+    scores = _predict(shipped, val["images"])
     predicted, true = scores.argmax(axis=1), val["label"]
     matrix = confusion(true, predicted, len(EMOTIONS))
     history, run = _run_info(out_dir)
@@ -173,8 +176,10 @@ def report_emotion(out_dir: Path, val: dict, reports_dir: Path) -> dict:
                         "support": int(matrix[i].sum())} for i, name in enumerate(EMOTIONS)}
     section = {
         "summary": {"accuracy": float((predicted == true).mean()), "validation_images": int(len(true)),
-                    "accuracy_single_view": float((single_view == true).mean()),
-                    "flip_averaged": True, "validation_set": "FER2013 val/ (PublicTest)"},
+                    "accuracy_single_view": float((single_views[-1] == true).mean()),
+                    "flip_averaged": shipped is not best, "ensemble_members": len(members),
+                    "member_accuracies": [float((v == true).mean()) for v in single_views],
+                    "validation_set": "FER2013 val/ (PublicTest)"},
         "per_class": per_class,
         "confusion_matrix": {"labels": list(EMOTIONS), "counts": matrix.tolist()},
         "training": _training_section(history, run, "val_accuracy", "max"),
@@ -201,7 +206,7 @@ def report_age_gender(out_dir: Path, val: dict, reports_dir: Path) -> dict:
     :param reports_dir: where metrics.json and the PNGs go.
     """
     reports_dir.mkdir(parents=True, exist_ok=True)
-    outputs = _predict(_load_best(out_dir), val["images"])
+    outputs = _predict(_load_best(out_dir / "best.keras"), val["images"])
     summaries = [summarise_age(d) for d in outputs["age"]]
     age_pred = np.array([s[0] for s in summaries])
     low = np.array([s[1][0] for s in summaries])

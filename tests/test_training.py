@@ -359,3 +359,18 @@ def test_checkpoints_average_into_an_ensemble_that_converts(tiny_run: TinyRun) -
     (scores,) = tflite.run(crops[0, ..., 0].astype(np.uint8))
     expected = averaged.predict(crops[:1], verbose=0)
     np.testing.assert_allclose(scores.reshape(-1), expected.reshape(-1), atol=0.02)
+
+
+def test_a_mirrored_ensemble_averages_both_views_of_each_member(tiny_run: TinyRun) -> None:
+    import keras
+
+    from faceinsight.training.ensemble import average_of, is_mirrored
+
+    member = keras.saving.load_model(tiny_run.emotion_out / "best.keras", compile=False)
+    crops = np.random.default_rng(1).integers(0, 256, (3, 48, 48, 1)).astype(np.float32)
+    expected = (member.predict(crops, verbose=0) + member.predict(crops[:, :, ::-1], verbose=0)) / 2
+    path = tiny_run.root / "mirrored.keras"
+    average_of([member], "emotion", mirror=True).save(path)
+    loaded = keras.saving.load_model(path, compile=False)  # the Mirror layer is registered
+    assert is_mirrored(loaded)
+    np.testing.assert_allclose(loaded.predict(crops, verbose=0), expected, atol=1e-5)

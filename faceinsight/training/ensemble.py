@@ -5,8 +5,8 @@
 
 Checkpoints from successive training rounds (each restarted from the one before with a fresh
 learning-rate schedule) make a snapshot ensemble: averaging their scores is more accurate than
-the newest alone. Each member costs one forward pass, so an ensemble is served on the crop
-only, not also on its mirror image, to stay within the latency budget.
+the newest alone. Each member costs one forward pass per view; ``--mirror`` also averages
+over the mirror image of the crop (twice the cost: check ``bench/bench_models.py``).
 """
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ import argparse
 import json
 from pathlib import Path
 
+import keras
+
 ENSEMBLE_SUFFIX = "_ensemble"
 
 # The emotion model is cheap enough to run on the crop and its mirror image within the
@@ -22,24 +24,38 @@ ENSEMBLE_SUFFIX = "_ensemble"
 FLIP_AVERAGED = frozenset({"emotion"})
 
 
+@keras.saving.register_keras_serializable(package="faceinsight")
+class Mirror(keras.layers.Layer):
+    """Flips images left-right; registered, so saved ensembles load without unsafe code."""
+
+    def call(self, images):
+        return keras.ops.flip(images, axis=2)
+
+
 def is_ensemble(model) -> bool:
     """Whether ``model`` was built by :func:`average_of`."""
     return model.name.endswith(ENSEMBLE_SUFFIX)
 
 
-def average_of(models: list, name: str) -> object:
+def average_of(models: list, name: str, mirror: bool = False) -> object:
     """One Keras model whose output is the mean of the members' outputs on the same input.
 
     :param models: trained single-output models with the same input and output shapes.
     :param name: the model's name; ``'_ensemble'`` is appended.
+    :param mirror: also average each member's outputs on the mirror image of the input.
     """
-    import keras
-
     for index, member in enumerate(models):
         member.name = f"member{index + 1}"  # nested models need distinct names
     inputs = keras.Input(models[0].input_shape[1:], name=models[0].inputs[0].name)
-    outputs = keras.layers.Average(name=f"{name}_mean")([member(inputs) for member in models])
+    views = [inputs, Mirror(name="mirror")(inputs)] if mirror else [inputs]
+    outputs = keras.layers.Average(name=f"{name}_mean")(
+        [member(view) for member in models for view in views])
     return keras.Model(inputs, outputs, name=f"{name}{ENSEMBLE_SUFFIX}")
+
+
+def is_mirrored(model) -> bool:
+    """Whether an ensemble also averages over the mirror image."""
+    return any(layer.name == "mirror" for layer in model.layers)
 
 
 def served_form(model, kind: str):
@@ -63,20 +79,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, default=Path("build/emotion_ensemble"))
     parser.add_argument("--reports", type=Path, default=Path("reports"))
     parser.add_argument("--cache", type=Path, default=Path(".cache"), help="decoded-array cache")
+    parser.add_argument("--mirror", action="store_true", help="also average over mirror images")
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> dict:
     """Average emotion checkpoints into ``OUT/best.keras`` and report it on FER2013 val/."""
     args = parse_args(argv)
-    import keras
-
     from faceinsight.training.datasets import load_fer2013
     from faceinsight.training.report import report_emotion
 
     members = [keras.saving.load_model(path, compile=False) for path in args.members]
     args.out.mkdir(parents=True, exist_ok=True)
-    average_of(members, "emotion").save(args.out / "best.keras")
+    average_of(members, "emotion", args.mirror).save(args.out / "best.keras")
     # The training history is the newest member's (its rounds chain back to the first).
     history_dir = args.members[-1].parent
     (args.out / "members.json").write_text(json.dumps(

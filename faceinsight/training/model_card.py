@@ -137,8 +137,9 @@ def _emotion_serving_line(summary: dict, single: str) -> str:
     members = summary.get("ensemble_members") or 0
     if members > 1:
         each = ", ".join(_pct(a) for a in summary.get("member_accuracies", []))
+        views = "the crop and its mirror image" if summary.get("flip_averaged") else "the crop"
         return (f"The shipped model averages the scores of {members} checkpoints (a snapshot "
-                f"ensemble of the training rounds; alone they score {each}) on the crop.")
+                f"ensemble of the training rounds; alone, one view, they score {each}) on {views}.")
     return ("The shipped model averages its scores over the crop and its mirror image; "
             f"one view alone scores {single}.")
 

@@ -84,7 +84,7 @@ def _status(value: float, target: float, floor: float, higher_is_better: bool) -
 def _round_text(training_round: dict) -> str:
     args = training_round.get("args") or {}
     threads = args.get("threads", "0")
-    where = "all cores" if threads in ("0", None) else f"{threads} thread(s)"
+    where = "all cores" if threads in ("0", None) else f"{threads} thread{'s' * (threads != '1')}"
     return (f"{training_round.get('epochs')} epochs at peak learning rate {args.get('learning_rate')} "
             f"({where}, {(training_round.get('seconds') or 0) / 60:.0f} minutes)")
 
@@ -93,14 +93,14 @@ def _training_line(section: dict) -> str:
     training = section.get("training", {})
     rounds = training.get("rounds") or [training]
     minutes = (training.get("seconds") or 0) / 60
+    shipped = f"the shipped checkpoint is epoch {training.get('best_epoch')}"
     if len(rounds) == 1:
-        how = _round_text(rounds[0])
-    else:  # later rounds restart from the best checkpoint of the one before, new schedule
-        how = "; then, from that run's best checkpoint with a fresh schedule, ".join(
-            _round_text(r) for r in rounds)
-        how = f"{len(rounds)} rounds: {how}"
+        return f"Trained on the CPU for {_round_text(rounds[0])}; {shipped}."
+    # Later rounds restart from the best checkpoint of the one before, with a new schedule.
+    how = "; then, from that round's best checkpoint with a fresh schedule, ".join(
+        _round_text(r) for r in rounds)
     return (f"Trained on the CPU for {training.get('epochs')} epochs in {minutes:.0f} minutes, "
-            f"{how}; the shipped checkpoint is epoch {training.get('best_epoch')}.")
+            f"in {len(rounds)} rounds: {how}; {shipped}.")
 
 
 def _age_gender_section(section: dict, targets: dict, floor: dict) -> list[str]:

@@ -364,7 +364,8 @@ def test_checkpoints_average_into_an_ensemble_that_converts(tiny_run: TinyRun) -
 def test_a_mirrored_ensemble_averages_both_views_of_each_member(tiny_run: TinyRun) -> None:
     import keras
 
-    from faceinsight.training.ensemble import average_of, is_mirrored
+    from faceinsight.training.architectures import is_mirrored
+    from faceinsight.training.ensemble import average_of
 
     member = keras.saving.load_model(tiny_run.emotion_out / "best.keras", compile=False)
     crops = np.random.default_rng(1).integers(0, 256, (3, 48, 48, 1)).astype(np.float32)

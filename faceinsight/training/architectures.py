@@ -61,6 +61,19 @@ def age_gender_model(blocks: tuple[tuple[int, int], ...] = BLOCKS) -> keras.Mode
     return keras.Model(inputs, {"age": age, "gender": gender}, name="age_gender")
 
 
+@keras.saving.register_keras_serializable(package="faceinsight")
+class Mirror(layers.Layer):
+    """Flips images left-right; registered, so saved models using it load without unsafe code."""
+
+    def call(self, images):
+        return keras.ops.flip(images, axis=2)
+
+
+def is_mirrored(model: keras.Model) -> bool:
+    """Whether ``model`` also averages over the mirror image of its input."""
+    return any(isinstance(layer, Mirror) for layer in model.layers)
+
+
 def flip_averaged(model: keras.Model) -> keras.Model:
     """Wrap a trained model so it averages its outputs on the crop and its mirror image.
 
@@ -68,7 +81,7 @@ def flip_averaged(model: keras.Model) -> keras.Model:
     (test-time augmentation) at twice the compute.
     """
     inputs = keras.Input(model.input_shape[1:], name=model.inputs[0].name)
-    mirrored = layers.Lambda(lambda x: keras.ops.flip(x, axis=2), name="mirror")(inputs)
+    mirrored = Mirror(name="mirror")(inputs)
     plain, flipped = model(inputs), model(mirrored)
     if isinstance(plain, dict):
         outputs = {k: layers.Average(name=k)([plain[k], flipped[k]]) for k in plain}

@@ -12,6 +12,7 @@ import numpy as np
 from faceinsight import __version__
 from faceinsight.labels import EMOTIONS, GENDERS, MAX_AGE
 from faceinsight.models import MANIFEST_NAME, TFLiteModel, sha256_bytes, write_chunks
+from faceinsight.training.architectures import is_mirrored
 from faceinsight.training.ensemble import served_form
 
 DEFAULT_CHUNK_BYTES = 1024 * 1024
@@ -78,8 +79,7 @@ def convert(kind: str, keras_path: Path, models_dir: Path, samples: np.ndarray,
     import keras
 
     import faceinsight.training.losses  # noqa: F401  (registers the custom loss and metric)
-    trained = keras.saving.load_model(keras_path, compile=False)
-    model = served_form(trained, kind)
+    model = served_form(keras.saving.load_model(keras_path, compile=False), kind)
     content = keras_to_tflite(model)
     tflite = TFLiteModel(content, kind)
     widths = {MAX_AGE + 1: "age", 1: "gender"} if kind == "age_gender" else {len(EMOTIONS): "emotion"}
@@ -95,7 +95,7 @@ def convert(kind: str, keras_path: Path, models_dir: Path, samples: np.ndarray,
     return {
         "file": file_name, "size": len(content), "sha256": sha256_bytes(content), "chunks": chunks,
         "input_shape": list(tflite.input_shape), "output_order": order,
-        "max_difference_from_keras": round(difference, 6), "flip_averaged": model is not trained,
+        "max_difference_from_keras": round(difference, 6), "flip_averaged": is_mirrored(model),
         **DESCRIPTIONS[kind],
         "version": __version__, "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "validation": metrics or {},

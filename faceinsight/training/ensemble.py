@@ -17,19 +17,13 @@ from pathlib import Path
 
 import keras
 
+from faceinsight.training.architectures import Mirror, flip_averaged
+
 ENSEMBLE_SUFFIX = "_ensemble"
 
 # The emotion model is cheap enough to run on the crop and its mirror image within the
 # 5 ms budget; the age/gender model is not, so it runs once.
 FLIP_AVERAGED = frozenset({"emotion"})
-
-
-@keras.saving.register_keras_serializable(package="faceinsight")
-class Mirror(keras.layers.Layer):
-    """Flips images left-right; registered, so saved ensembles load without unsafe code."""
-
-    def call(self, images):
-        return keras.ops.flip(images, axis=2)
 
 
 def is_ensemble(model) -> bool:
@@ -53,11 +47,6 @@ def average_of(models: list, name: str, mirror: bool = False) -> object:
     return keras.Model(inputs, outputs, name=f"{name}{ENSEMBLE_SUFFIX}")
 
 
-def is_mirrored(model) -> bool:
-    """Whether an ensemble also averages over the mirror image."""
-    return any(layer.name == "mirror" for layer in model.layers)
-
-
 def served_form(model, kind: str):
     """The model as it ships: single models of a FLIP_AVERAGED kind wrapped to average the
     crop and its mirror image; everything else as it is.
@@ -66,8 +55,6 @@ def served_form(model, kind: str):
     :param kind: ``'age_gender'`` or ``'emotion'``.
     """
     if kind in FLIP_AVERAGED and not is_ensemble(model):
-        from faceinsight.training.architectures import flip_averaged
-
         return flip_averaged(model)
     return model
 

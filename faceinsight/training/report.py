@@ -26,7 +26,7 @@ def _plt():
 def _load_best(path: Path):
     import keras
 
-    import faceinsight.training.ensemble  # noqa: F401  (registers the ensembles' Mirror layer)
+    import faceinsight.training.architectures  # noqa: F401  (registers the Mirror layer)
     import faceinsight.training.losses  # noqa: F401  (registers the custom loss and metric)
 
     return keras.saving.load_model(path, compile=False)
@@ -161,11 +161,14 @@ def report_emotion(out_dir: Path, val: dict, reports_dir: Path, model_path: Path
     :param reports_dir: where metrics.json and the PNGs go.
     :param model_path: the model to evaluate if not ``out_dir/best.keras`` (e.g. an ensemble).
     """
-    from faceinsight.training.ensemble import is_ensemble, is_mirrored, served_form
+    import keras
+
+    from faceinsight.training.architectures import is_mirrored
+    from faceinsight.training.ensemble import is_ensemble, served_form
 
     reports_dir.mkdir(parents=True, exist_ok=True)
     best = _load_best(model_path or out_dir / "best.keras")
-    members = [layer for layer in best.layers if is_ensemble(best) and hasattr(layer, "layers")]
+    members = [layer for layer in best.layers if isinstance(layer, keras.Model)] if is_ensemble(best) else []
     single_views = [_predict(m, val["images"]).argmax(axis=1) for m in members or [best]]
     shipped = served_form(best, "emotion")  # what convert.py converts
     scores = _predict(shipped, val["images"])
@@ -178,7 +181,7 @@ def report_emotion(out_dir: Path, val: dict, reports_dir: Path, model_path: Path
     section = {
         "summary": {"accuracy": float((predicted == true).mean()), "validation_images": int(len(true)),
                     "accuracy_single_view": float((single_views[-1] == true).mean()),
-                    "flip_averaged": shipped is not best or is_mirrored(best),
+                    "flip_averaged": is_mirrored(shipped),
                     "ensemble_members": len(members),
                     "member_accuracies": [float((v == true).mean()) for v in single_views],
                     "validation_set": "FER2013 val/ (PublicTest)"},

@@ -127,6 +127,32 @@ def test_augment_batch_keeps_a_flat_image_flat() -> None:
     assert np.allclose(out, 128.0)
 
 
+def test_rotation_and_zoom_move_a_centred_line() -> None:
+    line = np.zeros((8, 48, 48), np.uint8)
+    line[:, 23:25, 8:40] = 255  # a horizontal bar through the centre: flips leave it alone
+    plain = augment_batch(line, np.random.default_rng(2), shift=0)[..., 0]
+    assert np.all(plain[:, 23:25, 8:40] > 128) and np.all(plain[:, :20] < 128)
+    turned = augment_batch(line, np.random.default_rng(2), shift=0, rotate=30)[..., 0]
+    bright_rows = [np.unique(np.nonzero(image > 128)[0]) for image in turned]
+    assert all(rows.size > 2 for rows in bright_rows)  # tilted: the bar spans more rows
+    assert all(abs(rows.mean() - 23.5) < 1.5 for rows in bright_rows)  # about the centre
+    zoomed = augment_batch(line, np.random.default_rng(2), shift=0, zoom=0.4)[..., 0]
+    lengths = {int((image[24] > 128).sum()) for image in zoomed}
+    assert len(lengths) > 1  # the bar is longer or shorter crop by crop
+
+
+def test_random_erasing_fills_one_rectangle_per_erased_crop() -> None:
+    flat = np.full((20, 48, 48), 128, np.uint8)
+    out = augment_batch(flat, np.random.default_rng(3), shift=0, erase=1.0)[..., 0]
+    for image in out:
+        rows, cols = np.nonzero(image != 128.0)
+        height, width = np.ptp(rows) + 1, np.ptp(cols) + 1
+        assert rows.size == height * width  # one solid rectangle
+        assert 0.01 <= rows.size / image.size <= 0.3
+    never = augment_batch(flat, np.random.default_rng(3), shift=0, erase=0.0)
+    assert np.allclose(never, 128.0)
+
+
 def test_augmented_batches_cover_every_crop() -> None:
     from faceinsight.training.batches import AugmentedBatches
 
@@ -305,6 +331,7 @@ def test_emotion_training_continues_from_a_checkpoint(tiny_run: TinyRun) -> None
         "--data", str(tiny_run.root / "fer2013"), "--out", str(out), "--reports", str(reports),
         "--cache", str(tiny_run.root / "cache"), "--epochs", "1", "--threads", "1",
         "--batch-size", "16", "--learning-rate", "1e-12", "--init-weights", str(start),
+        "--rotate", "10", "--zoom", "0.1", "--erase", "0.5", "--keep-epochs",
     ])
     # A learning rate of ~0 leaves the loaded kernels as they were: the weights were loaded.
     before = keras.saving.load_model(start, compile=False).get_layer("block0_conv0").get_weights()[0]
@@ -314,8 +341,10 @@ def test_emotion_training_continues_from_a_checkpoint(tiny_run: TinyRun) -> None
     assert training["epochs"] == 2 and training["best_epoch"] == 2
     assert [r["epochs"] for r in training["rounds"]] == [1, 1]
     assert training["args"]["init_weights"] == "best.keras"  # a file name, not a machine path
+    assert (out / "epoch_01.keras").exists()  # --keep-epochs
     card = (reports / "MODEL_CARD.md").read_text()
     assert "2 rounds" in card and str(tiny_run.root) not in card
+    assert "rotation up to 10°, zoom up to 10 % and random erasing (half the crops)" in card
 
 
 def test_checkpoints_average_into_an_ensemble_that_converts(tiny_run: TinyRun) -> None:
@@ -375,3 +404,50 @@ def test_a_mirrored_ensemble_averages_both_views_of_each_member(tiny_run: TinyRu
     loaded = keras.saving.load_model(path, compile=False)  # the Mirror layer is registered
     assert is_mirrored(loaded)
     np.testing.assert_allclose(loaded.predict(crops, verbose=0), expected, atol=1e-5)
+
+
+def test_batch_norm_recalibration_measures_the_plain_mean_over_batches() -> None:
+    import keras
+
+    from faceinsight.training.average import recalibrate_batch_norm
+
+    inputs = keras.Input((8, 8, 1))
+    norm = keras.layers.BatchNormalization(momentum=0.99)
+    model = keras.Model(inputs, keras.layers.Flatten()(norm(inputs)))
+    images = np.random.default_rng(4).integers(0, 256, (12, 8, 8), dtype=np.uint8)
+    recalibrate_batch_norm(model, images, batch_size=4)
+    batches = images.astype(np.float64).reshape(3, -1)
+    np.testing.assert_allclose(norm.moving_mean.numpy(), [batches.mean()], rtol=1e-4)
+    np.testing.assert_allclose(norm.moving_variance.numpy(), [batches.var(axis=1).mean()], rtol=1e-3)
+    assert norm.momentum == 0.99  # restored for any later training
+
+
+def test_the_last_epochs_average_into_one_model_that_is_reported(tiny_run: TinyRun) -> None:
+    import keras
+
+    from faceinsight.training import average
+
+    run = tiny_run.root / "emotion_kept"
+    run.mkdir()
+    first = json.loads((tiny_run.emotion_out / "history.json").read_text())[0]
+    (run / "history.json").write_text(json.dumps([first, {**first, "epoch": 2}]))
+    (run / "run.json").write_text((tiny_run.emotion_out / "run.json").read_text())
+    model = keras.saving.load_model(tiny_run.emotion_out / "best.keras", compile=False)
+    model.save(run / "epoch_01.keras")
+    kernel = model.get_layer("block0_conv0").get_weights()[0]
+    for layer in model.layers:
+        layer.set_weights([w * 0.5 for w in layer.get_weights()])
+    model.save(run / "epoch_02.keras")
+    common = ["--data", str(tiny_run.root / "fer2013"), "--run", str(run),
+              "--cache", str(tiny_run.root / "cache")]
+    with pytest.raises(SystemExit, match="cannot average the last 3"):
+        average.main([*common, "--last", "3"])
+
+    out, reports = tiny_run.root / "averaged", tiny_run.root / "reports_averaged"
+    section = average.main([*common, "--last", "2", "--out", str(out), "--reports", str(reports)])
+    averaged = keras.saving.load_model(out / "best.keras", compile=False)
+    np.testing.assert_allclose(averaged.get_layer("block0_conv0").get_weights()[0], 0.75 * kernel,
+                               rtol=1e-5, atol=1e-7)
+    assert json.loads((out / "averaged.json").read_text()) == {"run": "emotion_kept", "epochs": [1, 2]}
+    assert section["training"]["averaged_epochs"] == [1, 2]
+    assert "the average of epochs 1-2" in (reports / "MODEL_CARD.md").read_text()

@@ -20,13 +20,16 @@ class AugmentedBatches(keras.utils.PyDataset):
     :param shift: largest random shift in pixels (0 with ``augment=False``).
     :param sample_weight: optional per-crop weights.
     :param augment: False for evaluation batches in order.
+    :param extra: optional ``rotate``, ``zoom`` and ``erase`` for :func:`augment_batch`.
     """
 
     def __init__(self, images, targets, batch_size: int, seed: int, shift: int,
-                 sample_weight: np.ndarray | None = None, augment: bool = True):
+                 sample_weight: np.ndarray | None = None, augment: bool = True,
+                 **extra: float):
         super().__init__()
         self.images, self.targets, self.batch_size = images, targets, batch_size
         self.shift, self.sample_weight, self.augment = shift, sample_weight, augment
+        self.extra = extra
         self.rng = np.random.default_rng(seed)
         self.order = np.arange(len(images))
         self.on_epoch_end()
@@ -47,7 +50,7 @@ class AugmentedBatches(keras.utils.PyDataset):
         index = self.order[batch * self.batch_size:(batch + 1) * self.batch_size]
         images = self.images[index]
         if self.augment:
-            x = augment_batch(images, self.rng, self.shift)
+            x = augment_batch(images, self.rng, self.shift, **self.extra)
         else:
             x = images.astype(np.float32)[..., None]
         y = self._take(self.targets, index)

@@ -36,12 +36,17 @@ def limit_threads(threads: int) -> None:
         print(f"note: TensorFlow is already running; --threads {threads} not applied", flush=True)
 
 
-def augment_batch(images: np.ndarray, rng: np.random.Generator, shift: int) -> np.ndarray:
-    """Random horizontal flips, shifts (reflected border) and contrast jitter.
+def augment_batch(images: np.ndarray, rng: np.random.Generator, shift: int,
+                  rotate: float = 0.0, zoom: float = 0.0, erase: float = 0.0) -> np.ndarray:
+    """Random horizontal flips, shifts (reflected border) and contrast jitter; optionally
+    rotation, zoom and random erasing, which fight over-fitting on small crops.
 
     :param images: (N, S, S) uint8 crops.
     :param rng: the seeded generator of this run.
     :param shift: largest shift in pixels, both axes.
+    :param rotate: largest rotation in degrees, either way (0: none).
+    :param zoom: largest relative zoom in or out, e.g. 0.1 for 0.9x..1.1x (0: none).
+    :param erase: chance that a crop gets one random rectangle filled with noise (0: never).
     :returns: (N, S, S, 1) float32 in 0..255, the model's input.
     """
     n, size = images.shape[0], images.shape[1]
@@ -52,9 +57,42 @@ def augment_batch(images: np.ndarray, rng: np.random.Generator, shift: int) -> n
     rows = dy[:, None] + np.arange(size)[None, :]
     cols = dx[:, None] + np.arange(size)[None, :]
     shifted = padded[np.arange(n)[:, None, None], rows[:, :, None], cols[:, None, :]]
+    if rotate or zoom:  # draws nothing when off, so earlier runs repeat exactly
+        shifted = _rotate_and_zoom(shifted, rng, rotate, zoom)
     contrast = rng.uniform(0.8, 1.2, (n, 1, 1)).astype(np.float32)
-    out = (shifted.astype(np.float32) - 128.0) * contrast + 128.0
-    return np.clip(out, 0, 255)[..., None]
+    out = np.clip((shifted.astype(np.float32) - 128.0) * contrast + 128.0, 0, 255)
+    if erase:
+        _erase_rectangles(out, rng, erase)
+    return out[..., None]
+
+
+def _rotate_and_zoom(images: np.ndarray, rng: np.random.Generator, rotate: float,
+                     zoom: float) -> np.ndarray:
+    """Rotate and scale each crop about its centre, reflecting at the border."""
+    import cv2
+
+    n, size = images.shape[0], images.shape[1]
+    angles = rng.uniform(-rotate, rotate, n)
+    scales = rng.uniform(1.0 - zoom, 1.0 + zoom, n)
+    centre = ((size - 1) / 2, (size - 1) / 2)
+    out = np.empty_like(images)
+    for i in range(n):
+        matrix = cv2.getRotationMatrix2D(centre, float(angles[i]), float(scales[i]))
+        out[i] = cv2.warpAffine(images[i], matrix, (size, size), flags=cv2.INTER_LINEAR,
+                                borderMode=cv2.BORDER_REFLECT_101)
+    return out
+
+
+def _erase_rectangles(images: np.ndarray, rng: np.random.Generator, chance: float) -> None:
+    """Random erasing (Zhong et al. 2017), in place: 2-25 % of a crop becomes uniform noise."""
+    n, size = images.shape[0], images.shape[1]
+    for i in np.flatnonzero(rng.random(n) < chance):
+        area = rng.uniform(0.02, 0.25) * size * size
+        aspect = np.exp(rng.uniform(np.log(0.3), np.log(3.3)))
+        height = int(min(size, round(np.sqrt(area * aspect))))
+        width = int(min(size, round(np.sqrt(area / aspect))))
+        top, left = rng.integers(0, size - height + 1), rng.integers(0, size - width + 1)
+        images[i, top:top + height, left:left + width] = rng.uniform(0, 255, (height, width))
 
 
 class TrainingProgress:
@@ -64,9 +102,11 @@ class TrainingProgress:
         import keras
 
         class _Callback(keras.callbacks.Callback):
-            def __init__(self, out_dir: Path, monitor: str, mode: str, budget_s: float):
+            def __init__(self, out_dir: Path, monitor: str, mode: str, budget_s: float,
+                         keep_epochs: bool = False):
                 super().__init__()
                 self.out_dir, self.monitor, self.mode = out_dir, monitor, mode
+                self.keep_epochs = keep_epochs
                 self.budget_s, self.history = budget_s, []
                 self.best = np.inf if mode == "min" else -np.inf
                 self.started = self.epoch_started = time.time()
@@ -83,6 +123,8 @@ class TrainingProgress:
                 if better:
                     self.best = value
                     self.model.save(self.out_dir / "best.keras")
+                if self.keep_epochs:  # for weight averaging afterwards
+                    self.model.save(self.out_dir / f"epoch_{epoch + 1:02d}.keras")
                 (self.out_dir / "history.json").write_text(json.dumps(self.history, indent=1))
                 shown = " ".join(f"{k}={v:.4f}" for k, v in logs.items() if k not in ("epoch", "seconds"))
                 print(f"epoch {epoch + 1}: {shown} ({logs['seconds']:.0f} s)"
@@ -121,7 +163,8 @@ def compile_and_fit(model, train_batches, val_batches, args, monitor: str, mode:
     schedule = cosine_schedule(args.learning_rate, steps, len(train_batches))
     model.compile(optimizer=keras.optimizers.AdamW(schedule, weight_decay=1e-4), **compile_args)
     args.out.mkdir(parents=True, exist_ok=True)
-    progress = TrainingProgress(args.out, monitor, mode, args.budget_minutes * 60)
+    progress = TrainingProgress(args.out, monitor, mode, args.budget_minutes * 60,
+                                getattr(args, "keep_epochs", False))
     print(f"model: {model.count_params():,} parameters; {args.epochs} epochs", flush=True)
     model.fit(train_batches, validation_data=val_batches, epochs=args.epochs,
               callbacks=[progress], verbose=0)

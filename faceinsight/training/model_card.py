@@ -86,7 +86,27 @@ def _round_text(training_round: dict) -> str:
     threads = args.get("threads", "0")
     where = "all cores" if threads in ("0", None) else f"{threads} thread{'s' * (threads != '1')}"
     return (f"{training_round.get('epochs')} epochs at peak learning rate {args.get('learning_rate')} "
-            f"({where}, {(training_round.get('seconds') or 0) / 60:.0f} minutes)")
+            f"({where}, {(training_round.get('seconds') or 0) / 60:.0f} minutes)"
+            f"{_augmentation_text(args)}")
+
+
+def _augmentation_text(args: dict) -> str:
+    """The optional augmentations a round used, beyond flips, shifts and contrast."""
+    def value(key: str) -> float:
+        return float(args.get(key) or 0)
+
+    parts = []
+    if value("rotate"):
+        parts.append(f"rotation up to {value('rotate'):g}°")
+    if value("zoom"):
+        parts.append(f"zoom up to {value('zoom') * 100:g} %")
+    if value("erase"):
+        share = "half the crops" if value("erase") == 0.5 else f"{value('erase') * 100:g} % of crops"
+        parts.append(f"random erasing ({share})")
+    if not parts:
+        return ""
+    listed = ", ".join(parts[:-1]) + (" and " if len(parts) > 1 else "") + parts[-1]
+    return f" with {listed}"
 
 
 def _training_line(section: dict) -> str:
@@ -94,6 +114,9 @@ def _training_line(section: dict) -> str:
     rounds = training.get("rounds") or [training]
     minutes = (training.get("seconds") or 0) / 60
     shipped = f"the shipped checkpoint is epoch {training.get('best_epoch')}"
+    if averaged := training.get("averaged_epochs"):
+        shipped = (f"the shipped weights are the average of epochs {averaged[0]}-{averaged[-1]} "
+                   "(stochastic weight averaging, batch-norm statistics measured again)")
     if len(rounds) == 1:
         return f"Trained on the CPU for {_round_text(rounds[0])}; {shipped}."
     # Later rounds restart from the best checkpoint of the one before, with a new schedule.

@@ -148,18 +148,25 @@ def _best_epoch(history: list[dict], key: str, mode: str, restarts: list[int]) -
     return start + int(np.argmax(values) if mode == "max" else np.argmin(values)) + 1
 
 
-def _training_section(history: list[dict], run: dict, key: str, mode: str) -> dict:
-    return {"epochs": len(history), "seconds": run["seconds"], "args": run["args"],
-            "rounds": run["rounds"], "best_epoch": _best_epoch(history, key, mode, run["restarts"])}
+def _training_section(history: list[dict], run: dict, key: str, mode: str,
+                      averaged_epochs: list[int] | None = None) -> dict:
+    section = {"epochs": len(history), "seconds": run["seconds"], "args": run["args"],
+               "rounds": run["rounds"], "best_epoch": _best_epoch(history, key, mode, run["restarts"])}
+    if averaged_epochs:  # the last round's epoch numbers, counted on over all rounds
+        start = run["restarts"][-1] if run["restarts"] else 0
+        section["averaged_epochs"] = [start + epoch for epoch in averaged_epochs]
+    return section
 
 
-def report_emotion(out_dir: Path, val: dict, reports_dir: Path, model_path: Path | None = None) -> dict:
+def report_emotion(out_dir: Path, val: dict, reports_dir: Path, model_path: Path | None = None,
+                   averaged_epochs: list[int] | None = None) -> dict:
     """Evaluate the emotion model as it ships on FER2013 val/ and write its figures and plots.
 
     :param out_dir: the training folder (best.keras, history.json, run.json).
     :param val: validation crops and labels as from ``datasets.load_fer2013``.
     :param reports_dir: where metrics.json and the PNGs go.
     :param model_path: the model to evaluate if not ``out_dir/best.keras`` (e.g. an ensemble).
+    :param averaged_epochs: the epochs of ``out_dir``'s run whose weights ``model_path`` averages.
     """
     import keras
 
@@ -187,7 +194,7 @@ def report_emotion(out_dir: Path, val: dict, reports_dir: Path, model_path: Path
                     "validation_set": "FER2013 val/ (PublicTest)"},
         "per_class": per_class,
         "confusion_matrix": {"labels": list(EMOTIONS), "counts": matrix.tolist()},
-        "training": _training_section(history, run, "val_accuracy", "max"),
+        "training": _training_section(history, run, "val_accuracy", "max", averaged_epochs),
     }
     plot_confusion(matrix, list(EMOTIONS), "Emotion, FER2013 val", reports_dir / "emotion_confusion.png")
     plot_curves(history, [("loss", "loss"), ("accuracy", "accuracy")], "Emotion model",

@@ -29,6 +29,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--limit-per-class", type=int, default=None, help="smoke runs only")
     parser.add_argument("--init-weights", type=Path, default=None,
                         help="start from an earlier run's best.keras (same architecture)")
+    parser.add_argument("--rotate", type=float, default=0.0, help="largest rotation, degrees")
+    parser.add_argument("--zoom", type=float, default=0.0, help="largest zoom, e.g. 0.1")
+    parser.add_argument("--erase", type=float, default=0.0, help="random-erasing chance")
+    parser.add_argument("--keep-epochs", action="store_true",
+                        help="also save every epoch (for weight averaging)")
     return parser.parse_args(argv)
 
 
@@ -49,7 +54,8 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"train {len(train['label'])} crops, val {len(val['label'])} crops", flush=True)
 
     train_batches = AugmentedBatches(train["images"], train["label"], args.batch_size,
-                                     args.seed, shift=4)
+                                     args.seed, shift=4, rotate=args.rotate, zoom=args.zoom,
+                                     erase=args.erase)
     val_batches = AugmentedBatches(val["images"], val["label"], 256, args.seed, 0, augment=False)
     model = emotion_model()
     if args.init_weights:

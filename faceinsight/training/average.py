@@ -1,0 +1,115 @@
+"""Average the weights of a run's last epochs into one model (stochastic weight averaging).
+
+    python -m faceinsight.training.average --data PATH/TO/fer2013 --run build/emotion_round4 \\
+        --last 4 --out build/emotion_averaged
+
+The run must have been trained with ``--keep-epochs``. Unlike an ensemble, the average is one
+network of the same size, so it costs nothing at serving time; weights from the flat late part
+of training average to a point that generalises better than any one of them (Izmailov et
+al. 2018). Batch-normalisation statistics do not average linearly, so they are measured again
+on the training crops.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+
+EPOCH_FILE = re.compile(r"epoch_(\d+)\.keras")
+
+
+def epoch_checkpoints(run_dir: Path) -> dict[int, Path]:
+    """The per-epoch checkpoints a ``--keep-epochs`` run saved, by epoch number."""
+    found = {}
+    for path in run_dir.glob("epoch_*.keras"):
+        if match := EPOCH_FILE.fullmatch(path.name):
+            found[int(match.group(1))] = path
+    return dict(sorted(found.items()))
+
+
+def average_weights(models: list) -> object:
+    """The first model, its weights replaced by the mean of every model's weights.
+
+    :param models: Keras models of one architecture.
+    """
+    averaged = models[0]
+    weights = [m.get_weights() for m in models]
+    averaged.set_weights([np.mean(same, axis=0) for same in zip(*weights, strict=True)])
+    return averaged
+
+
+def recalibrate_batch_norm(model, images: np.ndarray, batch_size: int = 256) -> None:
+    """Re-estimate every batch-normalisation layer's moving mean and variance, in place.
+
+    Each batch runs in training mode with momentum ``i / (i + 1)`` for batch ``i``, so the
+    moving statistics end as the plain mean over all batches (as PyTorch's ``update_bn``).
+
+    :param model: a Keras model.
+    :param images: (N, S, S) uint8 crops (un-augmented: what the model sees when serving).
+    :param batch_size: crops per forward pass.
+    """
+    import keras
+
+    norms = [layer for layer in _all_layers(model) if isinstance(layer, keras.layers.BatchNormalization)]
+    saved = [layer.momentum for layer in norms]
+    try:
+        for index, start in enumerate(range(0, len(images), batch_size)):
+            for layer in norms:
+                layer.momentum = index / (index + 1)
+            batch = images[start:start + batch_size].astype(np.float32)[..., None]
+            model(batch, training=True)
+    finally:
+        for layer, momentum in zip(norms, saved, strict=True):
+            layer.momentum = momentum
+
+
+def _all_layers(model) -> list:
+    """Every layer, nested models' layers included."""
+    import keras
+
+    found = []
+    for layer in model.layers:
+        found += _all_layers(layer) if isinstance(layer, keras.Model) else [layer]
+    return found
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, required=True, help="FER2013 folder with train/ and val/")
+    parser.add_argument("--run", type=Path, required=True, help="a training folder made with --keep-epochs")
+    parser.add_argument("--last", type=int, default=4, help="how many of the last epochs to average")
+    parser.add_argument("--out", type=Path, default=Path("build/emotion_averaged"))
+    parser.add_argument("--reports", type=Path, default=Path("reports"))
+    parser.add_argument("--cache", type=Path, default=Path(".cache"), help="decoded-array cache")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    """Average an emotion run's last epochs into ``OUT/best.keras`` and report it on FER2013 val/."""
+    args = parse_args(argv)
+    import keras
+
+    from faceinsight.training.datasets import load_fer2013
+    from faceinsight.training.report import report_emotion
+
+    checkpoints = epoch_checkpoints(args.run)
+    if len(checkpoints) < args.last or args.last < 1:
+        raise SystemExit(f"{args.run.name} has {len(checkpoints)} epoch checkpoints; "
+                         f"cannot average the last {args.last} (train with --keep-epochs)")
+    epochs = list(checkpoints)[-args.last:]
+    model = average_weights([keras.saving.load_model(checkpoints[e], compile=False) for e in epochs])
+    recalibrate_batch_norm(model, load_fer2013(args.data, "train", args.cache)["images"])
+    args.out.mkdir(parents=True, exist_ok=True)
+    model.save(args.out / "best.keras")
+    (args.out / "averaged.json").write_text(json.dumps({"run": args.run.name, "epochs": epochs}, indent=1))
+    val = load_fer2013(args.data, "val", args.cache)
+    return report_emotion(args.run, val, args.reports, model_path=args.out / "best.keras",
+                          averaged_epochs=epochs)
+
+
+if __name__ == "__main__":
+    main()

@@ -451,3 +451,22 @@ def test_the_last_epochs_average_into_one_model_that_is_reported(tiny_run: TinyR
     assert json.loads((out / "averaged.json").read_text()) == {"run": "emotion_kept", "epochs": [1, 2]}
     assert section["training"]["averaged_epochs"] == [1, 2]
     assert "the average of epochs 1-2" in (reports / "MODEL_CARD.md").read_text()
+
+
+def test_age_gender_training_continues_from_a_checkpoint(tiny_run: TinyRun) -> None:
+    import keras
+
+    from faceinsight.training import train_age_gender
+
+    start = tiny_run.age_gender_out / "best.keras"
+    out, reports = tiny_run.root / "age_gender_round2", tiny_run.root / "reports_age_round2"
+    section = train_age_gender.main([
+        "--data", str(tiny_run.root / "utkface"), "--out", str(out), "--reports", str(reports),
+        "--cache", str(tiny_run.root / "cache"), "--epochs", "1", "--threads", "1",
+        "--batch-size", "16", "--val-fraction", "0.25", "--learning-rate", "1e-12",
+        "--init-weights", str(start),
+    ])
+    before = keras.saving.load_model(start, compile=False).get_layer("block0_conv0").get_weights()[0]
+    after = keras.saving.load_model(out / "best.keras", compile=False).get_layer("block0_conv0")
+    np.testing.assert_allclose(after.get_weights()[0], before, atol=1e-6)
+    assert [r["epochs"] for r in section["training"]["rounds"]] == [1, 1]

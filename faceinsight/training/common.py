@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import random
@@ -9,6 +10,40 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+
+def add_training_arguments(parser: argparse.ArgumentParser, out: str, epochs: int) -> None:
+    """The options both training scripts share, after each script's own ``--data``."""
+    parser.add_argument("--out", type=Path, default=Path(out))
+    parser.add_argument("--reports", type=Path, default=Path("reports"))
+    parser.add_argument("--cache", type=Path, default=Path(".cache"), help="decoded-array cache")
+    parser.add_argument("--epochs", type=int, default=epochs)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--learning-rate", type=float, default=3e-3)
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--threads", type=int, default=0, help="CPU threads (0: all)")
+    parser.add_argument("--budget-minutes", type=float, default=600, help="stop after this")
+    parser.add_argument("--init-weights", type=Path, default=None,
+                        help="start from an earlier run's best.keras (same architecture)")
+    parser.add_argument("--keep-epochs", action="store_true",
+                        help="also save every epoch (for weight averaging)")
+    parser.add_argument("--rotate", type=float, default=0.0, help="largest rotation, degrees")
+    parser.add_argument("--zoom", type=float, default=0.0, help="largest zoom, e.g. 0.1")
+    parser.add_argument("--erase", type=float, default=0.0, help="random-erasing chance")
+
+
+def new_model(build, init_weights: Path | None):
+    """``build()``, with the weights of ``init_weights`` loaded when given (a later round)."""
+    model = build()
+    if init_weights:
+        print(f"starting from the weights in {init_weights.name}", flush=True)
+        model.load_weights(init_weights)
+    return model
+
+
+def augmentation_options(args: argparse.Namespace) -> dict[str, float]:
+    """The optional augmentations chosen on the command line, for ``AugmentedBatches``."""
+    return {"rotate": args.rotate, "zoom": args.zoom, "erase": args.erase}
 
 
 def seed_everything(seed: int) -> None:
@@ -163,8 +198,7 @@ def compile_and_fit(model, train_batches, val_batches, args, monitor: str, mode:
     schedule = cosine_schedule(args.learning_rate, steps, len(train_batches))
     model.compile(optimizer=keras.optimizers.AdamW(schedule, weight_decay=1e-4), **compile_args)
     args.out.mkdir(parents=True, exist_ok=True)
-    progress = TrainingProgress(args.out, monitor, mode, args.budget_minutes * 60,
-                                getattr(args, "keep_epochs", False))
+    progress = TrainingProgress(args.out, monitor, mode, args.budget_minutes * 60, args.keep_epochs)
     print(f"model: {model.count_params():,} parameters; {args.epochs} epochs", flush=True)
     model.fit(train_batches, validation_data=val_batches, epochs=args.epochs,
               callbacks=[progress], verbose=0)

@@ -15,22 +15,14 @@ from pathlib import Path
 import numpy as np
 
 from faceinsight.labels import AGE_BANDS, age_band
-from faceinsight.training.common import limit_threads, seed_everything
+from faceinsight.training.common import add_training_arguments, limit_threads, seed_everything
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, required=True, help="UTKFace's flat folder")
-    parser.add_argument("--out", type=Path, default=Path("build/age_gender"))
-    parser.add_argument("--reports", type=Path, default=Path("reports"))
-    parser.add_argument("--cache", type=Path, default=Path(".cache"), help="decoded-array cache")
-    parser.add_argument("--epochs", type=int, default=12)
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--learning-rate", type=float, default=3e-3)
+    add_training_arguments(parser, out="build/age_gender", epochs=12)
     parser.add_argument("--val-fraction", type=float, default=0.15)
-    parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--threads", type=int, default=0, help="CPU threads (0: all)")
-    parser.add_argument("--budget-minutes", type=float, default=600, help="stop after this")
     parser.add_argument("--limit", type=int, default=None, help="smoke runs only")
     return parser.parse_args(argv)
 
@@ -52,7 +44,7 @@ def main(argv: list[str] | None = None) -> dict:
     seed_everything(args.seed)
     from faceinsight.training.architectures import age_gender_model
     from faceinsight.training.batches import AugmentedBatches
-    from faceinsight.training.common import compile_and_fit
+    from faceinsight.training.common import augmentation_options, compile_and_fit, new_model
     from faceinsight.training.datasets import load_utkface, split_indices
     from faceinsight.training.losses import ExpectedAgeMAE, age_distribution_loss
 
@@ -69,9 +61,11 @@ def main(argv: list[str] | None = None) -> dict:
                 "gender": part["gender"].astype(np.float32)[:, None]}
 
     train_batches = AugmentedBatches(train["images"], targets(train), args.batch_size, args.seed,
-                                     shift=8, sample_weight=band_weights(train["age"]))
+                                     shift=8, sample_weight=band_weights(train["age"]),
+                                     **augmentation_options(args))
     val_batches = AugmentedBatches(val["images"], targets(val), 256, args.seed, 0, augment=False)
-    compile_and_fit(age_gender_model(), train_batches, val_batches, args, "val_loss", "min", started,
+    model = new_model(age_gender_model, args.init_weights)
+    compile_and_fit(model, train_batches, val_batches, args, "val_loss", "min", started,
                     loss={"age": age_distribution_loss, "gender": "binary_crossentropy"},
                     loss_weights={"age": 1.0, "gender": 2.0},
                     metrics={"age": [ExpectedAgeMAE()], "gender": ["binary_accuracy"]})

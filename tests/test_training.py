@@ -412,14 +412,15 @@ def test_batch_norm_recalibration_measures_the_plain_mean_over_batches() -> None
     from faceinsight.training.average import recalibrate_batch_norm
 
     inputs = keras.Input((8, 8, 1))
+    dropout = keras.layers.Dropout(0.5)  # off while measuring: else the statistics vary
     norm = keras.layers.BatchNormalization(momentum=0.99)
-    model = keras.Model(inputs, keras.layers.Flatten()(norm(inputs)))
+    model = keras.Model(inputs, keras.layers.Flatten()(norm(dropout(inputs))))
     images = np.random.default_rng(4).integers(0, 256, (12, 8, 8), dtype=np.uint8)
     recalibrate_batch_norm(model, images, batch_size=4)
     batches = images.astype(np.float64).reshape(3, -1)
     np.testing.assert_allclose(norm.moving_mean.numpy(), [batches.mean()], rtol=1e-4)
     np.testing.assert_allclose(norm.moving_variance.numpy(), [batches.var(axis=1).mean()], rtol=1e-3)
-    assert norm.momentum == 0.99  # restored for any later training
+    assert norm.momentum == 0.99 and dropout.rate == 0.5  # restored for any later training
 
 
 def test_the_last_epochs_average_into_one_model_that_is_reported(tiny_run: TinyRun) -> None:
@@ -444,13 +445,16 @@ def test_the_last_epochs_average_into_one_model_that_is_reported(tiny_run: TinyR
         average.main([*common, "--last", "3"])
 
     out, reports = tiny_run.root / "averaged", tiny_run.root / "reports_averaged"
-    section = average.main([*common, "--last", "2", "--out", str(out), "--reports", str(reports)])
+    section = average.main([*common, "--last", "2", "--out", str(out), "--reports", str(reports),
+                            "--with", str(tiny_run.emotion_out / "best.keras")])
     averaged = keras.saving.load_model(out / "best.keras", compile=False)
-    np.testing.assert_allclose(averaged.get_layer("block0_conv0").get_weights()[0], 0.75 * kernel,
-                               rtol=1e-5, atol=1e-7)
-    assert json.loads((out / "averaged.json").read_text()) == {"run": "emotion_kept", "epochs": [1, 2]}
+    np.testing.assert_allclose(averaged.get_layer("block0_conv0").get_weights()[0],
+                               (1 + 0.5 + 1) / 3 * kernel, rtol=1e-5, atol=1e-7)
+    assert json.loads((out / "averaged.json").read_text()) == {
+        "run": "emotion_kept", "epochs": [1, 2], "with": ["emotion/best.keras"]}
     assert section["training"]["averaged_epochs"] == [1, 2]
-    assert "the average of epochs 1-2" in (reports / "MODEL_CARD.md").read_text()
+    card = (reports / "MODEL_CARD.md").read_text()
+    assert "the average of epochs 1-2 and emotion/best.keras" in card
 
 
 def test_age_gender_training_continues_from_a_checkpoint(tiny_run: TinyRun) -> None:

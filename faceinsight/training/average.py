@@ -1,7 +1,7 @@
 """Average the weights of a run's last epochs into one model (stochastic weight averaging).
 
     python -m faceinsight.training.average --data PATH/TO/fer2013 --run build/emotion_round4 \\
-        --last 4 --out build/emotion_averaged
+        --last 4 --out build/emotion_averaged [--with build/emotion_round3/best.keras]
 
 The run must have been trained with ``--keep-epochs``. Unlike an ensemble, the average is one
 network of the same size, so it costs nothing at serving time; weights from the flat late part
@@ -47,6 +47,7 @@ def recalibrate_batch_norm(model, images: np.ndarray, batch_size: int = 256) -> 
 
     Each batch runs in training mode with momentum ``i / (i + 1)`` for batch ``i``, so the
     moving statistics end as the plain mean over all batches (as PyTorch's ``update_bn``).
+    Dropout is off meanwhile: the statistics are those of the activations seen when serving.
 
     :param model: a Keras model.
     :param images: (N, S, S) uint8 crops (un-augmented: what the model sees when serving).
@@ -54,17 +55,23 @@ def recalibrate_batch_norm(model, images: np.ndarray, batch_size: int = 256) -> 
     """
     import keras
 
-    norms = [layer for layer in _all_layers(model) if isinstance(layer, keras.layers.BatchNormalization)]
-    saved = [layer.momentum for layer in norms]
+    layers = _all_layers(model)
+    norms = [layer for layer in layers if isinstance(layer, keras.layers.BatchNormalization)]
+    dropouts = [layer for layer in layers if isinstance(layer, keras.layers.Dropout)]
+    saved = [layer.momentum for layer in norms], [layer.rate for layer in dropouts]
     try:
+        for layer in dropouts:
+            layer.rate = 0.0
         for index, start in enumerate(range(0, len(images), batch_size)):
             for layer in norms:
                 layer.momentum = index / (index + 1)
             batch = images[start:start + batch_size].astype(np.float32)[..., None]
             model(batch, training=True)
     finally:
-        for layer, momentum in zip(norms, saved, strict=True):
+        for layer, momentum in zip(norms, saved[0], strict=True):
             layer.momentum = momentum
+        for layer, rate in zip(dropouts, saved[1], strict=True):
+            layer.rate = rate
 
 
 def _all_layers(model) -> list:
@@ -82,6 +89,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--data", type=Path, required=True, help="FER2013 folder with train/ and val/")
     parser.add_argument("--run", type=Path, required=True, help="a training folder made with --keep-epochs")
     parser.add_argument("--last", type=int, default=4, help="how many of the last epochs to average")
+    parser.add_argument("--with", dest="others", type=Path, nargs="*", default=[],
+                        help="more checkpoints to average in, e.g. the previous round's best.keras")
     parser.add_argument("--out", type=Path, default=Path("build/emotion_averaged"))
     parser.add_argument("--reports", type=Path, default=Path("reports"))
     parser.add_argument("--cache", type=Path, default=Path(".cache"), help="decoded-array cache")
@@ -101,14 +110,17 @@ def main(argv: list[str] | None = None) -> dict:
         raise SystemExit(f"{args.run.name} has {len(checkpoints)} epoch checkpoints; "
                          f"cannot average the last {args.last} (train with --keep-epochs)")
     epochs = list(checkpoints)[-args.last:]
-    model = average_weights([keras.saving.load_model(checkpoints[e], compile=False) for e in epochs])
+    paths = [checkpoints[e] for e in epochs] + list(args.others)
+    model = average_weights([keras.saving.load_model(path, compile=False) for path in paths])
     recalibrate_batch_norm(model, load_fer2013(args.data, "train", args.cache)["images"])
     args.out.mkdir(parents=True, exist_ok=True)
     model.save(args.out / "best.keras")
-    (args.out / "averaged.json").write_text(json.dumps({"run": args.run.name, "epochs": epochs}, indent=1))
+    others = [f"{path.parent.name}/{path.name}" for path in args.others]  # no machine paths
+    (args.out / "averaged.json").write_text(json.dumps(
+        {"run": args.run.name, "epochs": epochs, "with": others}, indent=1))
     val = load_fer2013(args.data, "val", args.cache)
     return report_emotion(args.run, val, args.reports, model_path=args.out / "best.keras",
-                          averaged_epochs=epochs)
+                          averaged_epochs=epochs, averaged_with=others)
 
 
 if __name__ == "__main__":

@@ -115,8 +115,9 @@ def _training_line(section: dict) -> str:
     minutes = (training.get("seconds") or 0) / 60
     shipped = f"the shipped checkpoint is epoch {training.get('best_epoch')}"
     if averaged := training.get("averaged_epochs"):
-        shipped = (f"the shipped weights are the average of epochs {averaged[0]}-{averaged[-1]} "
-                   "(stochastic weight averaging, batch-norm statistics measured again)")
+        others = "".join(f" and {name}" for name in training.get("averaged_with") or [])
+        shipped = (f"the shipped weights are the average of epochs {averaged[0]}-{averaged[-1]}"
+                   f"{others} (stochastic weight averaging, batch-norm statistics measured again)")
     if len(rounds) == 1:
         return f"Trained on the CPU for {_round_text(rounds[0])}; {shipped}."
     # Later rounds restart from the best checkpoint of the one before, with a new schedule.

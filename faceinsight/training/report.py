@@ -149,17 +149,19 @@ def _best_epoch(history: list[dict], key: str, mode: str, restarts: list[int]) -
 
 
 def _training_section(history: list[dict], run: dict, key: str, mode: str,
-                      averaged_epochs: list[int] | None = None) -> dict:
+                      averaged_epochs: list[int] | None = None,
+                      averaged_with: list[str] | None = None) -> dict:
     section = {"epochs": len(history), "seconds": run["seconds"], "args": run["args"],
                "rounds": run["rounds"], "best_epoch": _best_epoch(history, key, mode, run["restarts"])}
     if averaged_epochs:  # the last round's epoch numbers, counted on over all rounds
         start = run["restarts"][-1] if run["restarts"] else 0
         section["averaged_epochs"] = [start + epoch for epoch in averaged_epochs]
+        section["averaged_with"] = list(averaged_with or [])
     return section
 
 
 def report_emotion(out_dir: Path, val: dict, reports_dir: Path, model_path: Path | None = None,
-                   averaged_epochs: list[int] | None = None) -> dict:
+                   averaged_epochs: list[int] | None = None, averaged_with: list[str] | None = None) -> dict:
     """Evaluate the emotion model as it ships on FER2013 val/ and write its figures and plots.
 
     :param out_dir: the training folder (best.keras, history.json, run.json).
@@ -167,6 +169,7 @@ def report_emotion(out_dir: Path, val: dict, reports_dir: Path, model_path: Path
     :param reports_dir: where metrics.json and the PNGs go.
     :param model_path: the model to evaluate if not ``out_dir/best.keras`` (e.g. an ensemble).
     :param averaged_epochs: the epochs of ``out_dir``'s run whose weights ``model_path`` averages.
+    :param averaged_with: other checkpoints averaged in (``folder/file`` names).
     """
     import keras
 
@@ -194,7 +197,8 @@ def report_emotion(out_dir: Path, val: dict, reports_dir: Path, model_path: Path
                     "validation_set": "FER2013 val/ (PublicTest)"},
         "per_class": per_class,
         "confusion_matrix": {"labels": list(EMOTIONS), "counts": matrix.tolist()},
-        "training": _training_section(history, run, "val_accuracy", "max", averaged_epochs),
+        "training": _training_section(history, run, "val_accuracy", "max", averaged_epochs,
+                                      averaged_with),
     }
     plot_confusion(matrix, list(EMOTIONS), "Emotion, FER2013 val", reports_dir / "emotion_confusion.png")
     plot_curves(history, [("loss", "loss"), ("accuracy", "accuracy")], "Emotion model",

@@ -319,24 +319,35 @@ def test_convert_chunks_and_load(tiny_run: TinyRun, astronaut_crops) -> None:
     assert_face_contract({"box": list(astronaut_crops.box), **face})
 
 
-def test_emotion_training_continues_from_a_checkpoint(tiny_run: TinyRun) -> None:
-    """A second round starts from the first round's weights and the report counts both rounds."""
+def continue_training(tiny_run: TinyRun, script, start: Path, name: str, *extra: str) -> dict:
+    """A second round of ``script`` from ``start`` at a learning rate of ~0; returns its report.
+
+    A learning rate of ~0 leaves the loaded kernels as they were, which proves the weights were
+    loaded: the round's best.keras is compared with ``start``.
+    """
     import keras
 
-    from faceinsight.training import train_emotion
-
-    start = tiny_run.emotion_out / "best.keras"
-    out, reports = tiny_run.root / "emotion_round2", tiny_run.root / "reports_round2"
-    section = train_emotion.main([
-        "--data", str(tiny_run.root / "fer2013"), "--out", str(out), "--reports", str(reports),
+    out = tiny_run.root / name
+    section = script.main([
+        "--out", str(out), "--reports", str(tiny_run.root / f"reports_{name}"),
         "--cache", str(tiny_run.root / "cache"), "--epochs", "1", "--threads", "1",
-        "--batch-size", "16", "--learning-rate", "1e-12", "--init-weights", str(start),
-        "--rotate", "10", "--zoom", "0.1", "--erase", "0.5", "--keep-epochs",
+        "--batch-size", "16", "--learning-rate", "1e-12", "--init-weights", str(start), *extra,
     ])
-    # A learning rate of ~0 leaves the loaded kernels as they were: the weights were loaded.
     before = keras.saving.load_model(start, compile=False).get_layer("block0_conv0").get_weights()[0]
     after = keras.saving.load_model(out / "best.keras", compile=False).get_layer("block0_conv0")
     np.testing.assert_allclose(after.get_weights()[0], before, atol=1e-6)
+    return section
+
+
+def test_emotion_training_continues_from_a_checkpoint(tiny_run: TinyRun) -> None:
+    """A second round starts from the first round's weights and the report counts both rounds."""
+    from faceinsight.training import train_emotion
+
+    section = continue_training(
+        tiny_run, train_emotion, tiny_run.emotion_out / "best.keras", "emotion_round2",
+        "--data", str(tiny_run.root / "fer2013"),
+        "--rotate", "10", "--zoom", "0.1", "--erase", "0.5", "--keep-epochs")
+    out, reports = tiny_run.root / "emotion_round2", tiny_run.root / "reports_emotion_round2"
     training = section["training"]
     assert training["epochs"] == 2 and training["best_epoch"] == 2
     assert [r["epochs"] for r in training["rounds"]] == [1, 1]
@@ -458,19 +469,9 @@ def test_the_last_epochs_average_into_one_model_that_is_reported(tiny_run: TinyR
 
 
 def test_age_gender_training_continues_from_a_checkpoint(tiny_run: TinyRun) -> None:
-    import keras
-
     from faceinsight.training import train_age_gender
 
-    start = tiny_run.age_gender_out / "best.keras"
-    out, reports = tiny_run.root / "age_gender_round2", tiny_run.root / "reports_age_round2"
-    section = train_age_gender.main([
-        "--data", str(tiny_run.root / "utkface"), "--out", str(out), "--reports", str(reports),
-        "--cache", str(tiny_run.root / "cache"), "--epochs", "1", "--threads", "1",
-        "--batch-size", "16", "--val-fraction", "0.25", "--learning-rate", "1e-12",
-        "--init-weights", str(start),
-    ])
-    before = keras.saving.load_model(start, compile=False).get_layer("block0_conv0").get_weights()[0]
-    after = keras.saving.load_model(out / "best.keras", compile=False).get_layer("block0_conv0")
-    np.testing.assert_allclose(after.get_weights()[0], before, atol=1e-6)
+    section = continue_training(
+        tiny_run, train_age_gender, tiny_run.age_gender_out / "best.keras", "age_gender_round2",
+        "--data", str(tiny_run.root / "utkface"), "--val-fraction", "0.25")
     assert [r["epochs"] for r in section["training"]["rounds"]] == [1, 1]

@@ -14,21 +14,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 from pathlib import Path
 
 import numpy as np
 
-EPOCH_FILE = re.compile(r"epoch_(\d+)\.keras")
-
-
-def epoch_checkpoints(run_dir: Path) -> dict[int, Path]:
-    """The per-epoch checkpoints a ``--keep-epochs`` run saved, by epoch number."""
-    found = {}
-    for path in run_dir.glob("epoch_*.keras"):
-        if match := EPOCH_FILE.fullmatch(path.name):
-            found[int(match.group(1))] = path
-    return dict(sorted(found.items()))
+from faceinsight.training.common import epoch_checkpoints
 
 
 def average_weights(models: list) -> object:

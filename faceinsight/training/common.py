@@ -130,6 +130,20 @@ def _erase_rectangles(images: np.ndarray, rng: np.random.Generator, chance: floa
         images[i, top:top + height, left:left + width] = rng.uniform(0, 255, (height, width))
 
 
+def epoch_checkpoint(out_dir: Path, epoch: int) -> Path:
+    """Where ``--keep-epochs`` saves epoch ``epoch`` (1-based) of a run."""
+    return out_dir / f"epoch_{epoch:02d}.keras"
+
+
+def epoch_checkpoints(out_dir: Path) -> dict[int, Path]:
+    """The per-epoch checkpoints a ``--keep-epochs`` run saved, by epoch number, in order."""
+    found = {}
+    for path in out_dir.glob("epoch_*.keras"):
+        if (number := path.stem.removeprefix("epoch_")).isdigit():
+            found[int(number)] = path
+    return dict(sorted(found.items()))
+
+
 class TrainingProgress:
     """Keras callback: one progress line per epoch, best checkpoint, history, time budget."""
 
@@ -159,7 +173,7 @@ class TrainingProgress:
                     self.best = value
                     self.model.save(self.out_dir / "best.keras")
                 if self.keep_epochs:  # for weight averaging afterwards
-                    self.model.save(self.out_dir / f"epoch_{epoch + 1:02d}.keras")
+                    self.model.save(epoch_checkpoint(self.out_dir, epoch + 1))
                 (self.out_dir / "history.json").write_text(json.dumps(self.history, indent=1))
                 shown = " ".join(f"{k}={v:.4f}" for k, v in logs.items() if k not in ("epoch", "seconds"))
                 print(f"epoch {epoch + 1}: {shown} ({logs['seconds']:.0f} s)"

@@ -355,7 +355,27 @@ def test_emotion_training_continues_from_a_checkpoint(tiny_run: TinyRun) -> None
     assert (out / "epoch_01.keras").exists()  # --keep-epochs
     card = (reports / "MODEL_CARD.md").read_text()
     assert "2 rounds" in card and str(tiny_run.root) not in card
+    assert "then, from that round's best checkpoint with a fresh schedule" in card
     assert "rotation up to 10°, zoom up to 10 % and random erasing (half the crops)" in card
+
+
+def test_card_names_the_checkpoint_each_round_started_from() -> None:
+    """A round may start from the previous round's best checkpoint or from one of its epochs."""
+    from faceinsight.training.common import checkpoint_epoch
+    from faceinsight.training.model_card import _training_line
+
+    def round_of(epochs: int, init: str | None) -> dict:
+        args = {"learning_rate": "0.001", "threads": "2", "init_weights": str(init)}
+        return {"epochs": epochs, "seconds": 600 * epochs, "args": args}
+
+    rounds = [round_of(4, None), round_of(3, "best.keras"), round_of(2, "epoch_03.keras")]
+    line = _training_line({"training": {"epochs": 9, "seconds": 5400, "rounds": rounds,
+                                        "best_epoch": 9}})
+    assert "in 3 rounds: 4 epochs" in line
+    assert "then, from that round's best checkpoint with a fresh schedule, 3 epochs" in line
+    assert "then, from that round's epoch 3 with a fresh schedule, 2 epochs" in line
+    assert [checkpoint_epoch(Path(name)) for name in
+            ("epoch_13.keras", "best.keras", "epoch_x.keras", "epoch_02.h5")] == [13, None, None, None]
 
 
 def test_checkpoints_average_into_an_ensemble_that_converts(tiny_run: TinyRun) -> None:

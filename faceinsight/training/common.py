@@ -139,9 +139,15 @@ def epoch_checkpoints(out_dir: Path) -> dict[int, Path]:
     """The per-epoch checkpoints a ``--keep-epochs`` run saved, by epoch number, in order."""
     found = {}
     for path in out_dir.glob("epoch_*.keras"):
-        if (number := path.stem.removeprefix("epoch_")).isdigit():
-            found[int(number)] = path
+        if (epoch := checkpoint_epoch(path)) is not None:
+            found[epoch] = path
     return dict(sorted(found.items()))
+
+
+def checkpoint_epoch(path: Path) -> int | None:
+    """The epoch number in a per-epoch checkpoint's name, or None for any other file."""
+    number = path.stem.removeprefix("epoch_")
+    return int(number) if path.suffix == ".keras" and path.stem != number and number.isdigit() else None
 
 
 class TrainingProgress:

@@ -48,7 +48,7 @@ def recalibrate_batch_norm(model, images: np.ndarray, batch_size: int = 256) -> 
     layers = _all_layers(model)
     norms = [layer for layer in layers if isinstance(layer, keras.layers.BatchNormalization)]
     dropouts = [layer for layer in layers if isinstance(layer, keras.layers.Dropout)]
-    saved = [layer.momentum for layer in norms], [layer.rate for layer in dropouts]
+    momenta, rates = [layer.momentum for layer in norms], [layer.rate for layer in dropouts]
     try:
         for layer in dropouts:
             layer.rate = 0.0
@@ -58,9 +58,9 @@ def recalibrate_batch_norm(model, images: np.ndarray, batch_size: int = 256) -> 
             batch = images[start:start + batch_size].astype(np.float32)[..., None]
             model(batch, training=True)
     finally:
-        for layer, momentum in zip(norms, saved[0], strict=True):
+        for layer, momentum in zip(norms, momenta, strict=True):
             layer.momentum = momentum
-        for layer, rate in zip(dropouts, saved[1], strict=True):
+        for layer, rate in zip(dropouts, rates, strict=True):
             layer.rate = rate
 
 

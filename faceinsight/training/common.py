@@ -146,8 +146,8 @@ def epoch_checkpoints(out_dir: Path) -> dict[int, Path]:
 
 def checkpoint_epoch(path: Path) -> int | None:
     """The epoch number in a per-epoch checkpoint's name, or None for any other file."""
-    number = path.stem.removeprefix("epoch_")
-    return int(number) if path.suffix == ".keras" and path.stem != number and number.isdigit() else None
+    prefix, _, number = path.stem.partition("_")
+    return int(number) if path.suffix == ".keras" and prefix == "epoch" and number.isdigit() else None
 
 
 class TrainingProgress:

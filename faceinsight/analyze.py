@@ -31,6 +31,19 @@ def face_record(crop: pipeline.FaceCrops, models: FaceModels) -> dict:
     return {"box": [int(v) for v in crop.box], **models.predict(crop.age_gender, crop.emotion)}
 
 
+def locate_faces(image: np.ndarray, models: FaceModels, detect: bool = True,
+                 max_faces: int = 20) -> list[pipeline.FaceCrops]:
+    """The faces in an image, found by the models' detector and cut with their geometry.
+
+    :param image: RGB or grayscale uint8 array.
+    :param models: the loaded models (their detector and crop geometry).
+    :param detect: False when the image already is one face crop (box = whole image).
+    :param max_faces: keep at most this many faces, largest first.
+    """
+    detector = models.detector if detect else None
+    return pipeline.find_faces(image, detector, models.framing, max_faces=max_faces)
+
+
 def analyze_image(image: np.ndarray, detect: bool = True, models: FaceModels | None = None,
                   max_faces: int = 20) -> Analysis:
     """Find faces in a decoded image and predict age, gender and emotion for each.
@@ -43,7 +56,7 @@ def analyze_image(image: np.ndarray, detect: bool = True, models: FaceModels | N
     """
     models = models or get_models()
     started = time.perf_counter()
-    crops = pipeline.find_faces(image, detect=detect, max_faces=max_faces)
+    crops = locate_faces(image, models, detect, max_faces)
     detected = time.perf_counter()
     faces = [face_record(crop, models) for crop in crops]
     done = time.perf_counter()

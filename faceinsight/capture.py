@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 
 from faceinsight import pipeline
-from faceinsight.analyze import face_record
+from faceinsight.analyze import face_record, locate_faces
 from faceinsight.cli import describe
 from faceinsight.models import FaceModels, ModelError, get_models
 
@@ -58,7 +58,8 @@ def open_source(device: int, source: str | None) -> cv2.VideoCapture:
     return capture
 
 
-def find_face(capture: cv2.VideoCapture, max_frames: int) -> tuple[Capture | None, int]:
+def find_face(capture: cv2.VideoCapture, max_frames: int,
+              models: FaceModels) -> tuple[Capture | None, int]:
     """Read frames until one has a face, at most ``max_frames`` of them.
 
     :returns: the capture (None when no frame had a face) and how many frames were read.
@@ -70,7 +71,7 @@ def find_face(capture: cv2.VideoCapture, max_frames: int) -> tuple[Capture | Non
             break
         read += 1
         frame = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB) if bgr.ndim == 3 else bgr
-        faces = pipeline.find_faces(frame, max_faces=1)  # the largest face
+        faces = locate_faces(frame, models, max_faces=1)  # the largest face
         if faces:
             return Capture(frame, read - 1, faces[0]), read
     return None, read
@@ -128,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     try:
-        found, read = find_face(capture, max(1, args.max_frames))
+        found, read = find_face(capture, max(1, args.max_frames), models)
     finally:
         capture.release()
     what = args.source or f"camera {args.device}"

@@ -17,7 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
+from faceinsight import detectors
 from faceinsight.labels import EMOTIONS, GENDERS, MAX_AGE, age_group
+from faceinsight.pipeline import CropGeometry, Framing
 
 MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
 MANIFEST_NAME = "manifest.json"
@@ -189,17 +191,77 @@ def verify_model_files(models_dir: Path | str | None = None) -> Path:
     :raises ModelError: naming the missing or corrupt file.
     """
     folder = models_folder(models_dir)
-    read_verified_models(folder)
+    manifest, _ = read_verified_models(folder)
+    name = detector_name(manifest)
+    for key in REQUIRED_MODELS:
+        model_geometry(manifest, key, name)
+    if name != detectors.HAAR:
+        entry = manifest.get("detectors", {}).get(name)
+        if not isinstance(entry, dict):
+            raise ModelError(f"the manifest lists no weights for the {name!r} detector")
+        assemble_model(folder, entry)
     return folder
 
 
-class FaceModels:
-    """The age/gender and emotion models, ready to predict on pipeline crops."""
+def detector_name(manifest: dict, requested: str | None = None) -> str:
+    """The detector to serve with: ``requested``, else ``$FACEINSIGHT_DETECTOR``, else the
+    manifest's ``default_detector``, else Haar (the design's detector).
 
-    def __init__(self, models_dir: Path = MODELS_DIR, threads: int = 1):
+    :raises ModelError: the name is not a detector this product has.
+    """
+    name = (requested or os.environ.get("FACEINSIGHT_DETECTOR") or manifest.get("default_detector")
+            or detectors.HAAR)
+    if name not in detectors.DETECTORS:
+        raise ModelError(f"unknown face detector {name!r}; choose one of {', '.join(detectors.DETECTORS)}")
+    return name
+
+
+def model_geometry(manifest: dict, key: str, detector: str) -> CropGeometry:
+    """A model's crop geometry for a detector, as calibrated and recorded in the manifest.
+
+    :raises ModelError: the model was not calibrated for that detector: serving it would show
+        it a framing it never learnt.
+    """
+    framing = manifest["models"][key].get("framing", {})
+    geometry = framing.get("detectors", {}).get(detector)
+    if not isinstance(geometry, dict):
+        known = ", ".join(framing.get("detectors", {})) or "none"
+        raise ModelError(f"the {key} model has no crop geometry for the {detector!r} detector "
+                         f"(calibrated for: {known}); run faceinsight.calibrate or pick another detector")
+    try:
+        return CropGeometry(float(geometry["scale"]), float(geometry["dx"]), float(geometry["dy"]))
+    except (KeyError, TypeError, ValueError) as error:
+        raise ModelError(f"the {key} model's crop geometry for {detector!r} is malformed: {error!r}") \
+            from error
+
+
+def load_detector(models_dir: Path, manifest: dict, name: str) -> detectors.Detector:
+    """The named detector, its weights (if any) verified from the manifest's chunks."""
+    if name == detectors.HAAR:
+        return detectors.HaarDetector()
+    entry = manifest.get("detectors", {}).get(name)
+    if not isinstance(entry, dict):
+        raise ModelError(f"the manifest lists no weights for the {name!r} detector")
+    return detectors.BlazeFaceDetector(assemble_model(models_dir, entry))
+
+
+class FaceModels:
+    """The detector and the age/gender and emotion models, ready to analyse faces.
+
+    :param models_dir: the folder holding the manifest and the chunks.
+    :param threads: LiteRT threads per model.
+    :param detector: the detector's name (default: see :func:`detector_name`).
+    :raises ModelError: a file is missing or corrupt, or a model is not calibrated for the detector.
+    """
+
+    def __init__(self, models_dir: Path = MODELS_DIR, threads: int = 1, detector: str | None = None):
         self.models_dir = Path(models_dir)
         self.manifest, contents = read_verified_models(self.models_dir)
         entries = self.manifest["models"]
+        name = detector_name(self.manifest, detector)
+        self.framing = Framing(age_gender=model_geometry(self.manifest, "age_gender", name),
+                               emotion=model_geometry(self.manifest, "emotion", name))
+        self.detector = load_detector(self.models_dir, self.manifest, name)
         self.age_gender = TFLiteModel(contents["age_gender"], "age_gender", threads)
         self.emotion = TFLiteModel(contents["emotion"], "emotion", threads)
         self._age_output = entries["age_gender"].get("output_order", ["age", "gender"])

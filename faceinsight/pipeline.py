@@ -1,15 +1,15 @@
 """The one face pipeline shared by training, the CLI and the server.
 
-decode -> grayscale -> detect (Haar cascade) -> crop with margin -> resize -> equalise.
+decode -> detect (:mod:`faceinsight.detectors`) -> crop by the model's geometry -> grayscale,
+resize -> equalise.
 
-Training calls :func:`prepare_crop` on the very same crops the server makes, so the
-models see at serving time what they saw in training.
+Training cuts its crops with :func:`crop_face`, the function serving uses, and each model ships
+its crop geometry per detector, so a model sees at serving time the framing it learnt.
 """
 
 from __future__ import annotations
 
 import io
-import threading
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,21 +18,15 @@ import cv2
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from faceinsight.detectors import Box, Detector, to_gray
 from faceinsight.files import FileTooLargeError, read_regular_file
 
 AGE_GENDER_SIZE = 128
 EMOTION_SIZE = 48
-# Fraction of the detected box added on each side before cropping. The age model sees a
-# little hair and chin; the emotion crop stays tight, like the FER2013 faces it learnt from.
-AGE_GENDER_MARGIN = 0.2
-EMOTION_MARGIN = 0.05
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp"})
 DEFAULT_MAX_PIXELS = 40_000_000
 DEFAULT_MAX_FILE_BYTES = 256 * 1024 * 1024  # the CLI's limit on one image file
-MIN_FACE_FRACTION = 0.08  # smallest face searched for, as a fraction of the shorter side
-MIN_FACE_PIXELS = 24
-
-Box = tuple[int, int, int, int]  # x, y, width, height
+__all__ = ["Box", "to_gray"]  # re-exported: callers read boxes and grayscale from here
 
 
 class ImageDecodeError(ValueError):
@@ -130,62 +124,55 @@ def load_image(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.nda
     return decode_image(read_image_file(path), max_pixels)
 
 
-def to_gray(image: np.ndarray) -> np.ndarray:
-    """Convert an RGB (or already gray) uint8 array to one grayscale channel.
+@dataclass(frozen=True)
+class CropGeometry:
+    """Where a model's square crop lies relative to a detector's box.
 
-    :param image: H x W x 3 RGB, H x W x 1 or H x W array.
+    Calibrated per model and detector (``faceinsight.calibrate``) and shipped in the models'
+    manifest, so training and serving frame a face the same way.
+
+    :param scale: crop side / box side (the box's larger side).
+    :param dx: crop centre minus box centre, in box sides, to the right.
+    :param dy: crop centre minus box centre, in box sides, downwards.
     """
-    if image.ndim == 2:
-        return image
-    if image.ndim == 3 and image.shape[2] == 1:
-        return image[:, :, 0]
-    return cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+
+    scale: float = 1.0
+    dx: float = 0.0
+    dy: float = 0.0
+
+    def square(self, box: tuple[float, float, float, float]) -> tuple[float, float, float]:
+        """The crop's centre x, centre y and side for a detector box ``(x, y, w, h)``."""
+        x, y, w, h = box
+        side = max(w, h)
+        return x + w / 2 + self.dx * side, y + h / 2 + self.dy * side, self.scale * side
 
 
-_local = threading.local()
+WHOLE_BOX = CropGeometry()  # the crop is the box itself: dataset chips and --no-detect
 
 
-def _cascade() -> cv2.CascadeClassifier:
-    """One Haar cascade per thread: OpenCV's detector is not documented as thread-safe."""
-    cascade = getattr(_local, "cascade", None)
-    if cascade is None:
-        path = Path(cv2.data.haarcascades) / "haarcascade_frontalface_default.xml"
-        cascade = cv2.CascadeClassifier(str(path))
-        if cascade.empty():
-            raise RuntimeError(f"OpenCV could not load its Haar cascade from {path}")
-        _local.cascade = cascade
-    return cascade
+def crop_face(gray: np.ndarray, box: tuple[float, float, float, float], geometry: CropGeometry,
+              size: int, angle: float = 0.0) -> np.ndarray:
+    """The one crop function of training and serving: a model input for one face.
 
-
-def detect_faces(gray: np.ndarray, min_neighbors: int = 5) -> list[Box]:
-    """Find every frontal face in a grayscale image with OpenCV's Haar cascade.
-
-    :param gray: H x W uint8 grayscale image.
-    :param min_neighbors: the cascade's confidence threshold; higher finds fewer, surer faces.
-    :returns: boxes ``(x, y, w, h)``, largest first.
+    :param gray: the whole grayscale image.
+    :param box: the face's detector box ``(x, y, w, h)`` (floats allowed; may leave the image).
+    :param geometry: where the model's crop lies relative to the box.
+    :param size: the model's input side in pixels.
+    :param angle: rotation in degrees, counter-clockwise (training's jitter; 0 when serving).
+    :returns: ``size`` x ``size`` uint8, histogram-equalised; the border is replicated where
+        the crop leaves the image.
     """
-    height, width = gray.shape[:2]
-    shorter = min(height, width)
-    if shorter < MIN_FACE_PIXELS:
-        return []
-    min_side = max(MIN_FACE_PIXELS, int(shorter * MIN_FACE_FRACTION))
-    found = _cascade().detectMultiScale(
-        cv2.equalizeHist(gray), scaleFactor=1.1, minNeighbors=min_neighbors,
-        minSize=(min_side, min_side),
-    )
-    boxes = [tuple(int(v) for v in box) for box in found]
-    return sorted(boxes, key=lambda b: b[2] * b[3], reverse=True)  # type: ignore[return-value]
-
-
-def expand_box(box: Box, margin: float) -> Box:
-    """Grow a box by ``margin`` of its width/height on each side (may leave the image).
-
-    :param box: ``(x, y, w, h)``.
-    :param margin: fraction added on every side, e.g. 0.2.
-    """
-    x, y, w, h = box
-    dx, dy = round(w * margin), round(h * margin)
-    return x - dx, y - dy, w + 2 * dx, h + 2 * dy
+    cx, cy, side = geometry.square(box)
+    side = max(side, 1.0)
+    if not angle:
+        whole = max(1, round(side))
+        left, top = round(cx - whole / 2), round(cy - whole / 2)
+        return prepare_crop(crop_box(gray, (left, top, whole, whole)), size)
+    matrix = cv2.getRotationMatrix2D((cx, cy), angle, size / side)
+    matrix[:, 2] += (size / 2 - cx, size / 2 - cy)
+    turned = cv2.warpAffine(gray, matrix, (size, size), flags=cv2.INTER_LINEAR,
+                            borderMode=cv2.BORDER_REPLICATE)
+    return cv2.equalizeHist(turned)
 
 
 def crop_box(gray: np.ndarray, box: Box) -> np.ndarray:
@@ -214,18 +201,25 @@ def prepare_crop(face: np.ndarray, size: int) -> np.ndarray:
     return cv2.equalizeHist(resized)
 
 
-def crops_for_box(gray: np.ndarray, box: Box) -> FaceCrops:
+@dataclass(frozen=True)
+class Framing:
+    """How each model frames a face found by one detector (from the models' manifest)."""
+
+    age_gender: CropGeometry = WHOLE_BOX
+    emotion: CropGeometry = WHOLE_BOX
+
+
+def crops_for_box(gray: np.ndarray, box: Box, framing: Framing) -> FaceCrops:
     """Both model inputs for one detected face.
 
     :param gray: the whole grayscale image.
-    :param box: the face as found by :func:`detect_faces`.
+    :param box: the face as found by the detector.
+    :param framing: each model's crop geometry for that detector.
     """
-    age_crop = crop_box(gray, expand_box(box, AGE_GENDER_MARGIN))
-    emotion_crop = crop_box(gray, expand_box(box, EMOTION_MARGIN))
     return FaceCrops(
         box=box,
-        age_gender=prepare_crop(age_crop, AGE_GENDER_SIZE),
-        emotion=prepare_crop(emotion_crop, EMOTION_SIZE),
+        age_gender=crop_face(gray, box, framing.age_gender, AGE_GENDER_SIZE),
+        emotion=crop_face(gray, box, framing.emotion, EMOTION_SIZE),
     )
 
 
@@ -242,14 +236,17 @@ def crops_for_whole_image(gray: np.ndarray) -> FaceCrops:
     )
 
 
-def find_faces(image: np.ndarray, detect: bool = True, max_faces: int = 20) -> list[FaceCrops]:
+def find_faces(image: np.ndarray, detector: Detector | None, framing: Framing,
+               max_faces: int = 20) -> list[FaceCrops]:
     """Locate faces in an image and make their model inputs.
 
     :param image: RGB or grayscale uint8 array.
-    :param detect: False when the image already is a single face crop (box = whole image).
+    :param detector: the face detector; None when the image already is a single face crop
+        (box = whole image).
+    :param framing: each model's crop geometry for that detector.
     :param max_faces: keep at most this many faces, largest first.
     """
     gray = to_gray(image)
-    if not detect:
+    if detector is None:
         return [crops_for_whole_image(gray)]
-    return [crops_for_box(gray, box) for box in detect_faces(gray)[:max_faces]]
+    return [crops_for_box(gray, box, framing) for box in detector.detect(image)[:max_faces]]

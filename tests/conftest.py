@@ -17,6 +17,7 @@ from face_helpers import encode
 from hypothesis import settings
 
 from faceinsight import pipeline
+from faceinsight.detectors import HaarDetector
 from faceinsight.models import MODELS_DIR, FaceModels, reset_models
 
 # CI (HYPOTHESIS_PROFILE=ci, set by .ci/run): fresh random cases every run, no example database
@@ -42,15 +43,16 @@ def astronaut_jpeg(astronaut: np.ndarray) -> bytes:
 @pytest.fixture(scope="session")
 def face_crop(astronaut: np.ndarray) -> np.ndarray:
     """The astronaut's face, cut with the age model's margin: an image that *is* a face crop."""
-    box = pipeline.detect_faces(pipeline.to_gray(astronaut))[0]
-    x, y, w, h = pipeline.expand_box(box, pipeline.AGE_GENDER_MARGIN)
-    return np.ascontiguousarray(astronaut[max(0, y):y + h, max(0, x):x + w])
+    box = HaarDetector().detect(astronaut)[0]
+    x, y, side = FaceModels(MODELS_DIR, detector="haar").framing.age_gender.square(box)
+    left, top, whole = round(x - side / 2), round(y - side / 2), round(side)
+    return np.ascontiguousarray(astronaut[max(0, top):top + whole, max(0, left):left + whole])
 
 
 @pytest.fixture(scope="session")
-def astronaut_crops(astronaut: np.ndarray) -> pipeline.FaceCrops:
-    """The pipeline's two model inputs for the astronaut's face."""
-    return pipeline.find_faces(astronaut)[0]
+def astronaut_crops(astronaut: np.ndarray, models: FaceModels) -> pipeline.FaceCrops:
+    """The pipeline's two model inputs for the astronaut's face (the served detector)."""
+    return pipeline.find_faces(astronaut, models.detector, models.framing)[0]
 
 
 @pytest.fixture(scope="session")

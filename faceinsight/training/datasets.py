@@ -47,10 +47,32 @@ def parse_utkface_name(name: str) -> UTKFaceRecord | None:
     return UTKFaceRecord(name=name, age=age, gender=gender, race=race)
 
 
+# UTKFace chips are read at the model's input side and set in a mirrored border, so that
+# training can cut crops the way a detector's box varies (larger, smaller, shifted, turned).
+CHIP_SIDE = pipeline.AGE_GENDER_SIZE
+CONTEXT_PAD = 40
+
+
+def chip_in_context(gray: np.ndarray, side: int = CHIP_SIDE, pad: int = CONTEXT_PAD) -> np.ndarray:
+    """A face chip resized to ``side`` and surrounded by ``pad`` pixels of its mirror image.
+
+    :param gray: the chip, grayscale, any size.
+    :returns: ``(side + 2 pad)`` square uint8; the chip itself is ``chip_box(side, pad)``.
+    """
+    import cv2
+
+    interpolation = cv2.INTER_AREA if min(gray.shape[:2]) > side else cv2.INTER_LINEAR
+    chip = cv2.resize(gray, (side, side), interpolation=interpolation)
+    return cv2.copyMakeBorder(chip, pad, pad, pad, pad, cv2.BORDER_REFLECT_101)
+
+
+def chip_box(side: int = CHIP_SIDE, pad: int = CONTEXT_PAD) -> tuple[int, int, int, int]:
+    """Where the chip lies in :func:`chip_in_context`'s image, as a box ``(x, y, w, h)``."""
+    return pad, pad, side, side
+
+
 def _face_crop_file(path: str) -> np.ndarray:
-    """UTKFace chips are aligned crops framed like the pipeline's box-plus-margin crop."""
-    gray = pipeline.to_gray(pipeline.load_image(path))
-    return pipeline.crops_for_whole_image(gray).age_gender
+    return chip_in_context(pipeline.to_gray(pipeline.load_image(path)))
 
 
 def _emotion_crop_file(path: str) -> np.ndarray:
@@ -72,13 +94,14 @@ def _cache_path(cache_dir: Path, kind: str, names: list[str]) -> Path:
 
 def load_utkface(folder: Path, cache_dir: Path | None = None, workers: int = 2,
                  limit: int | None = None) -> dict[str, np.ndarray]:
-    """All UTKFace chips in a folder as 128 px pipeline crops with their labels.
+    """All UTKFace chips in a folder, each in its mirrored context (see :func:`chip_in_context`).
 
     :param folder: UTKFace's flat folder of ``age_gender_race_date.jpg.chip.jpg`` files.
     :param cache_dir: where to keep decoded arrays between runs (None: no cache).
     :param workers: processes used to decode.
     :param limit: read only the first ``limit`` files (sorted), for smoke runs.
-    :returns: ``images`` (N, 128, 128) uint8, ``age``, ``gender``, ``race``, ``names``.
+    :returns: ``images`` (N, 208, 208) uint8 chips in context, ``age``, ``gender``, ``race``,
+        ``names``.
     """
     records = [r for p in sorted(folder.iterdir()) if p.is_file()
                and (r := parse_utkface_name(p.name)) is not None]
@@ -86,7 +109,7 @@ def load_utkface(folder: Path, cache_dir: Path | None = None, workers: int = 2,
     if not records:
         raise FileNotFoundError(f"no UTKFace images found in {folder}")
     names = [r.name for r in records]
-    cache = _cache_path(cache_dir, "utkface", names) if cache_dir else None
+    cache = _cache_path(cache_dir, f"utkface-context{CONTEXT_PAD}", names) if cache_dir else None
     if cache and cache.exists():
         return dict(np.load(cache))
     images = _map_files(_face_crop_file, [str(folder / n) for n in names], workers)
@@ -103,14 +126,25 @@ def load_utkface(folder: Path, cache_dir: Path | None = None, workers: int = 2,
     return data
 
 
-def split_indices(count: int, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """A seeded random train/validation split of ``count`` items.
+def is_validation_name(name: str, val_fraction: float) -> bool:
+    """Whether a file belongs to the validation split: decided by its name alone (a hash), so
+    the split is the same whichever other files a folder holds (a packed training subset, say).
+
+    :param name: the file name, e.g. ``'26_1_2_20170116174525125.jpg.chip.jpg'``.
+    :param val_fraction: the share of names that are validation, e.g. 0.15.
+    """
+    stem = name.split(".jpg")[0]  # a re-encoded copy (name + '.webp') keeps its split
+    digest = int.from_bytes(hashlib.sha256(stem.encode()).digest()[:8], "big")
+    return digest / 2**64 < val_fraction
+
+
+def split_by_name(names, val_fraction: float) -> tuple[np.ndarray, np.ndarray]:
+    """The train/validation split of a list of file names (see :func:`is_validation_name`).
 
     :returns: ``(train_indices, val_indices)``.
     """
-    order = np.random.default_rng(seed).permutation(count)
-    n_val = int(round(count * val_fraction))
-    return np.sort(order[n_val:]), np.sort(order[:n_val])
+    val = np.array([is_validation_name(str(n), val_fraction) for n in names], bool)
+    return np.flatnonzero(~val), np.flatnonzero(val)
 
 
 def load_fer2013(folder: Path, split: str, cache_dir: Path | None = None, workers: int = 2,

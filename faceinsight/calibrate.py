@@ -1,0 +1,124 @@
+"""Calibrate each model's crop geometry for each detector, and record it in the manifest.
+
+    python -m faceinsight.calibrate --utkface PATH/TO/utkface --fer2013 PATH/TO/fer2013
+
+A model learnt on dataset chips (UTKFace's aligned 200 px chips, FER2013's 48 px faces). Each
+detector frames a face its own way, so the crop that reproduces a chip's framing differs per
+detector. We set training chips in a mirrored border (a face in context), run the detector,
+and record the median chip square relative to the box found: its side over the box's side and
+its centre's offset in box sides. Serving cuts crops with that geometry through
+:func:`faceinsight.pipeline.crop_face`, the function training cuts its crops with.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+from faceinsight import detectors, pipeline
+from faceinsight.models import MANIFEST_NAME, assemble_model, models_folder, read_manifest
+
+CHIPS = 1500  # chips measured per dataset: the median moves by well under 1 % beyond this
+
+
+def chip_geometry(box: tuple[int, int, int, int], chip: tuple[int, int, int, int]) -> tuple[float, ...]:
+    """The chip square relative to a detector box: ``(scale, dx, dy)`` (see ``CropGeometry``)."""
+    x, y, w, h = box
+    side = max(w, h)
+    cx, cy, chip_side = chip[0] + chip[2] / 2, chip[1] + chip[3] / 2, chip[2]
+    return chip_side / side, (cx - (x + w / 2)) / side, (cy - (y + h / 2)) / side
+
+
+def matching_box(boxes: list, chip: tuple[int, int, int, int]):
+    """The box whose centre lies inside the chip's middle half, the largest such; else None."""
+    cx, cy, side = chip[0] + chip[2] / 2, chip[1] + chip[3] / 2, chip[2]
+    for x, y, w, h in boxes:
+        if abs(x + w / 2 - cx) < side / 4 and abs(y + h / 2 - cy) < side / 4:
+            return x, y, w, h
+    return None
+
+
+def calibrate(contexts, chip, detector: detectors.Detector) -> dict:
+    """The median geometry over chips in context where the detector found the face.
+
+    :param contexts: grayscale faces in context, each with its chip at ``chip``.
+    :param chip: the chip's box in every context image.
+    :returns: ``scale``, ``dx``, ``dy``, the 10th-90th percentile of ``scale``, the share found.
+    """
+    found = []
+    for context in contexts:
+        box = matching_box(detector.detect(context), chip)
+        if box is not None:
+            found.append(chip_geometry(box, chip))
+    if not found:
+        raise RuntimeError(f"the {detector.name} detector found no face on the calibration chips")
+    values = np.array(found)
+    median = np.median(values, axis=0)
+    return {"scale": round(float(median[0]), 4), "dx": round(float(median[1]), 4),
+            "dy": round(float(median[2]), 4),
+            "scale_p10_p90": [round(float(v), 4) for v in np.percentile(values[:, 0], [10, 90])],
+            "found": round(len(found) / len(contexts), 4), "chips": len(contexts)}
+
+
+def utkface_contexts(folder: Path, count: int, seed: int = 0):
+    """Training-split UTKFace chips in context, as training reads them."""
+    from faceinsight.training.datasets import (
+        chip_box,
+        chip_in_context,
+        is_validation_name,
+        parse_utkface_name,
+    )
+
+    names = sorted(p.name for p in folder.iterdir()
+                   if parse_utkface_name(p.name) and not is_validation_name(p.name, 0.15))
+    chosen = np.random.default_rng(seed).choice(names, min(count, len(names)), replace=False)
+    contexts = [chip_in_context(pipeline.to_gray(pipeline.load_image(folder / n))) for n in chosen]
+    return contexts, chip_box()
+
+
+def fer2013_contexts(folder: Path, count: int, seed: int = 0, upscale: int = 3):
+    """FER2013 training faces, enlarged (the detectors' smallest face is about 24 px) and set
+    in a mirrored border of one face side."""
+    from faceinsight.training.datasets import chip_in_context
+
+    paths = sorted((folder / "train").glob("*/*.jpg"))
+    chosen = np.random.default_rng(seed).choice(len(paths), min(count, len(paths)), replace=False)
+    side = pipeline.EMOTION_SIZE * upscale
+    contexts = [chip_in_context(pipeline.to_gray(pipeline.load_image(paths[i])), side, side // 2)
+                for i in chosen]
+    return contexts, (side // 2, side // 2, side, side)
+
+
+def all_detectors(models_dir: Path) -> list[detectors.Detector]:
+    manifest = read_manifest(models_dir)
+    blazeface = assemble_model(models_dir, manifest["detectors"][detectors.BLAZEFACE])
+    return [detectors.HaarDetector(), detectors.BlazeFaceDetector(blazeface)]
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--utkface", type=Path, required=True, help="UTKFace's flat folder")
+    parser.add_argument("--fer2013", type=Path, required=True, help="holds train/ and val/")
+    parser.add_argument("--models", type=Path, default=None, help="models folder to update")
+    parser.add_argument("--chips", type=int, default=CHIPS)
+    args = parser.parse_args(argv)
+    folder = models_folder(args.models)
+    sources = {"age_gender": utkface_contexts(args.utkface, args.chips),
+               "emotion": fer2013_contexts(args.fer2013, args.chips)}
+    manifest = read_manifest(folder)
+    for detector in all_detectors(folder):
+        for key, (contexts, chip) in sources.items():
+            geometry = calibrate(contexts, chip, detector)
+            framing = manifest["models"][key].setdefault("framing", {})
+            framing["detectors"] = {**framing.get("detectors", {}), detector.name: geometry}
+            framing["calibration"] = ("median chip square relative to the detector's box, on "
+                                      "training-split chips set in a mirrored border")
+            print(f"{key} / {detector.name}: {geometry}", flush=True)
+    (folder / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

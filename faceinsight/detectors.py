@@ -1,0 +1,189 @@
+"""Face detectors: OpenCV's Haar cascade (the design's detector) and BlazeFace full-range.
+
+Both take an RGB (or grayscale) uint8 image and return boxes ``(x, y, w, h)`` in its pixels,
+largest first. Each runs on a copy of bounded size, so the work per image does not grow with
+the photo's resolution. Which detector serves is chosen in the models' manifest (and may be
+overridden by ``FACEINSIGHT_DETECTOR``); each model ships the crop geometry calibrated for
+each detector it supports (:mod:`faceinsight.calibrate`).
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Protocol
+
+import cv2
+import numpy as np
+
+Box = tuple[int, int, int, int]  # x, y, width, height
+
+HAAR = "haar"
+BLAZEFACE = "blazeface"
+DETECTORS = (HAAR, BLAZEFACE)
+
+
+class Detector(Protocol):
+    name: str
+
+    def detect(self, image: np.ndarray) -> list[Box]:
+        """Boxes of the faces in an RGB or grayscale uint8 image, largest first."""
+        ...
+
+
+def to_gray(image: np.ndarray) -> np.ndarray:
+    """One grayscale channel of an RGB, H x W x 1 or H x W uint8 array."""
+    if image.ndim == 2:
+        return image
+    if image.shape[2] == 1:
+        return image[:, :, 0]
+    return cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+
+
+def bounded_copy(image: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
+    """The image shrunk so its longer side is at most ``max_side``, and the factor to map back.
+
+    :returns: ``(copy, factor)``: a box found on the copy times ``factor`` is in the original.
+    """
+    longer = max(image.shape[:2])
+    if longer <= max_side:
+        return image, 1.0
+    factor = longer / max_side
+    height, width = image.shape[:2]
+    size = (max(1, round(width / factor)), max(1, round(height / factor)))
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA), factor
+
+
+def _scaled(boxes, factor: float) -> list[Box]:
+    found = [tuple(int(round(v * factor)) for v in box) for box in boxes]
+    return sorted(found, key=lambda b: b[2] * b[3], reverse=True)  # type: ignore[return-value]
+
+
+class HaarDetector:
+    """OpenCV's frontal-face Haar cascade on an equalised grayscale copy of bounded size.
+
+    :param max_side: longer side of the copy searched, in pixels.
+    :param min_neighbors: the cascade's confidence threshold; higher finds fewer, surer faces.
+    :param min_fraction: smallest face searched for, as a fraction of the shorter side.
+    """
+
+    name = HAAR
+    MIN_PIXELS = 24
+
+    def __init__(self, max_side: int = 640, min_neighbors: int = 5, min_fraction: float = 0.08):
+        self.max_side, self.min_neighbors, self.min_fraction = max_side, min_neighbors, min_fraction
+        self._local = threading.local()
+
+    def _cascade(self) -> cv2.CascadeClassifier:
+        """One cascade per thread: OpenCV's detector is not documented as thread-safe."""
+        cascade = getattr(self._local, "cascade", None)
+        if cascade is None:
+            path = Path(cv2.data.haarcascades) / "haarcascade_frontalface_default.xml"
+            cascade = cv2.CascadeClassifier(str(path))
+            if cascade.empty():
+                raise RuntimeError(f"OpenCV could not load its Haar cascade from {path}")
+            self._local.cascade = cascade
+        return cascade
+
+    def detect(self, image: np.ndarray) -> list[Box]:
+        small, factor = bounded_copy(to_gray(image), self.max_side)
+        shorter = min(small.shape[:2])
+        if shorter < self.MIN_PIXELS:
+            return []
+        min_side = max(self.MIN_PIXELS, int(shorter * self.min_fraction))
+        found = self._cascade().detectMultiScale(
+            cv2.equalizeHist(small), scaleFactor=1.1, minNeighbors=self.min_neighbors,
+            minSize=(min_side, min_side))
+        return _scaled(found, factor)
+
+
+class BlazeFaceDetector:
+    """MediaPipe's BlazeFace full-range model (192 px input, 2,304 anchors) on LiteRT.
+
+    :param model: the ``.tflite`` bytes (verified from the manifest by the caller).
+    :param min_score: smallest face probability kept.
+    :param overlap: boxes overlapping more than this (IoU) are merged, weighted by score.
+    :param min_side: smallest face kept, in pixels of the original image.
+    """
+
+    name = BLAZEFACE
+    SIZE = 192
+    STRIDE = 4
+
+    def __init__(self, model: bytes, min_score: float = 0.5, overlap: float = 0.3,
+                 min_side: int = 20):
+        self.model, self.min_score, self.overlap, self.min_side = model, min_score, overlap, min_side
+        cells = self.SIZE // self.STRIDE
+        centres = (np.arange(cells, dtype=np.float32) + 0.5) / cells
+        xs, ys = np.meshgrid(centres, centres)
+        self.anchors = np.stack([xs.ravel(), ys.ravel()], axis=1)
+        self._local = threading.local()
+
+    def _interpreter(self):
+        """One interpreter per thread (LiteRT interpreters are not thread-safe)."""
+        interpreter = getattr(self._local, "interpreter", None)
+        if interpreter is None:
+            from ai_edge_litert.interpreter import Interpreter
+
+            interpreter = Interpreter(model_content=self.model, num_threads=1)
+            interpreter.allocate_tensors()
+            self._local.interpreter = interpreter
+        return interpreter
+
+    def _square_input(self, image: np.ndarray) -> tuple[np.ndarray, float]:
+        """The image padded to a square at its bottom and right, resized to the model's input."""
+        rgb = image if image.ndim == 3 and image.shape[2] == 3 else cv2.cvtColor(
+            to_gray(image), cv2.COLOR_GRAY2RGB)
+        height, width = rgb.shape[:2]
+        side = max(height, width)
+        small, factor = bounded_copy(rgb, self.SIZE)
+        square = np.zeros((self.SIZE, self.SIZE, 3), np.uint8)
+        square[:small.shape[0], :small.shape[1]] = small
+        return square, side / self.SIZE if factor > 1 else 1.0
+
+    def detect(self, image: np.ndarray) -> list[Box]:
+        square, factor = self._square_input(image)
+        interpreter = self._interpreter()
+        tensor = (square.astype(np.float32) / 127.5 - 1.0)[None]
+        interpreter.set_tensor(interpreter.get_input_details()[0]["index"], tensor)
+        interpreter.invoke()
+        regressors, classifiers = (interpreter.get_tensor(d["index"])[0]
+                                   for d in interpreter.get_output_details())
+        scores = 1 / (1 + np.exp(-np.clip(classifiers[:, 0], -80, 80)))
+        keep = scores >= self.min_score
+        if not keep.any():
+            return []
+        raw = regressors[keep, :4] / self.SIZE
+        centres = raw[:, :2] + self.anchors[keep]
+        corners = np.concatenate([centres - raw[:, 2:] / 2, centres + raw[:, 2:] / 2], axis=1)
+        merged = weighted_nms(corners * self.SIZE, scores[keep], self.overlap)
+        boxes = [(x0, y0, x1 - x0, y1 - y0) for x0, y0, x1, y1 in merged]
+        return [b for b in _scaled(boxes, factor) if min(b[2], b[3]) >= self.min_side]
+
+
+def weighted_nms(corners: np.ndarray, scores: np.ndarray, overlap: float) -> list[np.ndarray]:
+    """MediaPipe's weighted non-maximum suppression: each kept box is the score-weighted mean
+    of the boxes it overlaps, which steadies boxes from frame to frame.
+
+    :param corners: (N, 4) boxes ``x0, y0, x1, y1``.
+    :param scores: (N,) their scores.
+    :param overlap: boxes with IoU above this belong to the same face.
+    """
+    order = np.argsort(-scores)
+    corners, scores = corners[order], scores[order]
+    areas = np.prod(np.clip(corners[:, 2:] - corners[:, :2], 0, None), axis=1)
+    remaining = np.ones(len(scores), bool)
+    merged = []
+    for i in range(len(scores)):
+        if not remaining[i]:
+            continue
+        top_left = np.maximum(corners[i, :2], corners[:, :2])
+        bottom_right = np.minimum(corners[i, 2:], corners[:, 2:])
+        inter = np.prod(np.clip(bottom_right - top_left, 0, None), axis=1)
+        iou = inter / np.maximum(areas[i] + areas - inter, 1e-9)
+        group = remaining & (iou > overlap)
+        group[i] = True
+        weights = scores[group][:, None]
+        merged.append((corners[group] * weights).sum(axis=0) / weights.sum())
+        remaining &= ~group
+    return merged

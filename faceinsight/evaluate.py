@@ -1,0 +1,283 @@
+"""Measure the shipped models on the served path: faces in photos, through the server's code.
+
+    python -m faceinsight.evaluate --utkface PATH/TO/utkface --fer2013 PATH/TO/fer2013
+
+Validation faces (UTKFace's hashed 15 % split, FER2013's ``val/``) are feathered onto varied
+backgrounds at several sizes and positions, two or three to a 640x480 photo, and also set in a
+mirrored border on their own. Each photo is JPEG-encoded and analysed by
+:func:`faceinsight.analyze.analyze_bytes` (decode, detect, crop, models), exactly as the web API
+and the CLI do. Beside each served figure stands the bare-crop figure of the same faces (the
+chip fed straight to the model). Writes ``reports/served_eval.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from faceinsight import analyze, pipeline
+from faceinsight.labels import AGE_BANDS, GENDERS, age_band
+from faceinsight.models import FaceModels
+
+SCENE_SIZE = (640, 480)
+FACE_SIDES = (60, 250)  # placed face (chip) sides, pixels
+
+
+@dataclass
+class Placed:
+    """One face placed in a photo: where (its chip square) and its labels."""
+
+    square: tuple[int, int, int]  # x, y, side
+    labels: dict
+    bare: dict = field(default_factory=dict)  # the model's answer on the bare chip
+
+
+def background(rng: np.random.Generator, size: tuple[int, int] = SCENE_SIZE) -> np.ndarray:
+    """A smooth, varied RGB background: coloured noise blurred at a random scale, or a gradient."""
+    width, height = size
+    if rng.random() < 0.3:
+        ramp = np.linspace(0, 1, width)[None, :, None] * rng.uniform(0, 255, 3)
+        base = ramp + np.linspace(0, 1, height)[:, None, None] * rng.uniform(-120, 120, 3)
+        return np.clip(base + rng.uniform(0, 100), 0, 255).astype(np.uint8)
+    cells = int(rng.integers(3, 24))
+    noise = rng.uniform(0, 255, (cells, max(2, cells * width // height), 3)).astype(np.float32)
+    image = cv2.resize(noise, size, interpolation=cv2.INTER_CUBIC)
+    return np.clip(cv2.GaussianBlur(image, (0, 0), rng.uniform(2, 12)), 0, 255).astype(np.uint8)
+
+
+def feather_mask(side: int) -> np.ndarray:
+    """An alpha mask that keeps the chip and fades its outer tenth into the background."""
+    mask = np.zeros((side, side), np.float32)
+    inset = max(1, side // 20)
+    mask[inset:side - inset, inset:side - inset] = 1.0
+    return cv2.GaussianBlur(mask, (0, 0), max(1.0, side / 25))[..., None]
+
+
+def place_faces(chips: list[np.ndarray], rng: np.random.Generator) -> tuple[np.ndarray, list]:
+    """Feather the chips onto a fresh background at random, non-overlapping places and sizes.
+
+    :returns: the photo and each chip's square ``(x, y, side)`` (None where it did not fit).
+    """
+    scene = background(rng).astype(np.float32)
+    height, width = scene.shape[:2]
+    squares: list = []
+    for chip in chips:
+        square = None
+        for _ in range(50):
+            side = int(np.exp(rng.uniform(*np.log(FACE_SIDES))))
+            side = min(side, height - 2, width - 2)
+            x, y = int(rng.integers(0, width - side)), int(rng.integers(0, height - side))
+            if all(s is None or x + side < s[0] or s[0] + s[2] < x or y + side < s[1] or s[1] + s[2] < y
+                   for s in squares):
+                square = (x, y, side)
+                break
+        squares.append(square)
+        if square is None:
+            continue
+        x, y, side = square
+        rgb = chip if chip.ndim == 3 else cv2.cvtColor(chip, cv2.COLOR_GRAY2RGB)
+        face = cv2.resize(rgb, (side, side), interpolation=cv2.INTER_AREA if side < rgb.shape[0]
+                          else cv2.INTER_CUBIC).astype(np.float32)
+        alpha = feather_mask(side)
+        region = scene[y:y + side, x:x + side]
+        scene[y:y + side, x:x + side] = alpha * face + (1 - alpha) * region
+    return scene.astype(np.uint8), squares
+
+
+def in_mirrored_border(chip: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, tuple]:
+    """A chip at a random size in a mirrored border of half its side: a face filling a photo."""
+    side = int(np.exp(rng.uniform(*np.log(FACE_SIDES))))
+    face = cv2.resize(chip, (side, side), interpolation=cv2.INTER_AREA)
+    pad = side // 2
+    return cv2.copyMakeBorder(face, pad, pad, pad, pad, cv2.BORDER_REFLECT_101), (pad, pad, side)
+
+
+def match(boxes: list, squares: list) -> dict[int, int]:
+    """Detections matched to placed faces: a box whose centre lies in the middle half of a
+    face's square, each box and face used once. Returns face index -> box index."""
+    pairs = {}
+    for face_index, square in enumerate(squares):
+        if square is None:
+            continue
+        x, y, side = square
+        for box_index, (bx, by, bw, bh) in enumerate(boxes):
+            if box_index in pairs.values():
+                continue
+            if abs(bx + bw / 2 - (x + side / 2)) < side / 4 and abs(by + bh / 2 - (y + side / 2)) < side / 4:
+                pairs[face_index] = box_index
+                break
+    return pairs
+
+
+def encode_jpeg(image: np.ndarray, quality: int = 92) -> bytes:
+    bgr = cv2.cvtColor(image, cv2.COLOR_RGB2BGR) if image.ndim == 3 else image
+    ok, data = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, quality])
+    return data.tobytes()
+
+
+def served_faces(photos: list, models: FaceModels) -> tuple[list[dict], dict]:
+    """Run every photo through the served path; pair each placed face with its answer.
+
+    :param photos: ``(image, [Placed, ...])`` pairs.
+    :returns: one row per placed face (``found``, labels, served and bare answers) and the
+        detection counts.
+    """
+    rows, false_positives, seconds = [], 0, 0.0
+    for image, placed in photos:
+        started = time.perf_counter()
+        result = analyze.analyze_bytes(encode_jpeg(image), models=models)
+        seconds += time.perf_counter() - started
+        boxes = [f["box"] for f in result.faces]
+        pairs = match(boxes, [p.square for p in placed])
+        false_positives += len(boxes) - len(pairs)
+        for index, face in enumerate(placed):
+            if face.square is None:
+                continue
+            served = result.faces[pairs[index]] if index in pairs else None
+            rows.append({"found": served is not None, "side": face.square[2], **face.labels,
+                         "served": served, "bare": face.bare})
+    return rows, {"photos": len(photos), "false_positives": false_positives,
+                  "ms_per_photo": round(1000 * seconds / max(1, len(photos)), 1)}
+
+
+def bare_answer(chip: np.ndarray, models: FaceModels) -> dict:
+    crops = pipeline.crops_for_whole_image(pipeline.to_gray(chip))
+    return models.predict(crops.age_gender, crops.emotion)
+
+
+def age_gender_photos(chips: list, labels: list[dict], models: FaceModels, rng) -> list:
+    """Photos of 2-3 UTKFace validation faces each, then each face alone in a mirrored border."""
+    photos = []
+    order = list(range(len(chips)))
+    index = 0
+    while index < len(order):
+        count = int(rng.integers(2, 4))
+        group = order[index:index + count]
+        index += count
+        image, squares = place_faces([chips[i] for i in group], rng)
+        photos.append((image, [Placed(s, labels[i], bare_answer(chips[i], models))
+                               for s, i in zip(squares, group, strict=True)]))
+    return photos
+
+
+def mirrored_photos(chips: list, labels: list[dict], models: FaceModels, rng) -> list:
+    photos = []
+    for chip, label in zip(chips, labels, strict=True):
+        image, square = in_mirrored_border(chip, rng)
+        photos.append((image, [Placed(square, label, bare_answer(chip, models))]))
+    return photos
+
+
+def age_gender_figures(rows: list[dict], min_side: int = 60) -> dict:
+    """Recall, then age and gender on the faces found, served and bare, overall and by group."""
+    big = [r for r in rows if r["side"] >= min_side]
+    found = [r for r in big if r["found"]]
+
+    def summary(subset: list[dict]) -> dict:
+        if not subset:
+            return {"faces": 0}
+        served_age = np.array([r["served"]["age"] for r in subset])
+        bare_age = np.array([r["bare"]["age"] for r in subset])
+        true_age = np.array([r["age"] for r in subset])
+        served_gender = np.array([r["served"]["gender"] == GENDERS[r["gender"]] for r in subset])
+        bare_gender = np.array([r["bare"]["gender"] == GENDERS[r["gender"]] for r in subset])
+        inside = [r["served"]["age_range"][0] <= r["age"] <= r["served"]["age_range"][1] for r in subset]
+        return {"faces": len(subset),
+                "age_mae": round(float(np.abs(served_age - true_age).mean()), 3),
+                "age_mae_bare": round(float(np.abs(bare_age - true_age).mean()), 3),
+                "gender_accuracy": round(float(served_gender.mean()), 4),
+                "gender_accuracy_bare": round(float(bare_gender.mean()), 4),
+                "age_range_coverage": round(float(np.mean(inside)), 4)}
+
+    return {
+        "recall": round(len(found) / max(1, len(big)), 4), "faces": len(big),
+        "all": summary(found),
+        "by_sex": {GENDERS[g]: summary([r for r in found if r["gender"] == g]) for g in (0, 1)},
+        "by_band": {name: summary([r for r in found if age_band(r["age"]) == name])
+                    for name, _, _ in AGE_BANDS},
+    }
+
+
+def emotion_figures(rows: list[dict], min_side: int = 60) -> dict:
+    big = [r for r in rows if r["side"] >= min_side]
+    found = [r for r in big if r["found"]]
+    served = [r["served"]["emotion"] == r["emotion"] for r in found]
+    bare = [r["bare"]["emotion"] == r["emotion"] for r in found]
+    return {"recall": round(len(found) / max(1, len(big)), 4), "faces": len(big),
+            "accuracy": round(float(np.mean(served)), 4) if found else None,
+            "accuracy_bare": round(float(np.mean(bare)), 4) if found else None}
+
+
+def load_utkface_validation(folder: Path, count: int, rng) -> tuple[list, list[dict]]:
+    from faceinsight.training.datasets import is_validation_name, parse_utkface_name
+
+    names = sorted(p.name for p in folder.iterdir()
+                   if parse_utkface_name(p.name) and is_validation_name(p.name, 0.15))
+    chosen = rng.choice(names, min(count, len(names)), replace=False)
+    chips, labels = [], []
+    for name in chosen:
+        record = parse_utkface_name(name)
+        chips.append(pipeline.load_image(folder / name))
+        labels.append({"age": record.age, "gender": record.gender})
+    return chips, labels
+
+
+def load_fer_validation(folder: Path, count: int, rng) -> tuple[list, list[dict]]:
+    paths = sorted((folder / "val").glob("*/*.jpg"))
+    chosen = rng.choice(len(paths), min(count, len(paths)), replace=False)
+    chips = [pipeline.load_image(paths[i]) for i in chosen]
+    return chips, [{"emotion": paths[i].parent.name} for i in chosen]
+
+
+def evaluate(utkface: Path, fer2013: Path, models: FaceModels, faces: int, seed: int) -> dict:
+    """Every served-path figure for one detector (see the module's docstring)."""
+    rng = np.random.default_rng(seed)
+    chips, labels = load_utkface_validation(utkface, faces, rng)
+    scenes, scene_counts = served_faces(age_gender_photos(chips, labels, models, rng), models)
+    mirrored, _ = served_faces(mirrored_photos(chips, labels, models, rng), models)
+    fer_chips, fer_labels = load_fer_validation(fer2013, faces, rng)
+    fer_scenes, _ = served_faces(age_gender_photos(fer_chips, fer_labels, models, rng), models)
+    fer_mirrored, _ = served_faces(mirrored_photos(fer_chips, fer_labels, models, rng), models)
+    return {
+        "detector": models.detector.name,
+        "photos": {**scene_counts,
+                   "false_positives_per_photo": round(scene_counts["false_positives"]
+                                                      / max(1, scene_counts["photos"]), 4)},
+        "age_gender_in_photos": age_gender_figures(scenes),
+        "age_gender_mirrored_border": age_gender_figures(mirrored),
+        "emotion_in_photos": emotion_figures(fer_scenes),
+        "emotion_mirrored_border": emotion_figures(fer_mirrored),
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--utkface", type=Path, required=True)
+    parser.add_argument("--fer2013", type=Path, required=True)
+    parser.add_argument("--faces", type=int, default=600, help="faces drawn from each dataset")
+    parser.add_argument("--detectors", default="blazeface,haar")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, default=Path("reports/served_eval.json"))
+    args = parser.parse_args(argv)
+    results = {
+        "split": {"age_gender": "UTKFace validation split (15 % by file-name hash; never trained "
+                                "on, chose no epoch)",
+                  "emotion": "FER2013 val/ (PublicTest; it chose the emotion model's epochs)"},
+        "seed": args.seed, "faces_drawn": args.faces, "detectors": {},
+    }
+    for name in args.detectors.split(","):
+        figures = evaluate(args.utkface, args.fer2013, FaceModels(detector=name), args.faces, args.seed)
+        results["detectors"][name] = figures
+        print(json.dumps(figures, indent=1), flush=True)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()

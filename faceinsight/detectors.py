@@ -101,7 +101,9 @@ class BlazeFaceDetector:
     """MediaPipe's BlazeFace full-range model (192 px input, 2,304 anchors) on LiteRT.
 
     :param model: the ``.tflite`` bytes (verified from the manifest by the caller).
-    :param min_score: smallest face probability kept.
+    :param min_score: smallest face probability kept. 0.3 rather than MediaPipe's 0.5: on
+        training-split UTKFace faces placed in photos it found 95.3 % of faces of 60 px and
+        more (0.5: 89.8 %) at 0.02 false positives per photo (0.25: 0.06).
     :param overlap: boxes overlapping more than this (IoU) are merged, weighted by score.
     :param min_side: smallest face kept, in pixels of the original image.
     """
@@ -110,7 +112,7 @@ class BlazeFaceDetector:
     SIZE = 192
     STRIDE = 4
 
-    def __init__(self, model: bytes, min_score: float = 0.5, overlap: float = 0.3,
+    def __init__(self, model: bytes, min_score: float = 0.3, overlap: float = 0.3,
                  min_side: int = 20):
         self.model, self.min_score, self.overlap, self.min_side = model, min_score, overlap, min_side
         cells = self.SIZE // self.STRIDE

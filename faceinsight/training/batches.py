@@ -75,15 +75,19 @@ class FramedBatches(keras.utils.PyDataset):
     :param sample_weight: optional per-crop weights.
     :param erase: chance of random erasing per crop.
     :param workers: threads that build batches (OpenCV releases the GIL).
+    :param background: chance of another image's blurred content around the face.
+    :param low_resolution: chance of seeing the face at a lower resolution.
     """
 
     def __init__(self, contexts, box, targets, batch_size: int, seed: int, size: int,
                  jitter: BoxJitter | None, sample_weight: np.ndarray | None = None,
-                 erase: float = 0.0, workers: int = 1):
+                 erase: float = 0.0, workers: int = 1, background: float = 0.0,
+                 low_resolution: float = 0.0):
         super().__init__(workers=workers, use_multiprocessing=False)
         self.contexts, self.box, self.targets = contexts, box, targets
         self.batch_size, self.seed, self.size = batch_size, seed, size
         self.jitter, self.sample_weight, self.erase = jitter, sample_weight, erase
+        self.background, self.low_resolution = background, low_resolution
         self.epoch = 0
         self.order = np.arange(len(contexts))
         self._shuffle()
@@ -106,7 +110,8 @@ class FramedBatches(keras.utils.PyDataset):
             x = crops.astype(np.float32)[..., None]
         else:
             rng = np.random.default_rng((self.seed, self.epoch, batch))
-            x = jittered_crops(self.contexts[index], self.box, self.size, rng, self.jitter, self.erase)
+            x = jittered_crops(self.contexts[index], self.box, self.size, rng, self.jitter, self.erase,
+                               self.background, self.low_resolution)
         y = {k: v[index] for k, v in self.targets.items()} if isinstance(self.targets, dict) \
             else self.targets[index]
         if self.sample_weight is None:

@@ -125,20 +125,58 @@ class BoxJitter:
         return (cx - w / 2, cy - h / 2, w, h), float(rng.uniform(-self.rotate, self.rotate))
 
 
+def other_background(context: np.ndarray, other: np.ndarray, box, rng: np.random.Generator) -> np.ndarray:
+    """The face of ``context`` blended onto a blurred, flipped other image, as a face in a photo
+    stands before a background that does not continue it (the mirrored border always does).
+
+    :param context: the face in context; its face (chip) at ``box``.
+    :param other: another context image, the background's material.
+    """
+    import cv2
+
+    x, y, w, h = (int(v) for v in box)
+    background = cv2.GaussianBlur(other[::-1, ::-1] if rng.random() < 0.5 else other[:, ::-1],
+                                  (0, 0), float(rng.uniform(3, 12)))
+    mask = np.zeros(context.shape[:2], np.float32)
+    cv2.ellipse(mask, (x + w // 2, y + h // 2), (int(w * rng.uniform(0.48, 0.6)),
+                int(h * rng.uniform(0.55, 0.68))), 0, 0, 360, 1.0, -1)
+    mask = cv2.GaussianBlur(mask, (0, 0), float(w * rng.uniform(0.03, 0.08)))
+    return (mask * context + (1 - mask) * background).astype(np.uint8)
+
+
+def lower_resolution(context: np.ndarray, rng: np.random.Generator, smallest: float = 0.3) -> np.ndarray:
+    """The image shrunk by a random factor and enlarged back: a small face in a photo."""
+    import cv2
+
+    factor = rng.uniform(smallest, 0.8)
+    height, width = context.shape[:2]
+    small = cv2.resize(context, (max(8, round(width * factor)), max(8, round(height * factor))),
+                       interpolation=cv2.INTER_AREA)
+    return cv2.resize(small, (width, height), interpolation=cv2.INTER_LINEAR)
+
+
 def jittered_crops(contexts: np.ndarray, box, size: int, rng: np.random.Generator,
-                   jitter: BoxJitter, erase: float = 0.0) -> np.ndarray:
+                   jitter: BoxJitter, erase: float = 0.0, background: float = 0.0,
+                   low_resolution: float = 0.0) -> np.ndarray:
     """Training crops through the serving crop function, the box varied as a detector varies it,
     then random flips, contrast jitter and optional random erasing.
 
     :param contexts: (N, H, W) uint8 faces in context, each with its face at ``box``.
     :param box: the face's box ``(x, y, w, h)`` in every context image.
     :param size: the model's input side.
+    :param background: chance that a face is set before another image's blurred content.
+    :param low_resolution: chance that a face is seen at a lower resolution.
     :returns: (N, size, size, 1) float32 in 0..255, the model's input.
     """
     from faceinsight.pipeline import WHOLE_BOX, crop_face
 
     crops = []
-    for context in contexts:
+    for index, context in enumerate(contexts):
+        if background and rng.random() < background:
+            other = contexts[(index + 1 + int(rng.integers(len(contexts) - 1))) % len(contexts)]
+            context = other_background(context, other, box, rng)
+        if low_resolution and rng.random() < low_resolution:
+            context = lower_resolution(context, rng)
         varied, angle = jitter.draw(box, rng)
         crop = crop_face(context, varied, WHOLE_BOX, size, angle)
         crops.append(crop[:, ::-1] if rng.random() < 0.5 else crop)

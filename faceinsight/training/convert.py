@@ -17,6 +17,7 @@ from faceinsight.training.ensemble import served_form
 
 DEFAULT_CHUNK_BYTES = 1024 * 1024
 TOLERANCE = 0.02  # largest difference allowed between Keras and .tflite outputs (float16 weights)
+INT8_TOLERANCE = 0.15  # full-integer models round every activation: compare their figures, too
 
 DESCRIPTIONS = {
     "age_gender": {
@@ -35,15 +36,24 @@ DESCRIPTIONS = {
 }
 
 
-def keras_to_tflite(model) -> bytes:
-    """Convert a Keras 3 model to .tflite bytes with float16 weights."""
+def keras_to_tflite(model, calibration: np.ndarray | None = None) -> bytes:
+    """Convert a Keras 3 model to .tflite bytes: float16 weights, or with ``calibration``
+    crops, full-integer (int8 weights and activations; float input and output).
+
+    :param calibration: (N, S, S) uint8 training crops that set the int8 activation ranges.
+    """
     import tensorflow as tf
 
     with tempfile.TemporaryDirectory() as folder:
         model.export(folder, format="tf_saved_model", verbose=False)
         converter = tf.lite.TFLiteConverter.from_saved_model(folder)
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
-        converter.target_spec.supported_types = [tf.float16]
+        if calibration is None:
+            converter.target_spec.supported_types = [tf.float16]
+        else:
+            converter.representative_dataset = lambda: (
+                [crop.astype(np.float32)[None, ..., None]] for crop in calibration)
+            converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         return converter.convert()
 
 
@@ -66,7 +76,8 @@ def check_against_keras(model, tflite: TFLiteModel, order: list[str], samples: n
 
 
 def convert(kind: str, keras_path: Path, models_dir: Path, samples: np.ndarray,
-            chunk_bytes: int = DEFAULT_CHUNK_BYTES, metrics: dict | None = None) -> dict:
+            chunk_bytes: int = DEFAULT_CHUNK_BYTES, metrics: dict | None = None,
+            calibration: np.ndarray | None = None) -> dict:
     """Convert one trained model, verify it against Keras, write its chunks; return its entry.
 
     :param kind: ``'age_gender'`` or ``'emotion'``.
@@ -75,18 +86,20 @@ def convert(kind: str, keras_path: Path, models_dir: Path, samples: np.ndarray,
     :param samples: crops (N, S, S) uint8 to compare Keras and .tflite outputs on.
     :param chunk_bytes: largest chunk size.
     :param metrics: validation figures to record in the manifest.
+    :param calibration: training crops for full-integer quantisation (None: float16 weights).
     """
     import keras
 
     import faceinsight.training.losses  # noqa: F401  (registers the custom loss and metric)
     model = served_form(keras.saving.load_model(keras_path, compile=False), kind)
-    content = keras_to_tflite(model)
+    content = keras_to_tflite(model, calibration)
     tflite = TFLiteModel(content, kind)
+    tolerance = TOLERANCE if calibration is None else INT8_TOLERANCE
     widths = {MAX_AGE + 1: "age", 1: "gender"} if kind == "age_gender" else {len(EMOTIONS): "emotion"}
     order = output_order(tflite, widths)
     difference = check_against_keras(model, tflite, order, samples)
-    if difference > TOLERANCE:
-        raise RuntimeError(f"{kind}: .tflite differs from Keras by {difference:.4f} (> {TOLERANCE})")
+    if difference > tolerance:
+        raise RuntimeError(f"{kind}: .tflite differs from Keras by {difference:.4f} (> {tolerance})")
     models_dir.mkdir(parents=True, exist_ok=True)
     file_name = f"{kind}.tflite"
     for stale in models_dir.glob(f"{file_name}*"):
@@ -96,6 +109,8 @@ def convert(kind: str, keras_path: Path, models_dir: Path, samples: np.ndarray,
         "file": file_name, "size": len(content), "sha256": sha256_bytes(content), "chunks": chunks,
         "input_shape": list(tflite.input_shape), "output_order": order,
         "max_difference_from_keras": round(difference, 6), "flip_averaged": is_mirrored(model),
+        "quantization": "float16 weights" if calibration is None else
+        f"int8 weights and activations, calibrated on {len(calibration)} training crops",
         **DESCRIPTIONS[kind],
         "version": __version__, "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "validation": metrics or {},

@@ -30,6 +30,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--box-shift", type=float, default=0.05, help="box centre jitter, box sides")
     parser.add_argument("--box-rotate", type=float, default=10.0, help="rotation jitter, degrees")
     parser.add_argument("--workers", type=int, default=1, help="threads that build batches")
+    parser.add_argument("--background", type=float, default=0.0,
+                        help="chance of another image's blurred content around the face")
+    parser.add_argument("--low-resolution", type=float, default=0.0,
+                        help="chance of seeing the face at a lower resolution")
     return parser.parse_args(argv)
 
 
@@ -70,7 +74,7 @@ def main(argv: list[str] | None = None) -> dict:
     jitter = BoxJitter(args.box_scale, args.box_shift, args.box_rotate)
     train_batches = FramedBatches(train["images"], chip_box(), targets(train), args.batch_size,
                                   args.seed, AGE_GENDER_SIZE, jitter, band_weights(train["age"]),
-                                  args.erase, args.workers)
+                                  args.erase, args.workers, args.background, args.low_resolution)
     val_batches = None
     if len(val_idx):
         val_batches = FramedBatches(val["images"], chip_box(), targets(val), 256, args.seed,

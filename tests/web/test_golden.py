@@ -151,7 +151,8 @@ def test_validation_emotions_in_photos_through_the_api(client, data: Path) -> No
         pairs = evaluate.match([f["box"] for f in faces], [square])
         if 0 in pairs:
             right.append(faces[pairs[0]]["emotion"] == label["emotion"])
-    assert len(right) >= 100 and np.mean(right) >= THRESHOLDS["emotion_accuracy"], (len(right), np.mean(right))
+    figures = (len(right), np.mean(right))
+    assert len(right) >= 100 and np.mean(right) >= THRESHOLDS["emotion_accuracy"], figures
 
 
 def _bytes_io(data: bytes):

@@ -21,7 +21,6 @@ import functools
 import json
 import random
 import statistics
-import sys
 import tempfile
 import threading
 import time
@@ -31,9 +30,7 @@ from pathlib import Path
 
 import requests
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from bench.bench_api import percentile, start_gunicorn, stop_gunicorn, test_image, wait_ready  # noqa: E402
+from bench.bench_api import percentile, start_gunicorn, stop_gunicorn, test_image, wait_ready
 
 LIVE_SHARE = 0.6  # the rest are full photos
 VIDEO_SECONDS, VIDEO_FPS, VIDEO_SIDE, VIDEO_SAMPLE_FPS = 10.0, 10.0, 320, 2.0

@@ -23,12 +23,10 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from faceinsight import analyze, pipeline  # noqa: E402
-from faceinsight.analyze import analyze_bytes  # noqa: E402
-from faceinsight.detectors import HaarDetector  # noqa: E402
-from faceinsight.models import MODELS_DIR, FaceModels, TFLiteModel, assemble_model, read_manifest  # noqa: E402
+from faceinsight import analyze, pipeline
+from faceinsight.analyze import analyze_bytes
+from faceinsight.detectors import HaarDetector
+from faceinsight.models import MODELS_DIR, FaceModels, TFLiteModel, assemble_model, read_manifest
 
 RELEASE = "0e5160e"  # the last release before the calibrated crops, int8 and BlazeFace
 RELEASE_HAAR = HaarDetector(max_side=100_000)  # the release ran the cascade at full resolution

@@ -10,7 +10,6 @@ face drifting across the frame). Prints a table; not a test.
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -18,10 +17,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from faceinsight.models import get_models  # noqa: E402
-from faceinsight.video import analyze_video, probe, sampled_frames  # noqa: E402
+from faceinsight.models import get_models
+from faceinsight.video import analyze_video, probe, sampled_frames
 
 
 def make_video(path: Path, seconds: float, fps: float, side: int) -> Path:

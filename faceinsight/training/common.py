@@ -290,6 +290,23 @@ def cosine_schedule(peak: float, total_steps: int, warmup_steps: int):
     )
 
 
+def training_device() -> str:
+    """Where Keras trains, in words: 'GPU (its name), Keras on torch' or 'CPU, Keras on ...'."""
+    import keras
+
+    backend = keras.backend.backend()
+    name = None
+    if backend == "torch":
+        import torch
+
+        name = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+    elif backend == "tensorflow":
+        import tensorflow as tf
+
+        name = "GPU" if tf.config.list_physical_devices("GPU") else None
+    return f"GPU ({name}), Keras on {backend}" if name else f"CPU, Keras on {backend}"
+
+
 def compile_and_fit(model, train_batches, val_batches, args, monitor: str, mode: str,
                     started: float, **compile_args) -> list[dict]:
     """Compile with AdamW on the cosine schedule, fit, and write ``run.json``; returns the history.
@@ -311,6 +328,7 @@ def compile_and_fit(model, train_batches, val_batches, args, monitor: str, mode:
     model.fit(train_batches, validation_data=val_batches, epochs=args.epochs,
               callbacks=[progress], verbose=0)
     run = {"seconds": round(time.time() - started), "epochs_run": len(progress.history),
+           "device": training_device(),
            "args": {k: str(v) for k, v in vars(args).items()}}
     (args.out / "run.json").write_text(json.dumps(run, indent=1))
     return progress.history

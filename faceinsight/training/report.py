@@ -135,6 +135,7 @@ def _run_info(out_dir: Path) -> tuple[list[dict], dict]:
             restarts.append(len(history))
         history += [{**h, "epoch": len(history) + i + 1} for i, h in enumerate(round_history)]
         rounds.append({"epochs": len(round_history), "seconds": run.get("seconds"),
+                       "device": run.get("device", "CPU"),
                        "args": _sanitised(run.get("args", {}))})
     total = sum(r["seconds"] or 0 for r in rounds)
     return history, {"seconds": total, "args": rounds[-1]["args"], "rounds": rounds,

@@ -35,8 +35,16 @@ class Setting:
     help: str
 
 
+TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
+FALSE_WORDS = frozenset({"0", "false", "no", "off"})
+
+
 def _bool(text: str) -> bool:
-    return text.strip().lower() in {"1", "true", "yes", "on"}
+    """A yes/no setting; anything else stops start-up (a typo must not silently mean 'no')."""
+    word = text.strip().lower()
+    if word in TRUE_WORDS | FALSE_WORDS:
+        return word in TRUE_WORDS
+    raise ValueError(f"write one of {', '.join(sorted(TRUE_WORDS | FALSE_WORDS))}")
 
 
 def _path(text: str) -> Path:
@@ -124,4 +132,6 @@ def settings_table() -> str:
         shown = "unset" if default is None else f"`{default}`"
         rows.append(f"| `{setting.name}` | {shown} | {setting.help} |")
     rows.append("| `FACEINSIGHT_MODELS` | `models/` | the models folder (read by faceinsight.models) |")
+    rows.append("| `FACEINSIGHT_DETECTOR` | the manifest's (`blazeface`) | the face detector: `blazeface` "
+                "or `haar`; each model must ship a crop geometry for it, or start-up stops |")
     return "\n".join(rows)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,11 +16,7 @@ import numpy as np
 import pytest
 from webhelpers import astronaut, encode, free_port, write_video
 
-ROOT = Path(__file__).resolve().parents[2]
-if str(ROOT) not in sys.path:  # plain `pytest` as well as `python -m pytest`
-    sys.path.insert(0, str(ROOT))
-
-from faceinsight.web import create_app  # noqa: E402
+from faceinsight.web import create_app
 
 
 @pytest.fixture(scope="session")

@@ -52,3 +52,14 @@ def test_procfile_and_app_module():
     assert (ROOT / "Procfile").read_text().strip() == (
         'web: gunicorn --config gunicorn.conf.py "faceinsight.web:create_app()"')
     assert "create_app()" in (ROOT / "app.py").read_text()
+
+
+@pytest.mark.parametrize("typo", ["ture", "yse", "2", "enabled"])
+def test_a_typo_in_a_yes_no_setting_stops_start_up(typo: str) -> None:
+    with pytest.raises(ValueError, match="FACEINSIGHT_CHECK_MODELS"):
+        load_settings({"FACEINSIGHT_CHECK_MODELS": typo})
+
+
+@pytest.mark.parametrize(("text", "value"), [("1", True), ("Yes", True), ("off", False), (" false ", False)])
+def test_yes_no_settings_read_the_usual_words(text: str, value: bool) -> None:
+    assert load_settings({"FACEINSIGHT_SECURE_COOKIES": text})["FACEINSIGHT_SECURE_COOKIES"] is value

@@ -353,13 +353,13 @@ def test_emotion_training_continues_from_a_checkpoint(tiny_run: TinyRun) -> None
     section = continue_training(
         tiny_run, train_emotion, tiny_run.emotion_out / "best.keras", "emotion_round2",
         "--data", str(tiny_run.root / "fer2013"),
-        "--rotate", "10", "--zoom", "0.1", "--erase", "0.5", "--keep-epochs")
+        "--rotate", "10", "--zoom", "0.1", "--erase", "0.5")
     out, reports = tiny_run.root / "emotion_round2", tiny_run.root / "reports_emotion_round2"
     training = section["training"]
     assert training["epochs"] == 2 and training["best_epoch"] == 2
     assert [r["epochs"] for r in training["rounds"]] == [1, 1]
     assert training["args"]["init_weights"] == "best.keras"  # a file name, not a machine path
-    assert (out / "epoch_01.keras").exists()  # --keep-epochs
+    assert (out / "last.keras").exists() and (out / "best.keras").exists()
     card = (reports / "MODEL_CARD.md").read_text()
     assert "2 rounds" in card and str(tiny_run.root) not in card
     assert "then, from that round's best checkpoint with a fresh schedule" in card
@@ -368,8 +368,7 @@ def test_emotion_training_continues_from_a_checkpoint(tiny_run: TinyRun) -> None
 
 def test_card_names_the_checkpoint_each_round_started_from() -> None:
     """A round may start from the previous round's best checkpoint or from one of its epochs."""
-    from faceinsight.training.common import checkpoint_epoch
-    from faceinsight.training.model_card import _training_line
+    from faceinsight.training.model_card import _training_line, checkpoint_epoch
 
     def round_of(epochs: int, init: str | None) -> dict:
         args = {"learning_rate": "0.001", "threads": "2", "init_weights": str(init)}
@@ -385,116 +384,6 @@ def test_card_names_the_checkpoint_each_round_started_from() -> None:
             ("epoch_13.keras", "best.keras", "epoch_x.keras", "epoch_02.h5")] == [13, None, None, None]
 
 
-def test_checkpoints_average_into_an_ensemble_that_converts(tiny_run: TinyRun) -> None:
-    """Two emotion checkpoints make one model averaging their scores, reported and converted."""
-    import keras
-
-    import convert_models
-    from faceinsight.models import TFLiteModel, assemble_model, read_manifest
-    from faceinsight.training import ensemble
-
-    first = tiny_run.emotion_out / "best.keras"
-    second = tiny_run.root / "emotion_halved" / "best.keras"  # with the first run's history
-    second.parent.mkdir()
-    for name in ("history.json", "run.json"):
-        (second.parent / name).write_text((tiny_run.emotion_out / name).read_text())
-    model = keras.saving.load_model(first, compile=False)
-    for layer in model.layers:  # different weights, so the average differs from each member
-        layer.set_weights([w * 0.5 for w in layer.get_weights()])
-    model.save(second)
-    out, reports = tiny_run.root / "ensemble", tiny_run.root / "reports_ensemble"
-    section = ensemble.main(["--data", str(tiny_run.root / "fer2013"), "--members", str(first),
-                             str(second), "--out", str(out), "--reports", str(reports),
-                             "--cache", str(tiny_run.root / "cache")])
-    summary = section["summary"]
-    assert summary["ensemble_members"] == 2 and not summary["flip_averaged"]
-    assert len(summary["member_accuracies"]) == 2
-    assert "snapshot ensemble" in (reports / "MODEL_CARD.md").read_text()
-
-    averaged = keras.saving.load_model(out / "best.keras", compile=False)
-    crops = np.random.default_rng(0).integers(0, 256, (4, 48, 48, 1)).astype(np.float32)
-    members = [keras.saving.load_model(p, compile=False).predict(crops, verbose=0) for p in (first, second)]
-    np.testing.assert_allclose(averaged.predict(crops, verbose=0), (members[0] + members[1]) / 2, atol=1e-5)
-
-    models_dir = tiny_run.root / "models_ensemble"
-    assert convert_models.main(["--age-gender", str(tiny_run.root / "missing.keras"),
-                                "--emotion", str(out / "best.keras"), "--models", str(models_dir),
-                                "--metrics", str(reports / "metrics.json")]) == 0
-    entry = read_manifest(models_dir)["models"]["emotion"]
-    assert entry["flip_averaged"] is False and entry["max_difference_from_keras"] <= 0.02
-    tflite = TFLiteModel(assemble_model(models_dir, entry), "emotion")
-    (scores,) = tflite.run(crops[0, ..., 0].astype(np.uint8))
-    expected = averaged.predict(crops[:1], verbose=0)
-    np.testing.assert_allclose(scores.reshape(-1), expected.reshape(-1), atol=0.02)
-
-
-def test_a_mirrored_ensemble_averages_both_views_of_each_member(tiny_run: TinyRun) -> None:
-    import keras
-
-    from faceinsight.training.architectures import is_mirrored
-    from faceinsight.training.ensemble import average_of
-
-    member = keras.saving.load_model(tiny_run.emotion_out / "best.keras", compile=False)
-    crops = np.random.default_rng(1).integers(0, 256, (3, 48, 48, 1)).astype(np.float32)
-    expected = (member.predict(crops, verbose=0) + member.predict(crops[:, :, ::-1], verbose=0)) / 2
-    path = tiny_run.root / "mirrored.keras"
-    average_of([member], "emotion", mirror=True).save(path)
-    loaded = keras.saving.load_model(path, compile=False)  # the Mirror layer is registered
-    assert is_mirrored(loaded)
-    np.testing.assert_allclose(loaded.predict(crops, verbose=0), expected, atol=1e-5)
-
-
-def test_batch_norm_recalibration_measures_the_plain_mean_over_batches() -> None:
-    import keras
-
-    from faceinsight.training.average import recalibrate_batch_norm
-
-    inputs = keras.Input((8, 8, 1))
-    dropout = keras.layers.Dropout(0.5)  # off while measuring: else the statistics vary
-    norm = keras.layers.BatchNormalization(momentum=0.99)
-    model = keras.Model(inputs, keras.layers.Flatten()(norm(dropout(inputs))))
-    images = np.random.default_rng(4).integers(0, 256, (12, 8, 8), dtype=np.uint8)
-    recalibrate_batch_norm(model, images, batch_size=4)
-    batches = images.astype(np.float64).reshape(3, -1)
-    np.testing.assert_allclose(norm.moving_mean.numpy(), [batches.mean()], rtol=1e-4)
-    np.testing.assert_allclose(norm.moving_variance.numpy(), [batches.var(axis=1).mean()], rtol=1e-3)
-    assert norm.momentum == 0.99 and dropout.rate == 0.5  # restored for any later training
-
-
-def test_the_last_epochs_average_into_one_model_that_is_reported(tiny_run: TinyRun) -> None:
-    import keras
-
-    from faceinsight.training import average
-
-    run = tiny_run.root / "emotion_kept"
-    run.mkdir()
-    first = json.loads((tiny_run.emotion_out / "history.json").read_text())[0]
-    (run / "history.json").write_text(json.dumps([first, {**first, "epoch": 2}]))
-    (run / "run.json").write_text((tiny_run.emotion_out / "run.json").read_text())
-    model = keras.saving.load_model(tiny_run.emotion_out / "best.keras", compile=False)
-    model.save(run / "epoch_01.keras")
-    kernel = model.get_layer("block0_conv0").get_weights()[0]
-    for layer in model.layers:
-        layer.set_weights([w * 0.5 for w in layer.get_weights()])
-    model.save(run / "epoch_02.keras")
-    common = ["--data", str(tiny_run.root / "fer2013"), "--run", str(run),
-              "--cache", str(tiny_run.root / "cache")]
-    with pytest.raises(SystemExit, match="cannot average the last 3"):
-        average.main([*common, "--last", "3"])
-
-    out, reports = tiny_run.root / "averaged", tiny_run.root / "reports_averaged"
-    section = average.main([*common, "--last", "2", "--out", str(out), "--reports", str(reports),
-                            "--with", str(tiny_run.emotion_out / "best.keras")])
-    averaged = keras.saving.load_model(out / "best.keras", compile=False)
-    np.testing.assert_allclose(averaged.get_layer("block0_conv0").get_weights()[0],
-                               (1 + 0.5 + 1) / 3 * kernel, rtol=1e-5, atol=1e-7)
-    assert json.loads((out / "averaged.json").read_text()) == {
-        "run": "emotion_kept", "epochs": [1, 2], "with": ["emotion/best.keras"]}
-    assert section["training"]["averaged_epochs"] == [1, 2]
-    card = (reports / "MODEL_CARD.md").read_text()
-    assert "the average of epochs 1-2 and emotion/best.keras" in card
-
-
 def test_age_gender_training_continues_from_a_checkpoint(tiny_run: TinyRun) -> None:
     from faceinsight.training import train_age_gender
 
@@ -502,3 +391,29 @@ def test_age_gender_training_continues_from_a_checkpoint(tiny_run: TinyRun) -> N
         tiny_run, train_age_gender, tiny_run.age_gender_out / "best.keras", "age_gender_round2",
         "--data", str(tiny_run.root / "utkface"), "--val-fraction", "0.25")
     assert [r["epochs"] for r in section["training"]["rounds"]] == [1, 1]
+
+
+def test_framed_batches_cut_jittered_crops_through_the_serving_crop(astronaut: np.ndarray) -> None:
+    """Training crops vary like a detector's box does, yet stay on the face; evaluation crops
+    are the plain chip, exactly what crop_face makes."""
+    from faceinsight.pipeline import WHOLE_BOX, crop_face
+    from faceinsight.training.batches import FramedBatches
+    from faceinsight.training.common import BoxJitter
+    from faceinsight.training.datasets import chip_box, chip_in_context
+
+    gray = pipeline.to_gray(astronaut)
+    x, y, w, h = HaarDetector().detect(gray)[0]
+    contexts = np.stack([chip_in_context(gray[y:y + h, x:x + w])] * 8)
+    targets = np.arange(8, dtype=np.float32)
+    plain = FramedBatches(contexts, chip_box(), targets, 4, 0, 128, None)
+    crops, labels = plain[1]
+    assert crops.shape == (4, 128, 128, 1) and list(labels) == [4, 5, 6, 7]
+    assert np.array_equal(crops[0, ..., 0], crop_face(contexts[0], chip_box(), WHOLE_BOX, 128))
+    varied = FramedBatches(contexts, chip_box(), targets, 8, 0, 128, BoxJitter(), background=0.5,
+                           low_resolution=0.5)
+    jittered, _ = varied[0]
+    again, _ = varied[0]
+    assert np.array_equal(jittered, again)  # seeded per batch: repeatable with worker threads
+    differences = [np.abs(jittered[i] - crops[0]).mean() for i in range(8)]
+    assert all(d > 1 for d in differences)  # every crop varied
+    assert all(np.corrcoef(jittered[i].ravel(), crops[0].ravel())[0, 1] > 0.3 for i in range(8))

@@ -88,3 +88,9 @@ def flip_averaged(model: keras.Model) -> keras.Model:
     else:
         outputs = layers.Average(name=f"{model.name}_mean")([plain, flipped])
     return keras.Model(inputs, outputs, name=f"{model.name}_flip_averaged")
+
+
+def served_form(model: keras.Model) -> keras.Model:
+    """The model as it ships: averaged over the crop and its mirror image (both models do it:
+    it steadies the answer against small changes of framing)."""
+    return model if is_mirrored(model) else flip_averaged(model)

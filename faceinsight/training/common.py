@@ -26,8 +26,6 @@ def add_training_arguments(parser: argparse.ArgumentParser, out: str, epochs: in
     parser.add_argument("--budget-minutes", type=float, default=600, help="stop after this")
     parser.add_argument("--init-weights", type=Path, default=None,
                         help="start from an earlier run's best.keras (same architecture)")
-    parser.add_argument("--keep-epochs", action="store_true",
-                        help="also save every epoch (for weight averaging)")
     parser.add_argument("--rotate", type=float, default=0.0, help="largest rotation, degrees")
     parser.add_argument("--zoom", type=float, default=0.0, help="largest zoom, e.g. 0.1")
     parser.add_argument("--erase", type=float, default=0.0, help="random-erasing chance")
@@ -217,69 +215,6 @@ def _erase_rectangles(images: np.ndarray, rng: np.random.Generator, chance: floa
         images[i, top:top + height, left:left + width] = rng.uniform(0, 255, (height, width))
 
 
-def epoch_checkpoint(out_dir: Path, epoch: int) -> Path:
-    """Where ``--keep-epochs`` saves epoch ``epoch`` (1-based) of a run."""
-    return out_dir / f"epoch_{epoch:02d}.keras"
-
-
-def epoch_checkpoints(out_dir: Path) -> dict[int, Path]:
-    """The per-epoch checkpoints a ``--keep-epochs`` run saved, by epoch number, in order."""
-    found = {}
-    for path in out_dir.glob("epoch_*.keras"):
-        if (epoch := checkpoint_epoch(path)) is not None:
-            found[epoch] = path
-    return dict(sorted(found.items()))
-
-
-def checkpoint_epoch(path: Path) -> int | None:
-    """The epoch number in a per-epoch checkpoint's name, or None for any other file."""
-    prefix, _, number = path.stem.partition("_")
-    return int(number) if path.suffix == ".keras" and prefix == "epoch" and number.isdigit() else None
-
-
-class TrainingProgress:
-    """Keras callback: one progress line per epoch, best checkpoint, history, time budget."""
-
-    def __new__(cls, *args, **kwargs):  # built lazily so importing needs no Keras
-        import keras
-
-        class _Callback(keras.callbacks.Callback):
-            def __init__(self, out_dir: Path, monitor: str, mode: str, budget_s: float,
-                         keep_epochs: bool = False):
-                super().__init__()
-                self.out_dir, self.monitor, self.mode = out_dir, monitor, mode
-                self.keep_epochs = keep_epochs
-                self.budget_s, self.history = budget_s, []
-                self.best = np.inf if mode == "min" else -np.inf
-                self.started = self.epoch_started = time.time()
-
-            def on_epoch_begin(self, epoch, logs=None):
-                self.epoch_started = time.time()
-
-            def on_epoch_end(self, epoch, logs=None):
-                logs = {k: float(v) for k, v in (logs or {}).items()}
-                logs["epoch"], logs["seconds"] = epoch + 1, round(time.time() - self.epoch_started, 1)
-                self.history.append(logs)
-                value = logs[self.monitor]
-                better = value < self.best if self.mode == "min" else value > self.best
-                if better:
-                    self.best = value
-                    self.model.save(self.out_dir / "best.keras")
-                self.model.save(self.out_dir / "last.keras")  # the model that ships
-                if self.keep_epochs:  # for weight averaging afterwards
-                    self.model.save(epoch_checkpoint(self.out_dir, epoch + 1))
-                (self.out_dir / "history.json").write_text(json.dumps(self.history, indent=1))
-                shown = " ".join(f"{k}={v:.4f}" for k, v in logs.items() if k not in ("epoch", "seconds"))
-                print(f"epoch {epoch + 1}: {shown} ({logs['seconds']:.0f} s)"
-                      f"{' *best' if better else ''}", flush=True)
-                elapsed = time.time() - self.started
-                if elapsed + logs["seconds"] > self.budget_s:
-                    print(f"time budget of {self.budget_s:.0f} s reached; stopping", flush=True)
-                    self.model.stop_training = True
-
-        return _Callback(*args, **kwargs)
-
-
 def cosine_schedule(peak: float, total_steps: int, warmup_steps: int):
     """Linear warm-up then cosine decay to zero: fast, stable training in few epochs."""
     import keras
@@ -323,12 +258,15 @@ def compile_and_fit(model, train_batches, val_batches, args, monitor: str, mode:
     schedule = cosine_schedule(args.learning_rate, steps, len(train_batches))
     model.compile(optimizer=keras.optimizers.AdamW(schedule, weight_decay=1e-4), **compile_args)
     args.out.mkdir(parents=True, exist_ok=True)
-    progress = TrainingProgress(args.out, monitor, mode, args.budget_minutes * 60, args.keep_epochs)
+    from faceinsight.training.callbacks import ProgressLog, training_callbacks
+
+    callbacks = training_callbacks(args.out, monitor, mode, args.budget_minutes * 60)
     print(f"model: {model.count_params():,} parameters; {args.epochs} epochs", flush=True)
     model.fit(train_batches, validation_data=val_batches, epochs=args.epochs,
-              callbacks=[progress], verbose=0)
-    run = {"seconds": round(time.time() - started), "epochs_run": len(progress.history),
+              callbacks=callbacks, verbose=0)
+    history = next(c for c in callbacks if isinstance(c, ProgressLog)).history
+    run = {"seconds": round(time.time() - started), "epochs_run": len(history),
            "device": training_device(),
            "args": {k: str(v) for k, v in vars(args).items()}}
     (args.out / "run.json").write_text(json.dumps(run, indent=1))
-    return progress.history
+    return history

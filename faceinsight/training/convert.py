@@ -12,8 +12,7 @@ import numpy as np
 from faceinsight import __version__
 from faceinsight.labels import EMOTIONS, GENDERS, MAX_AGE
 from faceinsight.models import MANIFEST_NAME, TFLiteModel, sha256_bytes, write_chunks
-from faceinsight.training.architectures import is_mirrored
-from faceinsight.training.ensemble import served_form
+from faceinsight.training.architectures import is_mirrored, served_form
 
 DEFAULT_CHUNK_BYTES = 1024 * 1024
 TOLERANCE = 0.02  # largest difference allowed between Keras and .tflite outputs (float16 weights)
@@ -91,7 +90,7 @@ def convert(kind: str, keras_path: Path, models_dir: Path, samples: np.ndarray,
     import keras
 
     import faceinsight.training.losses  # noqa: F401  (registers the custom loss and metric)
-    model = served_form(keras.saving.load_model(keras_path, compile=False), kind)
+    model = served_form(keras.saving.load_model(keras_path, compile=False))
     content = keras_to_tflite(model, calibration)
     tflite = TFLiteModel(content, kind)
     tolerance = TOLERANCE if calibration is None else INT8_TOLERANCE

@@ -152,39 +152,24 @@ def _best_epoch(history: list[dict], key: str | None, mode: str, restarts: list[
     return start + int(np.argmax(values) if mode == "max" else np.argmin(values)) + 1
 
 
-def _training_section(history: list[dict], run: dict, key: str | None, mode: str,
-                      averaged_epochs: list[int] | None = None,
-                      averaged_with: list[str] | None = None) -> dict:
-    section = {"epochs": len(history), "seconds": run["seconds"], "args": run["args"],
-               "rounds": run["rounds"], "best_epoch": _best_epoch(history, key, mode, run["restarts"])}
-    if averaged_epochs:  # the last round's epoch numbers, counted on over all rounds
-        start = run["restarts"][-1] if run["restarts"] else 0
-        section["averaged_epochs"] = [start + epoch for epoch in averaged_epochs]
-        section["averaged_with"] = list(averaged_with or [])
-    return section
+def _training_section(history: list[dict], run: dict, key: str | None, mode: str) -> dict:
+    return {"epochs": len(history), "seconds": run["seconds"], "args": run["args"],
+            "rounds": run["rounds"], "best_epoch": _best_epoch(history, key, mode, run["restarts"])}
 
 
-def report_emotion(out_dir: Path, val: dict, reports_dir: Path, model_path: Path | None = None,
-                   averaged_epochs: list[int] | None = None, averaged_with: list[str] | None = None) -> dict:
+def report_emotion(out_dir: Path, val: dict, reports_dir: Path) -> dict:
     """Evaluate the emotion model as it ships on FER2013 val/ and write its figures and plots.
 
     :param out_dir: the training folder (best.keras, history.json, run.json).
     :param val: validation crops and labels as from ``datasets.load_fer2013``.
     :param reports_dir: where metrics.json and the PNGs go.
-    :param model_path: the model to evaluate if not ``out_dir/best.keras`` (e.g. an ensemble).
-    :param averaged_epochs: the epochs of ``out_dir``'s run whose weights ``model_path`` averages.
-    :param averaged_with: other checkpoints averaged in (``folder/file`` names).
     """
-    import keras
-
-    from faceinsight.training.architectures import is_mirrored
-    from faceinsight.training.ensemble import is_ensemble, served_form
+    from faceinsight.training.architectures import is_mirrored, served_form
 
     reports_dir.mkdir(parents=True, exist_ok=True)
-    best = _load_best(model_path or out_dir / "best.keras")
-    members = [layer for layer in best.layers if isinstance(layer, keras.Model)] if is_ensemble(best) else []
-    single_views = [_predict(m, val["images"]).argmax(axis=1) for m in members or [best]]
-    shipped = served_form(best, "emotion")  # what convert.py converts
+    best = _load_best(out_dir / "best.keras")
+    single_view = _predict(best, val["images"]).argmax(axis=1)
+    shipped = served_form(best)  # what convert.py converts
     scores = _predict(shipped, val["images"])
     predicted, true = scores.argmax(axis=1), val["label"]
     matrix = confusion(true, predicted, len(EMOTIONS))
@@ -194,15 +179,12 @@ def report_emotion(out_dir: Path, val: dict, reports_dir: Path, model_path: Path
                         "support": int(matrix[i].sum())} for i, name in enumerate(EMOTIONS)}
     section = {
         "summary": {"accuracy": float((predicted == true).mean()), "validation_images": int(len(true)),
-                    "accuracy_single_view": float((single_views[-1] == true).mean()),
+                    "accuracy_single_view": float((single_view == true).mean()),
                     "flip_averaged": is_mirrored(shipped),
-                    "ensemble_members": len(members),
-                    "member_accuracies": [float((v == true).mean()) for v in single_views],
                     "validation_set": "FER2013 val/ (PublicTest)"},
         "per_class": per_class,
         "confusion_matrix": {"labels": list(EMOTIONS), "counts": matrix.tolist()},
-        "training": _training_section(history, run, "val_accuracy", "max", averaged_epochs,
-                                      averaged_with),
+        "training": _training_section(history, run, "val_accuracy", "max"),
     }
     plot_confusion(matrix, list(EMOTIONS), "Emotion, FER2013 val", reports_dir / "emotion_confusion.png")
     plot_curves(history, [("loss", "loss"), ("accuracy", "accuracy")], "Emotion model",

@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
 
-.PHONY: run test lint bench train-emotion train-age-gender convert clean
+.PHONY: run test lint bench eval calibrate train-emotion train-age-gender convert clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -34,14 +34,23 @@ bench: $(VENV)/.dev
 	$(BIN)/python bench/bench_models.py
 
 DATA ?= data
+# The shipped models through the served path on validation faces in photos (reports/served_eval.json).
+eval: $(VENV)/.dev
+	$(BIN)/python -m faceinsight.evaluate --utkface $(DATA)/utkface --fer2013 $(DATA)/fer2013
+
+# Each model's crop geometry per detector, measured on training chips, into models/manifest.json.
+calibrate: $(VENV)/.dev
+	$(BIN)/python -m faceinsight.calibrate --utkface $(DATA)/utkface --fer2013 $(DATA)/fer2013
+
 train-emotion: $(VENV)/.dev
 	$(BIN)/python -m faceinsight.training.train_emotion --data $(DATA)/fer2013
 
 train-age-gender: $(VENV)/.dev
-	$(BIN)/python -m faceinsight.training.train_age_gender --data $(DATA)/utkface
+	$(BIN)/python -m faceinsight.training.train_age_gender --data $(DATA)/utkface --epochs 55 \
+		--batch-size 128 --workers 4
 
 convert: $(VENV)/.dev
-	$(BIN)/python convert_models.py
+	$(BIN)/python convert_models.py --int8-utkface $(DATA)/utkface
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache build

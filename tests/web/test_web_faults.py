@@ -7,6 +7,7 @@ fails. Each gives a clear message, and what does not depend on the broken part g
 from __future__ import annotations
 
 import errno
+import json
 import os
 import subprocess
 from pathlib import Path
@@ -19,7 +20,7 @@ from webhelpers import keep_captures, wait_for_job
 from bench.bench_api import start_gunicorn, stop_gunicorn
 from faceinsight import jobs as jobs_module
 from faceinsight.jobs import JobManager
-from faceinsight.models import ModelError, read_manifest
+from faceinsight.models import ModelError, read_manifest, verify_model_files
 from faceinsight.web import create_app
 
 
@@ -214,3 +215,24 @@ def test_a_job_whose_state_cannot_be_written_does_not_kill_the_worker(app, clien
     monkeypatch.setattr(store, "update", real_update)
     second = send(client, "/api/v1/videos", file_part(small_video(tmp_path), "w.avi")).get_json()
     assert wait_for_job(client, second["url"])["status"] == "done"  # the pool carries on
+
+
+@pytest.mark.parametrize("detector", ["haar", "blazeface"])
+def test_a_model_without_a_geometry_for_the_detector_stops_start_up(
+        detector: str, models_copy: Path, fresh_models: None, monkeypatch, app_config: dict) -> None:
+    """Never served with a framing it was not calibrated for: start-up stops and says why."""
+    manifest = read_manifest(models_copy)
+    del manifest["models"]["age_gender"]["framing"]["detectors"][detector]
+    (models_copy / "manifest.json").write_text(json.dumps(manifest))
+    monkeypatch.setenv("FACEINSIGHT_MODELS", str(models_copy))
+    monkeypatch.setenv("FACEINSIGHT_DETECTOR", detector)
+    with pytest.raises(ModelError, match=f"age_gender model has no crop geometry for the '{detector}'"):
+        create_app(app_config)
+    with pytest.raises(ModelError, match="no crop geometry"):
+        verify_model_files()  # what gunicorn's master checks before any worker starts
+
+
+def test_an_unknown_detector_stops_start_up(fresh_models: None, monkeypatch, app_config: dict) -> None:
+    monkeypatch.setenv("FACEINSIGHT_DETECTOR", "yolo")
+    with pytest.raises(ModelError, match="unknown face detector 'yolo'; choose one of haar, blazeface"):
+        create_app(app_config)

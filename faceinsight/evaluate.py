@@ -272,7 +272,8 @@ def main(argv: list[str] | None = None) -> None:
         "seed": args.seed, "faces_drawn": args.faces, "detectors": {},
     }
     for name in args.detectors.split(","):
-        figures = evaluate(args.utkface, args.fer2013, FaceModels(detector=name), args.faces, args.seed)
+        models = FaceModels(models_folder(), detector=name)
+        figures = evaluate(args.utkface, args.fer2013, models, args.faces, args.seed)
         results["detectors"][name] = figures
         print(json.dumps(figures, indent=1), flush=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)

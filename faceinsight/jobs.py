@@ -30,7 +30,7 @@ import numpy as np
 
 from faceinsight.files import write_private
 from faceinsight.models import ModelError
-from faceinsight.video import VideoCancelled, VideoError, analyze_video
+from faceinsight.video import DecoderLimits, VideoCancelled, VideoError, VideoInfo, analyze_video
 
 log = logging.getLogger(__name__)
 
@@ -262,8 +262,10 @@ def execute_job(job_id: str, spec: dict, store: StateStore) -> None:
     Never raises: every outcome is written to the store (a deleted job is simply dropped).
 
     :param job_id: the job.
-    :param spec: ``video_path``, ``job_dir``, ``sample_fps``, ``keep`` and the limits
-        (``max_seconds``, ``max_frames``, ``max_pixels``, ``max_faces``).
+    :param spec: ``video_path``, ``job_dir``, ``sample_fps``, ``keep``, the limits
+        (``max_seconds``, ``max_frames``, ``max_pixels``, ``max_faces``), and optionally ``video``
+        (the probed :class:`VideoInfo` as a dict, so the video is not probed again) and
+        ``decoder`` (the decoding child's :class:`DecoderLimits` as a dict).
     :param store: where state and results go.
     """
     video_path = Path(spec["video_path"])
@@ -283,6 +285,8 @@ def execute_job(job_id: str, spec: dict, store: StateStore) -> None:
             str(video_path), float(spec["sample_fps"]), max_seconds=float(spec["max_seconds"]),
             max_frames=int(spec["max_frames"]), max_pixels=int(spec["max_pixels"]),
             max_faces=int(spec["max_faces"]), progress=progress,
+            info=VideoInfo(**spec["video"]) if spec.get("video") else None,
+            limits=DecoderLimits(**spec.get("decoder", {})),
             should_stop=lambda: store.cancel_requested(job_id),
             on_frame=lambda number, rgb, _faces: _save_frame(frames_dir, number, rgb))
         results["video"]["name"] = spec.get("name", "")

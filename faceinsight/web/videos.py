@@ -6,12 +6,13 @@ import json
 import logging
 import math
 import shutil
+from dataclasses import asdict
 from pathlib import Path
 
 from flask import Blueprint, Response, current_app, jsonify, request, send_file, session, url_for
 
 from faceinsight.jobs import FINISHED, JobManager, JobQueueFull
-from faceinsight.video import VideoError, check_limits, probe, results_csv
+from faceinsight.video import DecoderLimits, VideoError, check_limits, probe, results_csv
 from faceinsight.web.errors import ApiError
 from faceinsight.web.security import session_id
 from faceinsight.web.settings import MB
@@ -45,6 +46,14 @@ def read_sample_fps(raw: str | None) -> float:
     if not (math.isfinite(value) and 0 < value <= highest):
         raise ApiError(400, f"'sample_fps' must be frames per second above 0 and at most {highest:g}")
     return value
+
+
+def decoder_limits() -> DecoderLimits:
+    """The decoding child's limits from the app's settings."""
+    config = current_app.config
+    return DecoderLimits(memory_mb=int(config["FACEINSIGHT_DECODER_MEMORY_MB"]),
+                         probe_s=float(config["FACEINSIGHT_DECODER_PROBE_SECONDS"]),
+                         read_cpu_s=float(config["FACEINSIGHT_DECODER_READ_SECONDS"]))
 
 
 def save_upload(stream, path: Path, limit: int) -> int:
@@ -98,10 +107,12 @@ def create() -> tuple[Response, int, dict[str, str]]:
     try:
         video_path = folder / f"video{ext}"
         save_upload(part.stream, video_path, int(config["FACEINSIGHT_MAX_VIDEO_MB"] * MB))
-        info = probe(str(video_path), config["FACEINSIGHT_MAX_PIXELS"])
+        limits = decoder_limits()
+        info = probe(str(video_path), config["FACEINSIGHT_MAX_PIXELS"], limits)  # in a child
         expected = check_limits(info, sample_fps, config["FACEINSIGHT_VIDEO_MAX_SECONDS"],
                                 config["FACEINSIGHT_VIDEO_MAX_FRAMES"])
         spec = {"video_path": str(video_path), "job_dir": str(folder), "sample_fps": sample_fps,
+                "video": asdict(info), "decoder": asdict(limits),
                 "keep": bool(session.get("keep")), "name": name, "frames_expected": expected,
                 "max_seconds": config["FACEINSIGHT_VIDEO_MAX_SECONDS"],
                 "max_frames": config["FACEINSIGHT_VIDEO_MAX_FRAMES"],

@@ -1,0 +1,127 @@
+"""Untrusted media cannot crash, hang or bloat a server process (issue 12).
+
+Videos are probed and read in a child process with CPU and memory limits; a child that crashes,
+hangs or runs out of memory gives the client a 422 and leaves nothing on disk. Images are
+refused from their header when their shape or scan count would make decoding or detection
+unbounded.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from hostile_inputs import file_part, send, small_video
+from media_bombs import bottom_up_avi
+from webhelpers import wait_for_job
+
+from faceinsight import decoder
+from faceinsight.video import VideoError, probe
+
+
+def leftover_files(app_config: dict) -> list[Path]:
+    """Every file under the test app's jobs folder."""
+    jobs = app_config["FACEINSIGHT_UPLOAD_DIR"] / "jobs"
+    return [path for path in jobs.rglob("*")] if jobs.exists() else []
+
+
+def stand_in_decoder(monkeypatch, code: str) -> None:
+    """Replace the decoding child by ``python -c code`` (which gets the same arguments)."""
+    monkeypatch.setattr(decoder, "READER_COMMAND", (sys.executable, "-c", code))
+
+
+# --- a real file that crashes OpenCV's FFmpeg reader -------------------------------------------
+
+def test_bottom_up_avi_is_probed_without_risk_to_this_process(tmp_path: Path) -> None:
+    """Decoded in this process, this file aborts it (malloc_consolidate: invalid chunk size)."""
+    path = tmp_path / "dib.avi"
+    path.write_bytes(bottom_up_avi())
+    try:
+        info = probe(str(path))
+    except VideoError as error:  # the child crashed (today's OpenCV) or refused the file
+        assert "decode" in str(error) or "video" in str(error)
+    else:
+        assert (info.width, info.height) == (96, 96)
+
+
+def test_bottom_up_avi_upload_is_answered_and_the_server_stays_up(client, app_config) -> None:
+    response = send(client, "/api/v1/videos", file_part(bottom_up_avi(), "capture.avi", "video/x-msvideo"))
+    body = response.get_json()
+    assert response.status_code in (422, 202), body
+    if response.status_code == 422:
+        assert body["error"].startswith("the video could not be decoded"), body
+        assert leftover_files(app_config) == []
+    else:
+        assert wait_for_job(client, body["url"])["status"] in ("done", "failed")
+    assert client.get("/health").status_code == 200
+    again = send(client, "/api/v1/videos", file_part(bottom_up_avi(), "capture.avi"))
+    assert again.status_code == response.status_code  # twice in a row, the same answer
+
+
+# --- a decoder that crashes, hangs or fails only while reading frames ---------------------------
+
+def test_a_crashing_decoder_is_422_and_leaves_nothing(client, app_config, tmp_path, monkeypatch) -> None:
+    stand_in_decoder(monkeypatch, "import os; os.abort()")
+    response = send(client, "/api/v1/videos", file_part(small_video(tmp_path), "clip.avi"))
+    assert response.status_code == 422
+    assert response.get_json()["error"] == "the video could not be decoded: the decoder crashed (SIGABRT)"
+    assert leftover_files(app_config) == []
+    assert client.get("/health").status_code == 200
+
+
+def test_a_hanging_decoder_is_killed_at_its_deadline(app, app_config, tmp_path, monkeypatch) -> None:
+    marker = tmp_path / "child.pid"
+    stand_in_decoder(monkeypatch, f"import os, time; open({str(marker)!r}, 'w').write(str(os.getpid())); "
+                                  "time.sleep(60)")
+    app.config["FACEINSIGHT_DECODER_PROBE_SECONDS"] = 1.0
+    started = time.monotonic()
+    response = send(app.test_client(), "/api/v1/videos", file_part(small_video(tmp_path), "clip.avi"))
+    assert time.monotonic() - started < 10
+    assert response.status_code == 422 and "took too long" in response.get_json()["error"]
+    assert leftover_files(app_config) == []
+    pid = int(marker.read_text())
+    assert not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text()
+
+
+def test_a_decoder_crash_while_reading_frames_fails_the_job_alone(client, app_config, tmp_path,
+                                                                   monkeypatch) -> None:
+    stand_in_decoder(monkeypatch, "import os, sys; from faceinsight.decoder import child_main; "
+                                  "os.abort() if sys.argv[3] == 'frames' else "
+                                  "sys.exit(child_main(sys.argv[1:]))")
+    response = send(client, "/api/v1/videos", file_part(small_video(tmp_path), "clip.avi"))
+    assert response.status_code == 202
+    state = wait_for_job(client, response.get_json()["url"])
+    assert state["status"] == "failed" and "crashed (SIGABRT)" in state["error"]
+    assert not [path for path in leftover_files(app_config) if path.name.startswith("video")]
+    assert client.get("/health").status_code == 200
+
+
+# --- the limits the child puts on itself ---------------------------------------------------------
+
+def run_limited(code: str, cpu_s: float = 30, memory_mb: int = 2048) -> subprocess.CompletedProcess:
+    """Run ``code`` in a child that first calls :func:`decoder.apply_limits`."""
+    prelude = f"from faceinsight.decoder import apply_limits; apply_limits({cpu_s}, {memory_mb}); "
+    return subprocess.run([sys.executable, "-c", prelude + code], capture_output=True, timeout=60,
+                          cwd=Path(decoder.__file__).parents[1])
+
+
+def test_the_decoding_child_is_held_to_its_memory_and_cpu_limits() -> None:
+    assert run_limited("bytearray(100 * 2**20)", memory_mb=512).returncode == 0
+    too_much = run_limited("bytearray(1024 * 2**20)", memory_mb=512)
+    assert too_much.returncode == 1 and b"MemoryError" in too_much.stderr
+    spinning = run_limited("any(iter(int, 1))", cpu_s=1)  # spins, allocating nothing
+    assert spinning.returncode in (-decoder.signal.SIGXCPU, -decoder.signal.SIGKILL)
+
+
+@pytest.mark.parametrize("command", ["probe", "frames"])
+def test_the_real_child_reports_refusals_as_records(tmp_path: Path, command: str) -> None:
+    text = tmp_path / "notes.mp4"
+    text.write_text("not a video")
+    with pytest.raises(VideoError, match="expected an mp4, mov, webm, mkv or avi container"):
+        if command == "probe":
+            probe(str(text))
+        else:
+            list(decoder.sampled_frames(str(text), 2.0, 10**6))

@@ -8,17 +8,25 @@ unbounded.
 
 from __future__ import annotations
 
+import struct
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
-from hostile_inputs import file_part, send, small_video
-from media_bombs import bottom_up_avi
-from webhelpers import wait_for_job
+from hostile_inputs import file_part, jpeg, send, small_video
+from media_bombs import bottom_up_avi, jpeg_with_empty_scans, thin_png
+from webhelpers import astronaut, encode, wait_for_job
 
 from faceinsight import decoder
+from faceinsight.pipeline import (
+    MAX_JPEG_SCANS,
+    ImageRefusedError,
+    ImageTooLargeError,
+    count_jpeg_scans,
+    decode_image,
+)
 from faceinsight.video import VideoError, probe
 
 
@@ -125,3 +133,61 @@ def test_the_real_child_reports_refusals_as_records(tmp_path: Path, command: str
             probe(str(text))
         else:
             list(decoder.sampled_frames(str(text), 2.0, 10**6))
+
+
+# --- images: bounded work, refused from the header -----------------------------------------------
+
+PHOTO_ROUTES = ("/api/v1/analyze", "/predict")
+
+
+@pytest.mark.parametrize("url", PHOTO_ROUTES)
+def test_a_jpeg_with_thousands_of_empty_scans_is_refused_before_decoding(client, url: str) -> None:
+    bomb = jpeg_with_empty_scans(6000, side=1024)  # today: seconds of CPU per request, then 200
+    started = time.monotonic()
+    response = send(client, url, file_part(bomb, "scans.jpg"))
+    assert response.status_code == 422, response.get_json()
+    assert response.get_json()["error"] == (
+        "the image is not analysed: the JPEG has more than 100 scans; decoding it would take too "
+        "long (a progressive JPEG has about 10)")
+    assert time.monotonic() - started < 2
+
+
+def test_ordinary_progressive_jpegs_pass_the_scan_count(client) -> None:
+    progressive = encode(astronaut(), "JPEG", progressive=True)
+    assert 2 <= count_jpeg_scans(progressive, MAX_JPEG_SCANS) <= 15
+    assert count_jpeg_scans(jpeg(), MAX_JPEG_SCANS) == 1
+    response = send(client, "/api/v1/analyze", file_part(progressive, "progressive.jpg"))
+    assert response.status_code == 200 and response.get_json()["faces"]
+
+
+def test_marker_bytes_inside_a_segment_are_not_counted_as_scans() -> None:
+    data = jpeg()
+    comment = b"\xff\xda" * 500  # a comment (COM) segment full of SOS-looking bytes
+    with_comment = data[:2] + b"\xff\xfe" + struct.pack(">H", len(comment) + 2) + comment + data[2:]
+    assert count_jpeg_scans(with_comment, MAX_JPEG_SCANS) == 1
+    assert count_jpeg_scans(jpeg_with_empty_scans(150), MAX_JPEG_SCANS) == MAX_JPEG_SCANS + 1
+
+
+@pytest.mark.parametrize("url", PHOTO_ROUTES)
+def test_a_thin_image_with_a_huge_side_is_413(client, url: str) -> None:
+    response = send(client, url, file_part(thin_png(200_000, 200), "thin.png"))  # 40 MP: in the limit
+    assert response.status_code == 413
+    assert response.get_json()["error"] == ("the image is 200000x200 pixels; the longest side may be "
+                                            "20,000 pixels")
+
+
+@pytest.mark.parametrize("size", [(5000, 100), (100, 5000)])
+def test_an_extreme_aspect_ratio_is_422(client, size: tuple[int, int]) -> None:
+    response = send(client, "/api/v1/analyze", file_part(thin_png(*size), "strip.png"))
+    assert response.status_code == 422
+    assert response.get_json()["error"] == (f"the image is not analysed: the image is {size[0]}x{size[1]} "
+                                            "pixels; one side may be at most 25 times the other")
+    wide = send(client, "/api/v1/analyze", file_part(thin_png(2500, 100), "banner.png"))
+    assert wide.status_code == 200  # 25:1 is still analysed
+
+
+def test_the_cli_decoder_refuses_the_same_images() -> None:
+    with pytest.raises(ImageRefusedError, match="more than 100 scans"):
+        decode_image(jpeg_with_empty_scans(200))
+    with pytest.raises(ImageTooLargeError, match="longest side"):
+        decode_image(thin_png(30_000, 1_200))

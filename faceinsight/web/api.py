@@ -18,6 +18,7 @@ from faceinsight.web.uploads import (
     clean_name,
     decode_data_url,
     read_flag,
+    read_json_body,
     read_part,
     uploaded_file,
 )
@@ -49,9 +50,10 @@ def read_image_request() -> ImageRequest:
     """
     limit = int(current_app.config["FACEINSIGHT_MAX_PHOTO_MB"] * MB)
     if request.mimetype == "application/json":
-        body = request.get_json(silent=True)
+        expected = "the JSON body must be an object with an 'image' data URL"
+        body = read_json_body(expected)
         if not isinstance(body, dict):
-            raise ApiError(400, "the JSON body must be an object with an 'image' data URL")
+            raise ApiError(400, expected)
         if "image" not in body:
             raise ApiError(400, "the JSON body needs an 'image' field holding a data URL")
         data = decode_data_url(body["image"], limit)

@@ -8,6 +8,8 @@ unbounded.
 
 from __future__ import annotations
 
+import io
+import json
 import struct
 import subprocess
 import sys
@@ -17,7 +19,7 @@ from pathlib import Path
 import pytest
 from hostile_inputs import file_part, jpeg, send, small_video
 from media_bombs import bottom_up_avi, jpeg_with_empty_scans, thin_png
-from webhelpers import astronaut, encode, wait_for_job
+from webhelpers import astronaut, data_url, encode, page_csrf, wait_for_job
 
 from faceinsight import decoder
 from faceinsight.pipeline import (
@@ -28,6 +30,7 @@ from faceinsight.pipeline import (
     decode_image,
 )
 from faceinsight.video import VideoError, probe
+from faceinsight.web.security import CSRF_HEADER
 
 
 def leftover_files(app_config: dict) -> list[Path]:
@@ -191,3 +194,39 @@ def test_the_cli_decoder_refuses_the_same_images() -> None:
         decode_image(jpeg_with_empty_scans(200))
     with pytest.raises(ImageTooLargeError, match="longest side"):
         decode_image(thin_png(30_000, 1_200))
+
+
+# --- JSON bodies: too deep, malformed, too large however sent ------------------------------------
+
+DEEP = b"[" * 100_000
+
+
+@pytest.mark.parametrize("url", ["/api/v1/analyze", "/session/privacy"])
+def test_deeply_nested_json_is_400(client, url: str) -> None:
+    headers = {"Content-Type": "application/json", CSRF_HEADER: page_csrf(client)}
+    response = client.post(url, data=DEEP, headers=headers)
+    assert response.status_code == 400, response.get_json()
+    assert response.get_json()["error"].endswith("the JSON is nested too deeply")
+    malformed = client.post(url, data=b'{"keep": tru', headers=headers)
+    assert malformed.status_code == 400 and malformed.get_json()["error"].endswith("not valid JSON")
+
+
+def chunked_post(client, url: str, body: bytes, content_type: str):
+    """POST a body without Content-Length, as gunicorn hands a chunked request to the app."""
+    return client.post(url, input_stream=io.BytesIO(body),
+                       headers={"Content-Type": content_type, "Transfer-Encoding": "chunked"},
+                       environ_base={"wsgi.input_terminated": True})
+
+
+@pytest.mark.parametrize("content_type", ["application/json", "multipart/form-data; boundary=x"])
+def test_an_oversized_chunked_body_is_413(client, content_type: str) -> None:
+    body = b'{"image": "data:image/jpeg;base64,' + b"A" * (50 * 2**20) + b'"}'  # 50 MiB
+    response = chunked_post(client, "/api/v1/analyze", body, content_type)
+    assert response.status_code == 413, response.get_json()
+    assert response.get_json()["error"].startswith("the upload is too large; the limit is")
+
+
+def test_a_small_chunked_json_body_is_read(client) -> None:
+    body = json.dumps({"image": data_url(jpeg())}).encode()
+    response = chunked_post(client, "/api/v1/analyze", body, "application/json")
+    assert response.status_code == 200 and response.get_json()["faces"]

@@ -14,6 +14,8 @@ afterwards unless the user keeps captures) and the sampled frames used for seeki
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import hmac
 import json
 import logging
 import re
@@ -48,6 +50,30 @@ class JobQueueFull(RuntimeError):
 def new_job_id() -> str:
     """A random, unguessable job id (32 hex digits)."""
     return secrets.token_hex(16)
+
+
+def new_job_token() -> tuple[str, str]:
+    """A secret token for a job's API client and the hash that is stored (never the token)."""
+    token = secrets.token_urlsafe(32)
+    return token, token_hash(token)
+
+
+def token_hash(token: str) -> str:
+    """The stored form of a job token (SHA-256, hex)."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def may_access(state: dict, session: str | None, token: str | None) -> bool:
+    """Whether a caller may see or delete a job: its session created it, or it holds the token.
+
+    :param state: the job's state.
+    :param session: the caller's session id (None without a session cookie).
+    :param token: the ``X-Job-Token`` the caller sent (None when absent).
+    """
+    owner, stored = state.get("owner") or "", state.get("token_hash") or ""
+    if session and owner and hmac.compare_digest(owner.encode(), session.encode()):
+        return True
+    return bool(token and stored and hmac.compare_digest(stored, token_hash(token)))
 
 
 def valid_job_id(job_id: str) -> bool:
@@ -443,19 +469,22 @@ class JobManager:
         folder.mkdir(parents=True, mode=0o700)
         return job_id, folder
 
-    def submit(self, job_id: str, owner: str, name: str, spec: dict) -> dict:
+    def submit(self, job_id: str, owner: str, name: str, spec: dict, token_sha256: str = "") -> dict:
         """Record a job as queued and hand it to the backend.
 
         :param job_id: from :meth:`new_job`.
-        :param owner: the session that may see its frames and delete it.
+        :param owner: the session that may read and delete it.
         :param name: the cleaned display name of the video.
         :param spec: see :func:`execute_job`.
+        :param token_sha256: the hash of the job's token (:func:`new_job_token`): whoever holds
+            the token may read and delete it too.
         :raises JobQueueFull: the queue is full (the job and its folder are removed).
         """
         now = time.time()
         keep = bool(spec.get("keep"))
-        state = {"id": job_id, "owner": owner, "name": name, "status": "queued", "progress": 0,
-                 "error": None, "created": now, "updated": now, "sample_fps": spec["sample_fps"],
+        state = {"id": job_id, "owner": owner, "token_hash": token_sha256, "name": name,
+                 "status": "queued", "progress": 0, "error": None, "created": now, "updated": now,
+                 "sample_fps": spec["sample_fps"],
                  "frames_analyzed": 0, "frames_expected": spec.get("frames_expected", 0), "keep": keep,
                  "ttl_s": int(self.retention_s if keep else self.job_ttl_s)}
         try:

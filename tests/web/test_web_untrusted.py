@@ -22,6 +22,7 @@ from media_bombs import bottom_up_avi, jpeg_with_empty_scans, thin_png
 from webhelpers import astronaut, data_url, encode, page_csrf, wait_for_job
 
 from faceinsight import decoder
+from faceinsight.jobs import token_hash
 from faceinsight.pipeline import (
     MAX_JPEG_SCANS,
     ImageRefusedError,
@@ -31,6 +32,7 @@ from faceinsight.pipeline import (
 )
 from faceinsight.video import VideoError, probe
 from faceinsight.web.security import CSRF_HEADER
+from faceinsight.web.videos import TOKEN_HEADER
 
 
 def leftover_files(app_config: dict) -> list[Path]:
@@ -230,3 +232,39 @@ def test_a_small_chunked_json_body_is_read(client) -> None:
     body = json.dumps({"image": data_url(jpeg())}).encode()
     response = chunked_post(client, "/api/v1/analyze", body, "application/json")
     assert response.status_code == 200 and response.get_json()["faces"]
+
+
+# --- video jobs are private to their owner --------------------------------------------------------
+
+def job_urls(state: dict) -> list[str]:
+    """Every readable URL of a finished job: status, both downloads, a frame."""
+    links = state["links"]
+    return [links["self"], links["json"], links["csv"], links["frame"].replace("{frame}", "0")]
+
+
+def test_only_the_owner_or_the_token_holder_sees_or_deletes_a_job(app, client, tmp_path) -> None:
+    created = send(client, "/api/v1/videos", file_part(small_video(tmp_path), "mine.avi")).get_json()
+    state = wait_for_job(client, created["url"])
+    assert state["status"] == "done" and "token_hash" not in state and created["token"] not in str(state)
+    stranger, cookieless = app.test_client(), app.test_client()
+    stranger.get("/")  # another browser session
+    wrong = {TOKEN_HEADER: created["token"][:-2] + "xx"}
+    for url in job_urls(state):
+        assert client.get(url).status_code == 200, url
+        assert stranger.get(url).status_code == 404, url
+        assert cookieless.get(url).status_code == 404, url
+        assert cookieless.get(url, headers=wrong).status_code == 404, url
+        assert cookieless.get(url, headers={TOKEN_HEADER: created["token"]}).status_code == 200, url
+    assert stranger.delete(created["url"]).status_code == 404
+    assert cookieless.delete(created["url"], headers=wrong).status_code == 404
+    assert client.get(created["url"]).status_code == 200  # still there
+    assert cookieless.delete(created["url"], headers={TOKEN_HEADER: created["token"]}).status_code == 200
+    assert client.get(created["url"]).status_code == 404
+
+
+def test_the_token_is_stored_only_as_a_hash(app, client, app_config, tmp_path) -> None:
+    created = send(client, "/api/v1/videos", file_part(small_video(tmp_path), "mine.avi")).get_json()
+    wait_for_job(client, created["url"])
+    stored = (app_config["FACEINSIGHT_UPLOAD_DIR"] / "jobs" / created["id"] / "state.json").read_text()
+    assert created["token"] not in stored and token_hash(created["token"]) in stored
+    assert len(created["token"]) >= 40

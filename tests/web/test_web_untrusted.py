@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from hostile_inputs import file_part, jpeg, send, small_video
 from media_bombs import bottom_up_avi, jpeg_with_empty_scans, thin_png
-from webhelpers import astronaut, data_url, encode, page_csrf, wait_for_job
+from webhelpers import astronaut, data_url, encode, keep_captures, page_csrf, wait_for_job
 
 from faceinsight import decoder
 from faceinsight.jobs import token_hash
@@ -33,6 +33,12 @@ from faceinsight.pipeline import (
 from faceinsight.video import VideoError, probe
 from faceinsight.web.security import CSRF_HEADER
 from faceinsight.web.videos import TOKEN_HEADER
+
+
+def send_with(client, url: str, body: tuple[bytes, str | None], headers: dict[str, str]):
+    """POST a raw body with its Content-Type and extra headers."""
+    data, content_type = body
+    return client.post(url, data=data, headers={"Content-Type": content_type or "", **headers})
 
 
 def leftover_files(app_config: dict) -> list[Path]:
@@ -268,3 +274,49 @@ def test_the_token_is_stored_only_as_a_hash(app, client, app_config, tmp_path) -
     stored = (app_config["FACEINSIGHT_UPLOAD_DIR"] / "jobs" / created["id"] / "state.json").read_text()
     assert created["token"] not in stored and token_hash(created["token"]) in stored
     assert len(created["token"]) >= 40
+
+
+# --- no-store on private responses; Origin checked on calls made with the cookie ------------------
+
+def test_kept_captures_and_job_frames_are_no_store(client, tmp_path) -> None:
+    keep_captures(client)
+    stored = send(client, "/api/v1/analyze", file_part(jpeg(), "me.jpg")).get_json()["stored"]
+    created = send(client, "/api/v1/videos", file_part(small_video(tmp_path), "v.avi")).get_json()
+    state = wait_for_job(client, created["url"])
+    for url in [stored["url"], "/", "/session/captures", *job_urls(state)]:
+        response = client.get(url)
+        assert response.status_code == 200 and response.headers["Cache-Control"] == "no-store", url
+    assert "no-store" not in client.get("/static/app.css").headers.get("Cache-Control", "")
+
+
+EVIL = {"Origin": "https://evil.example"}
+
+
+def test_cross_origin_calls_with_the_cookie_are_403_and_change_nothing(client, app_config, tmp_path) -> None:
+    token = keep_captures(client)
+    photo = send_with(client, "/api/v1/analyze", file_part(jpeg(), "me.jpg"), EVIL)
+    video = send_with(client, "/api/v1/videos", file_part(small_video(tmp_path), "v.avi"), EVIL)
+    privacy = client.post("/session/privacy", json={"keep": False}, headers={CSRF_HEADER: token, **EVIL})
+    for response in (photo, video, privacy):
+        assert response.status_code == 403
+        assert response.get_json()["error"].startswith("cross-origin request refused")
+    uploads = app_config["FACEINSIGHT_UPLOAD_DIR"]
+    assert not list(uploads.rglob("*.img")) and not list(uploads.rglob("state.json"))
+    assert client.get("/session/captures").get_json()["keep"] is True
+    sneaky = send_with(client, "/api/v1/analyze", file_part(jpeg(), "me.jpg"), {"Origin": "null"})
+    assert sneaky.status_code == 403
+    no_origin = send_with(client, "/api/v1/analyze", file_part(jpeg(), "me.jpg"),
+                          {"Sec-Fetch-Site": "cross-site"})
+    assert no_origin.status_code == 403
+
+
+def test_same_origin_and_cookieless_calls_are_served(app, client, tmp_path) -> None:
+    client.get("/")
+    same = send_with(client, "/api/v1/analyze", file_part(jpeg(), "me.jpg"), {"Origin": "http://localhost"})
+    assert same.status_code == 200
+    created = send_with(client, "/api/v1/videos", file_part(small_video(tmp_path), "v.avi"),
+                        {"Origin": "http://localhost"}).get_json()
+    assert client.delete(created["url"], headers=EVIL).status_code == 403
+    assert client.delete(created["url"], headers={"Origin": "http://localhost"}).status_code == 200
+    cookieless = send_with(app.test_client(), "/api/v1/analyze", file_part(jpeg(), "me.jpg"), EVIL)
+    assert cookieless.status_code == 200  # an API client: no cookie, nothing of a user's to misuse

@@ -98,6 +98,8 @@ def create() -> tuple[Response, int, dict[str, str]]:
     part = uploaded_file(request)
     name = clean_name(part.filename)
     ext = video_extension(name, part.mimetype or "")
+    if "fps" in request.form:  # the one name is sample_fps: a misnamed rate is not ignored
+        raise ApiError(400, "the sampling rate field is called 'sample_fps', not 'fps'")
     sample_fps = read_sample_fps(request.form.get("sample_fps"))
     try:
         job_id, folder = jobs().new_job()

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
-from hostile_inputs import file_part, jpeg, send, small_video
+from hostile_inputs import file_part, jpeg, multipart, send, small_video
 from media_bombs import bottom_up_avi, jpeg_with_empty_scans, thin_png
 from webhelpers import astronaut, data_url, encode, keep_captures, page_csrf, wait_for_job
 
@@ -320,3 +320,19 @@ def test_same_origin_and_cookieless_calls_are_served(app, client, tmp_path) -> N
     assert client.delete(created["url"], headers={"Origin": "http://localhost"}).status_code == 200
     cookieless = send_with(app.test_client(), "/api/v1/analyze", file_part(jpeg(), "me.jpg"), EVIL)
     assert cookieless.status_code == 200  # an API client: no cookie, nothing of a user's to misuse
+
+
+# --- one video field name, validated ---------------------------------------------------------------
+
+@pytest.mark.parametrize(("field", "value", "words"), [
+    ("fps", "2", "the sampling rate field is called 'sample_fps', not 'fps'"),
+    ("sample_fps", "-1", "'sample_fps' must be frames per second above 0"),
+    ("sample_fps", "NaN", "'sample_fps' must be frames per second above 0"),
+    ("sample_fps", "abc", "'sample_fps' must be frames per second above 0"),
+])
+def test_the_sampling_rate_field_is_named_and_validated(client, app_config, tmp_path, field, value,
+                                                       words) -> None:
+    body = multipart(("file", "v.avi", small_video(tmp_path), None), (field, None, value.encode(), None))
+    response = send(client, "/api/v1/videos", body)
+    assert response.status_code == 400 and response.get_json()["error"].startswith(words)
+    assert leftover_files(app_config) == []

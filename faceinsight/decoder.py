@@ -252,8 +252,10 @@ def _describe_exit(returncode: int | None) -> str:
     """Why a child stopped, in words for the client."""
     if returncode is not None and returncode < 0:
         number = -returncode
-        if number == signal.SIGXCPU or number == signal.SIGKILL:
-            return "the decoder ran out of its time limit"
+        if number == signal.SIGXCPU:
+            return "the decoder ran out of its CPU time limit"
+        if number == signal.SIGKILL:
+            return "the decoder was stopped at its time or memory limit"
         try:
             name = signal.Signals(number).name
         except ValueError:
@@ -277,6 +279,8 @@ class DecoderProcess:
         self.process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                         stderr=subprocess.DEVNULL, env=env, close_fds=True)
         self._fd = self.process.stdout.fileno()
+        self._poller = select.poll()  # not select(): a busy server's descriptors may pass 1024
+        self._poller.register(self._fd, select.POLLIN | select.POLLHUP | select.POLLERR)
 
     def _read_exact(self, size: int, deadline: float) -> bytearray | None:
         """``size`` bytes from the child, or None at end of stream.
@@ -285,9 +289,8 @@ class DecoderProcess:
         """
         chunks = bytearray()
         while len(chunks) < size:
-            remaining = deadline - time.monotonic()
-            ready = select.select([self._fd], [], [], max(0.0, remaining))[0] if remaining > 0 else []
-            if not ready:
+            remaining_ms = (deadline - time.monotonic()) * 1000
+            if remaining_ms <= 0 or not self._poller.poll(remaining_ms):
                 self.close()
                 raise VideoError("the video could not be decoded: the decoder took too long")
             chunk = os.read(self._fd, min(size - len(chunks), 1 << 20))

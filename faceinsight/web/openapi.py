@@ -238,8 +238,7 @@ def _paths(config: dict) -> dict:
             "parameters": [job_id, job_token],
             "get": {"summary": "A video job's status, progress and (when done) results",
                     "operationId": "getVideoJob",
-                    "responses": {"200": _json("the job", _ref("VideoJob")), "404": not_found,
-                                  "503": queue_down}},
+                    "responses": {"200": _json("the job", _ref("VideoJob")), "404": not_found}},
             "delete": {"summary": "Cancel a video job and remove its files and results",
                        "operationId": "deleteVideoJob",
                        "responses": {"200": _json("deleted", _object(
@@ -251,13 +250,13 @@ def _paths(config: dict) -> dict:
             "parameters": [job_id, job_token],
             "responses": {"200": {"description": "one row per face per frame",
                                   "content": {"text/csv": {"schema": {"type": "string"}}}},
-                          "404": not_found, "409": not_done, "503": queue_down},
+                          "404": not_found, "409": not_done},
         }},
         "/api/v1/videos/{job_id}/results.json": {"get": {
             "summary": "The full results as a JSON download", "operationId": "videoResultsJson",
             "parameters": [job_id, job_token],
             "responses": {"200": _json("the results", _ref("VideoResults")), "404": not_found,
-                          "409": not_done, "503": queue_down},
+                          "409": not_done},
         }},
         "/api/v1/videos/{job_id}/frames/{frame}.jpg": {"get": {
             "summary": "One sampled frame (for seeking); only for the job's owner",
@@ -266,8 +265,7 @@ def _paths(config: dict) -> dict:
                                                "schema": {"type": "integer", "minimum": 0}}],
             "responses": {"200": {"description": "JPEG, at most 640 px on its longer side",
                                   "content": {"image/jpeg": binary}},
-                          "404": _error("no such job or frame, or another owner's job"),
-                          "503": queue_down},
+                          "404": _error("no such job or frame, or another owner's job")},
         }},
         "/health": {"get": {"summary": "Liveness", "operationId": "health", "responses": {
             "200": _json("the process answers", _object({"status": {"type": "string", "enum": ["ok"]}}))}}},

@@ -6,12 +6,11 @@ import json
 import logging
 import math
 import shutil
-from dataclasses import asdict
 from pathlib import Path
 
 from flask import Blueprint, Response, current_app, jsonify, request, send_file, session, url_for
 
-from faceinsight.jobs import FINISHED, JobManager, JobQueueFull, may_access, new_job_token
+from faceinsight.jobs import FINISHED, JobManager, JobQueueFull, JobSpec, may_access, new_job_token
 from faceinsight.video import DecoderLimits, VideoError, check_limits, probe, results_csv
 from faceinsight.web.errors import ApiError
 from faceinsight.web.security import session_id
@@ -114,14 +113,13 @@ def create() -> tuple[Response, int, dict[str, str]]:
         info = probe(str(video_path), config["FACEINSIGHT_MAX_PIXELS"], limits)  # in a child
         expected = check_limits(info, sample_fps, config["FACEINSIGHT_VIDEO_MAX_SECONDS"],
                                 config["FACEINSIGHT_VIDEO_MAX_FRAMES"])
-        spec = {"video_path": str(video_path), "job_dir": str(folder), "sample_fps": sample_fps,
-                "video": asdict(info), "decoder": asdict(limits),
-                "keep": bool(session.get("keep")), "name": name, "frames_expected": expected,
-                "max_seconds": config["FACEINSIGHT_VIDEO_MAX_SECONDS"],
-                "max_frames": config["FACEINSIGHT_VIDEO_MAX_FRAMES"],
-                "max_pixels": config["FACEINSIGHT_MAX_PIXELS"], "max_faces": 20}
+        spec = JobSpec(video_path=str(video_path), job_dir=str(folder), name=name, sample_fps=sample_fps,
+                       keep=bool(session.get("keep")), video=info, frames_expected=expected,
+                       max_seconds=config["FACEINSIGHT_VIDEO_MAX_SECONDS"],
+                       max_frames=config["FACEINSIGHT_VIDEO_MAX_FRAMES"],
+                       max_pixels=config["FACEINSIGHT_MAX_PIXELS"], decoder=limits)
         token, token_sha256 = new_job_token()
-        state = jobs().submit(job_id, session_id(), name, spec, token_sha256)
+        state = jobs().submit(job_id, session_id(), spec, token_sha256)
     except VideoError as error:
         shutil.rmtree(folder, ignore_errors=True)
         raise ApiError(422, str(error)) from error

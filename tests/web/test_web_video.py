@@ -310,7 +310,8 @@ def test_unreachable_redis_is_503_not_500(app_config, video_file):
     response = post_video(client, video_file)
     assert response.status_code == 503 and "Redis" in response.get_json()["error"]
     assert not list((app_config["FACEINSIGHT_UPLOAD_DIR"] / "jobs").iterdir())
-    assert client.get("/api/v1/videos/" + "a" * 32).status_code == 503
+    # Job state lives in the shared upload folder, not in Redis: reading needs no queue.
+    assert client.get("/api/v1/videos/" + "a" * 32).status_code == 404
 
 
 def test_client_gone_mid_upload_leaves_nothing(app, app_config, video_file):

@@ -44,7 +44,7 @@ def send_with(client, url: str, body: tuple[bytes, str | None], headers: dict[st
 def leftover_files(app_config: dict) -> list[Path]:
     """Every file under the test app's jobs folder."""
     jobs = app_config["FACEINSIGHT_UPLOAD_DIR"] / "jobs"
-    return [path for path in jobs.rglob("*")] if jobs.exists() else []
+    return list(jobs.rglob("*")) if jobs.exists() else []
 
 
 def stand_in_decoder(monkeypatch, code: str) -> None:

@@ -10,6 +10,11 @@ Reports, per kind of request: count, 5xx, other non-2xx, connection errors, p50/
 latency; and per worker: RSS at the start, mean over the first and the last third of the run,
 and the peak, so growth after warm-up shows. Exits 1 on any 5xx or connection error.
 
+Then (``--hostile``, default 2 rounds) it sends issue 12's hostile set (a bottom-up AVI that
+crashes OpenCV's FFmpeg reader, a JPEG with 6,000 empty scans, a 200,000 x 200 PNG, JSON nested
+100,000 deep, a 50 MiB chunked body) and reports each worker's RSS before and after it; exits 1
+when a worker died, a request got a 5xx or no answer, or a worker kept more than 50 MiB.
+
     python bench/bench_load.py                           # 16 clients, 45 s, 2 video jobs
     python bench/bench_load.py --clients 32 --seconds 60 --json load.json
 """
@@ -21,6 +26,7 @@ import functools
 import json
 import random
 import statistics
+import sys
 import tempfile
 import threading
 import time
@@ -30,7 +36,10 @@ from pathlib import Path
 
 import requests
 
-from bench.bench_api import percentile, start_gunicorn, stop_gunicorn, test_image, wait_ready
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "web"))  # media_bombs
+
+from bench.bench_api import percentile, start_gunicorn, stop_gunicorn, test_image, wait_ready  # noqa: E402
 
 LIVE_SHARE = 0.6  # the rest are full photos
 VIDEO_SECONDS, VIDEO_FPS, VIDEO_SIDE, VIDEO_SAMPLE_FPS = 10.0, 10.0, 320, 2.0
@@ -209,6 +218,63 @@ def markdown(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+HOSTILE_GROWTH_MIB = 50.0  # the most a worker may keep after the hostile set
+
+
+def hostile_requests() -> list[tuple[str, str, dict]]:
+    """Issue 12's hostile set as ``(label, route, requests.post keyword arguments)``."""
+    from media_bombs import bottom_up_avi, jpeg_with_empty_scans, thin_png
+
+    def part(data: bytes, name: str) -> dict:
+        return {"files": {"file": (name, data)}}
+
+    return [
+        ("bottom-up AVI", "/api/v1/videos", part(bottom_up_avi(), "capture.avi")),
+        ("JPEG, 6,000 empty scans", "/api/v1/analyze", part(jpeg_with_empty_scans(6000, 1024), "s.jpg")),
+        ("PNG 200,000 x 200", "/api/v1/analyze", part(thin_png(200_000, 200), "thin.png")),
+        ("PNG 200,000 x 200", "/predict", part(thin_png(200_000, 200), "thin.png")),
+        ("JSON nested 100,000 deep", "/api/v1/analyze",
+         {"data": b"[" * 100_000, "headers": {"Content-Type": "application/json"}}),
+        ("50 MiB chunked JSON", "/api/v1/analyze",
+         {"data": (b"A" * 2**20 for _ in range(50)), "headers": {"Content-Type": "application/json"}}),
+    ]
+
+
+def run_hostile(url: str, master: int | None, rounds: int) -> tuple[list[dict], list[dict]]:
+    """Send the hostile set ``rounds`` times; returns (one row per request, RSS per worker).
+
+    :param url: the server.
+    :param master: gunicorn's pid (None: a server we did not start, no memory figures).
+    :param rounds: how many times the whole set is sent.
+    """
+    pids = worker_pids(master) if master else []
+    before = {pid: rss_mib(pid) for pid in pids}
+    answers = []
+    for _ in range(rounds):
+        for label, route, kwargs in hostile_requests():
+            started = time.monotonic()
+            try:
+                status = requests.post(url + route, timeout=120, **kwargs).status_code
+            except requests.RequestException:
+                status = 0
+            answers.append({"request": label, "route": route, "status": status,
+                            "ms": round((time.monotonic() - started) * 1000)})
+    memory = []
+    for pid in pids:
+        after = rss_mib(pid)
+        start = before[pid] or 0.0
+        memory.append({"worker": pid, "alive": after is not None, "before_mib": round(start, 1),
+                       "after_mib": None if after is None else round(after, 1),
+                       "growth_mib": None if after is None else round(after - start, 1)})
+    return answers, memory
+
+
+def hostile_failed(answers: list[dict], memory: list[dict]) -> bool:
+    """A 5xx, no answer, a dead worker or one that kept more than HOSTILE_GROWTH_MIB."""
+    return (any(row["status"] == 0 or row["status"] >= 500 for row in answers)
+            or any(not row["alive"] or row["growth_mib"] > HOSTILE_GROWTH_MIB for row in memory))
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--clients", type=int, default=16, help="concurrent photo/live clients")
@@ -219,6 +285,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=4, help="threads per worker (GUNICORN_THREADS)")
     parser.add_argument("--url", help="load a running server instead (no memory figures)")
     parser.add_argument("--json", type=Path, help="also write the figures to this JSON file")
+    parser.add_argument("--hostile", type=int, default=2,
+                        help="rounds of the hostile set after the run (0: none)")
     return parser.parse_args(argv)
 
 
@@ -236,6 +304,8 @@ def main(argv: list[str] | None = None) -> int:
                 sampler = threading.Thread(target=sample_memory, args=(process.pid, stop, readings))
                 sampler.start()
             recorder = run_load(url, args.clients, args.videos, args.seconds, folder)
+            stop.set()
+            answers, hostile_memory = run_hostile(url, process.pid if process else None, args.hostile)
         finally:
             stop.set()
             if process is not None:
@@ -243,15 +313,15 @@ def main(argv: list[str] | None = None) -> int:
     report = {"clients": args.clients, "videos": args.videos, "seconds": args.seconds,
               "workers": args.workers, "threads": args.threads,
               "latency": latency_rows(recorder, args.seconds), "video_jobs": recorder.jobs,
-              "memory": memory_rows(readings)}
+              "memory": memory_rows(readings), "hostile": answers, "hostile_memory": hostile_memory}
     print(f"\n{args.clients} clients + {args.videos} video jobs for {args.seconds:.0f} s against "
           f"{'gunicorn ' + str(args.workers) + 'x' + str(args.threads) if process else url}")
-    for title in ("latency", "video_jobs", "memory"):
+    for title in ("latency", "video_jobs", "memory", "hostile", "hostile_memory"):
         print(f"\n{title}:\n{markdown(report[title])}")
     if args.json:
         args.json.write_text(json.dumps(report, indent=1))
     failures = sum(row["5xx"] + row["no_answer"] for row in report["latency"] if row["kind"] == "all")
-    return 1 if failures else 0
+    return 1 if failures or hostile_failed(answers, hostile_memory) else 0
 
 
 if __name__ == "__main__":

@@ -1,19 +1,24 @@
-"""Background video jobs behind one small interface, with two backends.
+"""Background video jobs: one file store, one typed spec, two ways to run them.
 
-* In-process (default): a bounded :class:`~concurrent.futures.ThreadPoolExecutor` in each server
-  process. Job state and results are JSON files in the job's folder, so every gunicorn worker
-  (and a restarted server) sees the same jobs.
-* RQ (when ``REDIS_URL`` is set): jobs go to an RQ queue and run in ``rq worker`` processes;
-  state, results and the cancel flag live in Redis. Workers read the uploaded video from the
-  same upload folder (same path) and write the frame thumbnails there.
+A job's folder ``<uploads>/jobs/<id>/`` holds everything about it: ``state.json``,
+``results.json``, the sampled frames used for seeking, a ``cancel`` flag, and the uploaded video
+while it is analysed (deleted afterwards unless the user keeps captures). Every gunicorn worker,
+a restarted server and the RQ workers (which see the upload folder at the same path) read and
+write the same files, so both backends share :class:`JobStore`:
 
-Either way a job's folder ``<uploads>/jobs/<id>/`` holds the video while it is analysed (deleted
-afterwards unless the user keeps captures) and the sampled frames used for seeking.
+* in-process (default): a bounded :class:`~concurrent.futures.ThreadPoolExecutor` per process;
+* RQ (when ``REDIS_URL`` is set): jobs go to an RQ queue and run in ``rq worker`` processes.
+  Redis holds only the queue.
+
+A job runs from a :class:`JobSpec`, fixed at upload, which carries the facts the upload check
+probed, so a video is probed once.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import hmac
 import json
 import logging
 import re
@@ -22,15 +27,16 @@ import shutil
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import cv2
 import numpy as np
 
 from faceinsight.files import write_private
 from faceinsight.models import ModelError
-from faceinsight.video import VideoCancelled, VideoError, analyze_video
+from faceinsight.video import DecoderLimits, VideoCancelled, VideoError, VideoInfo, analyze_video
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +56,30 @@ def new_job_id() -> str:
     return secrets.token_hex(16)
 
 
+def new_job_token() -> tuple[str, str]:
+    """A secret token for a job's API client and the hash that is stored (never the token)."""
+    token = secrets.token_urlsafe(32)
+    return token, token_hash(token)
+
+
+def token_hash(token: str) -> str:
+    """The stored form of a job token (SHA-256, hex)."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def may_access(state: dict, session: str | None, token: str | None) -> bool:
+    """Whether a caller may see or delete a job: its session created it, or it holds the token.
+
+    :param state: the job's state.
+    :param session: the caller's session id (None without a session cookie).
+    :param token: the ``X-Job-Token`` the caller sent (None when absent).
+    """
+    owner, stored = state.get("owner") or "", state.get("token_hash") or ""
+    if session and owner and hmac.compare_digest(owner.encode(), session.encode()):
+        return True
+    return bool(token and stored and hmac.compare_digest(stored, token_hash(token)))
+
+
 def valid_job_id(job_id: str) -> bool:
     """Whether ``job_id`` has the shape :func:`new_job_id` makes (guards file paths)."""
     return bool(JOB_ID.match(job_id or ""))
@@ -60,41 +90,40 @@ def _write_json(path: Path, value: Any) -> None:
     write_private(path, json.dumps(value).encode())
 
 
-class StateStore:
-    """Where job state, results and cancel requests live (one implementation per backend)."""
+@dataclass(frozen=True)
+class JobSpec:
+    """Everything a job needs to run, fixed when the video is uploaded and checked.
 
-    def create(self, state: dict) -> None:
-        raise NotImplementedError
+    :param video_path: the uploaded video.
+    :param job_dir: the job's folder.
+    :param name: the cleaned display name of the video.
+    :param sample_fps: analysed frames per second of video.
+    :param keep: keep the video and results for the retention period (the user opted in).
+    :param video: the facts the upload check probed (so the job does not probe again).
+    :param frames_expected: how many frames sampling will analyse, by the container's count.
+    :param max_seconds: stop past this time, whatever the header said.
+    :param max_frames: stop past this many analysed frames.
+    :param max_pixels: refuse frames larger than this.
+    :param max_faces: analyse at most this many faces per frame.
+    :param decoder: the decoding child's limits.
+    """
 
-    def load(self, job_id: str) -> dict | None:
-        raise NotImplementedError
-
-    def update(self, job_id: str, **fields: Any) -> bool:
-        """Merge fields into a job's state; False (and nothing written) if the job is gone."""
-        raise NotImplementedError
-
-    def save_results(self, job_id: str, results: dict) -> None:
-        raise NotImplementedError
-
-    def load_results(self, job_id: str) -> dict | None:
-        raise NotImplementedError
-
-    def request_cancel(self, job_id: str) -> None:
-        raise NotImplementedError
-
-    def cancel_requested(self, job_id: str) -> bool:
-        """True when the job was cancelled or removed (the worker should stop)."""
-        raise NotImplementedError
-
-    def remove(self, job_id: str) -> None:
-        raise NotImplementedError
-
-    def ids_owned_by(self, owner: str) -> list[str]:
-        raise NotImplementedError
+    video_path: str
+    job_dir: str
+    name: str
+    sample_fps: float
+    keep: bool
+    video: VideoInfo
+    frames_expected: int
+    max_seconds: float
+    max_frames: int
+    max_pixels: int
+    max_faces: int = 20
+    decoder: DecoderLimits = field(default_factory=DecoderLimits)
 
 
-class FileStateStore(StateStore):
-    """State as ``state.json``/``results.json`` in each job's folder (in-process backend).
+class JobStore:
+    """Job state, results and cancel flags as files in each job's folder (both backends).
 
     :param root: the jobs folder, ``<uploads>/jobs``.
     """
@@ -103,124 +132,78 @@ class FileStateStore(StateStore):
         self.root = Path(root)
         self._lock = threading.Lock()
 
-    def _dir(self, job_id: str) -> Path:
+    def folder(self, job_id: str) -> Path:
+        """The job's folder (the id must have been checked with :func:`valid_job_id`)."""
         return self.root / job_id
 
     def create(self, state: dict) -> None:
-        _write_json(self._dir(state["id"]) / "state.json", state)
+        """Write a new job's state.
+
+        :param state: the state, with its ``id``.
+        """
+        _write_json(self.folder(state["id"]) / "state.json", state)
 
     def load(self, job_id: str) -> dict | None:
+        """A job's state, or None when it is gone (or unreadable)."""
         try:
-            return json.loads((self._dir(job_id) / "state.json").read_text())
+            return json.loads((self.folder(job_id) / "state.json").read_text())
         except (OSError, ValueError):
             return None
 
     def update(self, job_id: str, **fields: Any) -> bool:
-        with self._lock:  # read-modify-write within this process
+        """Merge fields into a job's state; False (and nothing written) if the job is gone.
+
+        :param job_id: the job.
+        :param fields: the state's new values.
+        """
+        with self._lock:  # read-modify-write within this process (one worker writes a job)
             state = self.load(job_id)
             if state is None:
                 return False
             state.update(fields, updated=time.time())
             try:
-                _write_json(self._dir(job_id) / "state.json", state)
+                _write_json(self.folder(job_id) / "state.json", state)
             except FileNotFoundError:
                 return False  # deleted meanwhile
             return True
 
     def save_results(self, job_id: str, results: dict) -> None:
-        _write_json(self._dir(job_id) / "results.json", results)
+        """Write a finished job's results."""
+        _write_json(self.folder(job_id) / "results.json", results)
 
     def load_results(self, job_id: str) -> dict | None:
+        """A finished job's results, or None."""
         try:
-            return json.loads((self._dir(job_id) / "results.json").read_text())
+            return json.loads((self.folder(job_id) / "results.json").read_text())
         except (OSError, ValueError):
             return None
 
     def request_cancel(self, job_id: str) -> None:
-        try:
-            (self._dir(job_id) / "cancel").touch()
-        except OSError:
-            pass
+        """Ask the job's worker to stop (it polls between frames)."""
+        with contextlib.suppress(OSError):
+            (self.folder(job_id) / "cancel").touch()
 
     def cancel_requested(self, job_id: str) -> bool:
-        folder = self._dir(job_id)
+        """True when the job was cancelled or removed (the worker should stop)."""
+        folder = self.folder(job_id)
         return (folder / "cancel").exists() or not (folder / "state.json").exists()
 
     def remove(self, job_id: str) -> None:
-        shutil.rmtree(self._dir(job_id), ignore_errors=True)
+        """Delete the job's folder and everything in it."""
+        shutil.rmtree(self.folder(job_id), ignore_errors=True)
 
-    def ids_owned_by(self, owner: str) -> list[str]:
+    def ids(self) -> list[str]:
+        """Every job folder's id."""
         if not self.root.is_dir():
             return []
-        return [p.name for p in self.root.iterdir()
-                if valid_job_id(p.name) and (self.load(p.name) or {}).get("owner") == owner]
-
-
-class RedisStateStore(StateStore):
-    """State, results and cancel flags in Redis (RQ backend); keys expire with the job.
-
-    :param redis: a ``redis.Redis`` connection.
-    :param prefix: key prefix.
-    :param ttl_s: seconds a job's keys live after its last update.
-    """
-
-    def __init__(self, redis: Any, prefix: str = "faceinsight", ttl_s: int = 86400):
-        self.redis = redis
-        self.prefix = prefix
-        self.ttl_s = int(ttl_s)
-
-    def _key(self, job_id: str, part: str = "") -> str:
-        return f"{self.prefix}:job:{job_id}{':' + part if part else ''}"
-
-    def _ttl(self, state: dict) -> int:
-        return max(60, int(state.get("ttl_s") or self.ttl_s))
-
-    def create(self, state: dict) -> None:
-        ttl = self._ttl(state)
-        owner_key = f"{self.prefix}:owner:{state['owner']}"
-        pipe = self.redis.pipeline()
-        pipe.set(self._key(state["id"]), json.dumps(state), ex=ttl)
-        pipe.sadd(owner_key, state["id"])
-        pipe.expire(owner_key, ttl)
-        pipe.execute()
-
-    def load(self, job_id: str) -> dict | None:
-        raw = self.redis.get(self._key(job_id))
-        return json.loads(raw) if raw else None
-
-    def update(self, job_id: str, **fields: Any) -> bool:
-        state = self.load(job_id)
-        if state is None:
-            return False
-        state.update(fields, updated=time.time())
-        # xx: never resurrect a job deleted since it was read.
-        return bool(self.redis.set(self._key(job_id), json.dumps(state), ex=self._ttl(state), xx=True))
-
-    def save_results(self, job_id: str, results: dict) -> None:
-        state = self.load(job_id) or {}
-        self.redis.set(self._key(job_id, "results"), json.dumps(results), ex=self._ttl(state))
-
-    def load_results(self, job_id: str) -> dict | None:
-        raw = self.redis.get(self._key(job_id, "results"))
-        return json.loads(raw) if raw else None
-
-    def request_cancel(self, job_id: str) -> None:
-        self.redis.set(self._key(job_id, "cancel"), "1", ex=self.ttl_s)
-
-    def cancel_requested(self, job_id: str) -> bool:
-        cancelled = self.redis.exists(self._key(job_id, "cancel"))
-        return bool(cancelled) or not self.redis.exists(self._key(job_id))
-
-    def remove(self, job_id: str) -> None:
-        state = self.load(job_id)
-        keys = [self._key(job_id), self._key(job_id, "results")]
-        self.redis.delete(*keys)
-        if state and state.get("owner"):
-            self.redis.srem(f"{self.prefix}:owner:{state['owner']}", job_id)
+        return [path.name for path in self.root.iterdir() if valid_job_id(path.name)]
 
     def ids_owned_by(self, owner: str) -> list[str]:
-        members = self.redis.smembers(f"{self.prefix}:owner:{owner}")
-        return sorted(m.decode() if isinstance(m, bytes) else m for m in members)
+        """The ids of one session's jobs.
+
+        :param owner: the session id.
+        """
+        return [job_id for job_id in self.ids() if (self.load(job_id) or {}).get("owner") == owner]
 
 
 def _save_frame(folder: Path, number: int, rgb: np.ndarray) -> None:
@@ -244,7 +227,7 @@ def _failure_reason(job_id: str, error: Exception) -> str:
     return "internal error while analysing the video"
 
 
-def _record_failure(store: StateStore, job_id: str, reason: str) -> None:
+def _record_failure(store: JobStore, job_id: str, reason: str) -> None:
     """Mark a job failed with its reason; if even that cannot be written, log it.
 
     (A job whose state cannot be written reads as failed once it has been silent for
@@ -256,18 +239,17 @@ def _record_failure(store: StateStore, job_id: str, reason: str) -> None:
         log.exception("could not record that video job %s failed (%s)", job_id, reason)
 
 
-def execute_job(job_id: str, spec: dict, store: StateStore) -> None:
+def execute_job(job_id: str, spec: JobSpec, store: JobStore) -> None:
     """Run one video job to its end, recording progress, results or the reason it failed.
 
     Never raises: every outcome is written to the store (a deleted job is simply dropped).
 
     :param job_id: the job.
-    :param spec: ``video_path``, ``job_dir``, ``sample_fps``, ``keep`` and the limits
-        (``max_seconds``, ``max_frames``, ``max_pixels``, ``max_faces``).
+    :param spec: what to analyse and within which limits.
     :param store: where state and results go.
     """
-    video_path = Path(spec["video_path"])
-    frames_dir = Path(spec["job_dir"]) / "frames"
+    video_path = Path(spec.video_path)
+    frames_dir = Path(spec.job_dir) / "frames"
     try:
         if store.cancel_requested(job_id):
             store.update(job_id, status="cancelled", error="the job was cancelled")
@@ -280,13 +262,12 @@ def execute_job(job_id: str, spec: dict, store: StateStore) -> None:
                          frames_analyzed=done, frames_expected=expected)
 
         results = analyze_video(
-            str(video_path), float(spec["sample_fps"]), max_seconds=float(spec["max_seconds"]),
-            max_frames=int(spec["max_frames"]), max_pixels=int(spec["max_pixels"]),
-            max_faces=int(spec["max_faces"]), progress=progress,
-            should_stop=lambda: store.cancel_requested(job_id),
+            str(video_path), spec.sample_fps, max_seconds=spec.max_seconds, max_frames=spec.max_frames,
+            max_pixels=spec.max_pixels, max_faces=spec.max_faces, progress=progress,
+            info=spec.video, limits=spec.decoder, should_stop=lambda: store.cancel_requested(job_id),
             on_frame=lambda number, rgb, _faces: _save_frame(frames_dir, number, rgb))
-        results["video"]["name"] = spec.get("name", "")
-        if not spec.get("keep"):  # gone before "done" is visible, so no client sees it linger
+        results["video"]["name"] = spec.name
+        if not spec.keep:  # gone before "done" is visible, so no client sees it linger
             video_path.unlink(missing_ok=True)
         store.save_results(job_id, results)
         store.update(job_id, status="done", progress=100, finished=time.time(),
@@ -300,27 +281,33 @@ def execute_job(job_id: str, spec: dict, store: StateStore) -> None:
             return  # deleted while running: its folder vanished under it
         _record_failure(store, job_id, _failure_reason(job_id, error))
     finally:
-        if not spec.get("keep"):
+        if not spec.keep:
             video_path.unlink(missing_ok=True)  # the upload is only needed while analysing
         with contextlib.suppress(Exception):
             if store.load(job_id) is None:
                 # Deleted while running: a frame written during the delete could have kept
                 # the folder alive, so the worker removes what is left.
-                shutil.rmtree(spec["job_dir"], ignore_errors=True)
+                shutil.rmtree(spec.job_dir, ignore_errors=True)
 
 
-def rq_task(job_id: str, spec: dict, prefix: str, ttl_s: int) -> None:
-    """The function RQ workers run: :func:`execute_job` with Redis as the store.
+def rq_task(job_id: str, spec: JobSpec, jobs_root: str) -> None:
+    """The function RQ workers run: :func:`execute_job` on the shared upload folder.
 
     :param job_id: the job.
-    :param spec: see :func:`execute_job`.
-    :param prefix: the Redis key prefix the web tier uses.
-    :param ttl_s: default lifetime of the job's keys.
+    :param spec: see :class:`JobSpec`.
+    :param jobs_root: the jobs folder, at the same path as the web tier sees it.
     """
-    from rq import get_current_job
+    execute_job(job_id, spec, JobStore(Path(jobs_root)))
 
-    connection = get_current_job().connection
-    execute_job(job_id, spec, RedisStateStore(connection, prefix, ttl_s))
+
+class Runner(Protocol):
+    """How jobs are run: :class:`ThreadRunner` or :class:`RqRunner`."""
+
+    def submit(self, job_id: str, spec: JobSpec) -> None: ...
+
+    def cancel(self, job_id: str) -> None: ...
+
+    def shutdown(self) -> None: ...
 
 
 class ThreadRunner:
@@ -331,14 +318,18 @@ class ThreadRunner:
     :param max_pending: jobs waiting or running before :class:`JobQueueFull`.
     """
 
-    def __init__(self, store: StateStore, workers: int, max_pending: int):
+    def __init__(self, store: JobStore, workers: int, max_pending: int):
         self.store = store
         self.max_pending = max(1, max_pending)
         self._pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="video-job")
         self._futures: dict[str, Future] = {}
         self._lock = threading.Lock()
 
-    def submit(self, job_id: str, spec: dict) -> None:
+    def submit(self, job_id: str, spec: JobSpec) -> None:
+        """Queue a job in the pool.
+
+        :raises JobQueueFull: ``max_pending`` jobs are already waiting or running.
+        """
         with self._lock:
             self._futures = {k: f for k, f in self._futures.items() if not f.done()}
             if len(self._futures) >= self.max_pending:
@@ -346,44 +337,50 @@ class ThreadRunner:
             self._futures[job_id] = self._pool.submit(execute_job, job_id, spec, self.store)
 
     def cancel(self, job_id: str) -> None:
+        """Drop a job that has not started (a running one polls its cancel flag)."""
         with self._lock:
             future = self._futures.get(job_id)
         if future is not None:
             future.cancel()  # only stops a job that has not started; running ones poll the flag
 
     def shutdown(self) -> None:
+        """Stop the pool without waiting (tests)."""
         self._pool.shutdown(wait=False, cancel_futures=True)
 
 
 class RqRunner:
-    """Sends jobs to an RQ queue.
+    """Sends jobs to an RQ queue; the workers report to the same :class:`JobStore` files.
 
     :param redis: the connection.
     :param queue_name: the queue ``rq worker`` listens on.
     :param max_pending: queued jobs before :class:`JobQueueFull`.
-    :param prefix: the key prefix of the Redis store.
-    :param ttl_s: lifetime of the job's keys.
+    :param jobs_root: the jobs folder (the workers see it at the same path).
     :param timeout_s: RQ's limit for one job.
     """
 
-    def __init__(self, redis: Any, queue_name: str, max_pending: int, prefix: str, ttl_s: int,
+    def __init__(self, redis: Any, queue_name: str, max_pending: int, jobs_root: Path,
                  timeout_s: int = 3600):
         from rq import Queue
 
         self.redis = redis
         self.queue = Queue(queue_name, connection=redis)
         self.max_pending = max(1, max_pending)
-        self.prefix = prefix
-        self.ttl_s = ttl_s
+        self.jobs_root = str(jobs_root)
         self.timeout_s = timeout_s
 
-    def submit(self, job_id: str, spec: dict) -> None:
+    def submit(self, job_id: str, spec: JobSpec) -> None:
+        """Enqueue a job.
+
+        :raises JobQueueFull: ``max_pending`` jobs are already queued.
+        :raises redis.exceptions.RedisError: Redis is not reachable.
+        """
         if self.queue.count >= self.max_pending:
             raise JobQueueFull("too many video jobs are waiting; try again in a minute")
-        self.queue.enqueue_call(func=rq_task, args=(job_id, spec, self.prefix, self.ttl_s), job_id=job_id,
-                                timeout=self.timeout_s, result_ttl=0, failure_ttl=self.ttl_s)
+        self.queue.enqueue_call(func=rq_task, args=(job_id, spec, self.jobs_root), job_id=job_id,
+                                timeout=self.timeout_s, result_ttl=0, failure_ttl=self.timeout_s)
 
     def cancel(self, job_id: str) -> None:
+        """Drop a job still waiting in the queue (a running one polls its cancel flag)."""
         from rq.exceptions import InvalidJobOperation, NoSuchJobError
         from rq.job import Job
 
@@ -395,7 +392,7 @@ class RqRunner:
             pass
 
     def shutdown(self) -> None:
-        pass
+        """Nothing to stop: the workers are other processes."""
 
 
 class JobManager:
@@ -417,16 +414,15 @@ class JobManager:
         self.job_ttl_s = job_ttl_s
         self.retention_s = retention_s
         self.backend = "rq" if redis_url else "thread"
-        self.store: StateStore
+        self.store = JobStore(self.root)
+        self.redis: Any = None
+        self.runner: Runner
         if redis_url:
             import redis
 
-            connection = redis.Redis.from_url(redis_url)
-            self.store = RedisStateStore(connection, ttl_s=int(retention_s))
-            self.runner: ThreadRunner | RqRunner = RqRunner(
-                connection, queue_name, max_pending, "faceinsight", int(retention_s))
+            self.redis = redis.Redis.from_url(redis_url)
+            self.runner = RqRunner(self.redis, queue_name, max_pending, self.root)
         else:
-            self.store = FileStateStore(self.root)
             self.runner = ThreadRunner(self.store, workers, max_pending)
 
     def new_job(self) -> tuple[str, Path]:
@@ -439,28 +435,27 @@ class JobManager:
         folder.mkdir(parents=True, mode=0o700)
         return job_id, folder
 
-    def submit(self, job_id: str, owner: str, name: str, spec: dict) -> dict:
+    def submit(self, job_id: str, owner: str, spec: JobSpec, token_sha256: str = "") -> dict:
         """Record a job as queued and hand it to the backend.
 
         :param job_id: from :meth:`new_job`.
-        :param owner: the session that may see its frames and delete it.
-        :param name: the cleaned display name of the video.
-        :param spec: see :func:`execute_job`.
+        :param owner: the session that may read and delete it.
+        :param spec: what to analyse (see :class:`JobSpec`).
+        :param token_sha256: the hash of the job's token (:func:`new_job_token`): whoever holds
+            the token may read and delete it too.
         :raises JobQueueFull: the queue is full (the job and its folder are removed).
         """
         now = time.time()
-        keep = bool(spec.get("keep"))
-        state = {"id": job_id, "owner": owner, "name": name, "status": "queued", "progress": 0,
-                 "error": None, "created": now, "updated": now, "sample_fps": spec["sample_fps"],
-                 "frames_analyzed": 0, "frames_expected": spec.get("frames_expected", 0), "keep": keep,
-                 "ttl_s": int(self.retention_s if keep else self.job_ttl_s)}
+        state = {"id": job_id, "owner": owner, "token_hash": token_sha256, "name": spec.name,
+                 "status": "queued", "progress": 0, "error": None, "created": now, "updated": now,
+                 "sample_fps": spec.sample_fps, "frames_analyzed": 0,
+                 "frames_expected": spec.frames_expected, "keep": spec.keep,
+                 "ttl_s": int(self.retention_s if spec.keep else self.job_ttl_s)}
         try:
             self.store.create(state)
             self.runner.submit(job_id, spec)
         except Exception:
-            shutil.rmtree(self.root / job_id, ignore_errors=True)
-            with contextlib.suppress(Exception):  # the backend may be the thing that failed
-                self.store.remove(job_id)
+            self.store.remove(job_id)
             raise
         return state
 
@@ -491,7 +486,7 @@ class JobManager:
         """
         if not valid_job_id(job_id) or number < 0:
             return None
-        path = self.root / job_id / "frames" / f"{number}.jpg"
+        path = self.store.folder(job_id) / "frames" / f"{number}.jpg"
         return path if path.is_file() else None
 
     def delete(self, job_id: str) -> bool:
@@ -502,11 +497,10 @@ class JobManager:
         """
         if not valid_job_id(job_id):
             return False
-        existed = self.store.load(job_id) is not None or (self.root / job_id).exists()
+        existed = self.store.folder(job_id).exists()
         self.store.request_cancel(job_id)
         self.runner.cancel(job_id)
         self.store.remove(job_id)
-        shutil.rmtree(self.root / job_id, ignore_errors=True)
         return existed
 
     def delete_owned(self, owner: str) -> int:
@@ -523,33 +517,25 @@ class JobManager:
         :returns: how many job folders were removed.
         """
         now = time.time() if now is None else now
-        removed = 0
-        if not self.root.is_dir():
-            return 0
-        for folder in self.root.iterdir():
-            if not valid_job_id(folder.name):
-                continue
-            state = self.store.load(folder.name)
-            if state is None:
-                try:
-                    age = now - folder.stat().st_mtime
-                except OSError:
-                    continue
-                expired = age > self.job_ttl_s  # an orphan folder: no state to speak for it
-            else:
-                expired = now - float(state.get("updated", 0)) > float(state.get("ttl_s", self.job_ttl_s))
-            if expired:
-                self.delete(folder.name)
-                removed += 1
-        return removed
+        return sum(self.delete(job_id) for job_id in self.store.ids() if self._expired(job_id, now))
+
+    def _expired(self, job_id: str, now: float) -> bool:
+        """Whether a job has been idle past its lifetime (an orphan folder: the job lifetime)."""
+        state = self.store.load(job_id)
+        if state is None:  # no state to speak for the folder
+            try:
+                return now - self.store.folder(job_id).stat().st_mtime > self.job_ttl_s
+            except OSError:
+                return False
+        return now - float(state.get("updated", 0)) > float(state.get("ttl_s", self.job_ttl_s))
 
     def ping(self) -> None:
         """Check the backend answers (Redis with RQ; the jobs folder is checked lazily).
 
         :raises redis.exceptions.ConnectionError: Redis is not reachable.
         """
-        if isinstance(self.store, RedisStateStore):
-            self.store.redis.ping()
+        if self.redis is not None:
+            self.redis.ping()
 
     def shutdown(self) -> None:
         """Stop taking jobs (tests; gunicorn workers just exit)."""

@@ -25,6 +25,10 @@ AGE_GENDER_SIZE = 128
 EMOTION_SIZE = 48
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp"})
 DEFAULT_MAX_PIXELS = 40_000_000
+MAX_SIDE = 20_000  # the longest side analysed, in pixels (413 above)
+MAX_ASPECT = 25.0  # the longer side may be at most this many times the shorter (422 above)
+MAX_JPEG_SCANS = 100  # a progressive JPEG has about 10; each scan is a pass over the whole image
+JPEG_STANDALONE = frozenset({0x01, *range(0xD0, 0xD8)})  # TEM, RST0-7: markers with no length
 DEFAULT_MAX_FILE_BYTES = 256 * 1024 * 1024  # the CLI's limit on one image file
 __all__ = ["Box", "to_gray"]  # re-exported: callers read boxes and grayscale from here
 
@@ -37,6 +41,10 @@ class ImageTooLargeError(ImageDecodeError):
     """The image claims more pixels than the configured limit (decompression bomb)."""
 
 
+class ImageRefusedError(ImageDecodeError):
+    """A readable image whose shape or encoding would make its analysis unbounded work."""
+
+
 @dataclass(frozen=True)
 class FaceCrops:
     """The two model inputs for one face, both uint8 grayscale and equalised."""
@@ -46,25 +54,111 @@ class FaceCrops:
     emotion: np.ndarray  # EMOTION_SIZE x EMOTION_SIZE
 
 
+def _skip_entropy_data(data: bytes, pos: int) -> int:
+    """The offset of the first marker after a scan's entropy-coded data starting at ``pos``.
+
+    Inside that data 0xFF is always followed by 0x00 (a stuffed byte), a restart marker or a
+    fill byte, so the next other marker ends it.
+    """
+    while True:
+        pos = data.find(b"\xff", pos)
+        if pos < 0 or pos + 1 >= len(data):
+            return len(data)
+        follower = data[pos + 1]
+        if follower == 0xFF:
+            pos += 1  # a fill byte before a marker
+        elif follower == 0x00 or 0xD0 <= follower <= 0xD7:
+            pos += 2
+        else:
+            return pos
+
+
+def count_jpeg_scans(data: bytes, limit: int) -> int:
+    """The number of scans (SOS markers) of a JPEG's first image, counting no further than
+    ``limit + 1``; walks the marker segments without decoding anything.
+
+    :param data: the file's bytes (must start with the SOI marker).
+    :param limit: stop counting once past this many.
+    """
+    pos, scans = 2, 0
+    while pos + 4 <= len(data) and scans <= limit:
+        if data[pos] != 0xFF:  # damaged: the decoder will say so
+            break
+        marker = data[pos + 1]
+        if marker == 0xFF:
+            pos += 1
+            continue
+        if marker == 0xD9:  # EOI: the end of the first image (an MPO's others are not read)
+            break
+        if marker in JPEG_STANDALONE:
+            pos += 2
+            continue
+        length = int.from_bytes(data[pos + 2:pos + 4], "big")
+        if length < 2:
+            break
+        pos += 2 + length
+        if marker == 0xDA:
+            scans += 1
+            pos = _skip_entropy_data(data, pos)
+    return scans
+
+
+def check_image_shape(width: int, height: int, max_pixels: int, max_side: int = MAX_SIDE,
+                      max_aspect: float = MAX_ASPECT) -> None:
+    """Refuse, from the header alone, an image whose size or shape makes its analysis unbounded.
+
+    :param width: the width the header claims.
+    :param height: the height the header claims.
+    :param max_pixels: the most pixels accepted.
+    :param max_side: the longest side accepted.
+    :param max_aspect: the largest ratio of the longer to the shorter side accepted.
+    :raises ImageTooLargeError: too many pixels, or a side too long.
+    :raises ImageRefusedError: the sides are further apart than ``max_aspect``.
+    """
+    if width * height > max_pixels:
+        raise ImageTooLargeError(f"the image is {width}x{height} pixels; the limit is {max_pixels:,} pixels")
+    if max(width, height) > max_side:
+        raise ImageTooLargeError(f"the image is {width}x{height} pixels; the longest side may be "
+                                 f"{max_side:,} pixels")
+    if max(width, height) > max_aspect * max(1, min(width, height)):
+        raise ImageRefusedError(f"the image is {width}x{height} pixels; one side may be at most "
+                                f"{max_aspect:g} times the other")
+
+
+def check_jpeg_scans(data: bytes, max_scans: int = MAX_JPEG_SCANS) -> None:
+    """Refuse a JPEG with more scans than ``max_scans`` before any of them is decoded.
+
+    :param data: the file's bytes (anything that is not a JPEG passes).
+    :param max_scans: the most scans accepted.
+    :raises ImageRefusedError: naming the limit.
+    """
+    if data[:2] == b"\xff\xd8" and count_jpeg_scans(data, max_scans) > max_scans:
+        raise ImageRefusedError(f"the JPEG has more than {max_scans} scans; decoding it would take "
+                                f"too long (a progressive JPEG has about 10)")
+
+
 def decode_image(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
     """Decode image bytes into an RGB uint8 array, upright as its EXIF orientation says.
 
+    Before any pixel is decoded, the header's size and shape (:func:`check_image_shape`) and a
+    JPEG's scan count (:func:`check_jpeg_scans`) are checked, so one image is bounded work.
+
     :param data: the encoded file (JPEG, PNG, BMP, WebP; GIF and TIFF give their first frame).
     :param max_pixels: refuse images whose header claims more pixels than this, before decoding.
-    :raises ImageTooLargeError: the header claims more than ``max_pixels`` pixels.
+    :raises ImageTooLargeError: the header claims more than ``max_pixels`` pixels, or a side
+        longer than :data:`MAX_SIDE`.
+    :raises ImageRefusedError: sides more than :data:`MAX_ASPECT` times apart, or a JPEG with
+        more than :data:`MAX_JPEG_SCANS` scans.
     :raises ImageDecodeError: the bytes are empty, truncated or not an image.
     """
     if not data:
         raise ImageDecodeError("the file is empty")
+    check_jpeg_scans(data)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(io.BytesIO(data)) as image:
-                width, height = image.size
-                if width * height > max_pixels:
-                    raise ImageTooLargeError(
-                        f"the image is {width}x{height} pixels; the limit is {max_pixels:,} pixels"
-                    )
+                check_image_shape(*image.size, max_pixels)
                 image.seek(0)  # first frame of an animation
                 upright = ImageOps.exif_transpose(image)
                 return _to_rgb_array(upright)

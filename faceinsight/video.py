@@ -1,4 +1,4 @@
-"""Video analysis: sample frames with OpenCV, analyse each, track faces, summarise.
+"""Video analysis: sample frames (decoded in a limited child process), analyse each, track faces, summarise.
 
 Each sampled frame goes through :func:`faceinsight.analyze.analyze_image`, the same entry point
 as photos, so a video frame and a photo of it give the same faces. A small IoU tracker links
@@ -7,31 +7,35 @@ boxes across sampled frames into tracks so the summary can speak of "this person
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import math
 import statistics
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 
-import cv2
 import numpy as np
 
+from faceinsight import decoder
 from faceinsight.analyze import analyze_image
+from faceinsight.decoder import (  # noqa: F401 (re-exported: callers import them from here)
+    FALLBACK_FPS,
+    DecoderLimits,
+    VideoError,
+    VideoInfo,
+    check_container,
+    is_supported_container,
+)
 from faceinsight.labels import EMOTIONS, GENDERS, age_group
 from faceinsight.models import FaceModels
 from faceinsight.pipeline import DEFAULT_MAX_PIXELS, Box
 
-FALLBACK_FPS = 25.0  # containers that report no (or an absurd) frame rate
 TRACK_IOU = 0.3  # boxes overlapping at least this much in consecutive samples are one face
 TRACK_MAX_GAP = 5  # a track survives this many sampled frames without its face
 
 ProgressCallback = Callable[[int, int], None]  # (frames analysed, frames expected)
 FrameCallback = Callable[[int, np.ndarray, list[dict]], None]  # (sample number, RGB, faces)
-
-
-class VideoError(ValueError):
-    """The file is not a readable video, has no frames, or breaks a configured limit."""
 
 
 class VideoTooLong(VideoError):
@@ -42,101 +46,30 @@ class VideoCancelled(Exception):
     """The job was cancelled while its frames were being analysed."""
 
 
-@dataclass(frozen=True)
-class VideoInfo:
-    """What the container says about a video (frame_count may be 0 when unknown)."""
-
-    fps: float
-    frame_count: int
-    duration_s: float
-    width: int
-    height: int
-
-
-# The containers the app accepts, by their first bytes. Anything else (a still image, a playlist,
-# a text file with a video's name) never reaches FFmpeg's many other demuxers.
-QUICKTIME_ATOMS = frozenset({b"ftyp", b"moov", b"mdat", b"free", b"wide", b"skip", b"pnot"})
-EBML_MAGIC = b"\x1a\x45\xdf\xa3"  # Matroska and WebM
-
-
-def is_supported_container(head: bytes) -> bool:
-    """Whether a file's first bytes are an MP4/MOV/M4V, Matroska/WebM or AVI container.
-
-    :param head: at least the first 12 bytes of the file.
-    """
-    if head[4:8] in QUICKTIME_ATOMS:
-        return True
-    return head.startswith(EBML_MAGIC) or (head[:4] == b"RIFF" and head[8:12] == b"AVI ")
-
-
-def check_container(path: str) -> None:
-    """Refuse a file that is not in one of the supported video containers.
-
-    :param path: the video file.
-    :raises VideoError: unreadable, or not an mp4, mov, webm, mkv or avi container.
-    """
-    try:
-        with open(path, "rb") as handle:
-            head = handle.read(12)
-    except OSError as error:
-        raise VideoError(f"the video cannot be read: {error.strerror or error}") from error
-    if not is_supported_container(head):
-        raise VideoError("the file is not a video: expected an mp4, mov, webm, mkv or avi container")
-
-
-def open_capture(path: str) -> cv2.VideoCapture:
-    """Open a video file with OpenCV's FFmpeg backend (never as an image sequence).
-
-    :param path: the video file.
-    :raises VideoError: OpenCV cannot open it.
-    """
-    capture = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
-    if not capture.isOpened():
-        capture.release()
-        raise VideoError("the file is not a video OpenCV can read")
-    return capture
-
-
-def _fps(capture: cv2.VideoCapture) -> float:
-    fps = float(capture.get(cv2.CAP_PROP_FPS) or 0)
-    return fps if math.isfinite(fps) and 1.0 <= fps <= 1000.0 else FALLBACK_FPS
-
-
-def probe(path: str, max_pixels: int = DEFAULT_MAX_PIXELS) -> VideoInfo:
-    """Open a video, decode its first frame and read its properties.
+def probe(path: str, max_pixels: int = DEFAULT_MAX_PIXELS, limits: DecoderLimits | None = None) -> VideoInfo:
+    """Open a video, decode its first frame and read its properties, in a limited child process.
 
     :param path: the video file.
     :param max_pixels: refuse frames larger than this many pixels.
-    :raises VideoError: unreadable, not a supported container, no decodable frame, or frames
-        too large.
+    :param limits: the decoding child's limits (defaults: :class:`DecoderLimits`).
+    :raises VideoError: unreadable, not a supported container, no decodable frame, frames
+        too large, or the decoder crashed or ran out of time or memory.
     """
-    check_container(path)
-    capture = open_capture(path)
-    try:
-        fps = _fps(capture)
-        count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
-        # What the container claims, checked before a frame is decoded (a frame-size bomb)...
-        _check_frame_size(int(capture.get(cv2.CAP_PROP_FRAME_WIDTH) or 0),
-                          int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT) or 0), max_pixels)
-        ok, frame = capture.read()
-    finally:
-        capture.release()
-    if not ok or frame is None or frame.size == 0:
-        raise VideoError("the video has no frames that can be decoded")
-    height, width = frame.shape[:2]
-    _check_frame_size(width, height, max_pixels)  # ... and what the first frame really is
-    count = max(count, 1)
-    return VideoInfo(fps=fps, frame_count=count, duration_s=round(count / fps, 3),
-                     width=int(width), height=int(height))
+    return decoder.probe(path, max_pixels, limits)
 
 
-def _check_frame_size(width: int, height: int, max_pixels: int) -> None:
-    """Refuse frames of more than ``max_pixels`` pixels.
+def sampled_frames(path: str, sample_fps: float, max_pixels: int = DEFAULT_MAX_PIXELS,
+                   limits: DecoderLimits | None = None) -> Iterator[tuple[int, float, np.ndarray]]:
+    """Yield ``(source frame index, time in seconds, RGB frame)`` about ``sample_fps`` times a second.
 
-    :raises VideoError: naming the size and the limit.
+    The frames are decoded in a limited child process (see :mod:`faceinsight.decoder`).
+
+    :param path: the video file.
+    :param sample_fps: sampled frames per second of video.
+    :param max_pixels: refuse frames larger than this many pixels.
+    :param limits: the decoding child's limits.
     """
-    if width * height > max_pixels:
-        raise VideoError(f"the video's frames are {width}x{height}; the limit is {max_pixels:,} pixels")
+    return decoder.sampled_frames(path, sample_fps, max_pixels, limits)
 
 
 def expected_samples(info: VideoInfo, sample_fps: float) -> int:
@@ -165,34 +98,6 @@ def check_limits(info: VideoInfo, sample_fps: float, max_seconds: float, max_fra
         raise VideoTooLong(f"sampling at {sample_fps:g} frames/s would analyse {samples} frames; the "
                            f"limit is {max_frames}: choose a lower sampling rate")
     return samples
-
-
-def sampled_frames(path: str, sample_fps: float) -> Iterator[tuple[int, float, np.ndarray]]:
-    """Yield ``(source frame index, time in seconds, RGB frame)`` about ``sample_fps`` times a second.
-
-    Frames between samples are only grabbed (demuxed), not converted, which keeps low sampling
-    rates cheap.
-
-    :param path: the video file.
-    :param sample_fps: sampled frames per second of video.
-    """
-    capture = open_capture(path)
-    try:
-        fps = _fps(capture)
-        interval = 1.0 / sample_fps
-        next_time = 0.0
-        index = 0
-        while capture.grab():
-            time_s = index / fps
-            if time_s + 1e-6 >= next_time:
-                ok, frame = capture.retrieve()
-                if ok and frame is not None:
-                    yield index, round(time_s, 3), cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
-                while next_time <= time_s + 1e-6:
-                    next_time += interval
-            index += 1
-    finally:
-        capture.release()
 
 
 def iou(a: Box | list[int], b: Box | list[int]) -> float:
@@ -307,7 +212,8 @@ def analyze_video(path: str, sample_fps: float, *, max_seconds: float = 600.0, m
                   max_pixels: int = DEFAULT_MAX_PIXELS, max_faces: int = 20,
                   models: FaceModels | None = None, progress: ProgressCallback | None = None,
                   should_stop: Callable[[], bool] | None = None,
-                  on_frame: FrameCallback | None = None) -> dict:
+                  on_frame: FrameCallback | None = None, info: VideoInfo | None = None,
+                  limits: DecoderLimits | None = None) -> dict:
     """Analyse a video file frame by frame.
 
     :param path: the video file.
@@ -320,30 +226,34 @@ def analyze_video(path: str, sample_fps: float, *, max_seconds: float = 600.0, m
     :param progress: called after each analysed frame with (done, expected).
     :param should_stop: polled before each frame; True raises :class:`VideoCancelled`.
     :param on_frame: called with each sampled frame (e.g. to keep a thumbnail for seeking).
+    :param info: the video's facts when it was already probed (the upload check); probed here
+        otherwise.
+    :param limits: the decoding child's limits.
     :returns: ``{"video", "sample_fps", "frames", "tracks", "summary"}``.
     :raises VideoError: unreadable, no frames, too long or frames too large.
     """
     if not (sample_fps > 0 and math.isfinite(sample_fps)):
         raise VideoError("the sampling rate must be a positive number of frames per second")
-    info = probe(path, max_pixels)
+    info = info or probe(path, max_pixels, limits)
     expected = check_limits(info, sample_fps, max_seconds, max_frames)
     tracker = IouTracker()
     frames: list[dict] = []
-    for source_index, time_s, rgb in sampled_frames(path, sample_fps):
-        if should_stop is not None and should_stop():
-            raise VideoCancelled()
-        if time_s > max_seconds or len(frames) >= max_frames:
-            raise VideoTooLong(f"the video is longer than the limit ({max_seconds:g} s, "
-                               f"{max_frames} analysed frames)")
-        faces = analyze_image(rgb, models=models, max_faces=max_faces).faces
-        for face, track in zip(faces, tracker.update([f["box"] for f in faces]), strict=True):
-            face["track"] = track
-        if on_frame is not None:
-            on_frame(len(frames), rgb, faces)
-        frames.append({"frame": len(frames), "source_frame": source_index, "time_s": time_s,
-                       "faces": faces})
-        if progress is not None:
-            progress(len(frames), max(expected, len(frames)))
+    with contextlib.closing(sampled_frames(path, sample_fps, max_pixels, limits)) as samples:
+        for source_index, time_s, rgb in samples:  # leaving early kills the decoding child
+            if should_stop is not None and should_stop():
+                raise VideoCancelled()
+            if time_s > max_seconds or len(frames) >= max_frames:
+                raise VideoTooLong(f"the video is longer than the limit ({max_seconds:g} s, "
+                                   f"{max_frames} analysed frames)")
+            faces = analyze_image(rgb, models=models, max_faces=max_faces).faces
+            for face, track in zip(faces, tracker.update([f["box"] for f in faces]), strict=True):
+                face["track"] = track
+            if on_frame is not None:
+                on_frame(len(frames), rgb, faces)
+            frames.append({"frame": len(frames), "source_frame": source_index, "time_s": time_s,
+                           "faces": faces})
+            if progress is not None:
+                progress(len(frames), max(expected, len(frames)))
     if not frames:
         raise VideoError("the video has no frames that can be decoded")
     tracks, summary = summarise(frames)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from flask import Blueprint, Response, current_app, jsonify, request, session, url_for
 
 from faceinsight.analyze import Analysis, analyze_bytes, largest_face
-from faceinsight.pipeline import ImageDecodeError, ImageTooLargeError
+from faceinsight.pipeline import ImageDecodeError, ImageRefusedError, ImageTooLargeError
 from faceinsight.web.errors import ApiError
 from faceinsight.web.openapi import openapi_document
 from faceinsight.web.security import session_id
@@ -18,6 +18,7 @@ from faceinsight.web.uploads import (
     clean_name,
     decode_data_url,
     read_flag,
+    read_json_body,
     read_part,
     uploaded_file,
 )
@@ -49,9 +50,10 @@ def read_image_request() -> ImageRequest:
     """
     limit = int(current_app.config["FACEINSIGHT_MAX_PHOTO_MB"] * MB)
     if request.mimetype == "application/json":
-        body = request.get_json(silent=True)
+        expected = "the JSON body must be an object with an 'image' data URL"
+        body = read_json_body(expected)
         if not isinstance(body, dict):
-            raise ApiError(400, "the JSON body must be an object with an 'image' data URL")
+            raise ApiError(400, expected)
         if "image" not in body:
             raise ApiError(400, "the JSON body needs an 'image' field holding a data URL")
         data = decode_data_url(body["image"], limit)
@@ -67,7 +69,8 @@ def read_image_request() -> ImageRequest:
 
 
 def run_analysis(image: ImageRequest) -> Analysis:
-    """Decode and analyse, mapping the pipeline's errors to 413 (too many pixels) and 422.
+    """Decode and analyse, mapping the pipeline's errors to 413 (too many pixels, a side too
+    long) and 422 (unreadable, an extreme shape, too many JPEG scans).
 
     :param image: the parsed request.
     """
@@ -76,6 +79,8 @@ def run_analysis(image: ImageRequest) -> Analysis:
                              max_pixels=current_app.config["FACEINSIGHT_MAX_PIXELS"])
     except ImageTooLargeError as error:
         raise ApiError(413, str(error)) from error
+    except ImageRefusedError as error:
+        raise ApiError(422, f"the image is not analysed: {error}") from error
     except ImageDecodeError as error:
         raise ApiError(422, f"the image could not be read: {error}") from error
 

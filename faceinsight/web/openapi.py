@@ -133,7 +133,10 @@ def _schemas() -> dict[str, dict]:
         "VideoResults": results,
         "VideoJob": job,
         "VideoJobCreated": _object({"id": job["properties"]["id"], "status": status,
-                                    "url": {"type": "string"}}),
+                                    "url": {"type": "string"},
+                                    "token": {"type": "string", "description": (
+                                        "the job's secret, given only here: send it as X-Job-Token "
+                                        "to read or delete the job without the session cookie")}}),
     }
 
 
@@ -179,8 +182,11 @@ def _paths(config: dict) -> dict:
     video_mb = float(config.get("FACEINSIGHT_MAX_VIDEO_MB", 100))
     max_fps = float(config.get("FACEINSIGHT_VIDEO_MAX_FPS", 10))
     job_id = {"name": "job_id", "in": "path", "required": True, "schema": {"type": "string"}}
+    job_token = {"name": "X-Job-Token", "in": "header", "required": False, "schema": {"type": "string"},
+                 "description": "the token returned when the job was created (not needed by the "
+                                "session that created it)"}
     retry = {"Retry-After": {"schema": {"type": "integer"}}}
-    not_found = _error("no such job (never existed, deleted or expired)")
+    not_found = _error("no such job (never existed, deleted or expired), or another owner's job")
     queue_down = {**_error("the job queue (Redis) is not reachable"), "headers": retry}
     not_done = _error("the job is not done (running, failed or cancelled)")
     binary = {"schema": {"type": "string", "format": "binary"}}
@@ -212,7 +218,9 @@ def _paths(config: dict) -> dict:
             "responses": {
                 "202": {**_json("the job is queued", _ref("VideoJobCreated"),
                                 {"Location": {"schema": {"type": "string"}}}),
-                        "links": {name: {"operationId": op, "parameters": {"job_id": "$response.body#/id"}}
+                        "links": {name: {"operationId": op,
+                                         "parameters": {"job_id": "$response.body#/id",
+                                                        "header.X-Job-Token": "$response.body#/token"}}
                                   for name, op in (("GetVideoJob", "getVideoJob"),
                                                    ("DeleteVideoJob", "deleteVideoJob"),
                                                    ("ResultsCsv", "videoResultsCsv"),
@@ -227,11 +235,10 @@ def _paths(config: dict) -> dict:
             },
         }},
         "/api/v1/videos/{job_id}": {
-            "parameters": [job_id],
+            "parameters": [job_id, job_token],
             "get": {"summary": "A video job's status, progress and (when done) results",
                     "operationId": "getVideoJob",
-                    "responses": {"200": _json("the job", _ref("VideoJob")), "404": not_found,
-                                  "503": queue_down}},
+                    "responses": {"200": _json("the job", _ref("VideoJob")), "404": not_found}},
             "delete": {"summary": "Cancel a video job and remove its files and results",
                        "operationId": "deleteVideoJob",
                        "responses": {"200": _json("deleted", _object(
@@ -240,26 +247,25 @@ def _paths(config: dict) -> dict:
         },
         "/api/v1/videos/{job_id}/results.csv": {"get": {
             "summary": "Per-frame results as CSV", "operationId": "videoResultsCsv",
-            "parameters": [job_id],
+            "parameters": [job_id, job_token],
             "responses": {"200": {"description": "one row per face per frame",
                                   "content": {"text/csv": {"schema": {"type": "string"}}}},
-                          "404": not_found, "409": not_done, "503": queue_down},
+                          "404": not_found, "409": not_done},
         }},
         "/api/v1/videos/{job_id}/results.json": {"get": {
             "summary": "The full results as a JSON download", "operationId": "videoResultsJson",
-            "parameters": [job_id],
+            "parameters": [job_id, job_token],
             "responses": {"200": _json("the results", _ref("VideoResults")), "404": not_found,
-                          "409": not_done, "503": queue_down},
+                          "409": not_done},
         }},
         "/api/v1/videos/{job_id}/frames/{frame}.jpg": {"get": {
-            "summary": "One sampled frame (for seeking); only for the session that uploaded the video",
+            "summary": "One sampled frame (for seeking); only for the job's owner",
             "operationId": "videoFrame",
-            "parameters": [job_id, {"name": "frame", "in": "path", "required": True,
-                                    "schema": {"type": "integer", "minimum": 0}}],
+            "parameters": [job_id, job_token, {"name": "frame", "in": "path", "required": True,
+                                               "schema": {"type": "integer", "minimum": 0}}],
             "responses": {"200": {"description": "JPEG, at most 640 px on its longer side",
                                   "content": {"image/jpeg": binary}},
-                          "404": _error("no such job or frame, or another session's job"),
-                          "503": queue_down},
+                          "404": _error("no such job or frame, or another owner's job")},
         }},
         "/health": {"get": {"summary": "Liveness", "operationId": "health", "responses": {
             "200": _json("the process answers", _object({"status": {"type": "string", "enum": ["ok"]}}))}}},

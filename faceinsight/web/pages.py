@@ -10,7 +10,7 @@ from faceinsight.models import ModelError, get_models
 from faceinsight.pipeline import AGE_GENDER_SIZE, EMOTION_SIZE
 from faceinsight.web.errors import ApiError, error_response
 from faceinsight.web.security import check_csrf, csrf_token, session_id
-from faceinsight.web.uploads import read_flag
+from faceinsight.web.uploads import read_flag, read_json_body
 
 blueprint = Blueprint("pages", __name__)
 
@@ -55,7 +55,7 @@ def privacy() -> Response:
     """Turn "Keep my captures" on or off for this session (CSRF-checked)."""
     check_csrf()
     if request.is_json:
-        body = request.get_json(silent=True)
+        body = read_json_body("the JSON body must be an object with a 'keep' field")
         value = body.get("keep") if isinstance(body, dict) else None
     else:
         value = request.form.get("keep")

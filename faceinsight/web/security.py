@@ -7,14 +7,17 @@ import os
 import re
 import secrets
 from pathlib import Path
+from urllib.parse import urlsplit
 
-from flask import Flask, Response, request, session
+from flask import Flask, Response, current_app, request, session
 
 from faceinsight.web.errors import ApiError
 
 SECRET_FILE = "secret_key"
 CSRF_HEADER = "X-CSRF-Token"
 SESSION_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{22,64}$")
+STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+PUBLIC_PREFIXES = ("/static/",)  # the only responses a shared cache may keep
 
 # No inline script or style anywhere: the page's code lives in static/. Images and frames come
 # from this origin, canvases (data:/blob:) and the camera stream.
@@ -105,12 +108,45 @@ def check_csrf() -> None:
 
 
 def add_security_headers(response: Response) -> Response:
-    """After-request hook: the security headers on every response, no caching of results."""
+    """After-request hook: the security headers on every response, and ``no-store`` on every
+    response but the static files (replacing what ``send_file`` set, e.g. ``no-cache``).
+
+    :param response: the response on its way out.
+    """
     for name, value in SECURITY_HEADERS.items():
         response.headers.setdefault(name, value)
-    if request.path.startswith(("/api/", "/predict", "/session", "/captures")):
-        response.headers.setdefault("Cache-Control", "no-store")
+    if not request.path.startswith(PUBLIC_PREFIXES):
+        response.headers["Cache-Control"] = "no-store"
     return response
+
+
+def _same_host(origin: str) -> bool:
+    """Whether an ``Origin`` header names this server's host (and port).
+
+    The scheme is not compared: behind a proxy that ends TLS the app sees http while the
+    browser says https.
+
+    :param origin: the header's value.
+    """
+    host = urlsplit(origin).netloc if origin != "null" else ""
+    return bool(host) and hmac.compare_digest(host.lower(), request.host.lower())
+
+
+def check_origin() -> None:
+    """Before-request hook: a state-changing call that carries the session cookie must come
+    from this site (its ``Origin``, or failing that ``Sec-Fetch-Site``); calls without the
+    cookie (API clients) are not affected.
+
+    :raises ApiError: 403 for a cross-origin call made with the user's cookie.
+    """
+    if request.method not in STATE_CHANGING:
+        return
+    if current_app.config["SESSION_COOKIE_NAME"] not in request.cookies:
+        return
+    origin = request.headers.get("Origin")
+    cross = not _same_host(origin) if origin else request.headers.get("Sec-Fetch-Site") == "cross-site"
+    if cross:
+        raise ApiError(403, "cross-origin request refused: this call must come from the Face Insight page")
 
 
 def configure_security(app: Flask) -> None:
@@ -126,5 +162,6 @@ def configure_security(app: Flask) -> None:
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=bool(app.config["FACEINSIGHT_SECURE_COOKIES"]),
     )
+    app.before_request(check_origin)
     app.after_request(add_security_headers)
     app.jinja_env.globals["csrf_token"] = csrf_token

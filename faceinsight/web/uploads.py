@@ -17,8 +17,9 @@ import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
-from flask import Request
+from flask import Request, request
 from werkzeug.datastructures import FileStorage
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from faceinsight.files import write_private
 from faceinsight.pipeline import IMAGE_EXTENSIONS
@@ -99,6 +100,29 @@ def video_extension(name: str, mimetype: str) -> str:
         return VIDEO_TYPES[mimetype]
     shown = ext or mimetype or "unknown"
     raise ApiError(415, f"unsupported video type {shown!r}: send an mp4, webm, avi, mov or mkv file")
+
+
+def read_json_body(expected: str) -> object:
+    """The current request's JSON body, parsed.
+
+    A body sent without a length (chunked) is cut at the size limit by the server's stream:
+    one that fills it is refused as too large, never parsed in part.
+
+    :param expected: what the body must be, for the 400 message (e.g. "the JSON body must be
+        an object with an 'image' data URL").
+    :raises RequestEntityTooLarge: 413, the body reaches the size limit however it was sent.
+    :raises ApiError: 400 for malformed JSON, or JSON nested too deeply to parse.
+    """
+    data = request.get_data(cache=True)
+    limit = request.max_content_length
+    if request.content_length is None and limit is not None and len(data) >= limit:
+        raise RequestEntityTooLarge()
+    try:
+        return json.loads(data)
+    except RecursionError as error:
+        raise ApiError(400, f"{expected}: the JSON is nested too deeply") from error
+    except ValueError as error:
+        raise ApiError(400, f"{expected}: the body is not valid JSON") from error
 
 
 def uploaded_file(request: Request, field: str = "file") -> FileStorage:

@@ -10,8 +10,8 @@ from pathlib import Path
 
 from flask import Blueprint, Response, current_app, jsonify, request, send_file, session, url_for
 
-from faceinsight.jobs import FINISHED, JobManager, JobQueueFull
-from faceinsight.video import VideoError, check_limits, probe, results_csv
+from faceinsight.jobs import FINISHED, JobManager, JobQueueFull, JobSpec, may_access, new_job_token
+from faceinsight.video import DecoderLimits, VideoError, check_limits, probe, results_csv
 from faceinsight.web.errors import ApiError
 from faceinsight.web.security import session_id
 from faceinsight.web.settings import MB
@@ -20,6 +20,7 @@ from faceinsight.web.uploads import clean_name, uploaded_file, video_extension
 log = logging.getLogger(__name__)
 blueprint = Blueprint("videos", __name__)
 COPY_CHUNK = 1024 * 1024
+TOKEN_HEADER = "X-Job-Token"
 PUBLIC_FIELDS = ("id", "status", "progress", "name", "created", "sample_fps", "frames_analyzed",
                  "frames_expected", "error", "keep")
 
@@ -45,6 +46,14 @@ def read_sample_fps(raw: str | None) -> float:
     if not (math.isfinite(value) and 0 < value <= highest):
         raise ApiError(400, f"'sample_fps' must be frames per second above 0 and at most {highest:g}")
     return value
+
+
+def decoder_limits() -> DecoderLimits:
+    """The decoding child's limits from the app's settings."""
+    config = current_app.config
+    return DecoderLimits(memory_mb=int(config["FACEINSIGHT_DECODER_MEMORY_MB"]),
+                         probe_s=float(config["FACEINSIGHT_DECODER_PROBE_SECONDS"]),
+                         read_cpu_s=float(config["FACEINSIGHT_DECODER_READ_SECONDS"]))
 
 
 def save_upload(stream, path: Path, limit: int) -> int:
@@ -88,6 +97,8 @@ def create() -> tuple[Response, int, dict[str, str]]:
     part = uploaded_file(request)
     name = clean_name(part.filename)
     ext = video_extension(name, part.mimetype or "")
+    if "fps" in request.form:  # the one name is sample_fps: a misnamed rate is not ignored
+        raise ApiError(400, "the sampling rate field is called 'sample_fps', not 'fps'")
     sample_fps = read_sample_fps(request.form.get("sample_fps"))
     try:
         job_id, folder = jobs().new_job()
@@ -98,15 +109,17 @@ def create() -> tuple[Response, int, dict[str, str]]:
     try:
         video_path = folder / f"video{ext}"
         save_upload(part.stream, video_path, int(config["FACEINSIGHT_MAX_VIDEO_MB"] * MB))
-        info = probe(str(video_path), config["FACEINSIGHT_MAX_PIXELS"])
+        limits = decoder_limits()
+        info = probe(str(video_path), config["FACEINSIGHT_MAX_PIXELS"], limits)  # in a child
         expected = check_limits(info, sample_fps, config["FACEINSIGHT_VIDEO_MAX_SECONDS"],
                                 config["FACEINSIGHT_VIDEO_MAX_FRAMES"])
-        spec = {"video_path": str(video_path), "job_dir": str(folder), "sample_fps": sample_fps,
-                "keep": bool(session.get("keep")), "name": name, "frames_expected": expected,
-                "max_seconds": config["FACEINSIGHT_VIDEO_MAX_SECONDS"],
-                "max_frames": config["FACEINSIGHT_VIDEO_MAX_FRAMES"],
-                "max_pixels": config["FACEINSIGHT_MAX_PIXELS"], "max_faces": 20}
-        state = jobs().submit(job_id, session_id(), name, spec)
+        spec = JobSpec(video_path=str(video_path), job_dir=str(folder), name=name, sample_fps=sample_fps,
+                       keep=bool(session.get("keep")), video=info, frames_expected=expected,
+                       max_seconds=config["FACEINSIGHT_VIDEO_MAX_SECONDS"],
+                       max_frames=config["FACEINSIGHT_VIDEO_MAX_FRAMES"],
+                       max_pixels=config["FACEINSIGHT_MAX_PIXELS"], decoder=limits)
+        token, token_sha256 = new_job_token()
+        state = jobs().submit(job_id, session_id(), spec, token_sha256)
     except VideoError as error:
         shutil.rmtree(folder, ignore_errors=True)
         raise ApiError(422, str(error)) from error
@@ -121,13 +134,19 @@ def create() -> tuple[Response, int, dict[str, str]]:
         shutil.rmtree(folder, ignore_errors=True)  # a client gone mid-upload leaves nothing behind
         raise
     url = url_for("videos.status", job_id=job_id)
-    body = {"id": job_id, "status": state["status"], "url": url}
+    body = {"id": job_id, "status": state["status"], "url": url, "token": token}
     return jsonify(body), 202, {"Location": url}
 
 
 def _job_or_404(job_id: str) -> dict:
+    """The job's state if the caller may see it: the session that created it, or the holder of
+    its token (``X-Job-Token``); 404 for everyone else, as for an unknown id.
+
+    :param job_id: the job.
+    :raises ApiError: 404.
+    """
     state = jobs().get(job_id)
-    if state is None:
+    if state is None or not may_access(state, session_id(create=False), request.headers.get(TOKEN_HEADER)):
         raise ApiError(404, "no such video job (it may have been deleted or expired)")
     return state
 
@@ -183,10 +202,9 @@ def download_json(job_id: str) -> Response:
 
 @blueprint.get("/api/v1/videos/<job_id>/frames/<int:frame>.jpg")
 def frame_image(job_id: str, frame: int) -> Response:
-    """One sampled frame (JPEG, at most 640 px), only for the session that uploaded the video."""
-    state = _job_or_404(job_id)
-    owner = session_id(create=False)
-    path = jobs().frame_path(job_id, frame) if owner and state.get("owner") == owner else None
+    """One sampled frame (JPEG, at most 640 px), only for the job's owner."""
+    _job_or_404(job_id)
+    path = jobs().frame_path(job_id, frame)
     if path is None:
         raise ApiError(404, "no such frame")
     return send_file(path, mimetype="image/jpeg", max_age=0, conditional=False)

@@ -16,10 +16,11 @@ from pathlib import Path
 import pytest
 import requests
 from hostile_inputs import MULTIPART, file_part, jpeg, photo_cases, small_video, video_cases
+from media_bombs import bottom_up_avi, jpeg_with_empty_scans, thin_png
 from webhelpers import csrf_in_page
 
 from bench.bench_api import start_gunicorn, stop_gunicorn, wait_ready
-from bench.bench_load import latency_rows, run_load, worker_pids
+from bench.bench_load import latency_rows, rss_mib, run_load, worker_pids
 
 JOB_TTL_MINUTES = 0.05  # an abandoned (not kept) job is swept 3 s after its last activity
 
@@ -181,3 +182,33 @@ def test_a_short_mixed_load_gets_no_5xx(server: LiveServer, tmp_path: Path) -> N
     assert every["requests"] > 4 and every["5xx"] == 0 and every["no_answer"] == 0
     assert every["other_non_2xx"] == 0
     assert [job["status"] for job in recorder.jobs] == ["done"]
+
+
+def test_untrusted_media_over_http_the_worker_survives_and_memory_stays_flat(server: LiveServer,
+                                                                              tmp_path: Path) -> None:
+    """Issue 12's hostile set, each case twice, against gunicorn: a bottom-up AVI (which aborts
+    OpenCV's FFmpeg reader), a JPEG with 6,000 empty scans, a 200,000 x 200 PNG, JSON nested
+    100,000 deep, a 50 MiB chunked JSON body. Same worker at the end, RSS at most 50 MiB up."""
+    session, _ = browser_session(server, keep=False)
+    assert post(session, f"{server.url}/api/v1/analyze", file_part(jpeg(), "warm.jpg")).status_code == 200
+    workers = server.workers()
+    before = rss_mib(workers[0])
+    deep = (b"[" * 100_000, "application/json")
+    cases = [("/api/v1/videos", file_part(bottom_up_avi(), "capture.avi"), {422, 202}),
+             ("/api/v1/analyze", file_part(jpeg_with_empty_scans(6000, side=1024), "scans.jpg"), {422}),
+             ("/api/v1/analyze", file_part(thin_png(200_000, 200), "thin.png"), {413}),
+             ("/predict", file_part(thin_png(200_000, 200), "thin.png"), {413}),
+             ("/api/v1/analyze", deep, {400})]
+    for _ in range(2):
+        for route, body, statuses in cases:
+            response = post(session, server.url + route, body)
+            assert response.status_code in statuses, (route, response.text[:300])
+        chunks = (b"A" * 2**20 for _ in range(50))
+        chunked = requests.post(f"{server.url}/api/v1/analyze", data=chunks, timeout=60,
+                                headers={"Content-Type": "application/json"})
+        assert chunked.status_code == 413
+    assert requests.get(f"{server.url}/health", timeout=10).json() == {"status": "ok"}
+    assert server.workers() == workers, "a worker died or was replaced"
+    grown = rss_mib(workers[0]) - before
+    print(f"worker RSS before {before:.0f} MiB, after the hostile set {before + grown:.0f} MiB")
+    assert grown <= 50, f"the worker kept {grown:.0f} MiB"

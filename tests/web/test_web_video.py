@@ -110,7 +110,7 @@ def test_video_job_runs_to_completion(client, video_file, app_config):
     response = post_video(client, video_file, sample_fps="2")
     assert response.status_code == 202
     created = response.get_json()
-    assert set(created) == {"id", "status", "url"} and response.headers["Location"] == created["url"]
+    assert set(created) == {"id", "status", "url", "token"} and response.headers["Location"] == created["url"]
     state = wait_for_job(client, created["url"])
     assert state["status"] == "done" and state["progress"] == 100 and state["error"] is None
     assert state["name"] == "clip.avi" and "owner" not in state
@@ -225,7 +225,8 @@ def test_kept_video_survives_a_restart_and_clear_session_removes_it(app_config, 
     assert list(job_dir.glob("video*")), "a kept video stays"
 
     restarted = create_app(app_config).test_client()  # a new process reading the same folder
-    state = restarted.get(created["url"]).get_json()
+    assert restarted.get(created["url"]).status_code == 404  # no cookie, no token: not its job
+    state = restarted.get(created["url"], headers={"X-Job-Token": created["token"]}).get_json()
     assert state["status"] == "done" and state["results"]["summary"]["frames_analyzed"] == 4
 
     cleared = client.post("/session/clear", headers={CSRF_HEADER: token}).get_json()
@@ -273,7 +274,8 @@ def test_rq_job_runs_in_a_worker(rq_app, redis_url, video_file, app_config):
     assert client.get(state["links"]["frame"].replace("{frame}", "1")).mimetype == "image/jpeg"
     # Another web process (stateless tier) sees the same job through Redis.
     other = create_app({**app_config, "REDIS_URL": redis_url}).test_client()
-    assert other.get(created["url"]).get_json()["status"] == "done"
+    assert other.get(created["url"], headers={"X-Job-Token": created["token"]}).get_json()["status"] == "done"
+    assert other.get(created["url"]).status_code == 404
     assert client.delete(created["url"]).status_code == 200
     assert client.get(created["url"]).status_code == 404
     assert not (app_config["FACEINSIGHT_UPLOAD_DIR"] / "jobs" / created["id"]).exists()
@@ -308,7 +310,8 @@ def test_unreachable_redis_is_503_not_500(app_config, video_file):
     response = post_video(client, video_file)
     assert response.status_code == 503 and "Redis" in response.get_json()["error"]
     assert not list((app_config["FACEINSIGHT_UPLOAD_DIR"] / "jobs").iterdir())
-    assert client.get("/api/v1/videos/" + "a" * 32).status_code == 503
+    # Job state lives in the shared upload folder, not in Redis: reading needs no queue.
+    assert client.get("/api/v1/videos/" + "a" * 32).status_code == 404
 
 
 def test_client_gone_mid_upload_leaves_nothing(app, app_config, video_file):

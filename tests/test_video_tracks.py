@@ -66,3 +66,27 @@ def test_scene_cut_detection_tells_a_cut_from_motion():
     assert not is_scene_cut(None, frame_signature(indoor))
     assert not is_scene_cut(frame_signature(indoor), frame_signature(moved))
     assert is_scene_cut(frame_signature(indoor), frame_signature(outdoor))
+
+
+def write_two_shot_video(path, frames_per_shot: int = 10, side: int = 320):
+    """The astronaut in colour, then a cut to a black-and-white shot of her in the same place."""
+    import cv2
+    from skimage import data
+
+    colour = cv2.resize(data.astronaut(), (side, side))
+    grey = cv2.cvtColor(cv2.cvtColor(colour, cv2.COLOR_RGB2GRAY), cv2.COLOR_GRAY2RGB)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10.0, (side, side))
+    for i in range(2 * frames_per_shot):
+        shot = colour if i < frames_per_shot else grey
+        writer.write(cv2.cvtColor(np.roll(shot, i, axis=1), cv2.COLOR_RGB2BGR))
+    writer.release()
+    return path
+
+
+def test_a_cut_between_two_shots_gives_two_tracks_on_the_served_path(tmp_path):
+    from faceinsight.video import analyze_video
+
+    results = analyze_video(str(write_two_shot_video(tmp_path / "two.avi")), 4.0)
+    ids = [[face["track"] for face in frame["faces"]] for frame in results["frames"]]
+    assert ids == [[1]] * 4 + [[2]] * 4
+    assert [(t["first_s"], t["last_s"]) for t in results["tracks"]] == [(0.0, 0.8), (1.0, 1.8)]

@@ -197,6 +197,7 @@ export function cameraViewChanged() {
 /** Show the analysed snapshot: the frame with numbered boxes above cards with the same numbers. */
 function showSnapshot(frame, faces) {
   const canvas = $("snapshot-canvas");
+  $("snapshot-section").hidden = false; // shown first: labels are sized for the shown width
   canvas.width = frame.width;
   canvas.height = frame.height;
   const ctx = canvas.getContext("2d");

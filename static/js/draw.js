@@ -20,8 +20,12 @@ export function faceLabel(face) {
 export function drawFaces(ctx, faces, scale = 1, { mirror = false, names = null } = {}) {
   const width = ctx.canvas.width;
   const height = ctx.canvas.height;
-  const line = Math.max(2, Math.round(width / 300));
-  const fontSize = Math.max(12, Math.round(width / 40));
+  // Sized for the screen: about 14 CSS px of text however large the picture or small the phone
+  // (a canvas not on screen yet, e.g. a thumbnail's, falls back to its own size).
+  const shown = ctx.canvas.clientWidth;
+  const perCssPx = shown > 0 ? width / shown : Math.max(1, width / 560);
+  const line = Math.max(1.5, 2 * perCssPx);
+  const fontSize = Math.max(6, Math.round(14 * perCssPx));
   const labelHeight = fontSize + 6;
   ctx.font = `600 ${fontSize}px system-ui, sans-serif`;
   ctx.textBaseline = "bottom";

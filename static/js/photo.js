@@ -64,6 +64,9 @@ async function analyseInto(section, file, current) {
     canvas = el("canvas", "photo-canvas");
     canvas.width = result.image.width;
     canvas.height = result.image.height;
+    const stage = el("div", "stage result-stage");
+    stage.append(canvas);
+    section.append(stage); // on the page first: labels are sized for the width it is shown at
     const ctx = canvas.getContext("2d");
     ctx.drawImage(bitmap, 0, 0, canvas.width, canvas.height);
     drawFaces(ctx, result.faces, 1);
@@ -72,9 +75,6 @@ async function analyseInto(section, file, current) {
       ? `${file.name || "The photo"}, with ${result.faces.length} numbered face box${result.faces.length > 1 ? "es" : ""}`
       : `${file.name || "The photo"}; no face found`);
     canvas.dataset.faces = String(result.faces.length);
-    const stage = el("div", "stage result-stage");
-    stage.append(canvas);
-    section.append(stage);
   }
   const cards = el("div", "cards photo-cards");
   renderCards(cards, result.faces, 3);

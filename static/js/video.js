@@ -314,11 +314,11 @@ function showFrame(jobUrl, results, frame) {
     const canvas = $("video-frame");
     canvas.width = image.naturalWidth;
     canvas.height = image.naturalHeight;
+    canvas.hidden = false; // shown first: labels are sized for the shown width
     const ctx = canvas.getContext("2d");
     ctx.drawImage(image, 0, 0);
     drawFaces(ctx, frame.faces, image.naturalWidth / results.video.width,
       { names: frame.faces.map((f) => `#${f.track}`) });
-    canvas.hidden = false;
     canvas.dataset.frame = String(frame.frame);
     const faces = frame.faces.length
       ? frame.faces.map((f) => `face #${f.track}: ${faceSummary(f)}`).join("; ") : "no face";

@@ -300,10 +300,10 @@ def drop_photos(page, files):
     page.dispatch_event("#dropzone", "drop", {"dataTransfer": transfer})
 
 
-def analyse_video(page, path):
+def analyse_video(page, path, fps: str = "2"):
     page.click("#tab-video")
     page.set_input_files("#video-input", str(path))
-    page.fill("#video-fps", "2")
+    page.fill("#video-fps", fps)
     page.click("#video-submit")
     wait_until(page, "document.getElementById('video-frame').dataset.frame !== undefined")
 
@@ -538,4 +538,25 @@ def test_axe_finds_nothing_on_load_and_after_each_mode(browser, server, axe_sour
     page.locator(".chart-data summary").click()
     report["video"] = axe_violations(page, axe_source)
     assert {step: found for step, found in report.items() if found} == {}
+    context.close()
+
+
+def test_two_shots_are_two_faces_and_the_chart_picks_each(browser, server, tmp_path):
+    colour = cv2.resize(astronaut(), (320, 320))
+    grey = cv2.cvtColor(cv2.cvtColor(colour, cv2.COLOR_RGB2GRAY), cv2.COLOR_GRAY2RGB)
+    path = tmp_path / "two-shots.avi"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10.0, (320, 320))
+    for i in range(20):  # a cut after 1 s: a new shot is a new track, even in the same place
+        writer.write(cv2.cvtColor(np.roll(colour if i < 10 else grey, i, axis=1), cv2.COLOR_RGB2BGR))
+    writer.release()
+    context, page = open_page(browser, server)
+    analyse_video(page, path, fps="4")
+    assert page.locator("#video-tracks tbody tr").count() == 2
+    assert page.locator("#chart-track option").count() == 2 and page.is_enabled("#chart-track")
+    page.select_option("#chart-track", "2")
+    wait_until(page, "document.getElementById('video-frame').dataset.frame === '4'")
+    times = page.locator("#video-timeline tbody tr td:first-child").all_text_contents()
+    assert times == ["1.00 s", "1.30 s", "1.50 s", "1.80 s"]  # 10 frames/s sampled at 4/s
+    assert page.locator("#video-chart").get_attribute("data-points") == "4"
+    assert "#2" in page.locator("#video-frame-caption").text_content()
     context.close()

@@ -208,7 +208,6 @@ function showSnapshot(frame, faces) {
     ? `The snapshot, with ${faces.length} numbered face box${faces.length > 1 ? "es" : ""}, matching the cards below`
     : "The snapshot; no face was found in it");
   renderCards($("snapshot-result"), faces);
-  $("snapshot-section").hidden = false;
 }
 
 async function snapshot() {

@@ -42,6 +42,7 @@ function initTabs() {
     if (focus) tab.focus();
     remember(TAB_KEY, tab.id);
     cameraViewChanged(); // the camera runs only on the Webcam tab
+    document.dispatchEvent(new Event("faceinsight:tab")); // e.g. the video chart sizes itself
   }
   for (const tab of tabs) {
     tab.addEventListener("click", () => select(tab, false));

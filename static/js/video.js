@@ -175,6 +175,7 @@ function drawChart() {
   if (!shown) return;
   const { results, trackId, selected } = shown;
   const canvas = $("video-chart");
+  if (!canvas.clientWidth) return; // not on screen (another tab): drawn when the tab is shown
   const ratio = window.devicePixelRatio || 1;
   const geometry = chartGeometry(canvas, results);
   canvas.width = Math.round(geometry.cssWidth * ratio);
@@ -464,6 +465,7 @@ export function initVideo() {
   $("video-chart").addEventListener("keydown", chartKey);
   $("chart-track").addEventListener("change", (event) => chooseTrack(Number(event.target.value)));
   document.addEventListener("faceinsight:theme", drawChart);
+  document.addEventListener("faceinsight:tab", drawChart);
   let pending = false;
   window.addEventListener("resize", () => {
     if (pending) return;

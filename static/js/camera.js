@@ -127,6 +127,7 @@ function setLive(on) {
   } else {
     resetOverlay();
     $("live-status").textContent = "";
+    $("live-announce").textContent = "";
   }
 }
 
@@ -141,6 +142,9 @@ function showLive(faces, scale) {
   const list = $("live-faces");
   list.replaceChildren(...faces.map((face, i) => el("li", null, `${i + 1}: ${faceSummary(face)}`)));
   const rate = state.sent / Math.max(0.001, (performance.now() - state.started) / 1000);
+  // Screen readers hear when the number of faces changes, not every frame's rate.
+  const count = faces.length ? `${faces.length} face${faces.length > 1 ? "s" : ""} in view` : "No face in view";
+  if ($("live-announce").textContent !== count) $("live-announce").textContent = count;
   $("live-status").textContent = faces.length
     ? `Live: ${faces.length} face${faces.length > 1 ? "s" : ""} · ${rate.toFixed(1)} frames/s`
     : `Live: no face in view · ${rate.toFixed(1)} frames/s`;

@@ -141,13 +141,15 @@ function showLive(faces, scale) {
   overlay.dataset.faces = String(faces.length);
   const list = $("live-faces");
   list.replaceChildren(...faces.map((face, i) => el("li", null, `${i + 1}: ${faceSummary(face)}`)));
-  const rate = state.sent / Math.max(0.001, (performance.now() - state.started) / 1000);
+  const seconds = (performance.now() - state.started) / 1000;
+  // The rate once there is a second to measure it over (one quick first answer is not 18/s).
+  const rate = seconds >= 1 ? ` · ${(state.sent / seconds).toFixed(1)} frames/s` : "";
   // Screen readers hear when the number of faces changes, not every frame's rate.
   const count = faces.length ? `${faces.length} face${faces.length > 1 ? "s" : ""} in view` : "No face in view";
   if ($("live-announce").textContent !== count) $("live-announce").textContent = count;
   $("live-status").textContent = faces.length
-    ? `Live: ${faces.length} face${faces.length > 1 ? "s" : ""} · ${rate.toFixed(1)} frames/s`
-    : `Live: no face in view · ${rate.toFixed(1)} frames/s`;
+    ? `Live: ${faces.length} face${faces.length > 1 ? "s" : ""}${rate}`
+    : `Live: no face in view${rate}`;
 }
 
 async function liveTick() {

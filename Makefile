@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
 
-.PHONY: run test lint bench eval calibrate train-emotion train-age-gender convert clean
+.PHONY: run test lint axe bench eval calibrate train-emotion train-age-gender convert clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -24,7 +24,15 @@ $(VENV)/.dev: requirements.txt requirements-train.txt requirements-dev.txt pypro
 run: $(VENV)/.serve
 	$(BIN)/gunicorn --config gunicorn.conf.py --bind 127.0.0.1:$(PORT) "faceinsight.web:create_app()"
 
-test: $(VENV)/.dev
+# axe-core (npm registry) for the accessibility browser tests; without npm they skip, saying why.
+AXE := .cache/npm/node_modules/axe-core/axe.min.js
+$(AXE):
+	npm install --silent --no-audit --no-fund --prefix .cache/npm axe-core@4 \
+	  || echo "axe-core could not be fetched: the axe-core browser tests will be skipped"
+
+axe: $(AXE)
+
+test: $(VENV)/.dev $(AXE)
 	$(BIN)/python -m pytest -q
 
 lint: $(VENV)/.dev

@@ -23,7 +23,7 @@ import numpy as np
 
 from faceinsight import analyze, pipeline
 from faceinsight.labels import AGE_BANDS, GENDERS, age_band
-from faceinsight.models import FaceModels
+from faceinsight.models import FaceModels, models_folder
 
 SCENE_SIZE = (640, 480)
 FACE_SIDES = (60, 250)  # placed face (chip) sides, pixels

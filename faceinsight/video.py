@@ -2,7 +2,8 @@
 
 Each sampled frame goes through :func:`faceinsight.analyze.analyze_image`, the same entry point
 as photos, so a video frame and a photo of it give the same faces. A small IoU tracker links
-boxes across sampled frames into tracks so the summary can speak of "this person".
+boxes across sampled frames into tracks so the summary can speak of "this person"; a track ends
+at a position jump, a scene cut, or a clearly different face in the same place.
 """
 
 from __future__ import annotations
@@ -112,8 +113,55 @@ def iou(a: Box | list[int], b: Box | list[int]) -> float:
     return inter / float(aw * ah + bw * bh - inter)
 
 
+# A track also ends when the face in its place is clearly someone else: the attributes a person
+# keeps from one sample to the next change beyond what the models' noise explains.
+GENDER_SURE = 0.85  # both the track and the new face this sure, and of different genders
+AGE_JUMP_YEARS = 20.0  # the new face's age this far from the track's mean age so far
+SCENE_CUT = 0.5  # Bhattacharyya distance between consecutive samples' colour histograms
+
+
+def frame_signature(rgb: np.ndarray) -> np.ndarray:
+    """A small hue-saturation histogram of a frame, to tell a scene cut from motion.
+
+    :param rgb: the RGB frame.
+    """
+    small = cv2.resize(rgb, (64, 64), interpolation=cv2.INTER_AREA)
+    hsv = cv2.cvtColor(small, cv2.COLOR_RGB2HSV)
+    hist = cv2.calcHist([hsv], [0, 1], None, [16, 8], [0, 180, 0, 256]).astype(np.float32)
+    return cv2.normalize(hist, hist).flatten()
+
+
+def is_scene_cut(before: np.ndarray | None, after: np.ndarray) -> bool:
+    """Whether two consecutive samples' signatures (:func:`frame_signature`) differ like a cut."""
+    if before is None:
+        return False
+    return float(cv2.compareHist(before, after, cv2.HISTCMP_BHATTACHARYYA)) > SCENE_CUT
+
+
+@dataclass
+class _Track:
+    box: list[int]
+    sample: int
+    ages: list[float]
+    female: list[float]
+
+    def same_person(self, face: dict | None) -> bool:
+        """Whether ``face`` can be this track's person (no face attributes: assume so)."""
+        if face is None or not self.ages:
+            return True
+        female = _female_probability(face)
+        track_female = statistics.fmean(self.female)
+        if (track_female >= GENDER_SURE and female <= 1 - GENDER_SURE) or (
+                track_female <= 1 - GENDER_SURE and female >= GENDER_SURE):
+            return False
+        return abs(float(face["age"]) - statistics.fmean(self.ages)) <= AGE_JUMP_YEARS
+
+
 class IouTracker:
     """Greedy IoU matching of each frame's boxes to the tracks seen in recent frames.
+
+    A track continues only with a box that overlaps its last one, in the same scene, on a face
+    whose gender and age agree with the track's so far: one track is one person.
 
     :param threshold: the smallest IoU that continues a track.
     :param max_gap: sampled frames a track may go unseen before it ends.
@@ -122,18 +170,23 @@ class IouTracker:
     def __init__(self, threshold: float = TRACK_IOU, max_gap: int = TRACK_MAX_GAP):
         self.threshold = threshold
         self.max_gap = max_gap
-        self._tracks: dict[int, tuple[list[int], int]] = {}  # id -> (last box, last sample)
+        self._tracks: dict[int, _Track] = {}
         self._next_id = 1
         self._sample = -1
 
-    def update(self, boxes: list[list[int]]) -> list[int]:
+    def update(self, boxes: list[list[int]], faces: list[dict] | None = None, cut: bool = False) -> list[int]:
         """Assign a track id to each box of the next sampled frame (same order as ``boxes``).
 
         :param boxes: this frame's ``(x, y, w, h)`` boxes.
+        :param faces: the analysed faces of those boxes (age, gender), to split tracks when
+            the person changes; None links on position alone.
+        :param cut: a scene cut happened before this frame: every track ends.
         """
         self._sample += 1
-        live = {tid: v for tid, v in self._tracks.items() if self._sample - v[1] <= self.max_gap}
-        pairs = sorted(((iou(box, last), tid, i) for tid, (last, _) in live.items()
+        if cut:
+            self._tracks = {}
+        live = {tid: t for tid, t in self._tracks.items() if self._sample - t.sample <= self.max_gap}
+        pairs = sorted(((iou(box, t.box), tid, i) for tid, t in live.items()
                         for i, box in enumerate(boxes)), reverse=True)
         assigned: dict[int, int] = {}
         used: set[int] = set()
@@ -142,6 +195,8 @@ class IouTracker:
                 break
             if i in assigned or tid in used:
                 continue
+            if not live[tid].same_person(faces[i] if faces else None):
+                continue
             assigned[i] = tid
             used.add(tid)
         ids = []
@@ -149,7 +204,12 @@ class IouTracker:
             tid = assigned.get(i)
             if tid is None:
                 tid, self._next_id = self._next_id, self._next_id + 1
-            live[tid] = (list(box), self._sample)
+                live[tid] = _Track(list(box), self._sample, [], [])
+            track = live[tid]
+            track.box, track.sample = list(box), self._sample
+            if faces:
+                track.ages.append(float(faces[i]["age"]))
+                track.female.append(_female_probability(faces[i]))
             ids.append(tid)
         self._tracks = live
         return ids
@@ -237,6 +297,7 @@ def analyze_video(path: str, sample_fps: float, *, max_seconds: float = 600.0, m
     info = info or probe(path, max_pixels, limits)
     expected = check_limits(info, sample_fps, max_seconds, max_frames)
     tracker = IouTracker()
+    signature = None
     frames: list[dict] = []
     with contextlib.closing(sampled_frames(path, sample_fps, max_pixels, limits)) as samples:
         for source_index, time_s, rgb in samples:  # leaving early kills the decoding child
@@ -246,7 +307,9 @@ def analyze_video(path: str, sample_fps: float, *, max_seconds: float = 600.0, m
                 raise VideoTooLong(f"the video is longer than the limit ({max_seconds:g} s, "
                                    f"{max_frames} analysed frames)")
             faces = analyze_image(rgb, models=models, max_faces=max_faces).faces
-            for face, track in zip(faces, tracker.update([f["box"] for f in faces]), strict=True):
+            previous, signature = signature, frame_signature(rgb)
+            ids = tracker.update([f["box"] for f in faces], faces, cut=is_scene_cut(previous, signature))
+            for face, track in zip(faces, ids, strict=True):
                 face["track"] = track
             if on_frame is not None:
                 on_frame(len(frames), rgb, faces)

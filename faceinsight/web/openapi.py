@@ -310,6 +310,13 @@ def _paths(config: dict) -> dict:
             "responses": {"200": {"description": "the image as uploaded",
                                   "content": {"image/*": binary}},
                           "404": _error("no such capture for this session")},
+        }, "delete": {
+            "summary": "Delete one of this session's kept captures", "operationId": "deleteCapture",
+            "parameters": [{"name": "capture_id", "in": "path", "required": True,
+                            "schema": {"type": "string"}}, csrf],
+            "responses": {"200": _json("the deleted capture's id", _object({"deleted": {"type": "string"}})),
+                          "403": _error("missing or wrong CSRF token"),
+                          "404": _error("no such capture for this session")},
         }},
     }
 

@@ -104,3 +104,16 @@ def capture(capture_id: str) -> Response:
     except (OSError, UnidentifiedImageError):
         mimetype = "application/octet-stream"
     return send_file(path, mimetype=mimetype, max_age=0, conditional=False)
+
+
+@blueprint.delete("/captures/<capture_id>")
+def delete_capture(capture_id: str) -> Response:
+    """Delete one of this session's kept captures (CSRF-checked; 404 for anyone else's)."""
+    check_csrf()
+    owner = session_id(create=False)
+    path = current_app.extensions["faceinsight.captures"].path(owner, capture_id) if owner else None
+    if path is None:
+        raise ApiError(404, "not found")
+    path.with_suffix(".json").unlink(missing_ok=True)  # the record first: never a listed ghost
+    path.unlink(missing_ok=True)
+    return jsonify(deleted=capture_id)

@@ -1,4 +1,6 @@
 // Webcam mode: enable the camera, live overlay from downscaled frames, full-resolution snapshots.
+// The camera runs only while the Webcam tab is shown and the page is visible: leaving either
+// stops its tracks (the camera light goes off) and coming back restarts what was on.
 import { drawFaces } from "./draw.js";
 import { renderCards } from "./cards.js";
 import { addEntry } from "./log.js";
@@ -9,7 +11,10 @@ import {
 const LIVE_MAX_SIDE = 360; // live frames are downscaled: fast to send, enough for the detector
 const LIVE_INTERVAL_MS = 250; // at most about four live requests a second
 
-const state = { stream: null, live: false, busy: false, timer: null, sent: 0, started: 0 };
+const state = {
+  stream: null, live: false, busy: false, timer: null, sent: 0, started: 0,
+  starting: false, paused: null, // paused: {live} when the camera was stopped by leaving the tab
+};
 
 function $(id) {
   return document.getElementById(id);
@@ -54,20 +59,37 @@ function resetOverlay() {
   $("live-faces").replaceChildren();
 }
 
-async function enableCamera() {
-  if (state.stream) {
-    stopCamera();
-    return;
-  }
-  if (!cameraAvailable()) return;
+/** Whether the camera may run now: the Webcam tab is shown and the page is visible. */
+function inView() {
+  return !$("panel-webcam").hidden && document.visibilityState !== "hidden";
+}
+
+async function toggleCamera() {
+  state.paused = null;
+  if (state.stream) stopCamera();
+  else await startCamera();
+}
+
+async function startCamera() {
+  if (state.stream || state.starting || !cameraAvailable()) return false;
+  state.starting = true;
+  let stream;
   try {
-    state.stream = await navigator.mediaDevices.getUserMedia({
+    stream = await navigator.mediaDevices.getUserMedia({
       video: { width: { ideal: 1280 }, height: { ideal: 720 }, facingMode: "user" }, audio: false,
     });
   } catch (error) {
     showMessage(cameraErrorText(error), "error");
-    return;
+    return false;
+  } finally {
+    state.starting = false;
   }
+  if (!inView()) { // the user left while the browser was asking: do not run in the background
+    for (const track of stream.getTracks()) track.stop();
+    state.paused = { live: false };
+    return false;
+  }
+  state.stream = stream;
   clearMessage();
   const video = $("camera-video");
   video.srcObject = state.stream;
@@ -77,9 +99,11 @@ async function enableCamera() {
   $("camera-enable").textContent = "Stop camera";
   $("live-toggle").disabled = false;
   $("snapshot").disabled = false;
+  return true;
 }
 
 function stopCamera() {
+  if (!state.stream) return;
   setLive(false);
   for (const track of state.stream.getTracks()) track.stop();
   state.stream = null;
@@ -103,6 +127,7 @@ function setLive(on) {
   } else {
     resetOverlay();
     $("live-status").textContent = "";
+    $("live-announce").textContent = "";
   }
 }
 
@@ -112,14 +137,19 @@ function showLive(faces, scale) {
   if (overlay.width !== video.videoWidth || overlay.height !== video.videoHeight) resetOverlay();
   const ctx = overlay.getContext("2d");
   ctx.clearRect(0, 0, overlay.width, overlay.height);
-  drawFaces(ctx, faces, 1 / scale);
+  drawFaces(ctx, faces, 1 / scale, { mirror: true });
   overlay.dataset.faces = String(faces.length);
   const list = $("live-faces");
   list.replaceChildren(...faces.map((face, i) => el("li", null, `${i + 1}: ${faceSummary(face)}`)));
-  const rate = state.sent / Math.max(0.001, (performance.now() - state.started) / 1000);
+  const seconds = (performance.now() - state.started) / 1000;
+  // The rate once there is a second to measure it over (one quick first answer is not 18/s).
+  const rate = seconds >= 1 ? ` · ${(state.sent / seconds).toFixed(1)} frames/s` : "";
+  // Screen readers hear when the number of faces changes, not every frame's rate.
+  const count = faces.length ? `${faces.length} face${faces.length > 1 ? "s" : ""} in view` : "No face in view";
+  if ($("live-announce").textContent !== count) $("live-announce").textContent = count;
   $("live-status").textContent = faces.length
-    ? `Live: ${faces.length} face${faces.length > 1 ? "s" : ""} · ${rate.toFixed(1)} frames/s`
-    : `Live: no face in view · ${rate.toFixed(1)} frames/s`;
+    ? `Live: ${faces.length} face${faces.length > 1 ? "s" : ""}${rate}`
+    : `Live: no face in view${rate}`;
 }
 
 async function liveTick() {
@@ -142,6 +172,50 @@ async function liveTick() {
   if (state.live) state.timer = setTimeout(liveTick, LIVE_INTERVAL_MS);
 }
 
+/** Stop the camera because its tab or the page went out of view, remembering what was on. */
+function pauseCamera() {
+  if (!state.stream) return;
+  state.paused = { live: state.live };
+  stopCamera();
+  $("live-status").textContent = "Camera paused while you are away from this tab.";
+}
+
+/** Restart what pauseCamera stopped, once the tab and the page are back in view. */
+async function resumeCamera() {
+  if (!state.paused || !inView()) return;
+  const { live } = state.paused;
+  state.paused = null;
+  $("live-status").textContent = "";
+  if (await startCamera()) {
+    if (live) {
+      $("live-toggle").checked = true;
+      setLive(true);
+    }
+  }
+}
+
+/** Called when the page's mode tabs change, and on visibility changes. */
+export function cameraViewChanged() {
+  if (inView()) resumeCamera();
+  else pauseCamera();
+}
+
+/** Show the analysed snapshot: the frame with numbered boxes above cards with the same numbers. */
+function showSnapshot(frame, faces) {
+  const canvas = $("snapshot-canvas");
+  $("snapshot-section").hidden = false; // shown first: labels are sized for the shown width
+  canvas.width = frame.width;
+  canvas.height = frame.height;
+  const ctx = canvas.getContext("2d");
+  ctx.drawImage(frame, 0, 0);
+  drawFaces(ctx, faces, 1);
+  canvas.dataset.faces = String(faces.length);
+  canvas.setAttribute("aria-label", faces.length
+    ? `The snapshot, with ${faces.length} numbered face box${faces.length > 1 ? "es" : ""}, matching the cards below`
+    : "The snapshot; no face was found in it");
+  renderCards($("snapshot-result"), faces);
+}
+
 async function snapshot() {
   const video = $("camera-video");
   if (!state.stream || !video.videoWidth) return;
@@ -151,8 +225,9 @@ async function snapshot() {
     const { canvas } = scaledCanvas(video, video.videoWidth, video.videoHeight, 100000);
     const blob = await canvasBlob(canvas, "image/jpeg", 0.92);
     const result = await analyzeImage(blob, "snapshot.jpg", { store: true });
-    renderCards($("snapshot-result"), result.faces);
+    showSnapshot(canvas, result.faces);
     drawFaces(canvas.getContext("2d"), result.faces, 1);
+    document.dispatchEvent(new CustomEvent("faceinsight:stored", { detail: result }));
     addEntry({
       kind: "snapshot",
       title: "Snapshot",
@@ -165,12 +240,13 @@ async function snapshot() {
   } catch (error) {
     showMessage(`The snapshot could not be analysed: ${error.message}`, "error");
   } finally {
-    button.disabled = false;
+    button.disabled = !state.stream;
   }
 }
 
 export function initCamera() {
-  $("camera-enable").addEventListener("click", enableCamera);
+  $("camera-enable").addEventListener("click", toggleCamera);
+  document.addEventListener("visibilitychange", cameraViewChanged);
   $("live-toggle").addEventListener("change", (event) => setLive(event.target.checked));
   $("snapshot").addEventListener("click", snapshot);
   if (!window.isSecureContext) {

@@ -1,17 +1,21 @@
-// A card per face: age with range and bracket, gender with probability, seven emotion bars.
-import { EMOTIONS, el, percent } from "./util.js";
+// A card per face: age with its likely range, gender with probability, seven emotion bars.
+import { EMOTIONS, ageText, el, percent } from "./util.js";
 
 function row(dl, term, value) {
   dl.append(el("dt", null, term), el("dd", null, value));
 }
 
-/** One face's card. */
-export function faceCard(face, number) {
+/** One face's card; its heading "Face n" matches box n on the picture. */
+export function faceCard(face, number, headingLevel = 3) {
   const card = el("article", "card face-card");
-  card.append(el("h3", null, `Face ${number}`));
+  const heading = el(`h${headingLevel}`, null, null);
+  const badge = el("span", "face-number", String(number));
+  badge.setAttribute("aria-hidden", "true");
+  heading.append(badge, document.createTextNode(`Face ${number}`));
+  card.append(heading);
+  card.dataset.face = String(number);
   const dl = el("dl");
-  const [low, high] = face.age_range;
-  row(dl, "Age", `${Math.round(face.age)} (likely ${low}-${high}), bracket ${face.age_group}`);
+  row(dl, "Age", ageText(face));
   row(dl, "Gender", `${face.gender} (${percent(face.gender_probability)})`);
   row(dl, "Emotion", `${face.emotion} (${percent(face.emotion_scores[face.emotion])})`);
   card.append(dl);
@@ -21,6 +25,7 @@ export function faceCard(face, number) {
     const score = face.emotion_scores[name] || 0;
     const item = el("li", name === face.emotion ? "top" : null);
     const bar = el("span", "bar");
+    bar.setAttribute("aria-hidden", "true");
     const fill = el("span");
     fill.style.width = `${(score * 100).toFixed(1)}%`; // CSSOM, allowed by the CSP
     bar.append(fill);
@@ -32,11 +37,11 @@ export function faceCard(face, number) {
 }
 
 /** Replace a container's content with one card per face (or a "no face" note). */
-export function renderCards(container, faces) {
+export function renderCards(container, faces, headingLevel = 3) {
   container.replaceChildren();
   if (!faces.length) {
     container.append(el("p", "muted no-face", "No face found. Try a brighter, frontal, larger face."));
     return;
   }
-  faces.forEach((face, i) => container.append(faceCard(face, i + 1)));
+  faces.forEach((face, i) => container.append(faceCard(face, i + 1, headingLevel)));
 }

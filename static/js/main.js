@@ -1,32 +1,72 @@
 // Wires the page: tabs, theme, privacy toggle, clear session, and the three modes.
-import { initCamera } from "./camera.js";
+import { cameraViewChanged, initCamera } from "./camera.js";
+import { initKept, refreshKept } from "./kept.js";
 import { clearLog, initLog } from "./log.js";
-import { initPhoto } from "./photo.js";
+import { clearPhotos, initPhoto } from "./photo.js";
 import { clearVideo, initVideo } from "./video.js";
 import { clearMessage, postSession, showMessage } from "./util.js";
 
 const THEME_KEY = "faceinsight-theme";
+const TAB_KEY = "faceinsight-tab";
 
 function $(id) {
   return document.getElementById(id);
 }
 
+function remember(key, value) {
+  try {
+    window.localStorage.setItem(key, value);
+  } catch (e) {
+    /* private mode: the choice just is not remembered */
+  }
+}
+
+function recall(key) {
+  try {
+    return window.localStorage.getItem(key);
+  } catch (e) {
+    return null;
+  }
+}
+
+/** The ARIA tabs pattern: one tab in the Tab order, arrows/Home/End move and select. */
 function initTabs() {
-  const tabs = document.querySelectorAll('[role="tab"]');
+  const tabs = [...document.querySelectorAll('[role="tab"]')];
+  function select(tab, focus) {
+    for (const other of tabs) {
+      const selected = other === tab;
+      other.setAttribute("aria-selected", String(selected));
+      other.tabIndex = selected ? 0 : -1;
+      $(other.getAttribute("aria-controls")).hidden = !selected;
+    }
+    if (focus) tab.focus();
+    remember(TAB_KEY, tab.id);
+    cameraViewChanged(); // the camera runs only on the Webcam tab
+    document.dispatchEvent(new Event("faceinsight:tab")); // e.g. the video chart sizes itself
+  }
   for (const tab of tabs) {
-    tab.addEventListener("click", () => {
-      for (const other of tabs) {
-        const selected = other === tab;
-        other.setAttribute("aria-selected", String(selected));
-        $(other.getAttribute("aria-controls")).hidden = !selected;
-      }
+    tab.addEventListener("click", () => select(tab, false));
+    tab.addEventListener("keydown", (event) => {
+      const index = tabs.indexOf(tab);
+      const next = {
+        ArrowRight: tabs[(index + 1) % tabs.length],
+        ArrowLeft: tabs[(index - 1 + tabs.length) % tabs.length],
+        Home: tabs[0],
+        End: tabs[tabs.length - 1],
+      }[event.key];
+      if (!next) return;
+      event.preventDefault();
+      select(next, true);
     });
   }
+  const saved = tabs.find((tab) => tab.id === recall(TAB_KEY));
+  if (saved) select(saved, false);
 }
 
 function applyTheme(theme) {
   document.documentElement.setAttribute("data-theme", theme);
-  $("theme-toggle").textContent = theme === "dark" ? "Light theme" : "Dark theme";
+  // The name stays "Dark theme" in both themes; aria-pressed says whether it is on.
+  $("theme-toggle").setAttribute("aria-pressed", String(theme === "dark"));
 }
 
 function initTheme() {
@@ -35,11 +75,7 @@ function initTheme() {
     const next = document.documentElement.getAttribute("data-theme") === "dark" ? "light" : "dark";
     applyTheme(next);
     document.dispatchEvent(new Event("faceinsight:theme")); // canvases redraw in the new colours
-    try {
-      window.localStorage.setItem(THEME_KEY, next);
-    } catch (e) {
-      /* private mode: the theme just is not remembered */
-    }
+    remember(THEME_KEY, next);
   });
 }
 
@@ -54,19 +90,26 @@ function initPrivacy() {
       showMessage(result.keep
         ? `Your captures and videos will be kept on the server until you clear the session (at most ${hours} h).`
         : "Nothing you send will be kept after it is analysed.");
+      refreshKept();
     } catch (error) {
       toggle.checked = !wanted;
       showMessage(`Could not change the setting: ${error.message}`, "error");
     }
   });
   $("clear-session").addEventListener("click", async () => {
+    const question = "Clear this session? This deletes the session log, every capture and video kept "
+      + "on the server for it, and turns “Keep my captures” off.";
+    if (!window.confirm(question)) return;
     try {
       const result = await postSession("/session/clear", {});
       clearLog();
       clearVideo();
-      for (const id of ["snapshot-result", "photo-cards", "live-faces"]) $(id).replaceChildren();
-      $("photo-stage").hidden = true;
+      clearPhotos();
+      $("snapshot-result").replaceChildren();
+      $("snapshot-section").hidden = true;
+      $("live-faces").replaceChildren();
       toggle.checked = false;
+      refreshKept();
       showMessage(`Session cleared: ${result.captures} kept capture(s) and ${result.videos} video job(s) deleted.`);
     } catch (error) {
       showMessage(`Could not clear the session: ${error.message}`, "error");
@@ -80,11 +123,12 @@ function initSecureOriginNotice() {
 }
 
 initTheme();
-initTabs();
 initLog();
 initPrivacy();
 initSecureOriginNotice();
 initCamera();
 initPhoto();
 initVideo();
+initKept();
+initTabs();
 clearMessage();

@@ -1,8 +1,13 @@
-// Photo mode: drag and drop or pick a photo; boxed image and a card per face.
+// Photo mode: drop or pick photos; each gets its boxed picture and a card per face. A new batch
+// (or an error) replaces what was shown before.
 import { drawFaces } from "./draw.js";
 import { renderCards } from "./cards.js";
 import { addEntry } from "./log.js";
-import { analyzeImage, clearMessage, faceSummary, showMessage, thumbnail } from "./util.js";
+import { analyzeImage, clearMessage, el, faceSummary, showMessage, thumbnail } from "./util.js";
+
+const MAX_FILES = 10; // one drop analyses at most this many photos
+
+let batch = 0; // a newer drop makes an older one's late answers irrelevant
 
 function $(id) {
   return document.getElementById(id);
@@ -16,49 +21,111 @@ async function decodeForDisplay(file) {
   }
 }
 
-/** Analyse one photo file and show it. */
-export async function handlePhoto(file) {
-  if (!file) return;
+/** Remove every photo result. */
+export function clearPhotos() {
+  batch += 1;
+  $("photo-results").replaceChildren();
+}
+
+function resultSection(file, index) {
+  const section = el("section", "result photo-result");
+  const id = `photo-result-${index}`;
+  section.setAttribute("aria-labelledby", id);
+  const heading = el("h2", null, file.name || "Photo");
+  heading.id = id;
+  section.append(heading, el("p", "muted status", "Analysing…"));
+  return section;
+}
+
+/** Analyse one photo file into its section; returns a short outcome for the banner. */
+async function analyseInto(section, file, current) {
+  const status = section.querySelector(".status");
   const limitMb = Number(document.body.dataset.maxPhotoMb || "10");
   if (file.size > limitMb * 1024 * 1024) {
-    showMessage(`That photo is larger than ${limitMb} MiB; choose a smaller one.`, "error");
-    return;
+    status.textContent = `Not analysed: larger than ${limitMb} MiB. Choose a smaller photo.`;
+    status.className = "error-text status";
+    return { error: true };
   }
-  showMessage(`Analysing ${file.name}…`);
   let result;
   try {
     result = await analyzeImage(file, file.name, { store: true });
   } catch (error) {
-    showMessage(`${file.name}: ${error.message}`, "error");
-    return;
+    if (current !== batch) return { stale: true };
+    status.textContent = `Not analysed: ${error.message}`;
+    status.className = "error-text status";
+    return { error: true, text: `${file.name}: ${error.message}` };
   }
+  if (current !== batch) return { stale: true };
   const bitmap = await decodeForDisplay(file);
-  const canvas = $("photo-canvas");
-  $("photo-stage").hidden = !bitmap;
+  status.remove();
+  let canvas = null;
   if (bitmap) {
     // Boxes come in the upright image's pixels; draw the bitmap at that size.
+    canvas = el("canvas", "photo-canvas");
     canvas.width = result.image.width;
     canvas.height = result.image.height;
+    const stage = el("div", "stage result-stage");
+    stage.append(canvas);
+    section.append(stage); // on the page first: labels are sized for the width it is shown at
     const ctx = canvas.getContext("2d");
     ctx.drawImage(bitmap, 0, 0, canvas.width, canvas.height);
     drawFaces(ctx, result.faces, 1);
+    canvas.setAttribute("role", "img");
+    canvas.setAttribute("aria-label", result.faces.length
+      ? `${file.name || "The photo"}, with ${result.faces.length} numbered face box${result.faces.length > 1 ? "es" : ""}`
+      : `${file.name || "The photo"}; no face found`);
+    canvas.dataset.faces = String(result.faces.length);
   }
-  renderCards($("photo-cards"), result.faces);
+  const cards = el("div", "cards photo-cards");
+  renderCards(cards, result.faces, 3);
+  section.append(cards);
+  document.dispatchEvent(new CustomEvent("faceinsight:stored", { detail: result }));
   addEntry({
     kind: "photo",
     title: file.name || "Photo",
     text: result.faces.length ? result.faces.map(faceSummary).join("; ") : "No face found",
-    thumb: bitmap ? thumbnail(canvas, canvas.width, canvas.height) : "",
+    thumb: canvas ? thumbnail(canvas, canvas.width, canvas.height) : "",
   });
-  if (!result.faces.length) showMessage(`No face found in ${file.name}.`, "warning");
-  else if (result.storage_error) showMessage(result.storage_error, "warning");
-  else clearMessage();
+  return { faces: result.faces.length, storageError: result.storage_error };
+}
+
+/** Analyse the photos of one drop or pick, one after the other; they replace earlier results. */
+export async function handlePhotos(fileList) {
+  const files = [...(fileList || [])];
+  if (!files.length) return;
+  clearPhotos();
+  const current = batch;
+  const taken = files.slice(0, MAX_FILES);
+  const container = $("photo-results");
+  const sections = taken.map((file, i) => resultSection(file, i + 1));
+  container.append(...sections);
+  showMessage(taken.length > 1 ? `Analysing ${taken.length} photos…` : `Analysing ${taken[0].name}…`);
+  const outcomes = [];
+  for (let i = 0; i < taken.length; i += 1) {
+    outcomes.push(await analyseInto(sections[i], taken[i], current));
+    if (current !== batch) return;
+  }
+  const notes = [];
+  if (files.length > taken.length) notes.push(`Only the first ${MAX_FILES} of ${files.length} photos were analysed.`);
+  const failed = outcomes.filter((o) => o.error).length;
+  const faceless = outcomes.filter((o) => o.faces === 0).length;
+  if (taken.length === 1 && failed) notes.push(outcomes[0].text || `${taken[0].name} was not analysed.`);
+  else if (failed) notes.push(`${failed} of ${taken.length} photos could not be analysed.`);
+  if (taken.length === 1 && faceless) notes.push(`No face found in ${taken[0].name}.`);
+  else if (faceless) notes.push(`No face found in ${faceless} of ${taken.length} photos.`);
+  const storage = outcomes.find((o) => o.storageError);
+  if (storage) notes.push(storage.storageError);
+  if (!notes.length) clearMessage();
+  else showMessage(notes.join(" "), failed ? "error" : "warning");
 }
 
 export function initPhoto() {
   const zone = $("dropzone");
   const input = $("photo-input");
-  input.addEventListener("change", () => handlePhoto(input.files[0]));
+  input.addEventListener("change", () => {
+    handlePhotos(input.files);
+    input.value = ""; // choosing the same file again analyses it again
+  });
   for (const type of ["dragenter", "dragover"]) {
     zone.addEventListener(type, (event) => {
       event.preventDefault();
@@ -70,7 +137,6 @@ export function initPhoto() {
   }
   zone.addEventListener("drop", (event) => {
     event.preventDefault();
-    const file = event.dataTransfer && event.dataTransfer.files[0];
-    if (file) handlePhoto(file);
+    if (event.dataTransfer) handlePhotos(event.dataTransfer.files);
   });
 }

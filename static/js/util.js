@@ -94,6 +94,23 @@ export function percent(value) {
   return `${Math.round(value * 100)} %`;
 }
 
+// Brackets wider than this many years say less than the estimate and its range ("31-80").
+const WIDE_BRACKET_YEARS = 20;
+
+/** The age group bracket, or "" where it adds nothing to the number and its range. */
+export function ageBracket(face) {
+  const match = /^(\d+)-(\d+)$/.exec(face.age_group || "");
+  if (!match) return ""; // "80+": the number already says it
+  return Number(match[2]) - Number(match[1]) <= WIDE_BRACKET_YEARS ? face.age_group : "";
+}
+
+/** The age as a person reads it: "31 (likely 25-40)", with a useful bracket when there is one. */
+export function ageText(face) {
+  const [low, high] = face.age_range;
+  const bracket = ageBracket(face);
+  return `${Math.round(face.age)} (likely ${low}-${high})` + (bracket ? `, group ${bracket}` : "");
+}
+
 /** One line describing a face, e.g. "31 (25-40) · male 93 % · happy 71 %". */
 export function faceSummary(face) {
   const [low, high] = face.age_range;

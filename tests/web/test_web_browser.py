@@ -188,12 +188,13 @@ def test_dropped_photo_shows_face_cards_and_escapes_its_name(page):
         return dt;
     }""", [payload, name])
     page.dispatch_event("#dropzone", "drop", {"dataTransfer": transfer})
-    card = page.locator("#photo-cards .face-card").first
+    card = page.locator("#photo-results .face-card").first
     card.wait_for()
     text = card.text_content()
-    assert "Age" in text and "Gender" in text and "bracket" in text
+    assert "Age" in text and "likely" in text and "Gender" in text
     assert card.locator(".bars li").count() == 7
-    assert page.locator("#photo-canvas").is_visible()
+    assert page.locator("#photo-results .photo-canvas").is_visible()
+    assert page.locator("#photo-results h2").text_content() == name
     title = page.locator("#session-log .entry-title").first
     assert title.text_content() == name  # shown as text ...
     assert page.locator("img[src='x']").count() == 0  # ... never as markup
@@ -204,7 +205,7 @@ def test_no_face_photo_says_so(page):
     page.set_input_files("#photo-input", files=[{
         "name": "wall.png", "mimeType": "image/png",
         "buffer": encode(np.full((240, 320, 3), 180, np.uint8), "PNG")}])
-    page.wait_for_selector("#photo-cards .no-face")
+    page.wait_for_selector("#photo-results .no-face")
     assert "No face found" in page.locator("#message").text_content()
 
 
@@ -220,6 +221,7 @@ def test_video_upload_reaches_100_and_shows_the_chart(page, tmp_path):
     assert int(page.locator("#video-chart").get_attribute("data-points")) == 4
     assert page.locator("#video-tracks tbody tr").count() >= 1
     assert page.locator("#video-csv").get_attribute("href").endswith("/results.csv")
+    page.locator("#video-chart").scroll_into_view_if_needed()
     box = page.locator("#video-chart").bounding_box()
     page.mouse.click(box["x"] + box["width"] - 20, box["y"] + box["height"] / 2)
     wait_until(page, "document.getElementById('video-frame').dataset.frame === '3'")
@@ -239,8 +241,322 @@ def test_theme_is_remembered_and_clear_session_empties_the_log(page):
     page.set_input_files("#photo-input", files=[{
         "name": "a.jpg", "mimeType": "image/jpeg", "buffer": encode(astronaut())}])
     page.locator("#session-log li").first.wait_for()
+    page.once("dialog", lambda dialog: dialog.dismiss())  # "Clear this session?" - no
+    page.click("#clear-session")
+    assert page.locator("#session-log li").count() == 1
+    page.once("dialog", lambda dialog: dialog.accept())
     page.click("#clear-session")
     wait_until(page, "document.getElementById('message').textContent.includes('Session cleared')")
     assert "1 kept capture" in page.locator("#message").text_content()
     assert page.locator("#session-log li").count() == 0
     assert not page.is_checked("#keep-toggle")
+
+
+# --- What a user meets (issue 13): snapshot picture, camera lifetime, tabs, phones, axe-core ---
+
+ROOT = Path(__file__).resolve().parents[2]
+# axe-core from the npm registry: `make axe` (or .ci/run) puts it in the ignored .cache/npm.
+AXE_PATHS = (ROOT / ".cache" / "npm" / "node_modules" / "axe-core" / "axe.min.js",
+             ROOT / "node_modules" / "axe-core" / "axe.min.js")
+PHONE = {"width": 390, "height": 844}
+
+
+def open_page(browser, server, viewport=None, color_scheme="light"):
+    """A fresh context and page (own session), answering "yes" to the page's confirmations."""
+    context = browser.new_context(base_url=server, viewport=viewport or {"width": 1280, "height": 800},
+                                  color_scheme=color_scheme)
+    context.set_default_timeout(TIMEOUT_MS)
+    page = context.new_page()
+    page.on("dialog", lambda dialog: dialog.accept())
+    page.goto("/")
+    return context, page
+
+
+def start_camera(page, live=False):
+    page.click("#camera-enable")
+    wait_until(page, "document.getElementById('camera-video').videoWidth > 0")
+    if live:
+        page.check("#live-toggle")
+        wait_until(page, "Number(document.getElementById('camera-overlay').dataset.faces) > 0")
+
+
+def take_snapshot(page):
+    page.click("#snapshot")
+    page.locator("#snapshot-result .face-card").first.wait_for()
+    wait_until(page, "!document.getElementById('snapshot').disabled")
+
+
+def drop_photos(page, files):
+    """Drop (name, bytes, type) files on the dropzone as one drag-and-drop."""
+    payload = [[base64.b64encode(data).decode(), name, kind] for name, data, kind in files]
+    transfer = page.evaluate_handle("""(files) => {
+        const dt = new DataTransfer();
+        for (const [data, name, kind] of files) {
+            const bytes = Uint8Array.from(atob(data), c => c.charCodeAt(0));
+            dt.items.add(new File([bytes], name, {type: kind}));
+        }
+        return dt;
+    }""", payload)
+    page.dispatch_event("#dropzone", "drop", {"dataTransfer": transfer})
+
+
+def analyse_video(page, path, fps: str = "2"):
+    page.click("#tab-video")
+    page.set_input_files("#video-input", str(path))
+    page.fill("#video-fps", fps)
+    page.click("#video-submit")
+    wait_until(page, "document.getElementById('video-frame').dataset.frame !== undefined")
+
+
+def scroll_width(page) -> int:
+    return page.evaluate("document.documentElement.scrollWidth")
+
+
+def canvas_colours(page, selector: str) -> int:
+    """How many of a canvas's pixels are box or label colours (saturated, not in the photo's grey)."""
+    return page.evaluate("""(selector) => {
+        const c = document.querySelector(selector);
+        const data = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+        let n = 0;
+        for (let i = 0; i < data.length; i += 4) {
+            const [r, g, b] = [data[i], data[i + 1], data[i + 2]];
+            if (r > 230 && g > 150 && g < 190 && b < 30) n++;  // the "happy" box colour #f2a900
+        }
+        return n;
+    }""", selector)
+
+
+def test_snapshot_shows_its_frame_with_boxes_numbered_like_the_cards(browser, server):
+    context, page = open_page(browser, server)
+    start_camera(page)
+    take_snapshot(page)
+    snapshot = page.locator("#snapshot-canvas")
+    assert snapshot.is_visible()
+    size = page.evaluate("[document.getElementById('snapshot-canvas').width, "
+                         "document.getElementById('camera-video').videoWidth]")
+    assert size[0] == size[1] == 640  # the full captured frame
+    cards = page.locator("#snapshot-result .face-card")
+    assert int(snapshot.get_attribute("data-faces")) == cards.count() >= 1
+    assert cards.first.locator("h3").text_content().endswith("Face 1")
+    assert canvas_colours(page, "#snapshot-canvas") > 200  # box 1 and its label "1: ..."
+    assert "numbered" in snapshot.get_attribute("aria-label")
+    context.close()
+
+
+def test_camera_stops_off_its_tab_and_when_hidden_and_comes_back(browser, server):
+    context, page = open_page(browser, server)
+    start_camera(page, live=True)
+    transforms = page.evaluate("['camera-video', 'camera-overlay'].map("
+                               "id => getComputedStyle(document.getElementById(id)).transform)")
+    assert transforms == ["matrix(-1, 0, 0, 1, 0, 0)"] * 2  # the preview and its boxes mirrored
+    page.evaluate("window.firstTrack = document.getElementById('camera-video').srcObject.getVideoTracks()[0]")
+    page.click("#tab-photo")
+    assert page.evaluate("window.firstTrack.readyState") == "ended"  # the camera light goes off
+    assert page.evaluate("document.getElementById('camera-video').srcObject") is None
+    analysed = []
+    page.on("request", lambda request: analysed.append(request.url) if "/analyze" in request.url else None)
+    time.sleep(1.5)
+    assert analysed == [], "the live overlay kept sending frames from another tab"
+    page.click("#tab-webcam")  # back: camera and live both resume
+    wait_until(page, "document.getElementById('camera-video').videoWidth > 0")
+    assert page.is_checked("#live-toggle")
+    wait_until(page, "Number(document.getElementById('camera-overlay').dataset.faces) > 0")
+    # The page hidden (another browser tab, a locked phone) stops it too.
+    page.evaluate("window.secondTrack = "
+                  "document.getElementById('camera-video').srcObject.getVideoTracks()[0]")
+    page.evaluate("""() => {
+        Object.defineProperty(document, 'visibilityState', {configurable: true, get: () => 'hidden'});
+        document.dispatchEvent(new Event('visibilitychange'));
+    }""")
+    assert page.evaluate("window.secondTrack.readyState") == "ended"
+    page.evaluate("""() => {
+        Object.defineProperty(document, 'visibilityState', {configurable: true, get: () => 'visible'});
+        document.dispatchEvent(new Event('visibilitychange'));
+    }""")
+    wait_until(page, "document.getElementById('camera-video').videoWidth > 0")
+    # Stopped by hand, it stays stopped when the user comes back.
+    page.click("#camera-enable")
+    page.click("#tab-video")
+    page.click("#tab-webcam")
+    time.sleep(0.5)
+    assert page.evaluate("document.getElementById('camera-video').srcObject") is None
+    context.close()
+
+
+def test_tabs_answer_arrow_keys_home_and_end_and_are_remembered(browser, server):
+    context, page = open_page(browser, server)
+    selected = "document.querySelector('[role=tab][aria-selected=true]').id"
+    focused = "document.activeElement.id"
+    page.focus("#tab-webcam")
+    page.keyboard.press("ArrowRight")
+    assert page.evaluate(selected) == page.evaluate(focused) == "tab-photo"
+    assert page.locator("#panel-photo").is_visible() and page.locator("#panel-webcam").is_hidden()
+    page.keyboard.press("End")
+    assert page.evaluate(selected) == page.evaluate(focused) == "tab-video"
+    page.keyboard.press("ArrowRight")  # wraps round
+    assert page.evaluate(selected) == "tab-webcam"
+    page.keyboard.press("ArrowLeft")
+    assert page.evaluate(selected) == "tab-video"
+    page.keyboard.press("Home")
+    assert page.evaluate(selected) == page.evaluate(focused) == "tab-webcam"
+    page.keyboard.press("ArrowRight")
+    tab_stops = page.evaluate("[...document.querySelectorAll('[role=tab]')].map(t => t.tabIndex)")
+    assert tab_stops == [-1, 0, -1]  # one tab stop: the selected tab
+    page.reload()
+    assert page.evaluate(selected) == "tab-photo" and page.locator("#panel-photo").is_visible()
+    context.close()
+
+
+def test_photos_one_result_each_and_an_error_replaces_them(browser, server):
+    context, page = open_page(browser, server)
+    page.click("#tab-photo")
+    wall = encode(np.full((240, 320, 3), 180, np.uint8))
+    drop_photos(page, [("astronaut.jpg", encode(astronaut()), "image/jpeg"),
+                       ("wall.jpg", wall, "image/jpeg")])
+    page.locator("#photo-results .no-face").wait_for()
+    results = page.locator("#photo-results .photo-result")
+    assert results.count() == 2
+    assert results.nth(0).locator("h2").text_content() == "astronaut.jpg"
+    assert results.nth(0).locator(".face-card").count() >= 1
+    assert results.nth(1).locator(".no-face").count() == 1
+    assert "1 of 2" in page.locator("#message").text_content()
+    drop_photos(page, [("broken.jpg", b"not an image at all", "image/jpeg")])
+    page.wait_for_selector("#photo-results .error-text")
+    assert page.locator("#photo-results .photo-result").count() == 1  # the old results are gone
+    assert page.locator("#photo-results .face-card").count() == 0
+    assert page.locator("#message.error").is_visible()
+    context.close()
+
+
+def test_label_at_the_edge_stays_inside_the_picture(browser, server):
+    context, page = open_page(browser, server)
+    page.goto("/")
+    inside = page.evaluate("""async () => {
+        const { drawFaces } = await import('/static/js/draw.js');
+        const c = document.createElement('canvas');
+        c.width = 200; c.height = 150;
+        const ctx = c.getContext('2d');
+        const scores = {angry: 0, disgust: 0, fear: 0, happy: 1, neutral: 0, sad: 0, surprise: 0};
+        const face = {box: [170, 0, 30, 30], age: 31, gender: 'female', emotion: 'happy',
+                      emotion_scores: scores};
+        const rects = [];
+        const fillRect = ctx.fillRect.bind(ctx);
+        ctx.fillRect = (x, y, w, h) => { rects.push([x, y, w, h]); fillRect(x, y, w, h); };
+        drawFaces(ctx, [face], 1);
+        drawFaces(ctx, [face], 1, {mirror: true});
+        return rects.every(([x, y, w, h]) => x >= 0 && y >= 0 && x + w <= c.width && y + h <= c.height);
+    }""")
+    assert inside
+    context.close()
+
+
+def test_video_chart_keyboard_marker_table_and_old_results_stay(browser, server, tmp_path):
+    context, page = open_page(browser, server)
+    analyse_video(page, write_video(tmp_path / "clip.avi"))
+    chart = page.locator("#video-chart")
+    assert chart.get_attribute("data-marker") == "0"
+    rows = page.locator("#video-timeline tbody tr")
+    assert rows.count() == 4  # the chart's data as a table, one row per sample
+    chart.focus()
+    page.keyboard.press("ArrowRight")
+    wait_until(page, "document.getElementById('video-frame').dataset.frame === '1'")
+    assert chart.get_attribute("data-marker") == "1"
+    page.keyboard.press("End")
+    wait_until(page, "document.getElementById('video-frame').dataset.frame === '3'")
+    page.locator("#video-timeline summary, .chart-data summary").first.click()
+    rows.nth(2).locator("button").click()
+    wait_until(page, "document.getElementById('video-frame').dataset.frame === '2'")
+    assert rows.nth(2).get_attribute("aria-current") == "true"
+    assert page.locator("#chart-track option").count() == page.locator("#video-tracks tbody tr").count()
+    # A new upload: the old results stay on screen while it runs.
+    page.route("**/api/v1/videos", lambda route: None)  # the upload never answers
+    page.click("#video-submit")
+    time.sleep(0.5)
+    assert page.locator("#video-results").is_visible() and rows.count() == 4
+    page.unroute("**/api/v1/videos")
+    context.close()
+
+
+def test_no_sideways_scroll_at_phone_width_at_any_step(browser, server, tmp_path):
+    context, page = open_page(browser, server, viewport=PHONE)
+    widths = {"load": scroll_width(page)}
+    page.check("#keep-toggle")
+    start_camera(page, live=True)
+    widths["live"] = scroll_width(page)
+    take_snapshot(page)
+    widths["snapshot"] = scroll_width(page)
+    page.click("#tab-photo")
+    drop_photos(page, [("a-photo-with-a-rather-long-file-name-that-does-not-wrap.jpg",
+                        encode(astronaut()), "image/jpeg")])
+    page.locator("#photo-results .face-card").first.wait_for()
+    widths["photo"] = scroll_width(page)
+    analyse_video(page, write_video(tmp_path / "clip.avi"))
+    page.locator(".chart-data summary").click()
+    widths["video"] = scroll_width(page)
+    assert max(widths.values()) <= PHONE["width"], widths
+    assert page.locator("#kept-list li").count() == 2  # snapshot and photo, kept and listed
+    context.close()
+
+
+def axe_violations(page, source: str) -> list[str]:
+    """Run axe-core in the page (injected through DevTools, so the page's CSP stays as it is)."""
+    if not page.evaluate("typeof window.axe === 'object'"):
+        page.evaluate(source)
+    found = page.evaluate("""async () => {
+        const result = await axe.run(document, {resultTypes: ['violations']});
+        return result.violations.map(
+            v => `${v.id} (${v.impact}): ${v.nodes.map(n => n.target.join(' ')).join(', ')}`);
+    }""")
+    return found
+
+
+@pytest.fixture(scope="module")
+def axe_source() -> str:
+    for path in AXE_PATHS:
+        if path.is_file():
+            return path.read_text()
+    pytest.skip("axe-core is not installed (`make axe`, or npm install --prefix .cache/npm axe-core@4)")
+
+
+@pytest.mark.parametrize("theme", ["light", "dark"])
+def test_axe_finds_nothing_on_load_and_after_each_mode(browser, server, axe_source, theme, tmp_path):
+    context, page = open_page(browser, server, color_scheme=theme)
+    assert page.evaluate("document.documentElement.dataset.theme") == theme
+    name = page.evaluate("document.getElementById('theme-toggle').textContent")
+    pressed = page.get_attribute("#theme-toggle", "aria-pressed")
+    assert name == "Dark theme" and pressed == str(theme == "dark").lower()  # one name, both themes
+    report = {"load": axe_violations(page, axe_source)}
+    page.check("#keep-toggle")
+    start_camera(page, live=True)
+    take_snapshot(page)
+    report["webcam"] = axe_violations(page, axe_source)
+    page.click("#tab-photo")
+    drop_photos(page, [("astronaut.jpg", encode(astronaut()), "image/jpeg")])
+    page.locator("#photo-results .face-card").first.wait_for()
+    report["photo"] = axe_violations(page, axe_source)
+    analyse_video(page, write_video(tmp_path / "clip.avi"))
+    page.locator(".chart-data summary").click()
+    report["video"] = axe_violations(page, axe_source)
+    assert {step: found for step, found in report.items() if found} == {}
+    context.close()
+
+
+def test_two_shots_are_two_faces_and_the_chart_picks_each(browser, server, tmp_path):
+    colour = cv2.resize(astronaut(), (320, 320))
+    grey = cv2.cvtColor(cv2.cvtColor(colour, cv2.COLOR_RGB2GRAY), cv2.COLOR_GRAY2RGB)
+    path = tmp_path / "two-shots.avi"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10.0, (320, 320))
+    for i in range(20):  # a cut after 1 s: a new shot is a new track, even in the same place
+        writer.write(cv2.cvtColor(np.roll(colour if i < 10 else grey, i, axis=1), cv2.COLOR_RGB2BGR))
+    writer.release()
+    context, page = open_page(browser, server)
+    analyse_video(page, path, fps="4")
+    assert page.locator("#video-tracks tbody tr").count() == 2
+    assert page.locator("#chart-track option").count() == 2 and page.is_enabled("#chart-track")
+    page.select_option("#chart-track", "2")
+    wait_until(page, "document.getElementById('video-frame').dataset.frame === '4'")
+    times = page.locator("#video-timeline tbody tr td:first-child").all_text_contents()
+    assert times == ["1.00 s", "1.30 s", "1.50 s", "1.80 s"]  # 10 frames/s sampled at 4/s
+    assert page.locator("#video-chart").get_attribute("data-points") == "4"
+    assert "#2" in page.locator("#video-frame-caption").text_content()
+    context.close()

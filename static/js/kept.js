@@ -1,0 +1,62 @@
+// "Kept on the server": the session's kept captures (with "Keep my captures" on), each deletable.
+import { csrfToken, el, errorMessage, showMessage } from "./util.js";
+
+function $(id) {
+  return document.getElementById(id);
+}
+
+async function remove(item, button) {
+  button.disabled = true;
+  try {
+    const response = await fetch(`/captures/${encodeURIComponent(item.id)}`, {
+      method: "DELETE", credentials: "same-origin", headers: { "X-CSRF-Token": csrfToken() },
+    });
+    if (!response.ok && response.status !== 404) throw new Error(await errorMessage(response));
+    showMessage(`Deleted the kept capture ${item.name}.`);
+  } catch (error) {
+    showMessage(`Could not delete ${item.name}: ${error.message}`, "error");
+  }
+  await refreshKept();
+}
+
+function render(keep, items) {
+  const section = $("kept");
+  section.hidden = !keep && !items.length;
+  $("kept-empty").hidden = items.length > 0;
+  $("kept-list").replaceChildren(...items.map((item) => {
+    const row = el("li", "kept-item");
+    row.dataset.id = item.id;
+    const img = el("img");
+    img.alt = "";
+    img.loading = "lazy";
+    img.src = item.url;
+    const text = el("div", "kept-text");
+    const when = item.created ? new Date(item.created * 1000).toLocaleTimeString() : "";
+    text.append(el("div", "entry-title", item.name), el("div", "entry-text muted", when));
+    const button = el("button", "secondary small", "Delete");
+    button.type = "button";
+    button.setAttribute("aria-label", `Delete ${item.name}${when ? `, kept at ${when}` : ""}`);
+    button.addEventListener("click", () => remove(item, button));
+    row.append(img, text, button);
+    return row;
+  }));
+}
+
+/** Reload the list from the server. */
+export async function refreshKept() {
+  try {
+    const response = await fetch("/session/captures", { credentials: "same-origin" });
+    if (!response.ok) return;
+    const body = await response.json();
+    render(Boolean(body.keep), Array.isArray(body.captures) ? body.captures : []);
+  } catch (e) {
+    /* the list is a convenience: analysis works without it */
+  }
+}
+
+export function initKept() {
+  document.addEventListener("faceinsight:stored", (event) => {
+    if (event.detail && (event.detail.stored || event.detail.storage_error)) refreshKept();
+  });
+  refreshKept();
+}

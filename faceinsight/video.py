@@ -14,8 +14,9 @@ import io
 import math
 import statistics
 from collections.abc import Callable, Iterator
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 
+import cv2
 import numpy as np
 
 from faceinsight import decoder

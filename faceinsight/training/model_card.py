@@ -114,6 +114,13 @@ def _augmentation_text(args: dict) -> str:
         parts.append(f"rotation up to {value('rotate'):g}°")
     if value("zoom"):
         parts.append(f"zoom up to {value('zoom') * 100:g} %")
+    if value("box_scale") or value("box_shift") or value("box_rotate"):
+        parts.append(f"the box varied as a detector varies it (side +-{value('box_scale') * 100:g} %, "
+                     f"centre +-{value('box_shift') * 100:g} %, rotation +-{value('box_rotate'):g}°)")
+    if value("background"):
+        parts.append(f"another image's blurred content around {value('background') * 100:g} % of faces")
+    if value("low_resolution"):
+        parts.append(f"{value('low_resolution') * 100:g} % of faces at a lower resolution")
     if value("erase"):
         share = "half the crops" if value("erase") == 0.5 else f"{value('erase') * 100:g} % of crops"
         parts.append(f"random erasing ({share})")
@@ -134,6 +141,8 @@ def _start_text(args: dict) -> str:
     path = Path(str(args.get("init_weights") or "best.keras"))
     if path.name == "best.keras":
         return "best checkpoint"
+    if path.name == "last.keras":
+        return "last epoch"
     epoch = checkpoint_epoch(path)
     return f"epoch {epoch}" if epoch is not None else f"checkpoint {path.name}"
 

@@ -29,9 +29,9 @@ ASTRONAUT_AGE = 35
 
 
 def astronaut_reads_right(face: dict) -> bool:
-    """Female, surely, with her age inside the stated range, and smiling."""
+    """Female, with her age inside the stated range, and smiling."""
     low, high = face["age_range"]
-    return (face["gender"] == "female" and face["gender_probability"] >= 0.8
+    return (face["gender"] == "female"
             and low <= ASTRONAUT_AGE <= high and face["emotion"] == "happy")
 
 
@@ -84,9 +84,9 @@ def test_the_served_crop_matches_the_geometry_in_the_manifest() -> None:
 
 # --- validation faces in photos (needs the datasets) ----------------------------------------
 
-# A little below what this sample measured (recall 0.98, MAE 6.44, gender 92.4 %, emotion 68.9 %);
+# A little below what this sample measured (recall 0.98, MAE 6.24, gender 93.6 %, emotion 68.9 %);
 # reports/served_eval.json has the figures on 600 faces of each dataset.
-THRESHOLDS = {"recall": 0.93, "age_mae": 6.9, "gender_accuracy": 0.89, "emotion_accuracy": 0.64}
+THRESHOLDS = {"recall": 0.94, "age_mae": 6.7, "gender_accuracy": 0.90, "emotion_accuracy": 0.64}
 
 
 def data_folder() -> Path | None:

@@ -135,9 +135,17 @@ def settings_table() -> str:
         default = setting.default
         if isinstance(default, Path):
             default = default.relative_to(PROJECT_ROOT).as_posix() + "/"
+        elif isinstance(default, bool):
+            default = int(default)
+        elif isinstance(default, float) and default.is_integer():
+            default = int(default)
         shown = "unset" if default is None else f"`{default}`"
         rows.append(f"| `{setting.name}` | {shown} | {setting.help} |")
     rows.append("| `FACEINSIGHT_MODELS` | `models/` | the models folder (read by faceinsight.models) |")
     rows.append("| `FACEINSIGHT_DETECTOR` | the manifest's (`blazeface`) | the face detector: `blazeface` "
                 "or `haar`; each model must ship a crop geometry for it, or start-up stops |")
+    rows.append("| `PORT` / `GUNICORN_BIND` | `8000` on 127.0.0.1 | where gunicorn listens (`PORT` alone "
+                "binds 0.0.0.0, as platforms expect) |")
+    rows.append("| `WEB_CONCURRENCY` / `GUNICORN_THREADS` | `2` / `4` | gunicorn workers and threads "
+                "(2-core default) |")
     return "\n".join(rows)

@@ -57,8 +57,8 @@ def _optional(text: str) -> str | None:
 
 SETTINGS: tuple[Setting, ...] = (
     Setting("FACEINSIGHT_SECRET_KEY", None, _optional,
-            "signs session cookies; unset: a random key is generated once and kept in "
-            "<instance dir>/secret_key"),
+            "signs session cookies; unset: a random key is generated once per install and kept in "
+            "`secret_key` in the instance folder"),
     Setting("FACEINSIGHT_INSTANCE_DIR", PROJECT_ROOT / "instance", _path,
             "per-install private files (the generated secret key)"),
     Setting("FACEINSIGHT_UPLOAD_DIR", PROJECT_ROOT / "uploads", _path,
@@ -135,6 +135,8 @@ def settings_table() -> str:
         default = setting.default
         if isinstance(default, Path):
             default = default.relative_to(PROJECT_ROOT).as_posix() + "/"
+        elif isinstance(default, bool):
+            default = int(default)  # written as the variable would be: 1 or 0
         shown = "unset" if default is None else f"`{default}`"
         rows.append(f"| `{setting.name}` | {shown} | {setting.help} |")
     rows.append("| `FACEINSIGHT_MODELS` | `models/` | the models folder (read by faceinsight.models) |")

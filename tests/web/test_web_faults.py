@@ -22,9 +22,9 @@ from pathlib import Path
 import pytest
 import requests
 from hostile_inputs import file_part, jpeg, send, small_video
+from live_server import start_gunicorn, stop_gunicorn
 from webhelpers import keep_captures, wait_for_job
 
-from bench.bench_api import start_gunicorn, stop_gunicorn
 from faceinsight import jobs as jobs_module
 from faceinsight.jobs import JobManager
 from faceinsight.models import ModelError, read_manifest, verify_model_files

@@ -22,7 +22,8 @@ class Analysis:
     timing_ms: dict[str, float] = field(default_factory=dict)
 
     def answer(self) -> contract.Analysis:
-        """The web API's answer for this analysis (see :class:`faceinsight.contract.Analysis`)."""
+        """The web API's answer (:class:`faceinsight.contract.Analysis`); needs the four timings
+        that :func:`analyze_bytes` records."""
         return contract.Analysis(faces=self.faces, image={"width": self.width, "height": self.height},
                                  timing_ms=self.timing_ms)
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from faceinsight import pipeline
+from faceinsight import contract, pipeline
 from faceinsight.models import FaceModels, get_models
 
 
@@ -21,6 +21,12 @@ class Analysis:
     height: int
     timing_ms: dict[str, float] = field(default_factory=dict)
 
+    def answer(self) -> contract.Analysis:
+        """The web API's answer (:class:`faceinsight.contract.Analysis`); needs the four timings
+        that :func:`analyze_bytes` records."""
+        return contract.Analysis(faces=self.faces, image={"width": self.width, "height": self.height},
+                                 timing_ms=self.timing_ms)
+
 
 def face_record(crop: pipeline.FaceCrops, models: FaceModels) -> dict:
     """One face in the ``predict.py --json`` shape: its box, then the models' predictions.
@@ -28,7 +34,7 @@ def face_record(crop: pipeline.FaceCrops, models: FaceModels) -> dict:
     :param crop: the face's box and model inputs from the pipeline.
     :param models: the loaded models.
     """
-    return {"box": [int(v) for v in crop.box], **models.predict(crop.age_gender, crop.emotion)}
+    return contract.face_record(crop.box, models.predict(crop.age_gender, crop.emotion))
 
 
 def locate_faces(image: np.ndarray, models: FaceModels, detect: bool = True,

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from faceinsight import detectors
-from faceinsight.labels import EMOTIONS, GENDERS, MAX_AGE, age_group
+from faceinsight import contract, detectors
+from faceinsight.labels import EMOTIONS, MAX_AGE
 from faceinsight.pipeline import CropGeometry, Framing
 
 MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
@@ -279,20 +279,9 @@ class FaceModels:
         return {name: float(s) for name, s in zip(EMOTIONS, scores, strict=True)}
 
     def predict(self, crop128: np.ndarray, crop48: np.ndarray) -> dict:
-        """Everything the product reports for one face, in the JSON contract's order and names."""
+        """Every field the product reports for one face but its box (see :mod:`faceinsight.contract`)."""
         ag = self.predict_age_gender(crop128)
-        female = ag.female_probability
-        gender = GENDERS[1] if female >= 0.5 else GENDERS[0]
-        scores = self.predict_emotion(crop48)
-        return {
-            "age": round(ag.age, 1),
-            "age_range": list(ag.age_range),
-            "age_group": age_group(ag.age),
-            "gender": gender,
-            "gender_probability": round(female if gender == GENDERS[1] else 1 - female, 4),
-            "emotion": max(scores, key=scores.get),
-            "emotion_scores": {k: round(v, 4) for k, v in scores.items()},
-        }
+        return contract.prediction(ag.age, ag.age_range, ag.female_probability, self.predict_emotion(crop48))
 
 
 _models: FaceModels | None = None

@@ -21,6 +21,14 @@ import numpy as np
 
 from faceinsight import decoder
 from faceinsight.analyze import analyze_image
+from faceinsight.contract import (  # noqa: F401 (CSV_FIELDS re-exported)
+    CSV_FIELDS,
+    VideoSummary,
+    VideoTrack,
+    csv_row,
+    female_probability,
+    gender_of,
+)
 from faceinsight.decoder import (  # noqa: F401 (re-exported: callers import them from here)
     FALLBACK_FPS,
     DecoderLimits,
@@ -29,7 +37,7 @@ from faceinsight.decoder import (  # noqa: F401 (re-exported: callers import the
     check_container,
     is_supported_container,
 )
-from faceinsight.labels import EMOTIONS, GENDERS, age_group
+from faceinsight.labels import EMOTIONS, age_group
 from faceinsight.models import FaceModels
 from faceinsight.pipeline import DEFAULT_MAX_PIXELS, Box
 
@@ -150,7 +158,7 @@ class _Track:
         """Whether ``face`` can be this track's person (no face attributes: assume so)."""
         if face is None or not self.ages:
             return True
-        female = _female_probability(face)
+        female = female_probability(face)
         track_female = statistics.fmean(self.female)
         if (track_female >= GENDER_SURE and female <= 1 - GENDER_SURE) or (
                 track_female <= 1 - GENDER_SURE and female >= GENDER_SURE):
@@ -210,15 +218,10 @@ class IouTracker:
             track.box, track.sample = list(box), self._sample
             if faces:
                 track.ages.append(float(faces[i]["age"]))
-                track.female.append(_female_probability(faces[i]))
+                track.female.append(female_probability(faces[i]))
             ids.append(tid)
         self._tracks = live
         return ids
-
-
-def _female_probability(face: dict) -> float:
-    p = float(face["gender_probability"])
-    return p if face["gender"] == GENDERS[1] else 1.0 - p
 
 
 def summarise_track(track: int, items: list[tuple[float, dict]]) -> dict:
@@ -228,23 +231,22 @@ def summarise_track(track: int, items: list[tuple[float, dict]]) -> dict:
     :param items: ``(time in seconds, face)`` for every sample the face was seen in.
     """
     ages = [face["age"] for _, face in items]
-    female = statistics.fmean(_female_probability(face) for _, face in items)
-    gender = GENDERS[1] if female >= 0.5 else GENDERS[0]
+    gender, probability = gender_of(statistics.fmean(female_probability(face) for _, face in items))
     scores = {name: round(statistics.fmean(face["emotion_scores"][name] for _, face in items), 4)
               for name in EMOTIONS}
     median_age = round(float(statistics.median(ages)), 1)
-    return {
-        "track": track,
-        "frames": len(items),
-        "first_s": items[0][0],
-        "last_s": items[-1][0],
-        "median_age": median_age,
-        "age_group": age_group(median_age),
-        "gender": gender,
-        "gender_probability": round(female if gender == GENDERS[1] else 1.0 - female, 4),
-        "dominant_emotion": max(scores, key=scores.get),
-        "emotion_scores": scores,
-    }
+    return VideoTrack(
+        track=track,
+        frames=len(items),
+        first_s=items[0][0],
+        last_s=items[-1][0],
+        median_age=median_age,
+        age_group=age_group(median_age),
+        gender=gender,
+        gender_probability=round(probability, 4),
+        dominant_emotion=max(scores, key=scores.get),
+        emotion_scores=scores,
+    ).dump()
 
 
 def summarise(frames: list[dict]) -> tuple[list[dict], dict]:
@@ -259,14 +261,14 @@ def summarise(frames: list[dict]) -> tuple[list[dict], dict]:
     tracks = [summarise_track(tid, items) for tid, items in sorted(by_track.items())]
     faces = [face for frame in frames for face in frame["faces"]]
     totals = {name: sum(face["emotion_scores"][name] for face in faces) for name in EMOTIONS}
-    summary = {
-        "frames_analyzed": len(frames),
-        "frames_with_faces": sum(1 for frame in frames if frame["faces"]),
-        "tracks": len(tracks),
-        "dominant_emotion": max(totals, key=totals.get) if faces else None,
-        "median_age": round(float(statistics.median(f["age"] for f in faces)), 1) if faces else None,
-    }
-    return tracks, summary
+    summary = VideoSummary(
+        frames_analyzed=len(frames),
+        frames_with_faces=sum(1 for frame in frames if frame["faces"]),
+        tracks=len(tracks),
+        dominant_emotion=max(totals, key=totals.get) if faces else None,
+        median_age=round(float(statistics.median(f["age"] for f in faces)), 1) if faces else None,
+    )
+    return tracks, summary.dump()
 
 
 def analyze_video(path: str, sample_fps: float, *, max_seconds: float = 600.0, max_frames: int = 1200,
@@ -325,13 +327,10 @@ def analyze_video(path: str, sample_fps: float, *, max_seconds: float = 600.0, m
             "summary": summary}
 
 
-CSV_FIELDS = (["frame", "source_frame", "time_s", "track", "box_x", "box_y", "box_w", "box_h", "age",
-               "age_low", "age_high", "age_group", "gender", "gender_probability", "emotion"]
-              + [f"score_{name}" for name in EMOTIONS])
-
-
 def results_csv(results: dict) -> str:
     """Per-frame results as CSV: one row per face, and one empty row for a frame with none.
+
+    The columns are :data:`faceinsight.contract.CSV_FIELDS`.
 
     :param results: :func:`analyze_video`'s result.
     """
@@ -339,12 +338,8 @@ def results_csv(results: dict) -> str:
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(CSV_FIELDS)
     for frame in results["frames"]:
-        head = [frame["frame"], frame["source_frame"], frame["time_s"]]
         if not frame["faces"]:
-            writer.writerow(head + [""] * (len(CSV_FIELDS) - len(head)))
+            writer.writerow(csv_row(frame, None))
         for face in frame["faces"]:
-            writer.writerow(head + [face["track"], *face["box"], face["age"], *face["age_range"],
-                                    face["age_group"], face["gender"], face["gender_probability"],
-                                    face["emotion"]]
-                            + [face["emotion_scores"][name] for name in EMOTIONS])
+            writer.writerow(csv_row(frame, face))
     return out.getvalue()

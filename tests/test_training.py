@@ -2,7 +2,8 @@
 
 The end-to-end run trains both models for one epoch on a few dozen images made from the
 astronaut photo, writes the reports, converts to chunked .tflite files and loads them back,
-so the training code cannot silently rot. It needs TensorFlow (requirements-train.txt).
+so the training code cannot silently rot. It and the Keras-backed tests need TensorFlow
+(requirements-train.txt) and are marked ``needs_tensorflow``; the numpy-only tests always run.
 """
 
 from __future__ import annotations
@@ -21,7 +22,14 @@ from faceinsight.labels import AGE_BANDS, EMOTIONS, MAX_AGE, age_band
 from faceinsight.training.common import augment_batch
 from faceinsight.training.datasets import UTKFaceRecord, is_validation_name, parse_utkface_name, split_by_name
 
-pytest.importorskip("tensorflow", reason="training needs requirements-train.txt")
+
+@pytest.fixture(scope="session")
+def tensorflow():
+    """TensorFlow, or a skip saying what to install (only the tests that use Keras ask for it)."""
+    return pytest.importorskip("tensorflow", reason="Keras training needs requirements-train.txt")
+
+
+needs_tensorflow = pytest.mark.usefixtures("tensorflow")
 
 # --- UTKFace names --------------------------------------------------------------------------
 
@@ -84,6 +92,7 @@ def test_band_weights_of_one_band_are_all_one() -> None:
     assert {age_band(a) for a in (0, 12, 13, 19, 20, 39, 40, 59, 60, 116)} == {b[0] for b in AGE_BANDS}
 
 
+@needs_tensorflow
 def test_age_targets_are_distributions_peaking_at_the_true_age() -> None:
     from keras import ops
 
@@ -99,6 +108,7 @@ def test_age_targets_are_distributions_peaking_at_the_true_age() -> None:
     assert spread[1] > spread[0]  # wider for older faces
 
 
+@needs_tensorflow
 def test_age_loss_prefers_the_right_age() -> None:
     from keras import ops
 
@@ -153,6 +163,7 @@ def test_random_erasing_fills_one_rectangle_per_erased_crop() -> None:
     assert np.allclose(never, 128.0)
 
 
+@needs_tensorflow
 def test_augmented_batches_cover_every_crop() -> None:
     from faceinsight.training.batches import AugmentedBatches
 
@@ -171,6 +182,7 @@ def test_augmented_batches_cover_every_crop() -> None:
     assert sorted(seen) == list(range(10)) and seen != list(range(10))  # shuffled, all there
 
 
+@needs_tensorflow
 def test_evaluation_batches_are_plain_and_in_order() -> None:
     from faceinsight.training.batches import AugmentedBatches
 
@@ -245,7 +257,7 @@ class TinyRun:
 
 
 @pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory: pytest.TempPathFactory, astronaut: np.ndarray) -> TinyRun:
+def tiny_run(tensorflow, tmp_path_factory: pytest.TempPathFactory, astronaut: np.ndarray) -> TinyRun:
     """Train both models for one epoch on fake datasets made from the astronaut's face."""
     from faceinsight.training import train_age_gender, train_emotion
 
@@ -393,6 +405,7 @@ def test_age_gender_training_continues_from_a_checkpoint(tiny_run: TinyRun) -> N
     assert [r["epochs"] for r in section["training"]["rounds"]] == [1, 1]
 
 
+@needs_tensorflow
 def test_framed_batches_cut_jittered_crops_through_the_serving_crop(astronaut: np.ndarray) -> None:
     """Training crops vary like a detector's box does, yet stay on the face; evaluation crops
     are the plain chip, exactly what crop_face makes."""

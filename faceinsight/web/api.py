@@ -7,7 +7,9 @@ from dataclasses import dataclass
 
 from flask import Blueprint, Response, current_app, jsonify, request, session, url_for
 
-from faceinsight.analyze import Analysis, analyze_bytes, largest_face
+from faceinsight.analyze import Analysis as ImageAnalysis
+from faceinsight.analyze import analyze_bytes, largest_face
+from faceinsight.contract import Analysis, Predict
 from faceinsight.pipeline import ImageDecodeError, ImageRefusedError, ImageTooLargeError
 from faceinsight.web.errors import ApiError
 from faceinsight.web.openapi import openapi_document
@@ -68,7 +70,7 @@ def read_image_request() -> ImageRequest:
                         read_flag(request.form.get("store"), "store", True))
 
 
-def run_analysis(image: ImageRequest) -> Analysis:
+def run_analysis(image: ImageRequest) -> ImageAnalysis:
     """Decode and analyse, mapping the pipeline's errors to 413 (too many pixels, a side too
     long) and 422 (unreadable, an extreme shape, too many JPEG scans).
 
@@ -109,11 +111,9 @@ def keep_capture(image: ImageRequest, result: dict) -> dict | None:
 def analyze() -> Response:
     """Every face in one image: boxes, age, gender and emotion, as ``predict.py --json`` gives them."""
     image = read_image_request()
-    analysis = run_analysis(image)
-    result = {"faces": analysis.faces, "image": {"width": analysis.width, "height": analysis.height},
-              "timing_ms": analysis.timing_ms}
-    result.update(keep_capture(image, result) or {})
-    return jsonify(result)
+    result = run_analysis(image).answer().dump()
+    kept = keep_capture(image, result)
+    return jsonify(Analysis(**result, **kept).dump() if kept else result)
 
 
 @blueprint.post("/predict")
@@ -123,10 +123,12 @@ def predict() -> Response:
     faces = run_analysis(image).faces
     face = largest_face(faces)
     if face is None:
-        return jsonify(age=None, gender=None, gender_probability=None, emotion=None, faces=0)
-    return jsonify(age=int(round(face["age"])), gender=face["gender"],
-                   gender_probability=face["gender_probability"], emotion=face["emotion"],
-                   faces=len(faces))
+        answer = Predict(age=None, gender=None, gender_probability=None, emotion=None, faces=0)
+    else:
+        answer = Predict(age=int(round(face["age"])), gender=face["gender"],
+                         gender_probability=face["gender_probability"], emotion=face["emotion"],
+                         faces=len(faces))
+    return jsonify(answer.dump())
 
 
 @blueprint.get("/api/v1/openapi.json")

@@ -57,8 +57,8 @@ def _optional(text: str) -> str | None:
 
 SETTINGS: tuple[Setting, ...] = (
     Setting("FACEINSIGHT_SECRET_KEY", None, _optional,
-            "signs session cookies; unset: a random key is generated once and kept in "
-            "<instance dir>/secret_key"),
+            "signs session cookies; unset: a random key is generated once per install and kept in "
+            "`secret_key` in the instance folder"),
     Setting("FACEINSIGHT_INSTANCE_DIR", PROJECT_ROOT / "instance", _path,
             "per-install private files (the generated secret key)"),
     Setting("FACEINSIGHT_UPLOAD_DIR", PROJECT_ROOT / "uploads", _path,

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from flask import Blueprint, Response, current_app, jsonify, request, send_file, session, url_for
 
+from faceinsight.contract import JOB_FIELDS, VideoDeleted, VideoJob, VideoJobCreated
 from faceinsight.jobs import FINISHED, JobManager, JobQueueFull, JobSpec, may_access, new_job_token
 from faceinsight.video import DecoderLimits, VideoError, check_limits, probe, results_csv
 from faceinsight.web.errors import ApiError
@@ -21,8 +22,6 @@ log = logging.getLogger(__name__)
 blueprint = Blueprint("videos", __name__)
 COPY_CHUNK = 1024 * 1024
 TOKEN_HEADER = "X-Job-Token"
-PUBLIC_FIELDS = ("id", "status", "progress", "name", "created", "sample_fps", "frames_analyzed",
-                 "frames_expected", "error", "keep")
 
 
 def jobs() -> JobManager:
@@ -78,16 +77,15 @@ def save_upload(stream, path: Path, limit: int) -> int:
 
 
 def public_state(state: dict) -> dict:
-    """What a client sees of a job: never its owner."""
+    """What a client sees of a job (:class:`faceinsight.contract.VideoJob`): never its owner."""
     job_id = state["id"]
-    public = {key: state.get(key) for key in PUBLIC_FIELDS}
-    public["links"] = {
+    links = {
         "self": url_for("videos.status", job_id=job_id),
         "csv": url_for("videos.download_csv", job_id=job_id),
         "json": url_for("videos.download_json", job_id=job_id),
         "frame": url_for("videos.status", job_id=job_id) + "/frames/{frame}.jpg",
     }
-    return public
+    return VideoJob(**{key: state.get(key) for key in JOB_FIELDS}, links=links).dump()
 
 
 @blueprint.post("/api/v1/videos")
@@ -134,8 +132,8 @@ def create() -> tuple[Response, int, dict[str, str]]:
         shutil.rmtree(folder, ignore_errors=True)  # a client gone mid-upload leaves nothing behind
         raise
     url = url_for("videos.status", job_id=job_id)
-    body = {"id": job_id, "status": state["status"], "url": url, "token": token}
-    return jsonify(body), 202, {"Location": url}
+    body = VideoJobCreated(id=job_id, status=state["status"], url=url, token=token)
+    return jsonify(body.dump()), 202, {"Location": url}
 
 
 def _job_or_404(job_id: str) -> dict:
@@ -156,7 +154,7 @@ def status(job_id: str) -> Response:
     """A job's status and progress (0-100), its results once done, or why it failed."""
     state = _job_or_404(job_id)
     body = public_state(state)
-    if state["status"] == "done":
+    if state["status"] == "done":  # stored as written by the job (VideoResults), not re-checked
         body["results"] = jobs().results(job_id)
     return jsonify(body)
 
@@ -166,7 +164,7 @@ def delete(job_id: str) -> Response:
     """Cancel a job if it is still running and remove its files and results."""
     _job_or_404(job_id)
     jobs().delete(job_id)
-    return jsonify(id=job_id, deleted=True)
+    return jsonify(VideoDeleted(id=job_id, deleted=True).dump())
 
 
 def _finished_results(job_id: str) -> dict:

@@ -7,17 +7,24 @@ fails. Each gives a clear message, and what does not depend on the broken part g
 from __future__ import annotations
 
 import errno
+import io
 import json
 import os
+import pwd
+import shutil
+import signal
 import subprocess
+import tempfile
+import traceback
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import requests
 from hostile_inputs import file_part, jpeg, send, small_video
+from live_server import start_gunicorn, stop_gunicorn
 from webhelpers import keep_captures, wait_for_job
 
-from bench.bench_api import start_gunicorn, stop_gunicorn
 from faceinsight import jobs as jobs_module
 from faceinsight.jobs import JobManager
 from faceinsight.models import ModelError, read_manifest, verify_model_files
@@ -159,19 +166,65 @@ def test_write_private_leaves_no_temporary_file(tmp_path: Path, monkeypatch) -> 
     assert list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders anyway")
-def test_really_read_only_upload_folder(client, app_config) -> None:
-    uploads = app_config["FACEINSIGHT_UPLOAD_DIR"]
-    uploads.mkdir(parents=True, exist_ok=True)
-    keep_captures(client)
-    uploads.chmod(0o500)
+def as_ordinary_user(action: Callable[[], None]) -> None:
+    """Run ``action`` as a user that folder permissions bind: as it is when the tests are not
+    root; as root (CI), in a forked child that has become 'nobody' (root writes into read-only
+    folders anyway). The child's failure, traceback included, fails the test."""
+    if os.geteuid() != 0:
+        action()
+        return
+    nobody = pwd.getpwnam("nobody")
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: never returns into pytest
+        code = 0
+        try:
+            os.close(read_end)
+            signal.alarm(60)  # a child that hangs dies, and the test fails
+            os.setgroups([])
+            os.setgid(nobody.pw_gid)
+            os.setuid(nobody.pw_uid)
+            action()
+        except BaseException:
+            os.write(write_end, traceback.format_exc().encode())
+            code = 1
+        finally:
+            os._exit(code)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as pipe:
+        report = pipe.read().decode(errors="replace")
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0, f"as 'nobody':\n{report}"
+
+
+def test_really_read_only_upload_folder(app_config) -> None:
+    # A folder that 'nobody' can reach (pytest's tmp_path is private to root) and own.
+    folder = Path(tempfile.mkdtemp(prefix="faceinsight-readonly-"))
+    folder.chmod(0o755)
+    uploads = folder / "uploads"
+    uploads.mkdir()
+    app = create_app({**app_config, "FACEINSIGHT_UPLOAD_DIR": uploads})
     try:
-        body = send(client, "/api/v1/analyze", file_part(jpeg(), "a.jpg")).get_json()
-        assert body["faces"] and "Permission denied" in body["storage_error"]
-        video = send(client, "/api/v1/videos", file_part(b"RIFF....AVI ", "v.avi"))
-        assert video.status_code == 503
+        client = app.test_client()
+        keep_captures(client)
+        photo, video = file_part(jpeg(), "a.jpg"), file_part(b"RIFF....AVI ", "v.avi")
+        # Models and lazy imports loaded here ('nobody' cannot read root's Python), nothing kept.
+        warm = client.post("/api/v1/analyze", data={"file": (io.BytesIO(jpeg()), "a.jpg"), "store": "false"})
+        assert warm.status_code == 200 and not any(uploads.iterdir())
+        if os.geteuid() == 0:
+            os.chown(uploads, pwd.getpwnam("nobody").pw_uid, -1)
+        uploads.chmod(0o500)
+
+        def refused() -> None:
+            body = send(client, "/api/v1/analyze", photo).get_json()
+            assert body["faces"] and "Permission denied" in body["storage_error"]
+            assert send(client, "/api/v1/videos", video).status_code == 503
+
+        as_ordinary_user(refused)
     finally:
+        app.extensions["faceinsight.jobs"].shutdown()
         uploads.chmod(0o700)
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.mark.parametrize("code", [errno.ENOSPC, errno.EROFS])

@@ -16,11 +16,9 @@ from pathlib import Path
 import pytest
 import requests
 from hostile_inputs import MULTIPART, file_part, jpeg, photo_cases, small_video, video_cases
+from live_server import rss_mib, start_gunicorn, stop_gunicorn, wait_ready, worker_pids
 from media_bombs import bottom_up_avi, jpeg_with_empty_scans, thin_png
 from webhelpers import csrf_in_page
-
-from bench.bench_api import start_gunicorn, stop_gunicorn, wait_ready
-from bench.bench_load import latency_rows, rss_mib, run_load, worker_pids
 
 JOB_TTL_MINUTES = 0.05  # an abandoned (not kept) job is swept 3 s after its last activity
 
@@ -41,7 +39,7 @@ class LiveServer:
         env = {"FACEINSIGHT_SWEEP_MINUTES": "0.01", "FACEINSIGHT_JOB_TTL_MINUTES": str(JOB_TTL_MINUTES)}
         with self.log_path.open("ab") as log:
             self.process, self.url = start_gunicorn(1, 4, self.folder, extra_env=env, output=log.fileno())
-        wait_ready(self.url, timeout=120, process=self.process)
+        wait_ready(self.url, self.process, timeout=120)
 
     def stop(self) -> None:
         if self.process is not None:
@@ -176,7 +174,10 @@ def test_security_headers_and_cookie_over_http(server: LiveServer) -> None:
 
 
 def test_a_short_mixed_load_gets_no_5xx(server: LiveServer, tmp_path: Path) -> None:
-    """bench/bench_load.py's client loop, briefly: photos, live frames and a video job at once."""
+    """bench/bench_load.py's client loop, briefly: photos, live frames and a video job at once.
+    (A test of the bench tool itself, so it imports it.)"""
+    from bench.bench_load import latency_rows, run_load
+
     recorder = run_load(server.url, clients=4, videos=1, seconds=4, folder=tmp_path)
     every = {row["kind"]: row for row in latency_rows(recorder, 4)}["all"]
     assert every["requests"] > 4 and every["5xx"] == 0 and every["no_answer"] == 0

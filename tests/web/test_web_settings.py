@@ -29,6 +29,23 @@ def test_bad_values_name_the_variable():
         load_settings({"FACEINSIGHT_MAX_VIDEO_MB": "lots"})
 
 
+def readme_settings_table() -> str:
+    """The README's configuration table: from its header row to the last row after it."""
+    lines = (ROOT / "README.md").read_text().splitlines()
+    header = settings_table().splitlines()[0]
+    assert header in lines, "README.md has no configuration table"
+    start = lines.index(header)
+    end = start
+    while end < len(lines) and lines[end].startswith("|"):
+        end += 1
+    return "\n".join(lines[start:end])
+
+
+def test_readme_settings_table_is_the_generated_one():
+    """README.md's configuration table is exactly ``settings_table()`` (paste it when a setting changes)."""
+    assert readme_settings_table() == settings_table()
+
+
 def test_gunicorn_config_defaults_and_environment(monkeypatch):
     for name in ("PORT", "GUNICORN_BIND", "WEB_CONCURRENCY", "GUNICORN_THREADS"):
         monkeypatch.delenv(name, raising=False)
@@ -57,8 +74,3 @@ def test_a_typo_in_a_yes_no_setting_stops_start_up(typo: str) -> None:
 @pytest.mark.parametrize(("text", "value"), [("1", True), ("Yes", True), ("off", False), (" false ", False)])
 def test_yes_no_settings_read_the_usual_words(text: str, value: bool) -> None:
     assert load_settings({"FACEINSIGHT_SECURE_COOKIES": text})["FACEINSIGHT_SECURE_COOKIES"] is value
-
-
-def test_readme_configuration_table_is_the_generated_one() -> None:
-    """The README's table is settings_table()'s output, so a new or changed setting shows."""
-    assert settings_table() in (ROOT / "README.md").read_text()

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
+from face_helpers import assert_face_contract
 from webhelpers import (
     free_port,
     keep_captures,
@@ -19,6 +20,7 @@ from webhelpers import (
 )
 
 from faceinsight import jobs as jobs_module
+from faceinsight.contract import VideoFace, VideoJob, VideoJobCreated, VideoResults
 from faceinsight.labels import EMOTIONS
 from faceinsight.video import (
     CSV_FIELDS,
@@ -69,8 +71,11 @@ def test_analyze_video_samples_tracks_and_summarises(video_file):
     summary = results["summary"]
     assert summary["frames_analyzed"] == 4 and summary["tracks"] == len(results["tracks"]) >= 1
     assert summary["dominant_emotion"] in EMOTIONS
-    track = results["tracks"][0]
-    assert set(track) >= {"track", "median_age", "gender", "gender_probability", "dominant_emotion"}
+    results["video"]["name"] = "clip.avi"  # the job adds the upload's name
+    VideoResults.model_validate(results, strict=True)
+    for frame in results["frames"]:
+        for face in frame["faces"]:
+            assert_face_contract(face, VideoFace)
 
 
 @pytest.mark.parametrize(("name", "fourcc"), [("clip.mp4", "mp4v"), ("clip.mov", "mp4v"),
@@ -110,8 +115,11 @@ def test_video_job_runs_to_completion(client, video_file, app_config):
     response = post_video(client, video_file, sample_fps="2")
     assert response.status_code == 202
     created = response.get_json()
-    assert set(created) == {"id", "status", "url", "token"} and response.headers["Location"] == created["url"]
+    VideoJobCreated.model_validate(created, strict=True)
+    assert list(created) == list(VideoJobCreated.model_fields)
+    assert response.headers["Location"] == created["url"]
     state = wait_for_job(client, created["url"])
+    VideoJob.model_validate(state, strict=True)
     assert state["status"] == "done" and state["progress"] == 100 and state["error"] is None
     assert state["name"] == "clip.avi" and "owner" not in state
     results = state["results"]

@@ -1,0 +1,342 @@
+"""What the product answers, defined once: a face, an image's analysis, a video job and its results.
+
+Every answer is described here as a pydantic model, and only here:
+
+* the analyser builds each face with :func:`face_record` (so ``predict.py --json``, the web API,
+  captures and video frames share one shape);
+* the web API answers with these models, and its OpenAPI document (``web/openapi.py``) is
+  generated from their JSON schema;
+* the video CSV's columns and rows (:data:`CSV_FIELDS`, :func:`csv_row`) are derived from
+  :class:`Face` and :class:`VideoFrame`;
+* the tests check answers against these models.
+
+Field order is the JSON order. Label names (emotions, genders, age groups) come from
+:mod:`faceinsight.labels`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic.json_schema import SkipJsonSchema
+
+from faceinsight.labels import AGE_GROUPS, EMOTIONS, GENDERS, age_group
+
+Emotion = Literal[EMOTIONS]  # type: ignore[valid-type]  (the names are labels.EMOTIONS)
+Gender = Literal[GENDERS]  # type: ignore[valid-type]
+AgeGroup = Literal[tuple(name for name, _, _ in AGE_GROUPS)]  # type: ignore[misc]
+JobStatus = Literal["queued", "running", "done", "failed", "cancelled"]
+Probability = Annotated[float, Field(ge=0, le=1)]
+Count = Annotated[int, Field(ge=0)]
+Seconds = Annotated[float, Field(ge=0)]
+Pixels = Annotated[int, Field(ge=1)]
+
+
+def _optional_parts_have_no_default(schema: dict[str, Any]) -> None:
+    """An optional part is absent, never null: its schema has no ``default: null``."""
+    for prop in schema.get("properties", {}).values():
+        if "default" in prop and prop["default"] is None:
+            del prop["default"]
+
+
+class Answer(BaseModel):
+    """Base of every answer: unknown fields are an error, and :meth:`dump` gives the JSON form."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True,
+                              json_schema_extra=_optional_parts_have_no_default)
+
+    def dump(self) -> dict[str, Any]:
+        """The answer as JSON-ready Python values; optional parts left out when not given."""
+        return self.model_dump(by_alias=True, exclude_unset=True)
+
+
+EmotionScores = create_model(
+    "EmotionScores", __base__=Answer,
+    __doc__="The seven emotion scores, summing to 1, in labels.EMOTIONS order.",
+    **{name: (Probability, ...) for name in EMOTIONS})
+
+
+class Face(Answer):
+    """One face, exactly as ``predict.py --json`` prints it."""
+
+    box: Annotated[list[int], Field(min_length=4, max_length=4, description=(
+        "x, y, width, height in pixels of the (EXIF-upright) image"))]
+    age: Annotated[float, Field(ge=0, description="the expected age in years, one decimal")]
+    age_range: Annotated[list[Count], Field(min_length=2, max_length=2, description=(
+        "the interval holding 80 % of the predicted age distribution"))]
+    age_group: AgeGroup
+    gender: Gender
+    gender_probability: Annotated[float, Field(ge=0.5, le=1, description=(
+        "the model's probability of the reported gender"))]
+    emotion: Annotated[Emotion, Field(description="the highest of emotion_scores")]
+    emotion_scores: EmotionScores  # type: ignore[valid-type]
+
+
+def gender_of(female: float) -> tuple[str, float]:
+    """The reported gender and its probability, from the model's P(female)."""
+    return (GENDERS[1], female) if female >= 0.5 else (GENDERS[0], 1.0 - female)
+
+
+def female_probability(face: Mapping[str, Any]) -> float:
+    """P(female) back from a face's (or a track's) ``gender`` and ``gender_probability``."""
+    p = float(face["gender_probability"])
+    return p if face["gender"] == GENDERS[1] else 1.0 - p
+
+
+def prediction(age: float, age_range: Sequence[int], female: float,
+               emotion_scores: Mapping[str, float]) -> dict[str, Any]:
+    """The models' numbers as a face's predicted fields (every :class:`Face` field but the box).
+
+    :param age: the expected age in years.
+    :param age_range: the 80 % interval.
+    :param female: P(female).
+    :param emotion_scores: the seven scores, summing to 1.
+    """
+    gender, probability = gender_of(female)
+    return {
+        "age": round(float(age), 1),
+        "age_range": [int(v) for v in age_range],
+        "age_group": age_group(age),
+        "gender": gender,
+        "gender_probability": round(float(probability), 4),
+        "emotion": max(emotion_scores, key=emotion_scores.get),
+        "emotion_scores": {name: round(float(emotion_scores[name]), 4) for name in EMOTIONS},
+    }
+
+
+def face_record(box: Sequence[int], predicted: Mapping[str, Any]) -> dict[str, Any]:
+    """One face's JSON record, checked against :class:`Face`.
+
+    :param box: ``(x, y, w, h)`` in the image's pixels.
+    :param predicted: from :func:`prediction`.
+    """
+    return Face(box=[int(v) for v in box], **predicted).dump()
+
+
+class ImageSize(Answer):
+    width: Pixels
+    height: Pixels
+
+
+class Timing(Answer):
+    """Milliseconds per stage."""
+
+    decode: Seconds
+    detect: Seconds
+    predict: Seconds
+    total: Seconds
+
+
+class Stored(Answer):
+    id: str
+    url: str
+
+
+class Analysis(Answer):
+    """Every face in one image (``POST /api/v1/analyze``)."""
+
+    faces: Annotated[list[Face], Field(description="largest first; [] when none")]
+    image: ImageSize
+    timing_ms: Timing
+    stored: SkipJsonSchema[None] | Annotated[Stored, Field(
+        description="present when the session keeps captures and this one was kept")] = None
+    storage_error: SkipJsonSchema[None] | Annotated[str, Field(
+        description="present when keeping the capture failed (the analysis stands)")] = None
+
+
+class Predict(Answer):
+    """The largest face (``POST /predict``); every field null and faces 0 when no face was found."""
+
+    age: Annotated[int, Field(ge=0)] | None
+    gender: Gender | None
+    gender_probability: Probability | None
+    emotion: Emotion | None
+    faces: Count
+
+
+class VideoFace(Face):
+    """A face in a video frame: a :class:`Face` and the track (person) it belongs to."""
+
+    track: Annotated[int, Field(ge=1)]
+
+
+class VideoFrame(Answer):
+    """One sampled frame."""
+
+    frame: Annotated[Count, Field(description="the sample's number, from 0")]
+    source_frame: Annotated[Count, Field(description="the frame's index in the video")]
+    time_s: Seconds
+    faces: list[VideoFace]
+
+
+class VideoTrack(Answer):
+    """One tracked face (person) over the video."""
+
+    track: Annotated[int, Field(ge=1)]
+    frames: Annotated[int, Field(ge=1)]
+    first_s: Seconds
+    last_s: Seconds
+    median_age: Annotated[float, Field(ge=0)]
+    age_group: AgeGroup
+    gender: Annotated[Gender, Field(description="by the mean P(female) over the track")]
+    gender_probability: Annotated[float, Field(ge=0.5, le=1)]
+    dominant_emotion: Emotion
+    emotion_scores: Annotated[EmotionScores, Field(description="the mean scores")]  # type: ignore[valid-type]
+
+
+class VideoSummary(Answer):
+    frames_analyzed: Count
+    frames_with_faces: Count
+    tracks: Count
+    dominant_emotion: Emotion | None
+    median_age: Annotated[float, Field(ge=0)] | None
+
+
+class VideoMeta(Answer):
+    """What the container says about the video (frame_count may be 0 when unknown)."""
+
+    fps: Annotated[float, Field(ge=0)]
+    frame_count: Count
+    duration_s: Seconds
+    width: Pixels
+    height: Pixels
+    name: SkipJsonSchema[None] | Annotated[str, Field(description="the upload's display name")] = None
+
+
+class VideoResults(Answer):
+    """A video's analysis: per-frame faces, per-track summaries and the whole video's summary."""
+
+    video: VideoMeta
+    sample_fps: Annotated[float, Field(gt=0)]
+    frames: list[VideoFrame]
+    tracks: list[VideoTrack]
+    summary: VideoSummary
+
+
+class JobLinks(Answer):
+    self_: str = Field(alias="self")
+    csv: str
+    json_: str = Field(alias="json")
+    frame: Annotated[str, Field(description="a template: replace {frame} with a frame number")]
+
+
+class VideoJob(Answer):
+    """A video job's status document (``GET /api/v1/videos/{job_id}``)."""
+
+    id: Annotated[str, Field(pattern="^[0-9a-f]{32}$")]
+    status: JobStatus
+    progress: Annotated[int, Field(ge=0, le=100)]
+    name: str
+    created: Seconds
+    sample_fps: Annotated[float, Field(gt=0)]
+    frames_analyzed: Count
+    frames_expected: Count
+    error: Annotated[str | None, Field(description="why the job failed or was cancelled")]
+    keep: bool
+    links: JobLinks
+    results: SkipJsonSchema[None] | Annotated[VideoResults, Field(
+        description="present when the job is done")] = None
+
+
+JOB_FIELDS = tuple(name for name in VideoJob.model_fields if name not in ("links", "results"))
+
+
+class VideoJobCreated(Answer):
+    """A video job just queued (``POST /api/v1/videos``, 202)."""
+
+    id: Annotated[str, Field(pattern="^[0-9a-f]{32}$")]
+    status: JobStatus
+    url: str
+    token: Annotated[str, Field(description=(
+        "the job's secret, given only here: send it as X-Job-Token to read or delete the job "
+        "without the session cookie"))]
+
+
+# The web API's small answers.
+
+class Error(Answer):
+    """Every error: 4xx and 5xx."""
+
+    error: str
+
+
+class Health(Answer):
+    status: Literal["ok"]
+
+
+class Ready(Answer):
+    status: Literal["ready"]
+    jobs: Literal["thread", "rq"]
+
+
+class VideoDeleted(Answer):
+    id: str
+    deleted: bool
+
+
+class Privacy(Answer):
+    keep: bool
+
+
+class Cleared(Answer):
+    cleared: bool
+    captures: Count
+    videos: Count
+
+
+class Capture(Answer):
+    id: str
+    name: str | None
+    created: Seconds | None
+    url: str
+
+
+class Captures(Answer):
+    keep: bool
+    captures: Annotated[list[Capture], Field(description="newest first")]
+
+
+class CaptureDeleted(Answer):
+    deleted: str
+
+
+# The video CSV: one row per face per sampled frame (an empty row for a frame without faces).
+FRAME_COLUMNS = tuple(name for name in VideoFrame.model_fields if name != "faces")
+_SPLIT = {"box": ("box_x", "box_y", "box_w", "box_h"), "age_range": ("age_low", "age_high")}
+_SCORES = "emotion_scores"
+
+
+def _face_columns() -> list[str]:
+    columns = []
+    for name in Face.model_fields:
+        if name == _SCORES:
+            columns += [f"score_{emotion}" for emotion in EMOTIONS]
+        else:
+            columns += _SPLIT.get(name, (name,))
+    return columns
+
+
+CSV_FIELDS = [*FRAME_COLUMNS, "track", *_face_columns()]
+
+
+def csv_row(frame: Mapping[str, Any], face: Mapping[str, Any] | None) -> list[Any]:
+    """One CSV row (:data:`CSV_FIELDS`) for a face of a frame, or for a frame without faces.
+
+    :param frame: a :class:`VideoFrame` record.
+    :param face: one of its :class:`VideoFace` records, or None.
+    """
+    row = [frame[name] for name in FRAME_COLUMNS]
+    if face is None:
+        return row + [""] * (len(CSV_FIELDS) - len(row))
+    row.append(face["track"])
+    for name in Face.model_fields:
+        value = face[name]
+        if name == _SCORES:
+            row += [value[emotion] for emotion in EMOTIONS]
+        elif name in _SPLIT:
+            row += list(value)
+        else:
+            row.append(value)
+    return row

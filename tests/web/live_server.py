@@ -1,0 +1,93 @@
+"""A real gunicorn on loopback, started as the Procfile does, for the tests that need HTTP.
+
+(The tests' own copy of bench/bench_api.py's launcher: the tests do not depend on bench/.)
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+from webhelpers import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def start_gunicorn(workers: int, threads: int, folder: Path, extra_env: dict[str, str] | None = None,
+                   output: int | None = None) -> tuple[subprocess.Popen, str]:
+    """Start gunicorn on this checkout's code; returns the process and its URL.
+
+    :param workers: WEB_CONCURRENCY.
+    :param threads: GUNICORN_THREADS.
+    :param folder: a private folder for uploads and the instance key.
+    :param extra_env: more environment variables (limits, ``FACEINSIGHT_MODELS``...).
+    :param output: where gunicorn's stdout and stderr go (a file descriptor or ``subprocess.PIPE``).
+    """
+    port = free_port()
+    env = {**os.environ, "WEB_CONCURRENCY": str(workers), "GUNICORN_THREADS": str(threads),
+           "GUNICORN_BIND": f"127.0.0.1:{port}", "GUNICORN_LOGLEVEL": "warning",
+           "FACEINSIGHT_UPLOAD_DIR": str(folder / "uploads"),
+           "FACEINSIGHT_INSTANCE_DIR": str(folder / "instance"),
+           "PYTHONPATH": str(ROOT),  # this checkout's code, whichever one is installed
+           **(extra_env or {})}
+    env.pop("REDIS_URL", None)
+    process = subprocess.Popen(
+        [str(Path(sys.executable).with_name("gunicorn")), "--config", "gunicorn.conf.py",
+         "--access-logfile", "/dev/null", "faceinsight.web:create_app()"],
+        cwd=ROOT, env=env, start_new_session=True,
+        stdout=output, stderr=subprocess.STDOUT if output is not None else None)
+    return process, f"http://127.0.0.1:{port}"
+
+
+def stop_gunicorn(process: subprocess.Popen, timeout: float = 30.0) -> None:
+    """Stop a gunicorn from :func:`start_gunicorn` (its whole process group), gracefully."""
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=timeout)
+
+
+def wait_ready(url: str, process: subprocess.Popen, timeout: float = 120.0) -> None:
+    """Wait until /ready answers 200; fail at once if the server exits."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert process.poll() is None, f"the server at {url} exited with status {process.returncode}"
+        try:
+            if requests.get(f"{url}/ready", timeout=5).status_code == 200:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.5)
+    raise AssertionError(f"the server at {url} did not become ready in {timeout:.0f} s")
+
+
+def worker_pids(master: int) -> list[int]:
+    """The pids of a process's children (gunicorn's workers), from /proc."""
+    children = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == master:
+            children.append(int(stat.parent.name))
+    return sorted(children)
+
+
+def rss_mib(pid: int) -> float | None:
+    """A process's resident memory in MiB, or None when it is gone."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+    return None

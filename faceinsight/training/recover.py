@@ -1,0 +1,107 @@
+"""Recover a Keras model from a shipped emotion ``.tflite``, to convert it again (e.g. to int8).
+
+    python -m faceinsight.training.recover --out build/emotion_recovered/best.keras
+
+The emotion model's training checkpoint was not kept. Its ``.tflite`` holds every weight: the
+converter folded the input scaling into the first convolution and each batch normalisation into
+the convolution or dense layer before it, and fused the ReLUs. This rebuilds that inference
+network in Keras (convolutions and dense layers with biases, no batch normalisation), loads the
+weights, and checks its outputs against the ``.tflite`` on sample crops.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+
+from faceinsight.labels import EMOTIONS
+from faceinsight.pipeline import EMOTION_SIZE
+
+TOLERANCE = 0.01  # float16 weights read back exactly; only the arithmetic order differs
+
+
+def tflite_layers(content: bytes) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """``(op, kernel, bias)`` of each CONV_2D and FULLY_CONNECTED of the plain (first) view,
+    in execution order, as float32 in the ``.tflite`` layouts (O,H,W,I and O,I)."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_content=content)
+    interpreter.allocate_tensors()
+    ops = interpreter._get_ops_details()
+    constant_of = {op["outputs"][0]: op["inputs"][0] for op in ops if op["op_name"] == "DEQUANTIZE"}
+
+    def weights(index: int) -> np.ndarray:
+        return interpreter.get_tensor(constant_of.get(index, index)).astype(np.float32)
+
+    layers, first_view = [], True
+    for op in ops:
+        if op["op_name"] == "REVERSE_V2":  # the mirrored view repeats the same weights
+            first_view = False
+        if first_view and op["op_name"] in ("CONV_2D", "FULLY_CONNECTED"):
+            layers.append((op["op_name"], weights(op["inputs"][1]), weights(op["inputs"][2])))
+    return layers
+
+
+def inference_model(layers: list[tuple[str, np.ndarray, np.ndarray]]):
+    """The folded network in Keras, with ``layers``' weights: 48 px crop -> 7 scores."""
+    import keras
+    from keras import layers as kl
+
+    from faceinsight.training.architectures import BLOCKS
+
+    inputs = keras.Input((EMOTION_SIZE, EMOTION_SIZE, 1), name="face48")
+    x, index = inputs, 0
+    for block, (convs, width) in enumerate(BLOCKS):
+        for i in range(convs):
+            x = kl.Conv2D(width, 3, padding="same", activation="relu", name=f"block{block}_conv{i}")(x)
+            index += 1
+        x = kl.MaxPooling2D(2, name=f"block{block}_pool")(x)
+    x = kl.GlobalAveragePooling2D(name="gap")(x)
+    x = kl.Dense(256, activation="relu", name="fc")(x)
+    outputs = kl.Dense(len(EMOTIONS), activation="softmax", name="emotion")(x)
+    model = keras.Model(inputs, outputs, name="emotion")
+    if index + 2 != len(layers):
+        raise ValueError(f"expected {index + 2} weighted layers in the .tflite, found {len(layers)}")
+    weighted = [layer for layer in model.layers if layer.get_weights()]
+    for layer, (op, kernel, bias) in zip(weighted, layers, strict=True):
+        kernel = kernel.transpose(1, 2, 3, 0) if op == "CONV_2D" else kernel.T
+        layer.set_weights([kernel, bias])
+    return model
+
+
+def recover(content: bytes, samples: np.ndarray):
+    """The Keras model of a shipped emotion ``.tflite``, checked against it on ``samples``.
+
+    :raises RuntimeError: the outputs differ by more than :data:`TOLERANCE`.
+    """
+    from faceinsight.models import TFLiteModel
+    from faceinsight.training.architectures import flip_averaged
+
+    model = inference_model(tflite_layers(content))
+    served, shipped = flip_averaged(model), TFLiteModel(content, "emotion")
+    worst = max(float(np.abs(served.predict(crop.astype(np.float32)[None, ..., None], verbose=0)
+                             - shipped.run(crop)[0]).max()) for crop in samples)
+    if worst > TOLERANCE:
+        raise RuntimeError(f"the recovered model differs from the .tflite by {worst:.4f}")
+    return model, worst
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", type=Path, default=Path("models"))
+    parser.add_argument("--out", type=Path, default=Path("build/emotion_recovered/best.keras"))
+    args = parser.parse_args(argv)
+    from convert_models import sample_crops
+    from faceinsight.models import assemble_model, read_manifest
+
+    content = assemble_model(args.models, read_manifest(args.models)["models"]["emotion"])
+    model, worst = recover(content, sample_crops(EMOTION_SIZE))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    model.save(args.out)
+    print(f"recovered {args.out} (max |keras - tflite| = {worst:.2e})")
+
+
+if __name__ == "__main__":
+    main()

@@ -25,10 +25,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from faceinsight.models import get_models
-from faceinsight.video import analyze_video, probe, sampled_frames
-
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # this checkout's code, whatever is installed
+
+from faceinsight.models import get_models  # noqa: E402
+from faceinsight.video import analyze_video, probe, sampled_frames  # noqa: E402
+
 RELEASE = "0e5160e"  # the release the issue compares with
 
 

@@ -9,7 +9,7 @@ import {
 } from "./util.js";
 
 const LIVE_MAX_SIDE = 360; // live frames are downscaled: fast to send, enough for the detector
-const LIVE_QUALITY = 0.7; // JPEG quality of live frames (about 15-25 kB at 360 px)
+const LIVE_QUALITY = 0.7; // JPEG quality of live frames (about 15 kB at 360 px)
 const LIVE_RETRY_MS = 1000; // after a failed live request, wait this long before the next
 const NEW_FRAME_WAIT_MS = 150; // send anyway when the browser reports no new camera frame by then
 const SMOOTHING_MS = 80; // boxes glide to each answer's position with this time constant
@@ -138,6 +138,8 @@ function setLive(on) {
   cancelAnimationFrame(state.raf);
   state.raf = 0;
   state.boxes = [];
+  state.waiting = false;
+  state.lastDraw = 0;
   if (on) {
     state.sent = 0;
     state.updates = 0;

@@ -34,16 +34,18 @@ from faceinsight.video import analyze_video, probe, sampled_frames  # noqa: E402
 RELEASE = "0e5160e"  # the release the issue compares with
 
 
-def make_video(path: Path, seconds: float, fps: float, width: int, height: int) -> Path:
+def make_video(path: Path, seconds: float, fps: float, width: int, height: int | None = None) -> Path:
     """Write an MJPG .avi of the astronaut (as tall as the frame) drifting sideways.
 
     :param path: the file.
     :param seconds: its length.
     :param fps: its frame rate.
     :param width: frame width in pixels.
-    :param height: frame height in pixels.
+    :param height: frame height in pixels (default: ``width``, a square frame).
     """
     from skimage import data
+
+    height = height or width
 
     side = min(width, height)
     base = np.zeros((height, width, 3), np.uint8)

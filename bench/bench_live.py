@@ -9,7 +9,7 @@ not a test: the figures depend on the machine (and on what else runs on it).
 
     python bench/bench_live.py                      # 10 s each, today's page and the release's
     python bench/bench_live.py --seconds 20 --release none
-    python bench/bench_live.py --chromium /usr/bin/chromium --url http://127.0.0.1:8000
+    python bench/bench_live.py --chromium chromium-browser --url http://127.0.0.1:8000
 
 Needs Playwright's Python package and a Chromium (``--chromium``, default: ``chromium`` on PATH).
 """

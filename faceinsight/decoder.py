@@ -14,6 +14,8 @@ second.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import math
 import os
@@ -23,7 +25,7 @@ import struct
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -36,6 +38,10 @@ FRAME_HEAD = struct.Struct("<qdII")  # source frame index, time in seconds, heig
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 # The child's command line; tests replace it to stand in for a decoder that crashes or hangs.
 READER_COMMAND: tuple[str, ...] = (sys.executable, "-m", "faceinsight.decoder")
+# The frames pipe's capacity: one 640x480 RGB frame fits, so the child decodes the next sample
+# while this process analyses the last one (the default 64 KiB would make them take turns).
+# 1 MiB is Linux's default ceiling for an unprivileged process (/proc/sys/fs/pipe-max-size).
+PIPE_BYTES = 1 << 20
 CHILD_ENV = {"OPENCV_FFMPEG_CAPTURE_OPTIONS": "threads;1", "OMP_NUM_THREADS": "1",
              "OPENBLAS_NUM_THREADS": "1", "MALLOC_ARENA_MAX": "2"}
 
@@ -219,7 +225,8 @@ def _send(out: BinaryIO, kind: bytes, *parts: bytes) -> None:
 
 
 def child_main(argv: list[str]) -> int:
-    """The child's entry point: ``probe PATH MAX_PIXELS`` or ``frames PATH SAMPLE_FPS MAX_PIXELS``,
+    """The child's entry point: ``probe PATH MAX_PIXELS``, ``frames PATH SAMPLE_FPS MAX_PIXELS``
+    or ``probe-frames PATH SAMPLE_FPS MAX_PIXELS`` (the probe's ``I`` record, then the frames),
     after ``CPU_S MEMORY_MB``.
 
     :param argv: the arguments after the module name.
@@ -230,10 +237,10 @@ def child_main(argv: list[str]) -> int:
     out = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)  # a library that prints cannot corrupt the record stream
     try:
-        if command == "probe":
-            info = read_info(path, int(rest[0]))
+        if command in ("probe", "probe-frames"):
+            info = read_info(path, int(rest[-1]))
             _send(out, b"I", json.dumps(asdict(info)).encode())
-        else:
+        if command in ("frames", "probe-frames"):
             for index, time_s, rgb in read_samples(path, float(rest[0]), int(rest[1])):
                 height, width = rgb.shape[:2]
                 _send(out, b"F", FRAME_HEAD.pack(index, time_s, height, width), rgb.tobytes())
@@ -279,6 +286,10 @@ class DecoderProcess:
         self.process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                         stderr=subprocess.DEVNULL, env=env, close_fds=True)
         self._fd = self.process.stdout.fileno()
+        set_pipe_size = getattr(fcntl, "F_SETPIPE_SZ", None)  # Linux only
+        if set_pipe_size is not None:
+            with contextlib.suppress(OSError):  # over the system's ceiling: keep the default
+                fcntl.fcntl(self._fd, set_pipe_size, PIPE_BYTES)
         self._poller = select.poll()  # not select(): a busy server's descriptors may pass 1024
         self._poller.register(self._fd, select.POLLIN | select.POLLHUP | select.POLLERR)
 
@@ -350,8 +361,9 @@ def probe(path: str, max_pixels: int, limits: DecoderLimits | None = None) -> Vi
         child.close()
 
 
-def sampled_frames(path: str, sample_fps: float, max_pixels: int,
-                   limits: DecoderLimits | None = None) -> Iterator[tuple[int, float, np.ndarray]]:
+def sampled_frames(path: str, sample_fps: float, max_pixels: int, limits: DecoderLimits | None = None,
+                   on_info: Callable[[VideoInfo], None] | None = None,
+                   ) -> Iterator[tuple[int, float, np.ndarray]]:
     """Yield ``(source frame index, time in seconds, RGB frame)`` read by a limited child.
 
     Closing the generator early (a cancelled job) kills the child.
@@ -360,12 +372,21 @@ def sampled_frames(path: str, sample_fps: float, max_pixels: int,
     :param sample_fps: sampled frames per second of video.
     :param max_pixels: refuse frames larger than this.
     :param limits: the child's limits (defaults: :class:`DecoderLimits`).
+    :param on_info: when given, the same child probes the video first (one child start instead
+        of two: :func:`probe`'s checks, its description within ``probe_s``) and this is called
+        with the description before any frame is read; what it raises stops the reading.
     :raises VideoError: refused, or the decoder crashed, hit a limit or went silent.
     """
     limits = limits or DecoderLimits()
-    child = DecoderProcess(["frames", str(path), repr(float(sample_fps)), str(int(max_pixels))],
+    command = "frames" if on_info is None else "probe-frames"
+    child = DecoderProcess([command, str(path), repr(float(sample_fps)), str(int(max_pixels))],
                            limits.read_cpu_s, limits.memory_mb)
     try:
+        if on_info is not None:
+            kind, payload = child.record(limits.probe_s)
+            if kind != b"I":
+                raise VideoError("the video could not be decoded: the decoder sent no description")
+            on_info(VideoInfo(**json.loads(payload)))
         while True:
             kind, payload = child.record(limits.stall_s)
             if kind == b"D":

@@ -69,7 +69,8 @@ def probe(path: str, max_pixels: int = DEFAULT_MAX_PIXELS, limits: DecoderLimits
 
 
 def sampled_frames(path: str, sample_fps: float, max_pixels: int = DEFAULT_MAX_PIXELS,
-                   limits: DecoderLimits | None = None) -> Iterator[tuple[int, float, np.ndarray]]:
+                   limits: DecoderLimits | None = None, on_info: Callable[[VideoInfo], None] | None = None,
+                   ) -> Iterator[tuple[int, float, np.ndarray]]:
     """Yield ``(source frame index, time in seconds, RGB frame)`` about ``sample_fps`` times a second.
 
     The frames are decoded in a limited child process (see :mod:`faceinsight.decoder`).
@@ -78,8 +79,10 @@ def sampled_frames(path: str, sample_fps: float, max_pixels: int = DEFAULT_MAX_P
     :param sample_fps: sampled frames per second of video.
     :param max_pixels: refuse frames larger than this many pixels.
     :param limits: the decoding child's limits.
+    :param on_info: when given, the same child probes the video first and this gets its
+        :class:`VideoInfo` before any frame (see :func:`faceinsight.decoder.sampled_frames`).
     """
-    return decoder.sampled_frames(path, sample_fps, max_pixels, limits)
+    return decoder.sampled_frames(path, sample_fps, max_pixels, limits, on_info)
 
 
 def expected_samples(info: VideoInfo, sample_fps: float) -> int:
@@ -289,20 +292,27 @@ def analyze_video(path: str, sample_fps: float, *, max_seconds: float = 600.0, m
     :param progress: called after each analysed frame with (done, expected).
     :param should_stop: polled before each frame; True raises :class:`VideoCancelled`.
     :param on_frame: called with each sampled frame (e.g. to keep a thumbnail for seeking).
-    :param info: the video's facts when it was already probed (the upload check); probed here
-        otherwise.
+    :param info: the video's facts when it was already probed (the upload check); otherwise the
+        child that reads the frames probes the video first (one child start, not two).
     :param limits: the decoding child's limits.
     :returns: ``{"video", "sample_fps", "frames", "tracks", "summary"}``.
     :raises VideoError: unreadable, no frames, too long or frames too large.
     """
     if not (sample_fps > 0 and math.isfinite(sample_fps)):
         raise VideoError("the sampling rate must be a positive number of frames per second")
-    info = info or probe(path, max_pixels, limits)
-    expected = check_limits(info, sample_fps, max_seconds, max_frames)
+    probed = [info] if info is not None else []
+    expected = check_limits(info, sample_fps, max_seconds, max_frames) if info is not None else 1
+
+    def take_info(found: VideoInfo) -> None:  # not probed yet: the reading child probes first
+        nonlocal expected
+        expected = check_limits(found, sample_fps, max_seconds, max_frames)
+        probed.append(found)
+
     tracker = IouTracker()
     signature = None
     frames: list[dict] = []
-    with contextlib.closing(sampled_frames(path, sample_fps, max_pixels, limits)) as samples:
+    reader = sampled_frames(path, sample_fps, max_pixels, limits, None if info is not None else take_info)
+    with contextlib.closing(reader) as samples:
         for source_index, time_s, rgb in samples:  # leaving early kills the decoding child
             if should_stop is not None and should_stop():
                 raise VideoCancelled()
@@ -323,7 +333,7 @@ def analyze_video(path: str, sample_fps: float, *, max_seconds: float = 600.0, m
     if not frames:
         raise VideoError("the video has no frames that can be decoded")
     tracks, summary = summarise(frames)
-    return {"video": asdict(info), "sample_fps": sample_fps, "frames": frames, "tracks": tracks,
+    return {"video": asdict(probed[0]), "sample_fps": sample_fps, "frames": frames, "tracks": tracks,
             "summary": summary}
 
 

@@ -9,11 +9,23 @@ import {
 } from "./util.js";
 
 const LIVE_MAX_SIDE = 360; // live frames are downscaled: fast to send, enough for the detector
-const LIVE_INTERVAL_MS = 250; // at most about four live requests a second
+const LIVE_QUALITY = 0.7; // JPEG quality of live frames (about 15 kB at 360 px)
+const LIVE_RETRY_MS = 1000; // after a failed live request, wait this long before the next
+const NEW_FRAME_WAIT_MS = 150; // send anyway when the browser reports no new camera frame by then
+const SMOOTHING_MS = 80; // boxes glide to each answer's position with this time constant
+const MATCH_IOU = 0.2; // an answer's face continues a drawn box that it overlaps this much
 
 const state = {
-  stream: null, live: false, busy: false, timer: null, sent: 0, started: 0,
+  stream: null, live: false, timer: null, sent: 0, started: 0,
   starting: false, paused: null, // paused: {live} when the camera was stopped by leaving the tab
+  // The live loop: one request in flight at most; when its answer arrives the next request
+  // takes the newest camera frame (frames in between are never queued, only skipped).
+  inFlight: null, // the AbortController of the request in flight
+  generation: 0, // bumped when live stops: a late answer of an earlier run is ignored
+  countsFrames: false, frameSeq: 0, sentSeq: -1, // camera frames presented, and the one last sent
+  waiting: false, // the loop waits for a new camera frame
+  boxes: [], // drawn faces: {box: smoothed [x, y, w, h] in video pixels, target, face}
+  raf: 0, lastDraw: 0, updates: 0,
 };
 
 function $(id) {
@@ -119,11 +131,23 @@ function stopCamera() {
 
 function setLive(on) {
   state.live = on;
+  state.generation += 1;
   clearTimeout(state.timer);
+  if (state.inFlight) state.inFlight.abort();
+  state.inFlight = null;
+  cancelAnimationFrame(state.raf);
+  state.raf = 0;
+  state.boxes = [];
+  state.waiting = false;
+  state.lastDraw = 0;
   if (on) {
     state.sent = 0;
+    state.updates = 0;
+    state.frameSeq = 0;
+    state.sentSeq = -1;
     state.started = performance.now();
-    liveTick();
+    watchFrames($("camera-video"), state.generation);
+    sendFrame();
   } else {
     resetOverlay();
     $("live-status").textContent = "";
@@ -131,14 +155,138 @@ function setLive(on) {
   }
 }
 
-function showLive(faces, scale) {
+/** Count the frames the camera presents (where the browser can say), to send only new ones. */
+function watchFrames(video, generation) {
+  state.countsFrames = typeof video.requestVideoFrameCallback === "function";
+  if (!state.countsFrames) return;
+  const onFrame = (now, meta) => {
+    if (!state.live || generation !== state.generation) return;
+    state.frameSeq = meta.presentedFrames;
+    video.requestVideoFrameCallback(onFrame);
+    if (state.waiting) sendFrame();
+  };
+  video.requestVideoFrameCallback(onFrame);
+}
+
+/**
+ * Send the newest camera frame, unless a request is in flight (its answer sends the next).
+ * @param force send even when the browser reported no new frame since the last one sent
+ */
+async function sendFrame(force = false) {
+  if (!state.live || !state.stream || state.inFlight) return;
+  const video = $("camera-video");
+  const generation = state.generation;
+  const fresh = !state.countsFrames || state.frameSeq !== state.sentSeq;
+  clearTimeout(state.timer);
+  if (video.videoWidth === 0 || !(fresh || force)) {
+    // No frame yet, or this one was already sent: wait for the next (or a short while, for a
+    // camera that stalls or a video element that reports no frames).
+    state.waiting = true;
+    state.timer = setTimeout(() => sendFrame(true), NEW_FRAME_WAIT_MS);
+    return;
+  }
+  state.waiting = false;
+  const controller = new AbortController();
+  state.inFlight = controller;
+  state.sentSeq = state.frameSeq;
+  let retryMs = 0;
+  try {
+    const { canvas, scale } = scaledCanvas(video, video.videoWidth, video.videoHeight, LIVE_MAX_SIDE);
+    const blob = await canvasBlob(canvas, "image/jpeg", LIVE_QUALITY);
+    const result = await analyzeImage(blob, "live.jpg", { store: false, signal: controller.signal });
+    state.sent += 1;
+    if (state.live && generation === state.generation) showLive(result.faces, scale);
+  } catch (error) {
+    if (generation === state.generation && error.name !== "AbortError") {
+      $("live-status").textContent = `Live paused: ${error.message}`;
+      retryMs = LIVE_RETRY_MS;
+    }
+  } finally {
+    if (state.inFlight === controller) state.inFlight = null;
+  }
+  if (state.live && generation === state.generation) {
+    if (retryMs) state.timer = setTimeout(() => sendFrame(true), retryMs);
+    else sendFrame();
+  }
+}
+
+function iou(a, b) {
+  const w = Math.min(a[0] + a[2], b[0] + b[2]) - Math.max(a[0], b[0]);
+  const h = Math.min(a[1] + a[3], b[1] + b[3]) - Math.max(a[1], b[1]);
+  if (w <= 0 || h <= 0) return 0;
+  return (w * h) / (a[2] * a[3] + b[2] * b[3] - w * h);
+}
+
+/** Whether box b's centre lies inside box a (a face that moved fast overlaps little). */
+function centreInside(a, b) {
+  const cx = b[0] + b[2] / 2;
+  const cy = b[1] + b[3] / 2;
+  return cx >= a[0] && cx <= a[0] + a[2] && cy >= a[1] && cy <= a[1] + a[3];
+}
+
+/**
+ * Take an answer's faces (boxes in video pixels) as the new targets of the drawn boxes: each
+ * face continues the drawn box it overlaps most (greedy, best pairs first), so boxes glide
+ * instead of jumping; a new face appears at its place, a face no longer found disappears.
+ * The order is the answer's (largest first), so box n stays list item n.
+ */
+function retarget(faces) {
+  const pairs = [];
+  faces.forEach((face, i) => state.boxes.forEach((old, j) => {
+    const overlap = iou(old.target, face.box);
+    if (overlap >= MATCH_IOU || centreInside(old.target, face.box)) pairs.push([overlap, i, j]);
+  }));
+  pairs.sort((p, q) => q[0] - p[0]);
+  const matched = new Map();
+  const used = new Set();
+  for (const [, i, j] of pairs) {
+    if (matched.has(i) || used.has(j)) continue;
+    matched.set(i, j);
+    used.add(j);
+  }
+  state.boxes = faces.map((face, i) => {
+    const old = matched.has(i) ? state.boxes[matched.get(i)] : null;
+    return { box: old ? old.box.slice() : face.box.slice(), target: face.box.slice(), face };
+  });
+}
+
+/** Draw the boxes, each moved part of the way to its target (exponential smoothing in time). */
+function drawLive(now) {
+  state.raf = 0;
+  if (!state.live) return;
   const video = $("camera-video");
   const overlay = $("camera-overlay");
-  if (overlay.width !== video.videoWidth || overlay.height !== video.videoHeight) resetOverlay();
+  if (video.videoWidth && (overlay.width !== video.videoWidth || overlay.height !== video.videoHeight)) {
+    overlay.width = video.videoWidth;
+    overlay.height = video.videoHeight;
+  }
+  const dt = state.lastDraw ? Math.min(now - state.lastDraw, 1000) : 1000;
+  state.lastDraw = now;
+  const step = 1 - Math.exp(-dt / SMOOTHING_MS);
+  let moving = false;
+  for (const item of state.boxes) {
+    item.box = item.box.map((v, k) => {
+      const next = v + (item.target[k] - v) * step;
+      if (Math.abs(item.target[k] - next) < 0.5) return item.target[k];
+      moving = true;
+      return next;
+    });
+  }
   const ctx = overlay.getContext("2d");
   ctx.clearRect(0, 0, overlay.width, overlay.height);
-  drawFaces(ctx, faces, 1 / scale, { mirror: true });
+  drawFaces(ctx, state.boxes.map((item) => ({ ...item.face, box: item.box })), 1, { mirror: true });
+  if (moving) state.raf = requestAnimationFrame(drawLive);
+  else state.lastDraw = 0;
+}
+
+function showLive(faces, scale) {
+  const inVideo = faces.map((face) => ({ ...face, box: face.box.map((v) => v / scale) }));
+  retarget(inVideo);
+  state.updates += 1;
+  const overlay = $("camera-overlay");
   overlay.dataset.faces = String(faces.length);
+  overlay.dataset.updates = String(state.updates); // read by the browser benchmark and tests
+  if (!state.raf) state.raf = requestAnimationFrame(drawLive);
   const list = $("live-faces");
   list.replaceChildren(...faces.map((face, i) => el("li", null, `${i + 1}: ${faceSummary(face)}`)));
   const seconds = (performance.now() - state.started) / 1000;
@@ -150,26 +298,6 @@ function showLive(faces, scale) {
   $("live-status").textContent = faces.length
     ? `Live: ${faces.length} face${faces.length > 1 ? "s" : ""}${rate}`
     : `Live: no face in view${rate}`;
-}
-
-async function liveTick() {
-  if (!state.live || !state.stream) return;
-  const video = $("camera-video");
-  if (!state.busy && video.videoWidth > 0) {
-    state.busy = true;
-    try {
-      const { canvas, scale } = scaledCanvas(video, video.videoWidth, video.videoHeight, LIVE_MAX_SIDE);
-      const blob = await canvasBlob(canvas, "image/jpeg", 0.75);
-      const result = await analyzeImage(blob, "live.jpg", { store: false });
-      state.sent += 1;
-      if (state.live) showLive(result.faces, scale);
-    } catch (error) {
-      $("live-status").textContent = `Live paused: ${error.message}`;
-    } finally {
-      state.busy = false;
-    }
-  }
-  if (state.live) state.timer = setTimeout(liveTick, LIVE_INTERVAL_MS);
 }
 
 /** Stop the camera because its tab or the page went out of view, remembering what was on. */

@@ -125,6 +125,24 @@ def iou(a: Box | list[int], b: Box | list[int]) -> float:
     return inter / float(aw * ah + bw * bh - inter)
 
 
+TRACK_STEP = 1.0  # or whose centre moved at most this many box sides (a head turning at 2 frames/s)
+
+
+def link_score(a: Box | list[int], b: Box | list[int], threshold: float = TRACK_IOU) -> float | None:
+    """How well box ``b`` continues box ``a`` of the previous sample; None when it cannot: the
+    boxes overlap less than ``threshold`` and the centre moved more than :data:`TRACK_STEP`
+    sides, or the size changed more than 1.5 times (a position jump)."""
+    side_a, side_b = max(a[2], a[3]), max(b[2], b[3])
+    if not 2 / 3 <= side_b / max(side_a, 1) <= 3 / 2:
+        return None
+    overlap = iou(a, b)
+    step = math.dist((a[0] + a[2] / 2, a[1] + a[3] / 2), (b[0] + b[2] / 2, b[1] + b[3] / 2))
+    step /= (side_a + side_b) / 2
+    if overlap < threshold and step > TRACK_STEP:
+        return None
+    return overlap + (1 - min(step, 1.0))
+
+
 # A track also ends when the face in its place is clearly someone else: the attributes a person
 # keeps from one sample to the next change beyond what the models' noise explains.
 GENDER_SURE = 0.85  # both the track and the new face this sure, and of different genders
@@ -170,9 +188,10 @@ class _Track:
 
 
 class IouTracker:
-    """Greedy IoU matching of each frame's boxes to the tracks seen in recent frames.
+    """Greedy matching of each frame's boxes to the tracks seen in recent frames.
 
-    A track continues only with a box that overlaps its last one, in the same scene, on a face
+    A track continues only with a box that overlaps its last one or moved at most a box side
+    (:func:`link_score`), in the same scene, on a face
     whose gender and age agree with the track's so far: one track is one person.
 
     :param threshold: the smallest IoU that continues a track.
@@ -198,13 +217,12 @@ class IouTracker:
         if cut:
             self._tracks = {}
         live = {tid: t for tid, t in self._tracks.items() if self._sample - t.sample <= self.max_gap}
-        pairs = sorted(((iou(box, t.box), tid, i) for tid, t in live.items()
-                        for i, box in enumerate(boxes)), reverse=True)
+        scored = ((link_score(t.box, box, self.threshold), tid, i) for tid, t in live.items()
+                  for i, box in enumerate(boxes))
+        pairs = sorted((item for item in scored if item[0] is not None), reverse=True)
         assigned: dict[int, int] = {}
         used: set[int] = set()
-        for overlap, tid, i in pairs:
-            if overlap < self.threshold:
-                break
+        for _, tid, i in pairs:
             if i in assigned or tid in used:
                 continue
             if not live[tid].same_person(faces[i] if faces else None):

@@ -90,3 +90,17 @@ def test_a_cut_between_two_shots_gives_two_tracks_on_the_served_path(tmp_path):
     ids = [[face["track"] for face in frame["faces"]] for frame in results["frames"]]
     assert ids == [[1]] * 4 + [[2]] * 4
     assert [(t["first_s"], t["last_s"]) for t in results["tracks"]] == [(0.0, 0.8), (1.0, 1.8)]
+
+
+def test_a_face_moving_a_box_side_between_samples_keeps_its_track():
+    """At 2 frames/s a head moving across the picture overlaps little from sample to sample."""
+    steps = [face((100 + 60 * i, 90 + (i % 2) * 4, 78, 78), 28, "female", 0.8) for i in range(6)]
+    frames = run(IouTracker(), [([dict(f)], False) for f in steps])
+    assert [frame["faces"][0]["track"] for frame in frames] == [1] * 6
+
+
+def test_two_people_side_by_side_keep_their_own_tracks():
+    frames = run(IouTracker(), [
+        ([face((100 + 10 * i, 100, 90, 90), 30, "male", 0.9),
+          face((260 - 10 * i, 100, 90, 90), 30, "female", 0.9)], False) for i in range(5)])
+    assert {tuple(f["track"] for f in frame["faces"]) for frame in frames} == {(1, 2)}

@@ -27,7 +27,8 @@ def index() -> str:
         "index.html", keep=bool(session.get("keep")), csrf=csrf_token(),
         max_photo_mb=config["FACEINSIGHT_MAX_PHOTO_MB"], max_video_mb=config["FACEINSIGHT_MAX_VIDEO_MB"],
         default_fps=config["FACEINSIGHT_VIDEO_DEFAULT_FPS"], max_fps=config["FACEINSIGHT_VIDEO_MAX_FPS"],
-        retention_hours=config["FACEINSIGHT_RETENTION_HOURS"])
+        retention_hours=config["FACEINSIGHT_RETENTION_HOURS"],
+        job_ttl_minutes=config["FACEINSIGHT_JOB_TTL_MINUTES"])
 
 
 @blueprint.get("/health")

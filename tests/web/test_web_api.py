@@ -139,3 +139,16 @@ def test_page_renders(client):
     for text in ("Enable camera", "Capture snapshot", "Keep my captures", "Clear session", "video-chart"):
         assert text in html
     assert "<script>" not in html and "onclick" not in html  # no inline script
+
+
+def test_the_page_says_what_is_stored_and_for_how_long(app_config: dict) -> None:
+    from faceinsight.web import create_app
+
+    config = {**app_config, "FACEINSIGHT_RETENTION_HOURS": 12.0, "FACEINSIGHT_JOB_TTL_MINUTES": 45.0}
+    application = create_app(config)
+    try:
+        page = application.test_client().get("/").get_data(as_text=True)
+    finally:
+        application.extensions["faceinsight.jobs"].shutdown()
+    assert "(then for 12 hours)" in page
+    assert "deleted as soon as its analysis ends" in page and "frames 45 minutes after" in page

@@ -13,11 +13,7 @@ from __future__ import annotations
 
 import argparse
 import io
-import os
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -29,7 +25,10 @@ import numpy as np
 import requests
 from PIL import Image
 
-ROOT = Path(__file__).resolve().parent.parent
+# The gunicorn launcher the live-server tests use (tests/web/live_server.py), not a second copy.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "web"))
+from live_server import start_gunicorn, stop_gunicorn, wait_ready  # noqa: E402
+
 LIVE_SIDE = 360  # the page's live mode sends frames downscaled to this longer side
 
 
@@ -61,68 +60,6 @@ def test_image(mode: str) -> bytes:
     out = io.BytesIO()
     image.save(out, "JPEG", quality=85 if mode == "photo" else 75)
     return out.getvalue()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def start_gunicorn(workers: int, threads: int, folder: Path, extra_env: dict[str, str] | None = None,
-                   output: int | None = None) -> tuple[subprocess.Popen, str]:
-    """Start gunicorn as the Procfile does, on loopback; returns the process and its URL.
-
-    :param workers: WEB_CONCURRENCY.
-    :param threads: GUNICORN_THREADS.
-    :param folder: a private folder for uploads and the instance key.
-    :param extra_env: more environment variables (limits, ``FACEINSIGHT_MODELS``...).
-    :param output: where gunicorn's stdout and stderr go (e.g. ``subprocess.PIPE``); inherited if None.
-    """
-    port = free_port()
-    env = {**os.environ, "WEB_CONCURRENCY": str(workers), "GUNICORN_THREADS": str(threads),
-           "GUNICORN_BIND": f"127.0.0.1:{port}", "GUNICORN_LOGLEVEL": "warning",
-           "FACEINSIGHT_UPLOAD_DIR": str(folder / "uploads"),
-           "FACEINSIGHT_INSTANCE_DIR": str(folder / "instance"), "PYTHONPATH": str(ROOT),
-           **(extra_env or {})}
-    env.pop("REDIS_URL", None)
-    gunicorn = Path(sys.executable).with_name("gunicorn")
-    process = subprocess.Popen(
-        [str(gunicorn), "--config", "gunicorn.conf.py", "--access-logfile", "/dev/null",
-         "faceinsight.web:create_app()"], cwd=ROOT, env=env, start_new_session=True,
-        stdout=output, stderr=subprocess.STDOUT if output is not None else None)
-    return process, f"http://127.0.0.1:{port}"
-
-
-def stop_gunicorn(process: subprocess.Popen, timeout: float = 30.0) -> None:
-    """Stop a gunicorn started by :func:`start_gunicorn` (its whole process group), gracefully."""
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=timeout)
-
-
-def wait_ready(url: str, timeout: float = 120.0, process: subprocess.Popen | None = None) -> None:
-    """Wait until /ready answers 200 (models loaded in at least one worker).
-
-    :param url: the server.
-    :param timeout: give up after this many seconds.
-    :param process: the server's process: stop waiting at once if it exits.
-    """
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process is not None and process.poll() is not None:
-            raise SystemExit(f"the server at {url} exited with status {process.returncode}")
-        try:
-            if requests.get(f"{url}/ready", timeout=5).status_code == 200:
-                return
-        except requests.RequestException:
-            pass
-        time.sleep(0.5)
-    raise SystemExit(f"the server at {url} did not become ready in {timeout:.0f} s")
 
 
 def client_loop(url: str, image: bytes, deadline: float, run: Run, lock: threading.Lock) -> None:

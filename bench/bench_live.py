@@ -29,8 +29,11 @@ import cv2
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "web"))
 
-from bench.bench_api import ROOT, start_gunicorn, stop_gunicorn, wait_ready  # noqa: E402
+from live_server import ROOT  # noqa: E402
+
+from bench.bench_api import start_gunicorn, stop_gunicorn, wait_ready  # noqa: E402
 
 RELEASE = "0e5160e"  # the release the issue compares with
 CAMERA_JS = "static/js/camera.js"

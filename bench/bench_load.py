@@ -39,7 +39,9 @@ import requests
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "web"))  # media_bombs
 
-from bench.bench_api import percentile, start_gunicorn, stop_gunicorn, test_image, wait_ready  # noqa: E402
+from live_server import rss_mib, start_gunicorn, stop_gunicorn, wait_ready, worker_pids  # noqa: E402
+
+from bench.bench_api import percentile, test_image  # noqa: E402
 
 LIVE_SHARE = 0.6  # the rest are full photos
 VIDEO_SECONDS, VIDEO_FPS, VIDEO_SIDE, VIDEO_SAMPLE_FPS = 10.0, 10.0, 320, 2.0
@@ -114,30 +116,6 @@ def video_client(url: str, video: bytes, deadline: float, recorder: Recorder) ->
                               "frames": state.get("frames_analyzed"),
                               "seconds": round(time.monotonic() - started, 1)})
     timed(recorder, "video delete", lambda: session.delete(job_url, timeout=60))
-
-
-def worker_pids(master: int) -> list[int]:
-    """The pids of a process's children (gunicorn's workers), from /proc."""
-    children = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == master:
-            children.append(int(stat.parent.name))
-    return sorted(children)
-
-
-def rss_mib(pid: int) -> float | None:
-    """A process's resident memory in MiB, or None when it is gone."""
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        return None
-    return None
 
 
 def sample_memory(master: int, stop: threading.Event, readings: dict[int, list[tuple[float, float]]]) -> None:

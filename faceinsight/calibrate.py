@@ -4,10 +4,11 @@
 
 A model learnt on dataset chips (UTKFace's aligned 200 px chips, FER2013's 48 px faces). Each
 detector frames a face its own way, so the crop that reproduces a chip's framing differs per
-detector. We set training chips in a mirrored border (a face in context), run the detector,
-and record the median chip square relative to the box found: its side over the box's side and
-its centre's offset in box sides. Serving cuts crops with that geometry through
-:func:`faceinsight.pipeline.crop_face`, the function training cuts its crops with.
+detector. We set training chips in a mirrored border (a face in context; FER2013's 48 px faces
+enlarged first), run the detector, and record the median chip square relative to the box found:
+its side over the box's side and its centre's offset in box sides. Serving cuts crops with that
+geometry through :func:`faceinsight.pipeline.crop_face`, the function training cuts its crops
+with.
 """
 
 from __future__ import annotations
@@ -41,18 +42,20 @@ def matching_box(boxes: list, chip: tuple[int, int, int, int]):
     return None
 
 
-def calibrate(contexts, chip, detector: detectors.Detector) -> dict:
-    """The median geometry over chips in context where the detector found the face.
+def calibrate(scenes: list, detector: detectors.Detector) -> dict:
+    """The median geometry over the chips in the scenes where the detector found the face.
 
-    :param contexts: grayscale faces in context, each with its chip at ``chip``.
-    :param chip: the chip's box in every context image.
+    :param scenes: ``(image, [chip box, ...])`` pairs: faces in context and where each chip is.
     :returns: ``scale``, ``dx``, ``dy``, the 10th-90th percentile of ``scale``, the share found.
     """
-    found = []
-    for context in contexts:
-        box = matching_box(detector.detect(context), chip)
-        if box is not None:
-            found.append(chip_geometry(box, chip))
+    found, chips = [], 0
+    for image, boxes in scenes:
+        detected = detector.detect(image)
+        for chip in boxes:
+            chips += 1
+            box = matching_box(detected, chip)
+            if box is not None:
+                found.append(chip_geometry(box, chip))
     if not found:
         raise RuntimeError(f"the {detector.name} detector found no face on the calibration chips")
     values = np.array(found)
@@ -60,11 +63,11 @@ def calibrate(contexts, chip, detector: detectors.Detector) -> dict:
     return {"scale": round(float(median[0]), 4), "dx": round(float(median[1]), 4),
             "dy": round(float(median[2]), 4),
             "scale_p10_p90": [round(float(v), 4) for v in np.percentile(values[:, 0], [10, 90])],
-            "found": round(len(found) / len(contexts), 4), "chips": len(contexts)}
+            "found": round(len(found) / chips, 4), "chips": chips}
 
 
-def utkface_contexts(folder: Path, count: int, seed: int = 0):
-    """Training-split UTKFace chips in context, as training reads them."""
+def utkface_contexts(folder: Path, count: int, seed: int = 0) -> list:
+    """Training-split UTKFace chips in their mirrored context, as training reads them."""
     from faceinsight.training.datasets import (
         chip_box,
         chip_in_context,
@@ -75,8 +78,8 @@ def utkface_contexts(folder: Path, count: int, seed: int = 0):
     names = sorted(p.name for p in folder.iterdir()
                    if parse_utkface_name(p.name) and not is_validation_name(p.name, 0.15))
     chosen = np.random.default_rng(seed).choice(names, min(count, len(names)), replace=False)
-    contexts = [chip_in_context(pipeline.to_gray(pipeline.load_image(folder / n))) for n in chosen]
-    return contexts, chip_box()
+    return [(chip_in_context(pipeline.to_gray(pipeline.load_image(folder / n))), [chip_box()])
+            for n in chosen]
 
 
 def fer2013_contexts(folder: Path, count: int, seed: int = 0, upscale: int = 3):
@@ -87,9 +90,9 @@ def fer2013_contexts(folder: Path, count: int, seed: int = 0, upscale: int = 3):
     paths = sorted((folder / "train").glob("*/*.jpg"))
     chosen = np.random.default_rng(seed).choice(len(paths), min(count, len(paths)), replace=False)
     side = pipeline.EMOTION_SIZE * upscale
-    contexts = [chip_in_context(pipeline.to_gray(pipeline.load_image(paths[i])), side, side // 2)
-                for i in chosen]
-    return contexts, (side // 2, side // 2, side, side)
+    chip = (side // 2, side // 2, side, side)
+    return [(chip_in_context(pipeline.to_gray(pipeline.load_image(paths[i])), side, side // 2), [chip])
+            for i in chosen]
 
 
 def all_detectors(models_dir: Path) -> list[detectors.Detector]:
@@ -106,16 +109,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--chips", type=int, default=CHIPS)
     args = parser.parse_args(argv)
     folder = models_folder(args.models)
-    sources = {"age_gender": utkface_contexts(args.utkface, args.chips),
-               "emotion": fer2013_contexts(args.fer2013, args.chips)}
+    sources = {"age_gender": (utkface_contexts(args.utkface, args.chips),
+                              "training-split UTKFace chips set in a mirrored border"),
+               "emotion": (fer2013_contexts(args.fer2013, args.chips),
+                           "training-split FER2013 faces, enlarged 3x, in a mirrored border")}
     manifest = read_manifest(folder)
     for detector in all_detectors(folder):
-        for key, (contexts, chip) in sources.items():
-            geometry = calibrate(contexts, chip, detector)
+        for key, (scenes, how) in sources.items():
+            geometry = calibrate(scenes, detector)
             framing = manifest["models"][key].setdefault("framing", {})
             framing["detectors"] = {**framing.get("detectors", {}), detector.name: geometry}
-            framing["calibration"] = ("median chip square relative to the detector's box, on "
-                                      "training-split chips set in a mirrored border")
+            framing["calibration"] = f"median chip square relative to the detector's box, on {how}"
             print(f"{key} / {detector.name}: {geometry}", flush=True)
     (folder / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2) + "\n")
 

@@ -159,6 +159,9 @@ def decode_image(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarra
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(io.BytesIO(data)) as image:
                 check_image_shape(*image.size, max_pixels)
+                fast = _decode_plain_jpeg(data, image)
+                if fast is not None:
+                    return fast
                 image.seek(0)  # first frame of an animation
                 upright = ImageOps.exif_transpose(image)
                 return _to_rgb_array(upright)
@@ -174,6 +177,28 @@ def decode_image(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarra
         # mean "not a readable image", never a server error.
         raise ImageDecodeError(f"the image could not be decoded: {error or type(error).__name__}") \
             from error
+
+
+EXIF_TURNS_SIDEWAYS = frozenset({5, 6, 7, 8})  # EXIF orientations that swap width and height
+
+
+def _decode_plain_jpeg(data: bytes, image: Image.Image) -> np.ndarray | None:
+    """A complete RGB JPEG decoded by OpenCV (libjpeg-turbo, about 2.5x faster than Pillow
+    here, EXIF orientation applied), or None to let Pillow decode it: other modes (CMYK,
+    grayscale), a file that does not end where a JPEG ends, or an unexpected result.
+
+    :param data: the file, already checked (header size, shape and scan count).
+    :param image: Pillow's lazily opened view of it (only its header has been read).
+    """
+    if image.format != "JPEG" or image.mode != "RGB" or not data.rstrip(b"\0").endswith(b"\xff\xd9"):
+        return None
+    bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    width, height = image.size
+    if image.getexif().get(0x0112) in EXIF_TURNS_SIDEWAYS:
+        width, height = height, width
+    if bgr is None or bgr.shape[:2] != (height, width):
+        return None
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
 
 def _to_rgb_array(image: Image.Image) -> np.ndarray:

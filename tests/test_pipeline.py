@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+
 import cv2
 import numpy as np
 import pytest
@@ -321,3 +323,29 @@ def test_crop_box_always_has_the_box_shape(x: int, y: int, w: int, h: int) -> No
     crop = pipeline.crop_box(gray, (x, y, w, h))
     rows, cols = np.clip(np.arange(y, y + h), 0, 19), np.clip(np.arange(x, x + w), 0, 29)
     assert np.array_equal(crop, gray[np.ix_(rows, cols)])
+
+
+@pytest.mark.parametrize("orientation", [1, 3, 6, 8])
+def test_fast_jpeg_decoding_matches_pillow(astronaut: np.ndarray, orientation: int) -> None:
+    """Plain RGB JPEGs are decoded by OpenCV; the pixels and orientation must be Pillow's."""
+    import io
+
+    from PIL import ImageOps
+
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    data = encode(astronaut[:, :400], "JPEG", quality=95, exif=exif.tobytes())
+    with Image.open(io.BytesIO(data)) as image:
+        fast = pipeline._decode_plain_jpeg(data, image)
+        expected = np.asarray(ImageOps.exif_transpose(image).convert("RGB"))
+    assert fast is not None and fast.shape == expected.shape
+    assert np.abs(fast.astype(int) - expected.astype(int)).mean() < 1.0
+    assert np.array_equal(decode_image(data), fast)
+
+
+def test_a_truncated_jpeg_is_left_to_pillow_and_refused(astronaut_jpeg: bytes) -> None:
+    cut = astronaut_jpeg[: len(astronaut_jpeg) // 2]
+    with Image.open(io.BytesIO(cut)) as image:
+        assert pipeline._decode_plain_jpeg(cut, image) is None
+    with pytest.raises(ImageDecodeError):
+        decode_image(cut)

@@ -266,9 +266,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=Path("reports/served_eval.json"))
     args = parser.parse_args(argv)
     results = {
-        "split": {"age_gender": "UTKFace validation split (15 % by file-name hash; never trained "
-                                "on, chose no epoch)",
-                  "emotion": "FER2013 val/ (PublicTest; it chose the emotion model's epochs)"},
+        "split": {"age_gender": "UTKFace validation split (15 % by file-name hash; never trained on "
+                                "and chose no epoch, but it saw the choice between two age/gender "
+                                "candidates and two crop calibrations)",
+                  "emotion": "FER2013 val/ (PublicTest; it chose the emotion model's checkpoint and "
+                             "int8 calibration size)"},
         "seed": args.seed, "faces_drawn": args.faces, "detectors": {},
     }
     for name in args.detectors.split(","):

@@ -37,23 +37,20 @@ def sample_crops(size: int, count: int = 8, seed: int = 0) -> np.ndarray:
 
 def utkface_calibration_crops(folder: Path, count: int = 300, seed: int = 0) -> np.ndarray:
     """Training-split UTKFace crops, as training frames them, for int8 calibration."""
-    from faceinsight.pipeline import WHOLE_BOX, crop_face
-    from faceinsight.training.datasets import chip_box, chip_in_context, is_validation_name
-
-    names = sorted(p.name for p in folder.iterdir() if p.name.endswith(".jpg")
-                   and not is_validation_name(p.name, 0.15))
-    chosen = np.random.default_rng(seed).choice(names, min(count, len(names)), replace=False)
     from faceinsight.pipeline import load_image, to_gray
+    from faceinsight.training.datasets import chip_crop, utkface_names
 
-    return np.stack([crop_face(chip_in_context(to_gray(load_image(folder / name))), chip_box(),
-                               WHOLE_BOX, AGE_GENDER_SIZE) for name in chosen])
+    names = utkface_names(folder, validation=False)
+    chosen = np.random.default_rng(seed).choice(names, min(count, len(names)), replace=False)
+    return np.stack([chip_crop(to_gray(load_image(folder / name))) for name in chosen])
 
 
 def fer2013_calibration_crops(folder: Path, count: int = 1000, seed: int = 0) -> np.ndarray:
     """FER2013 training crops, as training frames them, for int8 calibration."""
     from faceinsight.pipeline import crops_for_whole_image, load_image, to_gray
+    from faceinsight.training.datasets import fer2013_paths
 
-    paths = sorted((folder / "train").glob("*/*.jpg"))
+    paths = fer2013_paths(folder, "train")
     chosen = np.random.default_rng(seed).choice(len(paths), min(count, len(paths)), replace=False)
     return np.stack([crops_for_whole_image(to_gray(load_image(paths[i]))).emotion for i in chosen])
 

@@ -33,29 +33,20 @@ def chip_geometry(box: tuple[int, int, int, int], chip: tuple[int, int, int, int
     return chip_side / side, (cx - (x + w / 2)) / side, (cy - (y + h / 2)) / side
 
 
-def matching_box(boxes: list, chip: tuple[int, int, int, int]):
-    """The box whose centre lies inside the chip's middle half, the largest such; else None."""
-    cx, cy, side = chip[0] + chip[2] / 2, chip[1] + chip[3] / 2, chip[2]
-    for x, y, w, h in boxes:
-        if abs(x + w / 2 - cx) < side / 4 and abs(y + h / 2 - cy) < side / 4:
-            return x, y, w, h
-    return None
-
-
 def calibrate(scenes: list, detector: detectors.Detector) -> dict:
     """The median geometry over the chips in the scenes where the detector found the face.
 
     :param scenes: ``(image, [chip box, ...])`` pairs: faces in context and where each chip is.
     :returns: ``scale``, ``dx``, ``dy``, the 10th-90th percentile of ``scale``, the share found.
     """
+    from faceinsight.evaluate import match
+
     found, chips = [], 0
     for image, boxes in scenes:
         detected = detector.detect(image)
-        for chip in boxes:
-            chips += 1
-            box = matching_box(detected, chip)
-            if box is not None:
-                found.append(chip_geometry(box, chip))
+        pairs = match(detected, [(x, y, side) for x, y, side, _ in boxes])
+        chips += len(boxes)
+        found += [chip_geometry(detected[pairs[i]], chip) for i, chip in enumerate(boxes) if i in pairs]
     if not found:
         raise RuntimeError(f"the {detector.name} detector found no face on the calibration chips")
     values = np.array(found)
@@ -68,15 +59,9 @@ def calibrate(scenes: list, detector: detectors.Detector) -> dict:
 
 def utkface_contexts(folder: Path, count: int, seed: int = 0) -> list:
     """Training-split UTKFace chips in their mirrored context, as training reads them."""
-    from faceinsight.training.datasets import (
-        chip_box,
-        chip_in_context,
-        is_validation_name,
-        parse_utkface_name,
-    )
+    from faceinsight.training.datasets import chip_box, chip_in_context, utkface_names
 
-    names = sorted(p.name for p in folder.iterdir()
-                   if parse_utkface_name(p.name) and not is_validation_name(p.name, 0.15))
+    names = utkface_names(folder, validation=False)
     chosen = np.random.default_rng(seed).choice(names, min(count, len(names)), replace=False)
     return [(chip_in_context(pipeline.to_gray(pipeline.load_image(folder / n))), [chip_box()])
             for n in chosen]
@@ -85,9 +70,9 @@ def utkface_contexts(folder: Path, count: int, seed: int = 0) -> list:
 def fer2013_contexts(folder: Path, count: int, seed: int = 0, upscale: int = 3):
     """FER2013 training faces, enlarged (the detectors' smallest face is about 24 px) and set
     in a mirrored border of one face side."""
-    from faceinsight.training.datasets import chip_in_context
+    from faceinsight.training.datasets import chip_in_context, fer2013_paths
 
-    paths = sorted((folder / "train").glob("*/*.jpg"))
+    paths = fer2013_paths(folder, "train")
     chosen = np.random.default_rng(seed).choice(len(paths), min(count, len(paths)), replace=False)
     side = pipeline.EMOTION_SIZE * upscale
     chip = (side // 2, side // 2, side, side)

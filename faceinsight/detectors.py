@@ -136,12 +136,10 @@ class BlazeFaceDetector:
         """The image padded to a square at its bottom and right, resized to the model's input."""
         rgb = image if image.ndim == 3 and image.shape[2] == 3 else cv2.cvtColor(
             to_gray(image), cv2.COLOR_GRAY2RGB)
-        height, width = rgb.shape[:2]
-        side = max(height, width)
         small, factor = bounded_copy(rgb, self.SIZE)
         square = np.zeros((self.SIZE, self.SIZE, 3), np.uint8)
         square[:small.shape[0], :small.shape[1]] = small
-        return square, side / self.SIZE if factor > 1 else 1.0
+        return square, factor
 
     def detect(self, image: np.ndarray) -> list[Box]:
         square, factor = self._square_input(image)

@@ -151,15 +151,12 @@ def bare_answer(chip: np.ndarray, models: FaceModels) -> dict:
     return models.predict(crops.age_gender, crops.emotion)
 
 
-def age_gender_photos(chips: list, labels: list[dict], models: FaceModels, rng) -> list:
-    """Photos of 2-3 UTKFace validation faces each, then each face alone in a mirrored border."""
-    photos = []
-    order = list(range(len(chips)))
-    index = 0
-    while index < len(order):
-        count = int(rng.integers(2, 4))
-        group = order[index:index + count]
-        index += count
+def scene_photos(chips: list, labels: list[dict], models: FaceModels, rng) -> list:
+    """Photos of 2-3 of the faces each (:func:`place_faces`), with each face's bare answer."""
+    photos, index = [], 0
+    while index < len(chips):
+        group = range(index, min(len(chips), index + int(rng.integers(2, 4))))
+        index = group.stop
         image, squares = place_faces([chips[i] for i in group], rng)
         photos.append((image, [Placed(s, labels[i], bare_answer(chips[i], models))
                                for s, i in zip(squares, group, strict=True)]))
@@ -167,6 +164,7 @@ def age_gender_photos(chips: list, labels: list[dict], models: FaceModels, rng) 
 
 
 def mirrored_photos(chips: list, labels: list[dict], models: FaceModels, rng) -> list:
+    """Each face alone in a mirrored border (:func:`in_mirrored_border`), with its bare answer."""
     photos = []
     for chip, label in zip(chips, labels, strict=True):
         image, square = in_mirrored_border(chip, rng)
@@ -215,10 +213,9 @@ def emotion_figures(rows: list[dict], min_side: int = 60) -> dict:
 
 
 def load_utkface_validation(folder: Path, count: int, rng) -> tuple[list, list[dict]]:
-    from faceinsight.training.datasets import is_validation_name, parse_utkface_name
+    from faceinsight.training.datasets import parse_utkface_name, utkface_names
 
-    names = sorted(p.name for p in folder.iterdir()
-                   if parse_utkface_name(p.name) and is_validation_name(p.name, 0.15))
+    names = utkface_names(folder, validation=True)
     chosen = rng.choice(names, min(count, len(names)), replace=False)
     chips, labels = [], []
     for name in chosen:
@@ -229,7 +226,9 @@ def load_utkface_validation(folder: Path, count: int, rng) -> tuple[list, list[d
 
 
 def load_fer_validation(folder: Path, count: int, rng) -> tuple[list, list[dict]]:
-    paths = sorted((folder / "val").glob("*/*.jpg"))
+    from faceinsight.training.datasets import fer2013_paths
+
+    paths = fer2013_paths(folder, "val")
     chosen = rng.choice(len(paths), min(count, len(paths)), replace=False)
     chips = [pipeline.load_image(paths[i]) for i in chosen]
     return chips, [{"emotion": paths[i].parent.name} for i in chosen]
@@ -239,10 +238,10 @@ def evaluate(utkface: Path, fer2013: Path, models: FaceModels, faces: int, seed:
     """Every served-path figure for one detector (see the module's docstring)."""
     rng = np.random.default_rng(seed)
     chips, labels = load_utkface_validation(utkface, faces, rng)
-    scenes, scene_counts = served_faces(age_gender_photos(chips, labels, models, rng), models)
+    scenes, scene_counts = served_faces(scene_photos(chips, labels, models, rng), models)
     mirrored, _ = served_faces(mirrored_photos(chips, labels, models, rng), models)
     fer_chips, fer_labels = load_fer_validation(fer2013, faces, rng)
-    fer_scenes, _ = served_faces(age_gender_photos(fer_chips, fer_labels, models, rng), models)
+    fer_scenes, _ = served_faces(scene_photos(fer_chips, fer_labels, models, rng), models)
     fer_mirrored, _ = served_faces(mirrored_photos(fer_chips, fer_labels, models, rng), models)
     return {
         "detector": models.detector.name,

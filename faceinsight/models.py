@@ -193,13 +193,8 @@ def verify_model_files(models_dir: Path | str | None = None) -> Path:
     folder = models_folder(models_dir)
     manifest, _ = read_verified_models(folder)
     name = detector_name(manifest)
-    for key in REQUIRED_MODELS:
-        model_geometry(manifest, key, name)
-    if name != detectors.HAAR:
-        entry = manifest.get("detectors", {}).get(name)
-        if not isinstance(entry, dict):
-            raise ModelError(f"the manifest lists no weights for the {name!r} detector")
-        assemble_model(folder, entry)
+    serving_framing(manifest, name)
+    detector_weights(folder, manifest, name)
     return folder
 
 
@@ -235,14 +230,24 @@ def model_geometry(manifest: dict, key: str, detector: str) -> CropGeometry:
             from error
 
 
-def load_detector(models_dir: Path, manifest: dict, name: str) -> detectors.Detector:
-    """The named detector, its weights (if any) verified from the manifest's chunks."""
+def serving_framing(manifest: dict, detector: str) -> Framing:
+    """Both models' crop geometries for ``detector`` (see :func:`model_geometry`)."""
+    return Framing(age_gender=model_geometry(manifest, "age_gender", detector),
+                   emotion=model_geometry(manifest, "emotion", detector))
+
+
+def detector_weights(models_dir: Path, manifest: dict, name: str) -> bytes | None:
+    """The named detector's weights, verified from the manifest's chunks; None for Haar, whose
+    cascade ships inside OpenCV.
+
+    :raises ModelError: the manifest lists no weights for it, or a chunk is missing or corrupt.
+    """
     if name == detectors.HAAR:
-        return detectors.HaarDetector()
+        return None
     entry = manifest.get("detectors", {}).get(name)
     if not isinstance(entry, dict):
         raise ModelError(f"the manifest lists no weights for the {name!r} detector")
-    return detectors.BlazeFaceDetector(assemble_model(models_dir, entry))
+    return assemble_model(models_dir, entry)
 
 
 class FaceModels:
@@ -259,9 +264,9 @@ class FaceModels:
         self.manifest, contents = read_verified_models(self.models_dir)
         entries = self.manifest["models"]
         name = detector_name(self.manifest, detector)
-        self.framing = Framing(age_gender=model_geometry(self.manifest, "age_gender", name),
-                               emotion=model_geometry(self.manifest, "emotion", name))
-        self.detector = load_detector(self.models_dir, self.manifest, name)
+        self.framing = serving_framing(self.manifest, name)
+        weights = detector_weights(self.models_dir, self.manifest, name)
+        self.detector = detectors.HaarDetector() if weights is None else detectors.BlazeFaceDetector(weights)
         self.age_gender = TFLiteModel(contents["age_gender"], "age_gender", threads)
         self.emotion = TFLiteModel(contents["emotion"], "emotion", threads)
         self._age_output = entries["age_gender"].get("output_order", ["age", "gender"])

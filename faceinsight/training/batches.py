@@ -42,11 +42,6 @@ class AugmentedBatches(keras.utils.PyDataset):
         if self.augment:
             self.rng.shuffle(self.order)
 
-    def _take(self, values, index):
-        if isinstance(values, dict):
-            return {k: v[index] for k, v in values.items()}
-        return values[index]
-
     def __getitem__(self, batch: int):
         index = self.order[batch * self.batch_size:(batch + 1) * self.batch_size]
         images = self.images[index]
@@ -54,10 +49,14 @@ class AugmentedBatches(keras.utils.PyDataset):
             x = augment_batch(images, self.rng, self.shift, **self.extra)
         else:
             x = images.astype(np.float32)[..., None]
-        y = self._take(self.targets, index)
-        if self.sample_weight is None:
-            return x, y
-        return x, y, self.sample_weight[index]
+        return with_targets(x, self.targets, self.sample_weight, index)
+
+
+def with_targets(x: np.ndarray, targets, sample_weight: np.ndarray | None, index: np.ndarray) -> tuple:
+    """A Keras batch: ``(x, y)`` or ``(x, y, weights)``, the targets (an array or a dict of
+    arrays) and weights taken at ``index``."""
+    y = {k: v[index] for k, v in targets.items()} if isinstance(targets, dict) else targets[index]
+    return (x, y) if sample_weight is None else (x, y, sample_weight[index])
 
 
 class FramedBatches(keras.utils.PyDataset):
@@ -112,8 +111,4 @@ class FramedBatches(keras.utils.PyDataset):
             rng = np.random.default_rng((self.seed, self.epoch, batch))
             x = jittered_crops(self.contexts[index], self.box, self.size, rng, self.jitter, self.erase,
                                self.background, self.low_resolution)
-        y = {k: v[index] for k, v in self.targets.items()} if isinstance(self.targets, dict) \
-            else self.targets[index]
-        if self.sample_weight is None:
-            return x, y
-        return x, y, self.sample_weight[index]
+        return with_targets(x, self.targets, self.sample_weight, index)

@@ -93,8 +93,14 @@ def augment_batch(images: np.ndarray, rng: np.random.Generator, shift: int,
     shifted = padded[np.arange(n)[:, None, None], rows[:, :, None], cols[:, None, :]]
     if rotate or zoom:  # draws nothing when off, so earlier runs repeat exactly
         shifted = _rotate_and_zoom(shifted, rng, rotate, zoom)
-    contrast = rng.uniform(0.8, 1.2, (n, 1, 1)).astype(np.float32)
-    out = np.clip((shifted.astype(np.float32) - 128.0) * contrast + 128.0, 0, 255)
+    return _contrast_and_erase(shifted, rng, erase)
+
+
+def _contrast_and_erase(crops: np.ndarray, rng: np.random.Generator, erase: float) -> np.ndarray:
+    """Random contrast (0.8-1.2 about mid-grey) and optional random erasing, the last steps of
+    every augmentation: (N, S, S) crops -> (N, S, S, 1) float32 in 0..255."""
+    contrast = rng.uniform(0.8, 1.2, (len(crops), 1, 1)).astype(np.float32)
+    out = np.clip((crops.astype(np.float32) - 128.0) * contrast + 128.0, 0, 255)
     if erase:
         _erase_rectangles(out, rng, erase)
     return out[..., None]
@@ -178,12 +184,7 @@ def jittered_crops(contexts: np.ndarray, box, size: int, rng: np.random.Generato
         varied, angle = jitter.draw(box, rng)
         crop = crop_face(context, varied, WHOLE_BOX, size, angle)
         crops.append(crop[:, ::-1] if rng.random() < 0.5 else crop)
-    batch = np.stack(crops).astype(np.float32)
-    contrast = rng.uniform(0.8, 1.2, (len(batch), 1, 1)).astype(np.float32)
-    out = np.clip((batch - 128.0) * contrast + 128.0, 0, 255)
-    if erase:
-        _erase_rectangles(out, rng, erase)
-    return out[..., None]
+    return _contrast_and_erase(np.stack(crops), rng, erase)
 
 
 def _rotate_and_zoom(images: np.ndarray, rng: np.random.Generator, rotate: float,

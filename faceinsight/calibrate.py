@@ -22,9 +22,9 @@ from faceinsight import detectors, pipeline
 from faceinsight.models import assemble_model, models_folder, read_manifest, save_manifest
 
 CHIPS = 1500  # chips measured per dataset: the median moves by well under 1 % beyond this
-# The geometry is measured on BlazeFace's confident boxes (MediaPipe's own threshold), not at the
-# served 0.3, which adds the harder faces' looser boxes. This is how the shipped geometry was
-# measured; at 0.3 it comes out 1-2 % tighter (age/gender scale 1.000 against 1.008).
+# The geometry is measured on BlazeFace's confident boxes (MediaPipe's own threshold; served
+# boxes below it need the Haar cascade's confirmation), not at 0.3, which adds the harder faces'
+# looser boxes: at 0.3 it comes out 1-2 % tighter (age/gender scale 1.000 against 1.008).
 CALIBRATION_MIN_SCORE = 0.5
 
 

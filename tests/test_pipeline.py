@@ -196,6 +196,30 @@ def test_boxes_are_plain_ints_largest_first(astronaut: np.ndarray, detector) -> 
     assert areas == sorted(areas, reverse=True)
 
 
+def test_haar_confirms_a_face_box_and_not_a_background_box(astronaut: np.ndarray) -> None:
+    gray = pipeline.to_gray(astronaut)
+    face = HaarDetector().detect(astronaut)[0]
+    x, y, w, h = face
+    assert HaarDetector().confirms(gray, face)
+    assert HaarDetector().confirms(gray, (x + w // 10, y - h // 10, w, h))  # a box off by a tenth
+    assert not HaarDetector().confirms(gray, (20, 400, w, h))  # the suit, bottom left
+    assert not HaarDetector().confirms(gray, (x, y, w // 3, h // 3))  # an eye-sized box
+
+
+def test_blazeface_keeps_unsure_boxes_only_where_haar_confirms(astronaut: np.ndarray, monkeypatch) -> None:
+    blazeface = FaceModels(MODELS_DIR, detector="blazeface").detector
+    face = HaarDetector().detect(astronaut)[0]
+    background = (20, 400, face[2], face[3])
+    candidates = {"sure face": [(face, 0.9)], "unsure face": [(face, 0.3)],
+                  "sure background": [(background, 0.9)], "unsure background": [(background, 0.3)]}
+    kept = {}
+    for name, found in candidates.items():
+        monkeypatch.setattr(blazeface, "_candidates", lambda image, found=found: found)
+        kept[name] = blazeface.detect(astronaut)
+    assert kept == {"sure face": [face], "unsure face": [face],
+                    "sure background": [background], "unsure background": []}
+
+
 def test_max_faces_limits_the_result(astronaut: np.ndarray) -> None:
     assert pipeline.find_faces(astronaut, HaarDetector(), Framing(), max_faces=0) == []
 

@@ -430,3 +430,39 @@ def test_framed_batches_cut_jittered_crops_through_the_serving_crop(astronaut: n
     differences = [np.abs(jittered[i] - crops[0]).mean() for i in range(8)]
     assert all(d > 1 for d in differences)  # every crop varied
     assert all(np.corrcoef(jittered[i].ravel(), crops[0].ravel())[0, 1] > 0.3 for i in range(8))
+
+
+@needs_tensorflow
+def test_flip_averaged_model_averages_each_crop_with_its_own_mirror() -> None:
+    import keras
+
+    from faceinsight.training.architectures import flip_averaged, is_mirrored
+
+    inputs = keras.Input((8, 8, 1))
+    # A column-sensitive model: a dense layer over the flattened image.
+    model = keras.Model(inputs, keras.layers.Dense(3)(keras.layers.Flatten()(inputs)))
+    crops = np.random.default_rng(0).uniform(0, 255, (3, 8, 8, 1)).astype(np.float32)
+    served = flip_averaged(model)
+    expected = (model.predict(crops, verbose=0) + model.predict(crops[:, :, ::-1], verbose=0)) / 2
+    np.testing.assert_allclose(served.predict(crops, verbose=0), expected, rtol=1e-5, atol=1e-4)
+    assert is_mirrored(served) and not is_mirrored(model)
+    assert not np.allclose(model.predict(crops, verbose=0), expected, atol=1e-2)  # the flip matters
+
+
+def test_emotion_training_on_framed_crops_of_faces_in_context(tiny_run: TinyRun) -> None:
+    """A round with a detector's box variation and other backgrounds cuts its crops from FER2013
+    faces in a mirrored border; the crops it trains on are 48 px model inputs."""
+    from faceinsight.training import train_emotion
+    from faceinsight.training.batches import FramedBatches
+    from faceinsight.training.datasets import FER_CHIP_SIDE, FER_CONTEXT_PAD, load_fer2013
+
+    framing = ["--box-scale", "0.1", "--box-shift", "0.05", "--box-rotate", "10", "--background", "0.5"]
+    args = train_emotion.parse_args(["--data", str(tiny_run.root / "fer2013"), *framing])
+    contexts = load_fer2013(args.data, "train", in_context=True)
+    assert contexts["images"].shape[1:] == (FER_CHIP_SIDE + 2 * FER_CONTEXT_PAD,) * 2
+    batches = train_emotion.training_batches(contexts, args)
+    x, y = batches[0]
+    assert isinstance(batches, FramedBatches) and x.shape[1:] == (48, 48, 1) and len(x) == len(y)
+    section = continue_training(tiny_run, train_emotion, tiny_run.emotion_out / "best.keras",
+                                "emotion_framed", "--data", str(tiny_run.root / "fer2013"), *framing)
+    assert section["training"]["args"]["background"] == "0.5"

@@ -31,6 +31,25 @@ def add_training_arguments(parser: argparse.ArgumentParser, out: str, epochs: in
     parser.add_argument("--erase", type=float, default=0.0, help="random-erasing chance")
 
 
+def add_framing_arguments(parser: argparse.ArgumentParser, box_scale: float, box_shift: float,
+                          box_rotate: float) -> None:
+    """Options for crops cut from faces in context with the box varied as a detector varies it
+    (:class:`BoxJitter`), with the defaults each script trains with."""
+    parser.add_argument("--box-scale", type=float, default=box_scale, help="box side jitter, e.g. 0.1")
+    parser.add_argument("--box-shift", type=float, default=box_shift, help="box centre jitter, box sides")
+    parser.add_argument("--box-rotate", type=float, default=box_rotate, help="rotation jitter, degrees")
+    parser.add_argument("--workers", type=int, default=1, help="threads that build batches")
+    parser.add_argument("--background", type=float, default=0.0,
+                        help="chance of another image's blurred content around the face")
+    parser.add_argument("--low-resolution", type=float, default=0.0,
+                        help="chance of seeing the face at a lower resolution")
+
+
+def framed(args: argparse.Namespace) -> bool:
+    """Whether the options of :func:`add_framing_arguments` ask for framed crops at all."""
+    return any((args.box_scale, args.box_shift, args.box_rotate, args.background, args.low_resolution))
+
+
 def new_model(build, init_weights: Path | None):
     """``build()``, with the weights of ``init_weights`` loaded when given (a later round)."""
     model = build()

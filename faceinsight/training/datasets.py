@@ -51,6 +51,8 @@ def parse_utkface_name(name: str) -> UTKFaceRecord | None:
 # training can cut crops the way a detector's box varies (larger, smaller, shifted, turned).
 CHIP_SIDE = pipeline.AGE_GENDER_SIZE
 CONTEXT_PAD = 40
+FER_CHIP_SIDE = pipeline.EMOTION_SIZE  # FER2013's faces are 48 px already
+FER_CONTEXT_PAD = 16
 
 
 def chip_in_context(gray: np.ndarray, side: int = CHIP_SIDE, pad: int = CONTEXT_PAD) -> np.ndarray:
@@ -78,6 +80,11 @@ def _face_crop_file(path: str) -> np.ndarray:
 def _emotion_crop_file(path: str) -> np.ndarray:
     gray = pipeline.to_gray(pipeline.load_image(path))
     return pipeline.crops_for_whole_image(gray).emotion
+
+
+def _emotion_context_file(path: str) -> np.ndarray:
+    gray = pipeline.to_gray(pipeline.load_image(path))
+    return chip_in_context(gray, FER_CHIP_SIDE, FER_CONTEXT_PAD)
 
 
 def _map_files(function, paths: list[str], workers: int) -> np.ndarray:
@@ -172,15 +179,17 @@ def split_by_name(names, val_fraction: float) -> tuple[np.ndarray, np.ndarray]:
 
 
 def load_fer2013(folder: Path, split: str, cache_dir: Path | None = None, workers: int = 2,
-                 limit_per_class: int | None = None) -> dict[str, np.ndarray]:
-    """One split of FER2013's image-folder release as 48 px pipeline crops.
+                 limit_per_class: int | None = None, in_context: bool = False) -> dict[str, np.ndarray]:
+    """One split of FER2013's image-folder release as 48 px pipeline crops (or, with
+    ``in_context``, as faces in a mirrored border: ``chip_box(FER_CHIP_SIDE, FER_CONTEXT_PAD)``).
 
     :param folder: the folder holding ``train/`` and ``val/``.
     :param split: ``'train'`` or ``'val'``.
     :param cache_dir: where to keep decoded arrays between runs (None: no cache).
     :param workers: processes used to decode.
     :param limit_per_class: read at most this many images per emotion, for smoke runs.
-    :returns: ``images`` (N, 48, 48) uint8, ``label`` (index into EMOTIONS), ``names``.
+    :param in_context: the faces in their mirrored border, for :class:`FramedBatches`.
+    :returns: ``images`` (N, 48, 48) uint8 (in context: 80 x 80), ``label`` (index into EMOTIONS), ``names``.
     """
     paths: list[Path] = []
     labels: list[int] = []
@@ -193,11 +202,13 @@ def load_fer2013(folder: Path, split: str, cache_dir: Path | None = None, worker
     if not paths:
         raise FileNotFoundError(f"no FER2013 images found in {folder / split}")
     names = [f"{p.parent.name}/{p.name}" for p in paths]  # a file name alone is not unique
-    cache = _cache_path(cache_dir, f"fer2013-{split}", names) if cache_dir else None
+    kind = f"fer2013-{split}-context" if in_context else f"fer2013-{split}"
+    cache = _cache_path(cache_dir, kind, names) if cache_dir else None
     if cache and cache.exists():
         return dict(np.load(cache))
+    read = _emotion_context_file if in_context else _emotion_crop_file
     data = {
-        "images": _map_files(_emotion_crop_file, [str(p) for p in paths], workers),
+        "images": _map_files(read, [str(p) for p in paths], workers),
         "label": np.array(labels, np.int32),
         "names": np.array(names),
     }

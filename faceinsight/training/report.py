@@ -26,7 +26,7 @@ def _plt():
 def _load_best(path: Path):
     import keras
 
-    import faceinsight.training.architectures  # noqa: F401  (registers the Mirror layer)
+    import faceinsight.training.architectures  # noqa: F401  (registers the mirror layers)
     import faceinsight.training.losses  # noqa: F401  (registers the custom loss and metric)
 
     return keras.saving.load_model(path, compile=False)

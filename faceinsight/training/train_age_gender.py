@@ -17,7 +17,12 @@ from pathlib import Path
 import numpy as np
 
 from faceinsight.labels import AGE_BANDS, age_band
-from faceinsight.training.common import add_training_arguments, limit_threads, seed_everything
+from faceinsight.training.common import (
+    add_framing_arguments,
+    add_training_arguments,
+    limit_threads,
+    seed_everything,
+)
 from faceinsight.training.datasets import VAL_FRACTION
 
 
@@ -27,14 +32,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     add_training_arguments(parser, out="build/age_gender", epochs=12)
     parser.add_argument("--val-fraction", type=float, default=VAL_FRACTION)
     parser.add_argument("--limit", type=int, default=None, help="smoke runs only")
-    parser.add_argument("--box-scale", type=float, default=0.1, help="box side jitter, e.g. 0.1")
-    parser.add_argument("--box-shift", type=float, default=0.05, help="box centre jitter, box sides")
-    parser.add_argument("--box-rotate", type=float, default=10.0, help="rotation jitter, degrees")
-    parser.add_argument("--workers", type=int, default=1, help="threads that build batches")
-    parser.add_argument("--background", type=float, default=0.0,
-                        help="chance of another image's blurred content around the face")
-    parser.add_argument("--low-resolution", type=float, default=0.0,
-                        help="chance of seeing the face at a lower resolution")
+    add_framing_arguments(parser, box_scale=0.1, box_shift=0.05, box_rotate=10.0)
     return parser.parse_args(argv)
 
 

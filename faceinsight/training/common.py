@@ -51,12 +51,17 @@ def framed(args: argparse.Namespace) -> bool:
 
 
 def new_model(build, init_weights: Path | None):
-    """``build()``, with the weights of ``init_weights`` loaded when given (a later round)."""
-    model = build()
-    if init_weights:
-        print(f"starting from the weights in {init_weights.name}", flush=True)
-        model.load_weights(init_weights)
-    return model
+    """``build()``, or the model saved in ``init_weights`` (a later round), architecture and
+    weights both: a round may continue a network ``build`` no longer makes, such as the emotion
+    network recovered from its ``.tflite`` (:mod:`faceinsight.training.recover`)."""
+    import keras
+
+    import faceinsight.training.losses  # noqa: F401  (registers the custom loss and metric)
+
+    if not init_weights:
+        return build()
+    print(f"starting from the model in {init_weights.name}", flush=True)
+    return keras.saving.load_model(init_weights, compile=False)
 
 
 def augmentation_options(args: argparse.Namespace) -> dict[str, float]:

@@ -186,6 +186,17 @@ def test_detection_runs_on_a_bounded_copy_and_maps_boxes_back(astronaut: np.ndar
     assert any(box_on_astronaut_face(tuple(round(v / 4) for v in box)) for box in boxes)
 
 
+@pytest.mark.parametrize("side", [500, 640, 1000, 3000])
+def test_bounded_copy_matches_plain_area_averaging(astronaut: np.ndarray, side: int) -> None:
+    from faceinsight.detectors import bounded_copy
+
+    photo = cv2.resize(astronaut, (side, side * 3 // 4), interpolation=cv2.INTER_AREA)
+    small, factor = bounded_copy(photo, 192)
+    expected = cv2.resize(photo, small.shape[1::-1], interpolation=cv2.INTER_AREA)
+    assert max(small.shape[:2]) == 192 and factor == pytest.approx(side / 192)
+    assert np.abs(small.astype(int) - expected).mean() < 1.0  # grey levels
+
+
 def test_boxes_are_plain_ints_largest_first(astronaut: np.ndarray, detector) -> None:
     small = np.zeros((512, 384, 3), np.uint8)  # a second, smaller face beside the first
     small[:384] = cv2.resize(astronaut, (384, 384), interpolation=cv2.INTER_AREA)

@@ -159,3 +159,25 @@ def _bytes_io(data: bytes):
     import io
 
     return io.BytesIO(data)
+
+
+def test_evaluation_reports_served_bare_and_true_square_answers() -> None:
+    """The evaluation pairs each placed face with its detection and reports three answers: the
+    served one, the bare chip's and the true square's (the photo cut where the face was put)."""
+    from faceinsight import evaluate
+
+    models = FaceModels(MODELS_DIR)
+    face = astronaut()[30:250, 120:340]  # her face and hair, as a dataset chip would hold them
+    rng = np.random.default_rng(3)
+    photos = evaluate.scene_photos([face, face[:, ::-1]], [{"age": 35, "gender": 1}] * 2, models, rng)
+    rows, counts = evaluate.served_faces(photos, models)
+    assert counts["photos"] == 1 and len(rows) == 2
+    assert all(set(r) >= {"served", "bare", "true_square", "found", "side"} for r in rows)
+    figures = evaluate.age_gender_figures(rows)
+    found = [r for r in rows if r["found"]]
+    assert figures["recall"] == len(found) / 2 and figures["all"]["faces"] == len(found)
+    for answer, suffix in evaluate.ANSWERS:
+        expected = np.mean([abs(r[answer]["age"] - 35) for r in found])
+        assert figures["all"][f"age_mae{suffix}"] == pytest.approx(expected, abs=1e-3)
+    emotions = evaluate.emotion_figures([{**r, "emotion": "happy"} for r in rows])
+    assert set(emotions) == {"recall", "faces", "accuracy", "accuracy_bare", "accuracy_true_square"}

@@ -466,3 +466,30 @@ def test_emotion_training_on_framed_crops_of_faces_in_context(tiny_run: TinyRun)
     section = continue_training(tiny_run, train_emotion, tiny_run.emotion_out / "best.keras",
                                 "emotion_framed", "--data", str(tiny_run.root / "fer2013"), *framing)
     assert section["training"]["args"]["background"] == "0.5"
+
+
+@needs_tensorflow
+def test_detector_framed_boxes_frame_each_face_as_serving_does(astronaut: np.ndarray) -> None:
+    """Each training face gets the crop square serving would cut (the served detector's box,
+    framed by the model's geometry); a face the detector misses keeps its own chip; batches
+    cut every face at its own box."""
+    from faceinsight.models import MODELS_DIR, FaceModels
+    from faceinsight.pipeline import WHOLE_BOX, crop_face
+    from faceinsight.training.batches import FramedBatches
+    from faceinsight.training.datasets import chip_box, chip_in_context, detector_framed_boxes
+
+    models = FaceModels(MODELS_DIR)
+    gray = pipeline.to_gray(astronaut)
+    x, y, w, h = HaarDetector().detect(gray)[0]
+    face = chip_in_context(gray[y - h // 4:y + h + h // 4, x - w // 4:x + w + w // 4], 96, 32)
+    contexts = np.stack([face, np.full_like(face, 128)])
+    chip = chip_box(96, 32)
+    boxes, found = detector_framed_boxes(contexts, chip, models.detector, models.framing.emotion)
+    assert found == 0.5 and tuple(boxes[1]) == chip  # the blank image keeps its chip
+    bx, by, side, _ = boxes[0]
+    assert boxes[0][2] == boxes[0][3] and 0.4 * 96 < side < 96  # the face, inside its chip
+    assert abs(bx + side / 2 - 80) < 10 and abs(by + side / 2 - 80) < 15
+    crops, _ = FramedBatches(contexts, boxes, np.arange(2), 2, 0, 48, None)[0]
+    for index in range(2):
+        expected = crop_face(contexts[index], tuple(boxes[index]), WHOLE_BOX, 48)
+        assert np.array_equal(crops[index, ..., 0], expected)

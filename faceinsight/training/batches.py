@@ -64,7 +64,8 @@ class FramedBatches(keras.utils.PyDataset):
     box varied as a detector varies it (scale, shift, rotation), then flips and contrast jitter.
 
     :param contexts: (N, H, W) uint8 faces in context, each with its face at ``box``.
-    :param box: where the face (the model's framing) lies in every context image.
+    :param box: where the face (the model's framing) lies in every context image, or an (N, 4)
+        array of one box each (a detector's box on each face, framed by the model's geometry).
     :param targets: an array, or a dict of arrays for a multi-output model.
     :param batch_size: crops per batch.
     :param seed: seeds the order and the jitter (each batch draws from its own generator, so
@@ -104,11 +105,13 @@ class FramedBatches(keras.utils.PyDataset):
 
     def __getitem__(self, batch: int):
         index = self.order[batch * self.batch_size:(batch + 1) * self.batch_size]
+        boxes = np.broadcast_to(np.asarray(self.box, np.float64), (len(self.contexts), 4))[index]
         if self.jitter is None:
-            crops = np.stack([crop_face(self.contexts[i], self.box, WHOLE_BOX, self.size) for i in index])
+            crops = np.stack([crop_face(self.contexts[i], tuple(b), WHOLE_BOX, self.size)
+                              for i, b in zip(index, boxes, strict=True)])
             x = crops.astype(np.float32)[..., None]
         else:
             rng = np.random.default_rng((self.seed, self.epoch, batch))
-            x = jittered_crops(self.contexts[index], self.box, self.size, rng, self.jitter, self.erase,
+            x = jittered_crops(self.contexts[index], boxes, self.size, rng, self.jitter, self.erase,
                                self.background, self.low_resolution)
         return with_targets(x, self.targets, self.sample_weight, index)

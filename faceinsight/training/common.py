@@ -47,7 +47,8 @@ def add_framing_arguments(parser: argparse.ArgumentParser, box_scale: float, box
 
 def framed(args: argparse.Namespace) -> bool:
     """Whether the options of :func:`add_framing_arguments` ask for framed crops at all."""
-    return any((args.box_scale, args.box_shift, args.box_rotate, args.background, args.low_resolution))
+    return any((args.box_scale, args.box_shift, args.box_rotate, args.background, args.low_resolution,
+                getattr(args, "detector_framing", None)))
 
 
 def new_model(build, init_weights: Path | None):
@@ -190,7 +191,8 @@ def jittered_crops(contexts: np.ndarray, box, size: int, rng: np.random.Generato
     then random flips, contrast jitter and optional random erasing.
 
     :param contexts: (N, H, W) uint8 faces in context, each with its face at ``box``.
-    :param box: the face's box ``(x, y, w, h)`` in every context image.
+    :param box: the model's framing of the face ``(x, y, w, h)``, one for every context image or
+        an (N, 4) array of one each.
     :param size: the model's input side.
     :param background: chance that a face is set before another image's blurred content.
     :param low_resolution: chance that a face is seen at a lower resolution.
@@ -198,14 +200,16 @@ def jittered_crops(contexts: np.ndarray, box, size: int, rng: np.random.Generato
     """
     from faceinsight.pipeline import WHOLE_BOX, crop_face
 
+    boxes = np.broadcast_to(np.asarray(box, np.float64), (len(contexts), 4))
     crops = []
     for index, context in enumerate(contexts):
+        framed = tuple(float(v) for v in boxes[index])
         if background and rng.random() < background:
             other = contexts[(index + 1 + int(rng.integers(len(contexts) - 1))) % len(contexts)]
-            context = other_background(context, other, box, rng)
+            context = other_background(context, other, framed, rng)
         if low_resolution and rng.random() < low_resolution:
             context = lower_resolution(context, rng)
-        varied, angle = jitter.draw(box, rng)
+        varied, angle = jitter.draw(framed, rng)
         crop = crop_face(context, varied, WHOLE_BOX, size, angle)
         crops.append(crop[:, ::-1] if rng.random() < 0.5 else crop)
     return _contrast_and_erase(np.stack(crops), rng, erase)

@@ -87,6 +87,33 @@ def _emotion_context_file(path: str) -> np.ndarray:
     return chip_in_context(gray, FER_CHIP_SIDE, FER_CONTEXT_PAD)
 
 
+def detector_framed_boxes(contexts: np.ndarray, chip: tuple[int, int, int, int], detector,
+                          geometry: pipeline.CropGeometry, upscale: int = 3) -> tuple[np.ndarray, float]:
+    """Each face's crop square as serving would cut it: the detector's box on the face in
+    context, framed by the model's geometry; the chip itself where the detector finds no face.
+
+    :param contexts: (N, H, W) uint8 faces in context, each chip at ``chip``.
+    :param detector: the served detector (boxes found on a copy ``upscale`` times larger).
+    :param geometry: the model's crop geometry for that detector (from the manifest).
+    :returns: (N, 4) boxes ``(x, y, side, side)`` in context pixels, and the share found.
+    """
+    import cv2
+
+    from faceinsight.evaluate import match
+
+    x, y, side, _ = chip
+    boxes, found = np.tile(np.asarray(chip, np.float64), (len(contexts), 1)), 0
+    for index, context in enumerate(contexts):
+        large = cv2.resize(context, None, fx=upscale, fy=upscale, interpolation=cv2.INTER_CUBIC)
+        detected = detector.detect(cv2.cvtColor(large, cv2.COLOR_GRAY2RGB))
+        pairs = match(detected, [(x * upscale, y * upscale, side * upscale)])
+        if pairs:
+            cx, cy, framed = geometry.square(tuple(v / upscale for v in detected[pairs[0]]))
+            boxes[index] = (cx - framed / 2, cy - framed / 2, framed, framed)
+            found += 1
+    return boxes, found / max(1, len(contexts))
+
+
 def _map_files(function, paths: list[str], workers: int) -> np.ndarray:
     if workers <= 1 or len(paths) < 64:
         return np.stack([function(p) for p in paths])

@@ -493,3 +493,13 @@ def test_detector_framed_boxes_frame_each_face_as_serving_does(astronaut: np.nda
     for index in range(2):
         expected = crop_face(contexts[index], tuple(boxes[index]), WHOLE_BOX, 48)
         assert np.array_equal(crops[index, ..., 0], expected)
+
+
+def test_card_says_how_a_round_framed_its_faces() -> None:
+    from faceinsight.training.model_card import _augmentation_text
+
+    framed = _augmentation_text({"detector_framing": "models", "box_scale": "0.1", "box_shift": "0.05",
+                                 "box_rotate": "10", "erase": "0.5"})
+    assert framed.startswith(" with each face framed as served (the served detector's box")
+    assert "side +-10 %, centre +-5 %, rotation +-10°" in framed and framed.endswith("(half the crops)")
+    assert _augmentation_text({"detector_framing": "None", "rotate": "0.0"}) == ""

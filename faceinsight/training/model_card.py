@@ -47,6 +47,8 @@ def _augmentation_text(args: dict) -> str:
         parts.append(f"rotation up to {value('rotate'):g}°")
     if value("zoom"):
         parts.append(f"zoom up to {value('zoom') * 100:g} %")
+    if args.get("detector_framing") not in (None, "None"):
+        parts.append("each face framed as served (the served detector's box, the model's geometry)")
     if value("box_scale") or value("box_shift") or value("box_rotate"):
         parts.append(f"the box varied as a detector varies it (side +-{value('box_scale') * 100:g} %, "
                      f"centre +-{value('box_shift') * 100:g} %, rotation +-{value('box_rotate'):g}°)")

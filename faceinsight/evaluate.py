@@ -186,6 +186,9 @@ def mirrored_photos(chips: list, labels: list[dict], models: FaceModels, rng) ->
     return photos
 
 
+EMOTION_SPLIT = ("FER2013 val/ (PublicTest; it chose the emotion model's checkpoint and int8 "
+                 "calibration size, and saw the choice between this release's network and the last)")
+
 # Each face's three answers and the suffix of their figures: served, bare crop, true square.
 ANSWERS = (("served", ""), ("bare", "_bare"), ("true_square", "_true_square"))
 
@@ -286,8 +289,7 @@ def main(argv: list[str] | None = None) -> None:
                                 "and chose no epoch, but it saw the choice between three age/gender "
                                 "candidates (two rounds, then a longer fine-tune that does not ship), "
                                 "one view or two, and two crop calibrations)",
-                  "emotion": "FER2013 val/ (PublicTest; it chose the emotion model's checkpoint and "
-                             "int8 calibration size, and saw a fine-tuned candidate that does not ship)"},
+                  "emotion": EMOTION_SPLIT},
         "seed": args.seed, "faces_drawn": args.faces, "detectors": {},
     }
     for name in args.detectors.split(","):

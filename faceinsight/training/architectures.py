@@ -88,7 +88,7 @@ def flip_averaged(model: keras.Model) -> keras.Model:
 
     Faces are left-right symmetric in meaning, so averaging the two views removes some noise
     (test-time augmentation). Both views go through the network as one batch of two, which
-    LiteRT runs about a quarter faster than two passes.
+    LiteRT runs a little faster than two passes (int8 age/gender: 0.79 against 0.86 ms).
     """
     inputs = keras.Input(model.input_shape[1:], name=model.inputs[0].name)
     outputs = model(WithMirror(name="with_mirror")(inputs))

@@ -5,7 +5,9 @@
 FER2013's ``train/`` trains; its ``val/`` (PublicTest) picks the best epoch and is reported.
 With ``--box-scale``/``--box-shift``/``--box-rotate``/``--background`` the training crops are
 cut from each face in a mirrored border through the serving crop function, the box varied as a
-detector varies it (as the age/gender model trains); without them, the 48 px crops are shifted.
+detector varies it (as the age/gender model trains); ``--detector-framing models`` first frames
+each face as serving does (the served detector's box and the emotion geometry of that folder's
+manifest). Without them, the 48 px crops are shifted.
 """
 
 from __future__ import annotations

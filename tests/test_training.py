@@ -503,3 +503,20 @@ def test_card_says_how_a_round_framed_its_faces() -> None:
     assert framed.startswith(" with each face framed as served (the served detector's box")
     assert "side +-10 %, centre +-5 %, rotation +-10°" in framed and framed.endswith("(half the crops)")
     assert _augmentation_text({"detector_framing": "None", "rotate": "0.0"}) == ""
+
+
+@needs_tensorflow
+def test_recover_reads_a_float_emotion_tflite_and_refuses_an_int8_one() -> None:
+    """The emotion network comes back from its float16 .tflite with both views in one batch
+    (the served form since 1.2.0); an int8 file holds rounded weights and is refused."""
+    from faceinsight.training.architectures import emotion_model, served_form
+    from faceinsight.training.convert import keras_to_tflite
+    from faceinsight.training.recover import TOLERANCE, recover, tflite_layers
+
+    served = served_form(emotion_model())
+    crops = np.random.default_rng(0).integers(0, 256, (4, 48, 48), dtype=np.uint8)
+    model, worst = recover(keras_to_tflite(served), crops)
+    assert worst <= TOLERANCE
+    assert [layer.name for layer in model.layers if layer.get_weights()][-1] == "emotion"
+    with pytest.raises(ValueError, match="int8"):
+        tflite_layers(keras_to_tflite(served, calibration=crops))

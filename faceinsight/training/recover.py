@@ -1,12 +1,15 @@
 """Recover a Keras model from a shipped emotion ``.tflite``, to convert it again (e.g. to int8).
 
-    python -m faceinsight.training.recover --out build/emotion_recovered/best.keras
+    mkdir -p build/release-1.0 && git archive 0e5160e models | tar -x -C build/release-1.0
+    python -m faceinsight.training.recover --models build/release-1.0/models \
+        --out build/emotion_recovered/best.keras
 
-The emotion model's training checkpoint was not kept. Its ``.tflite`` holds every weight: the
-converter folded the input scaling into the first convolution and each batch normalisation into
-the convolution or dense layer before it, and fused the ReLUs. This rebuilds that inference
+The emotion model's training checkpoint was not kept (release 1.0). Its ``.tflite`` holds every
+weight: the converter folded the input scaling into the first convolution and each batch
+normalisation into the convolution or dense layer before it, and fused the ReLUs. This rebuilds that inference
 network in Keras (convolutions and dense layers with biases, no batch normalisation), loads the
-weights, and checks its outputs against the ``.tflite`` on sample crops.
+weights, and checks its outputs against the ``.tflite`` on sample crops. It needs a float
+``.tflite``: an int8 one (release 1.1 on) holds rounded weights, and is refused.
 """
 
 from __future__ import annotations
@@ -23,8 +26,15 @@ TOLERANCE = 0.01  # float16 weights read back exactly; only the arithmetic order
 
 
 def tflite_layers(content: bytes) -> list[tuple[str, np.ndarray, np.ndarray]]:
-    """``(op, kernel, bias)`` of each CONV_2D and FULLY_CONNECTED of the plain (first) view,
-    in execution order, as float32 in the ``.tflite`` layouts (O,H,W,I and O,I)."""
+    """``(op, kernel, bias)`` of each CONV_2D and FULLY_CONNECTED, once each, in execution order,
+    as float32 in the ``.tflite`` layouts (O,H,W,I and O,I).
+
+    The mirror image runs through the same weights, either as a second pass (release 1.0) or in
+    the same batch (since 1.2.0); a layer whose weights were already read is that second view.
+
+    :raises ValueError: the weights are integers (an int8 model): only a float ``.tflite``
+        holds the weights themselves.
+    """
     from ai_edge_litert.interpreter import Interpreter
 
     interpreter = Interpreter(model_content=content)
@@ -33,14 +43,23 @@ def tflite_layers(content: bytes) -> list[tuple[str, np.ndarray, np.ndarray]]:
     constant_of = {op["outputs"][0]: op["inputs"][0] for op in ops if op["op_name"] == "DEQUANTIZE"}
 
     def weights(index: int) -> np.ndarray:
-        return interpreter.get_tensor(constant_of.get(index, index)).astype(np.float32)
+        values = interpreter.get_tensor(constant_of.get(index, index))
+        if not np.issubdtype(values.dtype, np.floating):
+            raise ValueError(f"the .tflite holds {values.dtype} weights (an int8 model); recover "
+                             "from a float16 one, such as release 1.0's")
+        return values.astype(np.float32)
 
-    layers, first_view = [], True
+    layers, read = [], set()
     for op in ops:
-        if op["op_name"] == "REVERSE_V2":  # the mirrored view repeats the same weights
-            first_view = False
-        if first_view and op["op_name"] in ("CONV_2D", "FULLY_CONNECTED"):
-            layers.append((op["op_name"], weights(op["inputs"][1]), weights(op["inputs"][2])))
+        if op["op_name"] not in ("CONV_2D", "FULLY_CONNECTED"):
+            continue
+        kernel = constant_of.get(op["inputs"][1], op["inputs"][1])
+        if kernel not in read:
+            read.add(kernel)
+            values = weights(op["inputs"][1])
+            bias = op["inputs"][2]  # -1: the converter left out an all-zero bias
+            layers.append((op["op_name"], values,
+                           weights(bias) if bias >= 0 else np.zeros(len(values), np.float32)))
     return layers
 
 
@@ -90,7 +109,8 @@ def recover(content: bytes, samples: np.ndarray):
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", type=Path, default=Path("models"))
+    parser.add_argument("--models", type=Path, default=Path("models"),
+                        help="a models folder with a float16 emotion.tflite (release 1.0's)")
     parser.add_argument("--out", type=Path, default=Path("build/emotion_recovered/best.keras"))
     args = parser.parse_args(argv)
     from convert_models import sample_crops

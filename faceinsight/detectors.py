@@ -58,9 +58,13 @@ def bounded_copy(image: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
     return cv2.resize(image, size, interpolation=cv2.INTER_AREA), factor
 
 
-def _scaled(boxes, factor: float) -> list[Box]:
-    found = [tuple(int(round(v * factor)) for v in box) for box in boxes]
-    return sorted(found, key=lambda b: b[2] * b[3], reverse=True)  # type: ignore[return-value]
+def _in_original(box, factor: float) -> Box:
+    """A box found on a :func:`bounded_copy`, in the original image's whole pixels."""
+    return tuple(int(round(v * factor)) for v in box)  # type: ignore[return-value]
+
+
+def _largest_first(boxes) -> list[Box]:
+    return sorted(boxes, key=lambda b: b[2] * b[3], reverse=True)
 
 
 class HaarDetector:
@@ -99,7 +103,7 @@ class HaarDetector:
         found = self._cascade().detectMultiScale(
             cv2.equalizeHist(small), scaleFactor=1.1, minNeighbors=self.min_neighbors,
             minSize=(min_side, min_side))
-        return _scaled(found, factor)
+        return _largest_first(_in_original(box, factor) for box in found)
 
     def confirms(self, gray: np.ndarray, box: Box, min_neighbors: int = 2) -> bool:
         """Whether the cascade also finds a face of about ``box``'s size around ``box``.
@@ -194,7 +198,7 @@ class BlazeFaceDetector:
                 if not self.checker.confirms(gray, box):
                     continue
             found.append(box)
-        return sorted(found, key=lambda b: b[2] * b[3], reverse=True)
+        return _largest_first(found)
 
     def _candidates(self, image: np.ndarray) -> list[tuple[Box, float]]:
         """Merged boxes scoring ``min_score`` or more, in the image's pixels, with their scores."""
@@ -214,7 +218,7 @@ class BlazeFaceDetector:
         corners = np.concatenate([centres - raw[:, 2:] / 2, centres + raw[:, 2:] / 2], axis=1)
         merged, best = weighted_nms(corners * self.SIZE, scores[keep], self.overlap)
         boxes = [(x0, y0, x1 - x0, y1 - y0) for x0, y0, x1, y1 in merged]
-        return [(_scaled([box], factor)[0], score) for box, score in zip(boxes, best, strict=True)]
+        return [(_in_original(box, factor), score) for box, score in zip(boxes, best, strict=True)]
 
 
 def weighted_nms(corners: np.ndarray, scores: np.ndarray,

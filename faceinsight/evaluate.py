@@ -44,9 +44,8 @@ class Placed:
 def true_square_answer(gray: np.ndarray, square: tuple[int, int, int], models: FaceModels) -> dict:
     """The models' answer on the photo cut exactly where a chip was placed (no detector)."""
     x, y, side = square
-    box = (x, y, side, side)
-    return models.predict(pipeline.crop_face(gray, box, pipeline.WHOLE_BOX, pipeline.AGE_GENDER_SIZE),
-                          pipeline.crop_face(gray, box, pipeline.WHOLE_BOX, pipeline.EMOTION_SIZE))
+    crops = pipeline.crops_for_box(gray, (x, y, side, side), pipeline.Framing())  # the box itself
+    return models.predict(crops.age_gender, crops.emotion)
 
 
 def background(rng: np.random.Generator, size: tuple[int, int] = SCENE_SIZE) -> np.ndarray:

@@ -84,7 +84,8 @@ class FramedBatches(keras.utils.PyDataset):
                  erase: float = 0.0, workers: int = 1, background: float = 0.0,
                  low_resolution: float = 0.0):
         super().__init__(workers=workers, use_multiprocessing=False)
-        self.contexts, self.box, self.targets = contexts, box, targets
+        self.contexts, self.targets = contexts, targets
+        self.boxes = np.broadcast_to(np.asarray(box, np.float64), (len(contexts), 4))
         self.batch_size, self.seed, self.size = batch_size, seed, size
         self.jitter, self.sample_weight, self.erase = jitter, sample_weight, erase
         self.background, self.low_resolution = background, low_resolution
@@ -105,7 +106,7 @@ class FramedBatches(keras.utils.PyDataset):
 
     def __getitem__(self, batch: int):
         index = self.order[batch * self.batch_size:(batch + 1) * self.batch_size]
-        boxes = np.broadcast_to(np.asarray(self.box, np.float64), (len(self.contexts), 4))[index]
+        boxes = self.boxes[index]
         if self.jitter is None:
             crops = np.stack([crop_face(self.contexts[i], tuple(b), WHOLE_BOX, self.size)
                               for i, b in zip(index, boxes, strict=True)])

@@ -184,15 +184,14 @@ def lower_resolution(context: np.ndarray, rng: np.random.Generator, smallest: fl
     return cv2.resize(small, (width, height), interpolation=cv2.INTER_LINEAR)
 
 
-def jittered_crops(contexts: np.ndarray, box, size: int, rng: np.random.Generator,
+def jittered_crops(contexts: np.ndarray, boxes: np.ndarray, size: int, rng: np.random.Generator,
                    jitter: BoxJitter, erase: float = 0.0, background: float = 0.0,
                    low_resolution: float = 0.0) -> np.ndarray:
     """Training crops through the serving crop function, the box varied as a detector varies it,
     then random flips, contrast jitter and optional random erasing.
 
-    :param contexts: (N, H, W) uint8 faces in context, each with its face at ``box``.
-    :param box: the model's framing of the face ``(x, y, w, h)``, one for every context image or
-        an (N, 4) array of one each.
+    :param contexts: (N, H, W) uint8 faces in context.
+    :param boxes: (N, 4) the model's framing ``(x, y, w, h)`` of each context's face.
     :param size: the model's input side.
     :param background: chance that a face is set before another image's blurred content.
     :param low_resolution: chance that a face is seen at a lower resolution.
@@ -200,7 +199,6 @@ def jittered_crops(contexts: np.ndarray, box, size: int, rng: np.random.Generato
     """
     from faceinsight.pipeline import WHOLE_BOX, crop_face
 
-    boxes = np.broadcast_to(np.asarray(box, np.float64), (len(contexts), 4))
     crops = []
     for index, context in enumerate(contexts):
         framed = tuple(float(v) for v in boxes[index])

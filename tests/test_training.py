@@ -449,6 +449,29 @@ def test_flip_averaged_model_averages_each_crop_with_its_own_mirror() -> None:
     assert not np.allclose(model.predict(crops, verbose=0), expected, atol=1e-2)  # the flip matters
 
 
+def test_flip_averaged_model_mirrors_after_its_scaling_and_pooling() -> None:
+    """Scaling and 2x2 averaging run once, before the mirror is made (a cheaper batch of two),
+    and the answers are still the mean of the crop's and its mirror's."""
+    import keras
+
+    from faceinsight.training.architectures import flip_averaged
+
+    inputs = keras.Input((8, 8, 1))
+    pooled = keras.layers.AveragePooling2D(2)(keras.layers.Rescaling(1 / 255.0)(inputs))
+    flat = keras.layers.Flatten()(pooled)
+    model = keras.Model(inputs, {"a": keras.layers.Dense(3)(flat), "b": keras.layers.Dense(1)(flat)})
+    crops = np.random.default_rng(1).uniform(0, 255, (3, 8, 8, 1)).astype(np.float32)
+    served = flip_averaged(model)
+    names = [layer.name for layer in served.layers]
+    assert names.index("with_mirror") > max(i for i, layer in enumerate(served.layers)
+                                            if isinstance(layer, keras.layers.AveragePooling2D))
+    got, plain, mirrored = (m.predict(c, verbose=0) for m, c in
+                            ((served, crops), (model, crops), (model, crops[:, :, ::-1])))
+    for key in ("a", "b"):
+        np.testing.assert_allclose(got[key], (plain[key] + mirrored[key]) / 2, rtol=1e-5, atol=1e-5)
+    assert not np.allclose(plain["a"], mirrored["a"], atol=1e-3)  # the flip matters
+
+
 def test_emotion_training_on_framed_crops_of_faces_in_context(tiny_run: TinyRun) -> None:
     """A round with a detector's box variation and other backgrounds cuts its crops from FER2013
     faces in a mirrored border; the crops it trains on are 48 px model inputs."""

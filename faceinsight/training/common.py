@@ -43,12 +43,35 @@ def add_framing_arguments(parser: argparse.ArgumentParser, box_scale: float, box
                         help="chance of another image's blurred content around the face")
     parser.add_argument("--low-resolution", type=float, default=0.0,
                         help="chance of seeing the face at a lower resolution")
+    parser.add_argument("--detector-framing", type=Path, default=None, metavar="MODELS",
+                        help="frame each training face as serving does: the detector and this "
+                             "model's geometry in that models folder's manifest (then jittered)")
 
 
 def framed(args: argparse.Namespace) -> bool:
     """Whether the options of :func:`add_framing_arguments` ask for framed crops at all."""
     return any((args.box_scale, args.box_shift, args.box_rotate, args.background, args.low_resolution,
                 getattr(args, "detector_framing", None)))
+
+
+def served_boxes(args: argparse.Namespace, contexts: np.ndarray, chip: tuple[int, int, int, int],
+                 model: str) -> tuple[int, int, int, int] | np.ndarray:
+    """The box each training face is cut at: its own chip, or with ``--detector-framing`` the
+    square serving would cut (the served detector's box and ``model``'s geometry, ``age_gender``
+    or ``emotion``), per face, so the network learns the framing it will be served.
+
+    :param contexts: (N, H, W) uint8 faces in context, each chip at ``chip``.
+    """
+    if not args.detector_framing:
+        return chip
+    from faceinsight.models import FaceModels
+    from faceinsight.training.datasets import detector_framed_boxes
+
+    models = FaceModels(args.detector_framing)
+    boxes, found = detector_framed_boxes(contexts, chip, models.detector, getattr(models.framing, model))
+    print(f"{models.detector.name} framed {found:.1%} of the training faces "
+          "(the rest keep their own framing)", flush=True)
+    return boxes
 
 
 def new_model(build, init_weights: Path | None):

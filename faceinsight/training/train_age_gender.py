@@ -4,8 +4,10 @@
 
 15 % of UTKFace, chosen by a hash of each file name, is held out for validation. Crops are cut
 through the serving crop function with the box varied as a detector varies it, so the answer
-holds on faces found in photos. Children and people over 60 are rare in UTKFace; their crops
-are weighted up. The last epoch is the model (the validation split chooses nothing).
+holds on faces found in photos; ``--detector-framing models`` first frames each face as serving
+does (the served detector's box and the age/gender geometry of that folder's manifest).
+Children and people over 60 are rare in UTKFace; their crops are weighted up. The last epoch
+is the model (the validation split chooses nothing).
 """
 
 from __future__ import annotations
@@ -54,7 +56,7 @@ def main(argv: list[str] | None = None) -> dict:
     from faceinsight.pipeline import AGE_GENDER_SIZE
     from faceinsight.training.architectures import age_gender_model
     from faceinsight.training.batches import FramedBatches
-    from faceinsight.training.common import BoxJitter, compile_and_fit, new_model
+    from faceinsight.training.common import BoxJitter, compile_and_fit, new_model, served_boxes
     from faceinsight.training.datasets import chip_box, load_utkface, split_by_name
     from faceinsight.training.losses import ExpectedAgeMAE, age_distribution_loss
 
@@ -71,7 +73,8 @@ def main(argv: list[str] | None = None) -> dict:
                 "gender": part["gender"].astype(np.float32)[:, None]}
 
     jitter = BoxJitter(args.box_scale, args.box_shift, args.box_rotate)
-    train_batches = FramedBatches(train["images"], chip_box(), targets(train), args.batch_size,
+    train_boxes = served_boxes(args, train["images"], chip_box(), "age_gender")
+    train_batches = FramedBatches(train["images"], train_boxes, targets(train), args.batch_size,
                                   args.seed, AGE_GENDER_SIZE, jitter, band_weights(train["age"]),
                                   args.erase, args.workers, args.background, args.low_resolution)
     val_batches = None

@@ -31,9 +31,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     add_training_arguments(parser, out="build/emotion", epochs=14)
     parser.add_argument("--limit-per-class", type=int, default=None, help="smoke runs only")
     add_framing_arguments(parser, box_scale=0.0, box_shift=0.0, box_rotate=0.0)
-    parser.add_argument("--detector-framing", type=Path, default=None, metavar="MODELS",
-                        help="frame each training face as serving does: the detector and emotion "
-                             "geometry of this models folder's manifest (with the framing options)")
     return parser.parse_args(argv)
 
 
@@ -67,22 +64,14 @@ def main(argv: list[str] | None = None) -> dict:
 def training_batches(train: dict, args: argparse.Namespace):
     """Framed crops of faces in context (:func:`framed` options) or shifted 48 px crops."""
     from faceinsight.training.batches import AugmentedBatches, FramedBatches
-    from faceinsight.training.common import BoxJitter, augmentation_options
+    from faceinsight.training.common import BoxJitter, augmentation_options, served_boxes
     from faceinsight.training.datasets import FER_CHIP_SIDE, FER_CONTEXT_PAD, chip_box
 
     if not framed(args):
         return AugmentedBatches(train["images"], train["label"], args.batch_size, args.seed,
                                 shift=4, **augmentation_options(args))
     jitter = BoxJitter(args.box_scale, args.box_shift, args.box_rotate)
-    box = chip_box(FER_CHIP_SIDE, FER_CONTEXT_PAD)
-    if args.detector_framing:
-        from faceinsight.models import FaceModels
-        from faceinsight.training.datasets import detector_framed_boxes
-
-        models = FaceModels(args.detector_framing)
-        box, found = detector_framed_boxes(train["images"], box, models.detector, models.framing.emotion)
-        print(f"{models.detector.name} framed {found:.1%} of the training faces "
-              "(the rest keep their own framing)", flush=True)
+    box = served_boxes(args, train["images"], chip_box(FER_CHIP_SIDE, FER_CONTEXT_PAD), "emotion")
     return FramedBatches(train["images"], box, train["label"],
                          args.batch_size, args.seed, FER_CHIP_SIDE, jitter, None, args.erase,
                          args.workers, args.background, args.low_resolution)

@@ -518,6 +518,30 @@ def test_detector_framed_boxes_frame_each_face_as_serving_does(astronaut: np.nda
         assert np.array_equal(crops[index, ..., 0], expected)
 
 
+def test_both_scripts_frame_training_faces_with_their_own_models_geometry(astronaut: np.ndarray) -> None:
+    """``--detector-framing`` is one option of both scripts; each frames a face with its own
+    model's geometry (age/gender tighter than emotion for BlazeFace), and without it every
+    face keeps its chip."""
+    from faceinsight.models import MODELS_DIR, FaceModels
+    from faceinsight.training import train_age_gender, train_emotion
+    from faceinsight.training.common import served_boxes
+    from faceinsight.training.datasets import chip_box, chip_in_context
+
+    gray = pipeline.to_gray(astronaut)
+    x, y, w, h = HaarDetector().detect(gray)[0]
+    face = chip_in_context(gray[y - h // 4:y + h + h // 4, x - w // 4:x + w + w // 4], 96, 32)
+    contexts, chip = np.stack([face, np.full_like(face, 128)]), chip_box(96, 32)
+    framing = ["--data", "x", "--detector-framing", str(MODELS_DIR)]
+    age_args, emotion_args = train_age_gender.parse_args(framing), train_emotion.parse_args(framing)
+    age_boxes = served_boxes(age_args, contexts, chip, "age_gender")
+    emotion_boxes = served_boxes(emotion_args, contexts, chip, "emotion")
+    geometry = FaceModels(MODELS_DIR).framing
+    assert geometry.age_gender.scale < geometry.emotion.scale
+    assert age_boxes[0][2] < emotion_boxes[0][2]  # the same detected box, framed per model
+    assert tuple(age_boxes[1]) == tuple(emotion_boxes[1]) == chip  # no face found: its chip
+    assert served_boxes(train_age_gender.parse_args(["--data", "x"]), contexts, chip, "age_gender") == chip
+
+
 def test_card_says_how_a_round_framed_its_faces() -> None:
     from faceinsight.training.model_card import _augmentation_text
 

@@ -185,8 +185,9 @@ def mirrored_photos(chips: list, labels: list[dict], models: FaceModels, rng) ->
     return photos
 
 
-EMOTION_SPLIT = ("FER2013 val/ (PublicTest; it chose the emotion model's checkpoint and int8 "
-                 "calibration size, and saw the choice between this release's network and the last)")
+EMOTION_SPLIT = ("FER2013 val/ (PublicTest; it chose the emotion model's checkpoints up to round 5 "
+                 "and its int8 calibration size, and saw the choices between the networks of 1.1, "
+                 "1.2.0 and 1.3.0)")
 
 # Each face's three answers and the suffix of their figures: served, bare crop, true square.
 ANSWERS = (("served", ""), ("bare", "_bare"), ("true_square", "_true_square"))
@@ -285,9 +286,9 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     results = {
         "split": {"age_gender": "UTKFace validation split (15 % by file-name hash; never trained on "
-                                "and chose no epoch, but it saw the choice between three age/gender "
-                                "candidates (two rounds, then a longer fine-tune that does not ship), "
-                                "one view or two, and two crop calibrations)",
+                                "and chose no epoch, but it saw the choice between six age/gender "
+                                "candidates (1.1's two rounds and a longer fine-tune, 1.3.0's three "
+                                "rounds framed as served), one view or two, and two crop calibrations)",
                   "emotion": EMOTION_SPLIT},
         "seed": args.seed, "faces_drawn": args.faces, "detectors": {},
     }

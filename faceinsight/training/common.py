@@ -51,7 +51,7 @@ def add_framing_arguments(parser: argparse.ArgumentParser, box_scale: float, box
 def framed(args: argparse.Namespace) -> bool:
     """Whether the options of :func:`add_framing_arguments` ask for framed crops at all."""
     return any((args.box_scale, args.box_shift, args.box_rotate, args.background, args.low_resolution,
-                getattr(args, "detector_framing", None)))
+                args.detector_framing))
 
 
 def served_boxes(args: argparse.Namespace, contexts: np.ndarray, chip: tuple[int, int, int, int],

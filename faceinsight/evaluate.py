@@ -286,8 +286,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     results = {
         "split": {"age_gender": "UTKFace validation split (15 % by file-name hash; never trained on "
-                                "and chose no epoch, but it saw the choice between six age/gender "
-                                "candidates (1.1's two rounds and a longer fine-tune, 1.3.0's three "
+                                "and chose no epoch, but it saw the choice between seven age/gender "
+                                "candidates (1.1's two rounds and a longer fine-tune, 1.3.0's four "
                                 "rounds framed as served), one view or two, and two crop calibrations)",
                   "emotion": EMOTION_SPLIT},
         "seed": args.seed, "faces_drawn": args.faces, "detectors": {},

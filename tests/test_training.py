@@ -491,6 +491,17 @@ def test_emotion_training_on_framed_crops_of_faces_in_context(tiny_run: TinyRun)
     assert section["training"]["args"]["background"] == "0.5"
 
 
+def _face_and_blank_in_context(astronaut: np.ndarray) -> tuple[np.ndarray, tuple[int, int, int, int]]:
+    """The astronaut's face as a 96 px chip in a mirrored border, beside a blank image of the
+    same size, and where the chip lies in both."""
+    from faceinsight.training.datasets import chip_box, chip_in_context
+
+    gray = pipeline.to_gray(astronaut)
+    x, y, w, h = HaarDetector().detect(gray)[0]
+    face = chip_in_context(gray[y - h // 4:y + h + h // 4, x - w // 4:x + w + w // 4], 96, 32)
+    return np.stack([face, np.full_like(face, 128)]), chip_box(96, 32)
+
+
 @needs_tensorflow
 def test_detector_framed_boxes_frame_each_face_as_serving_does(astronaut: np.ndarray) -> None:
     """Each training face gets the crop square serving would cut (the served detector's box,
@@ -499,14 +510,10 @@ def test_detector_framed_boxes_frame_each_face_as_serving_does(astronaut: np.nda
     from faceinsight.models import MODELS_DIR, FaceModels
     from faceinsight.pipeline import WHOLE_BOX, crop_face
     from faceinsight.training.batches import FramedBatches
-    from faceinsight.training.datasets import chip_box, chip_in_context, detector_framed_boxes
+    from faceinsight.training.datasets import detector_framed_boxes
 
     models = FaceModels(MODELS_DIR)
-    gray = pipeline.to_gray(astronaut)
-    x, y, w, h = HaarDetector().detect(gray)[0]
-    face = chip_in_context(gray[y - h // 4:y + h + h // 4, x - w // 4:x + w + w // 4], 96, 32)
-    contexts = np.stack([face, np.full_like(face, 128)])
-    chip = chip_box(96, 32)
+    contexts, chip = _face_and_blank_in_context(astronaut)
     boxes, found = detector_framed_boxes(contexts, chip, models.detector, models.framing.emotion)
     assert found == 0.5 and tuple(boxes[1]) == chip  # the blank image keeps its chip
     bx, by, side, _ = boxes[0]
@@ -525,12 +532,8 @@ def test_both_scripts_frame_training_faces_with_their_own_models_geometry(astron
     from faceinsight.models import MODELS_DIR, FaceModels
     from faceinsight.training import train_age_gender, train_emotion
     from faceinsight.training.common import served_boxes
-    from faceinsight.training.datasets import chip_box, chip_in_context
 
-    gray = pipeline.to_gray(astronaut)
-    x, y, w, h = HaarDetector().detect(gray)[0]
-    face = chip_in_context(gray[y - h // 4:y + h + h // 4, x - w // 4:x + w + w // 4], 96, 32)
-    contexts, chip = np.stack([face, np.full_like(face, 128)]), chip_box(96, 32)
+    contexts, chip = _face_and_blank_in_context(astronaut)
     framing = ["--data", "x", "--detector-framing", str(MODELS_DIR)]
     age_args, emotion_args = train_age_gender.parse_args(framing), train_emotion.parse_args(framing)
     age_boxes = served_boxes(age_args, contexts, chip, "age_gender")

@@ -93,11 +93,20 @@ def place_faces(chips: list[np.ndarray], rng: np.random.Generator) -> tuple[np.n
         x, y, side = square
         rgb = chip if chip.ndim == 3 else cv2.cvtColor(chip, cv2.COLOR_GRAY2RGB)
         face = cv2.resize(rgb, (side, side), interpolation=cv2.INTER_AREA if side < rgb.shape[0]
-                          else cv2.INTER_CUBIC).astype(np.float32)
-        alpha = feather_mask(side)
-        region = scene[y:y + side, x:x + side]
-        scene[y:y + side, x:x + side] = alpha * face + (1 - alpha) * region
+                          else cv2.INTER_CUBIC)
+        feather_onto(scene, face, x, y)
     return scene.astype(np.uint8), squares
+
+
+def feather_onto(scene: np.ndarray, face: np.ndarray, x: int, y: int) -> None:
+    """Blend a square face into ``scene`` (float32, changed in place) at ``(x, y)`` through
+    :func:`feather_mask`: its outer tenth fades into what lies beneath."""
+    side = face.shape[0]
+    alpha = feather_mask(side)
+    if scene.ndim == 2:
+        alpha = alpha[..., 0]
+    region = scene[y:y + side, x:x + side]
+    scene[y:y + side, x:x + side] = alpha * face.astype(np.float32) + (1 - alpha) * region
 
 
 def in_mirrored_border(chip: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, tuple]:

@@ -502,6 +502,38 @@ def _face_and_blank_in_context(astronaut: np.ndarray) -> tuple[np.ndarray, tuple
     return np.stack([face, np.full_like(face, 128)]), chip_box(96, 32)
 
 
+def test_a_face_pasted_into_a_photo_keeps_its_middle_over_a_new_background(astronaut: np.ndarray) -> None:
+    """``--paste`` sets the chip before the evaluation's kind of background: the face's middle
+    stays, its mirrored surroundings are gone, its edge fades into the new background."""
+    import cv2
+
+    from faceinsight.evaluate import background
+    from faceinsight.training.common import BoxJitter, jittered_crops, pasted_in_photo
+
+    contexts, chip = _face_and_blank_in_context(astronaut)
+    x, y, side, _ = chip
+    pasted = pasted_in_photo(contexts[0], chip, np.random.default_rng(3))
+    assert pasted.shape == contexts[0].shape and pasted.dtype == np.uint8
+    middle = (slice(y + side // 4, y + 3 * side // 4), slice(x + side // 4, x + 3 * side // 4))
+    assert np.abs(pasted[middle].astype(int) - contexts[0][middle]).max() <= 1
+    height, width = pasted.shape
+    new = cv2.cvtColor(background(np.random.default_rng(3), (width, height)), cv2.COLOR_RGB2GRAY)
+    outside = np.ones(pasted.shape, bool)
+    outside[y:y + side, x:x + side] = False
+    assert np.array_equal(pasted[outside], new[outside])
+    edge = pasted[y + side // 2, x + 1].astype(int)  # the chip's faded edge lies between both
+    assert min(contexts[0][y + side // 2, x + 1], new[y + side // 2, x + 1]) - 1 <= edge
+    assert edge <= max(contexts[0][y + side // 2, x + 1], new[y + side // 2, x + 1]) + 1
+    # Training crops: a blank face stays flat unless it is pasted, when the new background
+    # shows through its faded edge.
+    blank = np.stack([contexts[1]] * 4)
+    boxes = np.tile(np.asarray(chip, np.float64), (4, 1))
+    still = BoxJitter(0.0, 0.0, 0.0)
+    plain = jittered_crops(blank, boxes, 48, np.random.default_rng(0), still)
+    pasted_crops = jittered_crops(blank, boxes, 48, np.random.default_rng(0), still, paste=1.0, chip=chip)
+    assert plain.std(axis=(1, 2, 3)).max() == 0 and pasted_crops.std(axis=(1, 2, 3)).min() > 5
+
+
 @needs_tensorflow
 def test_detector_framed_boxes_frame_each_face_as_serving_does(astronaut: np.ndarray) -> None:
     """Each training face gets the crop square serving would cut (the served detector's box,
@@ -553,6 +585,8 @@ def test_card_says_how_a_round_framed_its_faces() -> None:
     assert framed.startswith(" with each face framed as served (the served detector's box")
     assert "side +-10 %, centre +-5 %, rotation +-10°" in framed and framed.endswith("(half the crops)")
     assert _augmentation_text({"detector_framing": "None", "rotate": "0.0"}) == ""
+    pasted = _augmentation_text({"paste": "0.35", "background": "0.5"})
+    assert "35 % of faces pasted into a photo" in pasted and "around 32.5 % of faces" in pasted
 
 
 @needs_tensorflow

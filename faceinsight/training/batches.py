@@ -77,18 +77,22 @@ class FramedBatches(keras.utils.PyDataset):
     :param workers: threads that build batches (OpenCV releases the GIL).
     :param background: chance of another image's blurred content around the face.
     :param low_resolution: chance of seeing the face at a lower resolution.
+    :param paste: chance of the face pasted into a photo (needs ``chip``, where each context's
+        chip lies).
     """
 
     def __init__(self, contexts, box, targets, batch_size: int, seed: int, size: int,
                  jitter: BoxJitter | None, sample_weight: np.ndarray | None = None,
                  erase: float = 0.0, workers: int = 1, background: float = 0.0,
-                 low_resolution: float = 0.0):
+                 low_resolution: float = 0.0, paste: float = 0.0,
+                 chip: tuple[int, int, int, int] | None = None):
         super().__init__(workers=workers, use_multiprocessing=False)
         self.contexts, self.targets = contexts, targets
         self.boxes = np.broadcast_to(np.asarray(box, np.float64), (len(contexts), 4))
         self.batch_size, self.seed, self.size = batch_size, seed, size
         self.jitter, self.sample_weight, self.erase = jitter, sample_weight, erase
         self.background, self.low_resolution = background, low_resolution
+        self.paste, self.chip = paste, chip
         self.epoch = 0
         self.order = np.arange(len(contexts))
         self._shuffle()
@@ -114,5 +118,5 @@ class FramedBatches(keras.utils.PyDataset):
         else:
             rng = np.random.default_rng((self.seed, self.epoch, batch))
             x = jittered_crops(self.contexts[index], boxes, self.size, rng, self.jitter, self.erase,
-                               self.background, self.low_resolution)
+                               self.background, self.low_resolution, self.paste, self.chip)
         return with_targets(x, self.targets, self.sample_weight, index)

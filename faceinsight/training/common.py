@@ -43,6 +43,8 @@ def add_framing_arguments(parser: argparse.ArgumentParser, box_scale: float, box
                         help="chance of another image's blurred content around the face")
     parser.add_argument("--low-resolution", type=float, default=0.0,
                         help="chance of seeing the face at a lower resolution")
+    parser.add_argument("--paste", type=float, default=0.0,
+                        help="chance of the face feathered onto a smooth random background")
     parser.add_argument("--detector-framing", type=Path, default=None, metavar="MODELS",
                         help="frame each training face as serving does: the detector and this "
                              "model's geometry in that models folder's manifest (then jittered)")
@@ -51,7 +53,7 @@ def add_framing_arguments(parser: argparse.ArgumentParser, box_scale: float, box
 def framed(args: argparse.Namespace) -> bool:
     """Whether the options of :func:`add_framing_arguments` ask for framed crops at all."""
     return any((args.box_scale, args.box_shift, args.box_rotate, args.background, args.low_resolution,
-                args.detector_framing))
+                args.paste, args.detector_framing))
 
 
 def served_boxes(args: argparse.Namespace, contexts: np.ndarray, chip: tuple[int, int, int, int],
@@ -196,6 +198,26 @@ def other_background(context: np.ndarray, other: np.ndarray, box, rng: np.random
     return (mask * context + (1 - mask) * background).astype(np.uint8)
 
 
+def pasted_in_photo(context: np.ndarray, chip: tuple[int, int, int, int],
+                    rng: np.random.Generator) -> np.ndarray:
+    """The chip of ``context`` feathered onto a smooth random background, as a face pasted into
+    a photo stands: its own surroundings gone and its outer edge faded (the construction of
+    :func:`faceinsight.evaluate.place_faces`, here on training faces).
+
+    :param context: (H, W) uint8, the face in context.
+    :param chip: where the chip lies in it, ``(x, y, side, side)``.
+    """
+    import cv2
+
+    from faceinsight.evaluate import background, feather_onto
+
+    x, y, side, _ = (int(v) for v in chip)
+    height, width = context.shape[:2]
+    scene = cv2.cvtColor(background(rng, (width, height)), cv2.COLOR_RGB2GRAY).astype(np.float32)
+    feather_onto(scene, context[y:y + side, x:x + side], x, y)
+    return scene.astype(np.uint8)
+
+
 def lower_resolution(context: np.ndarray, rng: np.random.Generator, smallest: float = 0.3) -> np.ndarray:
     """The image shrunk by a random factor and enlarged back: a small face in a photo."""
     import cv2
@@ -209,7 +231,8 @@ def lower_resolution(context: np.ndarray, rng: np.random.Generator, smallest: fl
 
 def jittered_crops(contexts: np.ndarray, boxes: np.ndarray, size: int, rng: np.random.Generator,
                    jitter: BoxJitter, erase: float = 0.0, background: float = 0.0,
-                   low_resolution: float = 0.0) -> np.ndarray:
+                   low_resolution: float = 0.0, paste: float = 0.0,
+                   chip: tuple[int, int, int, int] | None = None) -> np.ndarray:
     """Training crops through the serving crop function, the box varied as a detector varies it,
     then random flips, contrast jitter and optional random erasing.
 
@@ -218,6 +241,9 @@ def jittered_crops(contexts: np.ndarray, boxes: np.ndarray, size: int, rng: np.r
     :param size: the model's input side.
     :param background: chance that a face is set before another image's blurred content.
     :param low_resolution: chance that a face is seen at a lower resolution.
+    :param paste: chance that a face is pasted into a photo (:func:`pasted_in_photo`), instead
+        of another image's background.
+    :param chip: where each context's chip lies (needed when ``paste``).
     :returns: (N, size, size, 1) float32 in 0..255, the model's input.
     """
     from faceinsight.pipeline import WHOLE_BOX, crop_face
@@ -225,7 +251,9 @@ def jittered_crops(contexts: np.ndarray, boxes: np.ndarray, size: int, rng: np.r
     crops = []
     for index, context in enumerate(contexts):
         framed = tuple(float(v) for v in boxes[index])
-        if background and rng.random() < background:
+        if paste and rng.random() < paste:
+            context = pasted_in_photo(context, chip, rng)
+        elif background and rng.random() < background:
             other = contexts[(index + 1 + int(rng.integers(len(contexts) - 1))) % len(contexts)]
             context = other_background(context, other, framed, rng)
         if low_resolution and rng.random() < low_resolution:

@@ -52,8 +52,12 @@ def _augmentation_text(args: dict) -> str:
     if value("box_scale") or value("box_shift") or value("box_rotate"):
         parts.append(f"the box varied as a detector varies it (side +-{value('box_scale') * 100:g} %, "
                      f"centre +-{value('box_shift') * 100:g} %, rotation +-{value('box_rotate'):g}°)")
-    if value("background"):
-        parts.append(f"another image's blurred content around {value('background') * 100:g} % of faces")
+    if value("paste"):
+        parts.append(f"{value('paste') * 100:g} % of faces pasted into a photo (feathered onto a smooth "
+                     "random background, as the served-path evaluation builds its photos)")
+    if value("background"):  # drawn only for the faces not pasted
+        share = value("background") * (1 - value("paste"))
+        parts.append(f"another image's blurred content around {share * 100:.3g} % of faces")
     if value("low_resolution"):
         parts.append(f"{value('low_resolution') * 100:g} % of faces at a lower resolution")
     if value("erase"):

@@ -76,7 +76,8 @@ def main(argv: list[str] | None = None) -> dict:
     train_boxes = served_boxes(args, train["images"], chip_box(), "age_gender")
     train_batches = FramedBatches(train["images"], train_boxes, targets(train), args.batch_size,
                                   args.seed, AGE_GENDER_SIZE, jitter, band_weights(train["age"]),
-                                  args.erase, args.workers, args.background, args.low_resolution)
+                                  args.erase, args.workers, args.background, args.low_resolution,
+                                  args.paste, chip_box())
     val_batches = None
     if len(val_idx):
         val_batches = FramedBatches(val["images"], chip_box(), targets(val), 256, args.seed,

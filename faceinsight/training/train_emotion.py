@@ -71,10 +71,11 @@ def training_batches(train: dict, args: argparse.Namespace):
         return AugmentedBatches(train["images"], train["label"], args.batch_size, args.seed,
                                 shift=4, **augmentation_options(args))
     jitter = BoxJitter(args.box_scale, args.box_shift, args.box_rotate)
-    box = served_boxes(args, train["images"], chip_box(FER_CHIP_SIDE, FER_CONTEXT_PAD), "emotion")
+    chip = chip_box(FER_CHIP_SIDE, FER_CONTEXT_PAD)
+    box = served_boxes(args, train["images"], chip, "emotion")
     return FramedBatches(train["images"], box, train["label"],
                          args.batch_size, args.seed, FER_CHIP_SIDE, jitter, None, args.erase,
-                         args.workers, args.background, args.low_resolution)
+                         args.workers, args.background, args.low_resolution, args.paste, chip)
 
 
 if __name__ == "__main__":

@@ -115,8 +115,10 @@ class HaarDetector:
         training-split photos of :class:`BlazeFaceDetector`, steps of 1.2 with one neighbour
         kept 96.80 % of the UTKFace faces and 70.20 % of the FER2013 ones at the same false
         detections, where steps of 1.1 with two neighbours kept 96.95 % and 69.95 % in about
-        twice the time (0.9 against 0.5 ms a check; 2.9 ms on a face). Steps of 1.25 were
-        cheaper still but lost 1.3 points of the FER2013 faces.
+        twice the time (0.9 against 0.5 ms a check; 2.9 ms on a face). Steps of 1.25, a
+        smaller check side, a narrower margin or size range were all cheaper but each lost
+        0.5-1.5 points of faces; searching the sizes near the box first
+        (:meth:`_finds_face`) is cheaper at no cost.
 
         :param gray: the grayscale image the box was found in.
         :param box: ``(x, y, w, h)`` in that image's pixels.
@@ -138,10 +140,32 @@ class HaarDetector:
         if min(region.shape[:2]) < smallest:
             return False
         largest = max(smallest, int(1.8 * side))
-        found = self._cascade().detectMultiScale(
-            cv2.equalizeHist(region), scaleFactor=self.CHECK_SCALE_STEP, minNeighbors=min_neighbors,
-            minSize=(smallest, smallest), maxSize=(largest, largest))
-        return len(found) > 0
+        return self._finds_face(cv2.equalizeHist(region), side, smallest, largest, min_neighbors)
+
+    def _finds_face(self, region: np.ndarray, side: float, smallest: int, largest: int,
+                    min_neighbors: int) -> bool:
+        """Whether the cascade finds a face of ``smallest``-``largest`` pixels in ``region``:
+        the answer of one search over those sizes, found sooner.
+
+        The sizes near ``side`` are searched first, where a face usually is, and the rest only
+        when those hold none. Each part returns its raw windows (no neighbours asked) and the
+        windows gathered so far are grouped as the cascade groups them; a group, once formed,
+        only grows as more windows come, so stopping at the first one gives the whole search's
+        answer. A face costs about a quarter of the search; a background box all of it.
+        """
+        near = (max(smallest, int(side / 1.2)), min(largest, int(side * 1.2)))
+        parts = [near, (smallest, near[0] - 1), (near[1] + 1, largest)]
+        windows: list = []
+        for low, high in parts:
+            if low > high:
+                continue
+            found = self._cascade().detectMultiScale(
+                region, scaleFactor=self.CHECK_SCALE_STEP, minNeighbors=0,
+                minSize=(low, low), maxSize=(high, high))
+            windows += [list(map(int, w)) for w in found]
+            if windows and len(cv2.groupRectangles(windows, min_neighbors, 0.2)[0]) > 0:
+                return True
+        return False
 
 
 class BlazeFaceDetector:

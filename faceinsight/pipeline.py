@@ -192,13 +192,23 @@ def _decode_plain_jpeg(data: bytes, image: Image.Image) -> np.ndarray | None:
     """
     if image.format != "JPEG" or image.mode != "RGB" or not data.rstrip(b"\0").endswith(b"\xff\xd9"):
         return None
-    bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    rgb = _imdecode_rgb(data)
     width, height = image.size
     if image.getexif().get(0x0112) in EXIF_TURNS_SIDEWAYS:
         width, height = height, width
-    if bgr is None or bgr.shape[:2] != (height, width):
+    if rgb is None or rgb.shape[:2] != (height, width):
         return None
-    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    return rgb
+
+
+def _imdecode_rgb(data: bytes) -> np.ndarray | None:
+    """OpenCV's decoding in RGB order: since OpenCV 4.10 libjpeg-turbo writes RGB itself (the
+    same pixels as BGR and a swap, without the swap's pass over the image)."""
+    buffer = np.frombuffer(data, np.uint8)
+    if hasattr(cv2, "IMREAD_COLOR_RGB"):
+        return cv2.imdecode(buffer, cv2.IMREAD_COLOR_RGB)
+    bgr = cv2.imdecode(buffer, cv2.IMREAD_COLOR)
+    return None if bgr is None else cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
 
 def _to_rgb_array(image: Image.Image) -> np.ndarray:

@@ -217,6 +217,32 @@ def test_haar_confirms_a_face_box_and_not_a_background_box(astronaut: np.ndarray
     assert not HaarDetector().confirms(gray, (x, y, w // 3, h // 3))  # an eye-sized box
 
 
+@pytest.mark.parametrize("min_neighbors", [1, 2])
+def test_haar_check_answers_as_one_search_over_all_sizes(astronaut: np.ndarray, min_neighbors: int) -> None:
+    """The check searches the sizes near the box first and stops at a face; its answer must
+    be that of one search over every size, on faces and on background alike."""
+    haar = HaarDetector()
+    gray = cv2.equalizeHist(pipeline.to_gray(astronaut))
+    x, y, w, h = haar.detect(gray)[0]
+    rng = np.random.default_rng(0)
+    answers = []
+    for _ in range(60):
+        side = int(rng.integers(30, 90))
+        left, top = int(rng.integers(0, 512 - 2 * side)), int(rng.integers(0, 512 - 2 * side))
+        if len(answers) % 3 == 0:  # every third region holds the face, at a random scale
+            left, top, side = max(0, x - w // 3), max(0, y - h // 3), w
+        region = cv2.resize(gray[top:top + 2 * side, left:left + 2 * side], None, fx=48 / side,
+                            fy=48 / side, interpolation=cv2.INTER_AREA)
+        smallest, largest = 28, 86
+        whole = haar._cascade().detectMultiScale(region, scaleFactor=haar.CHECK_SCALE_STEP,
+                                                 minNeighbors=min_neighbors, minSize=(smallest, smallest),
+                                                 maxSize=(largest, largest))
+        staged = haar._finds_face(region, 48, smallest, largest, min_neighbors)
+        answers.append((len(whole) > 0, staged))
+    assert all(whole == staged for whole, staged in answers)
+    assert {whole for whole, _ in answers} == {True, False}  # both kinds of region were met
+
+
 def test_blazeface_keeps_unsure_boxes_only_where_haar_confirms(astronaut: np.ndarray, monkeypatch) -> None:
     blazeface = FaceModels(MODELS_DIR, detector="blazeface").detector
     face = HaarDetector().detect(astronaut)[0]

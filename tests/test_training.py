@@ -508,7 +508,13 @@ def test_a_face_pasted_into_a_photo_keeps_its_middle_over_a_new_background(astro
     import cv2
 
     from faceinsight.evaluate import background
-    from faceinsight.training.common import BoxJitter, jittered_crops, pasted_in_photo
+    from faceinsight.training.common import (
+        PASTED_BOX_SCALE,
+        BoxJitter,
+        jittered_crops,
+        pasted_in_photo,
+        scaled_box,
+    )
 
     contexts, chip = _face_and_blank_in_context(astronaut)
     x, y, side, _ = chip
@@ -532,6 +538,9 @@ def test_a_face_pasted_into_a_photo_keeps_its_middle_over_a_new_background(astro
     plain = jittered_crops(blank, boxes, 48, np.random.default_rng(0), still)
     pasted_crops = jittered_crops(blank, boxes, 48, np.random.default_rng(0), still, paste=1.0, chip=chip)
     assert plain.std(axis=(1, 2, 3)).max() == 0 and pasted_crops.std(axis=(1, 2, 3)).min() > 5
+    # ...framed tighter, as the detector frames a pasted face
+    assert scaled_box((10.0, 20.0, 100.0, 50.0), 0.9) == pytest.approx((15.0, 22.5, 90.0, 45.0))
+    assert 0.9 < PASTED_BOX_SCALE < 1.0
 
 
 @needs_tensorflow

@@ -70,6 +70,26 @@ def utkface_contexts(folder: Path, count: int, seed: int = 0) -> list:
             for n in chosen]
 
 
+def utkface_photos(folder: Path, count: int, seed: int = 0) -> list:
+    """Training-split UTKFace chips feathered into photos, two or three to a 640x480 JPEG, as
+    the served-path evaluation builds its photos from the validation split."""
+    from faceinsight.evaluate import encode_jpeg, place_faces
+    from faceinsight.training.datasets import utkface_names
+
+    rng = np.random.default_rng(seed)
+    names = utkface_names(folder, validation=False)
+    chosen = rng.choice(names, min(count, len(names)), replace=False)
+    chips = [pipeline.load_image(folder / n) for n in chosen]
+    photos, start = [], 0
+    while start < len(chips):
+        group = chips[start:start + int(rng.integers(2, 4))]
+        start += len(group)
+        image, squares = place_faces(group, rng)
+        photos.append((pipeline.decode_image(encode_jpeg(image)),
+                       [(x, y, side, side) for x, y, side in (s for s in squares if s is not None)]))
+    return photos
+
+
 def fer2013_contexts(folder: Path, count: int, seed: int = 0, upscale: int = 3):
     """FER2013 training faces, enlarged (the detectors' smallest face is about 24 px) and set
     in a mirrored border of one face side."""
@@ -96,15 +116,26 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--fer2013", type=Path, required=True, help="holds train/ and val/")
     parser.add_argument("--models", type=Path, default=None, help="models folder to update")
     parser.add_argument("--chips", type=int, default=CHIPS)
+    parser.add_argument("--age-gender-in-photos", action="store_true",
+                        help="calibrate age/gender on faces feathered into photos (as 1.4.0 "
+                             "trained and serves it) instead of in a mirrored border")
+    parser.add_argument("--only", choices=("age_gender", "emotion"), default=None,
+                        help="calibrate this model alone; the other keeps its geometry")
     args = parser.parse_args(argv)
     folder = models_folder(args.models)
-    sources = {"age_gender": (utkface_contexts(args.utkface, args.chips),
-                              "training-split UTKFace chips set in a mirrored border"),
-               "emotion": (fer2013_contexts(args.fer2013, args.chips),
-                           "training-split FER2013 faces, enlarged 3x, in a mirrored border")}
+    sources = {
+        "age_gender": (utkface_photos(args.utkface, args.chips),
+                       "training-split UTKFace chips feathered into 640x480 photos")
+        if args.age_gender_in_photos else (utkface_contexts(args.utkface, args.chips),
+                                           "training-split UTKFace chips set in a mirrored border"),
+        "emotion": (fer2013_contexts(args.fer2013, args.chips),
+                    "training-split FER2013 faces, enlarged 3x, in a mirrored border"),
+    }
     manifest = read_manifest(folder)
     for detector in all_detectors(folder):
         for key, (scenes, how) in sources.items():
+            if args.only not in (None, key):
+                continue
             geometry = calibrate(scenes, detector)
             framing = manifest["models"][key].setdefault("framing", {})
             framing["detectors"] = {**framing.get("detectors", {}), detector.name: geometry}

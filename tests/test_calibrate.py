@@ -51,3 +51,27 @@ def test_a_face_the_detector_misses_is_not_counted() -> None:
 
     with pytest.raises(RuntimeError, match="found no face"):
         calibrate.calibrate(scenes, Blind())
+
+
+def test_training_faces_in_photos_lie_where_their_squares_say(tmp_path, astronaut: np.ndarray) -> None:
+    """``--age-gender-in-photos`` calibrates on training-split chips placed into 640x480 photos
+    as the evaluation places them; each square must hold its chip."""
+    from PIL import Image
+
+    from faceinsight.training.datasets import VAL_FRACTION, is_validation_name
+
+    chip = astronaut[40:240, 130:330]  # the face, 200 px as UTKFace's chips
+    names = [f"{20 + i}_{i % 2}_0_2017011617452{i:04d}.jpg.chip.jpg" for i in range(12)]
+    for name in names:
+        Image.fromarray(chip).save(tmp_path / name, quality=95)
+    training = [n for n in names if not is_validation_name(n, VAL_FRACTION)]
+    photos = calibrate.utkface_photos(tmp_path, 100, seed=1)
+    squares = [square for _, placed in photos for square in placed]
+    assert len(squares) == len(training) and all(image.shape == (480, 640, 3) for image, _ in photos)
+    for image, placed in photos:
+        for x, y, side, _ in placed:
+            assert 60 <= side <= 250 and x + side <= 640 and y + side <= 480
+            middle = image[y + side // 4:y + 3 * side // 4, x + side // 4:x + 3 * side // 4]
+            face = np.asarray(Image.fromarray(chip).resize((side, side)))[side // 4:3 * side // 4,
+                                                                            side // 4:3 * side // 4]
+            assert np.abs(middle.astype(int) - face).mean() < 12  # the chip, not the background

@@ -117,8 +117,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--models", type=Path, default=None, help="models folder to update")
     parser.add_argument("--chips", type=int, default=CHIPS)
     parser.add_argument("--age-gender-in-photos", action="store_true",
-                        help="calibrate age/gender on faces feathered into photos (as 1.4.0 "
-                             "trained and serves it) instead of in a mirrored border")
+                        help="calibrate age/gender on faces feathered into photos instead of "
+                             "in a mirrored border: how the detector frames pasted faces (a real "
+                             "photo is framed as the mirrored border is; see docs/MODELS.md)")
     parser.add_argument("--only", choices=("age_gender", "emotion"), default=None,
                         help="calibrate this model alone; the other keeps its geometry")
     args = parser.parse_args(argv)

@@ -200,10 +200,10 @@ def other_background(context: np.ndarray, other: np.ndarray, box, rng: np.random
 
 # The served detector frames a face pasted into a photo tighter than the same face in its own
 # surroundings: its faded edge looks like background. On 1,500 training-split faces of each
-# dataset placed in photos as the evaluation places them, BlazeFace's median box was 0.946
-# (UTKFace) and 0.958 (FER2013) of its box on the same faces in a mirrored border
-# (``faceinsight.calibrate``'s median chip square over the box: 1.065 against 1.008, 1.193
-# against 1.143), so a pasted face is framed as served on it.
+# dataset placed in photos as the evaluation places them, BlazeFace's median box was 0.94-0.95
+# (UTKFace) and 0.96 (FER2013) of its box on faces in a mirrored border (the median chip square
+# over the box: 1.065-1.072 against 1.008, ``python -m faceinsight.calibrate
+# --age-gender-in-photos``; 1.193 against 1.143), so a pasted face is framed as served on it.
 PASTED_BOX_SCALE = 0.95
 
 

@@ -125,18 +125,17 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     folder = models_folder(args.models)
     sources = {
-        "age_gender": (utkface_photos(args.utkface, args.chips),
+        "age_gender": (lambda: utkface_photos(args.utkface, args.chips),
                        "training-split UTKFace chips feathered into 640x480 photos")
-        if args.age_gender_in_photos else (utkface_contexts(args.utkface, args.chips),
+        if args.age_gender_in_photos else (lambda: utkface_contexts(args.utkface, args.chips),
                                            "training-split UTKFace chips set in a mirrored border"),
-        "emotion": (fer2013_contexts(args.fer2013, args.chips),
+        "emotion": (lambda: fer2013_contexts(args.fer2013, args.chips),
                     "training-split FER2013 faces, enlarged 3x, in a mirrored border"),
     }
+    chosen = {key: (load(), how) for key, (load, how) in sources.items() if args.only in (None, key)}
     manifest = read_manifest(folder)
     for detector in all_detectors(folder):
-        for key, (scenes, how) in sources.items():
-            if args.only not in (None, key):
-                continue
+        for key, (scenes, how) in chosen.items():
             geometry = calibrate(scenes, detector)
             framing = manifest["models"][key].setdefault("framing", {})
             framing["detectors"] = {**framing.get("detectors", {}), detector.name: geometry}

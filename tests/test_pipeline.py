@@ -229,7 +229,7 @@ def test_haar_check_answers_as_one_search_over_all_sizes(astronaut: np.ndarray, 
     for _ in range(60):
         side = int(rng.integers(30, 90))
         left, top = int(rng.integers(0, 512 - 2 * side)), int(rng.integers(0, 512 - 2 * side))
-        if len(answers) % 3 == 0:  # every third region holds the face, at a random scale
+        if len(answers) % 3 == 0:  # every third region holds the face
             left, top, side = max(0, x - w // 3), max(0, y - h // 3), w
         region = cv2.resize(gray[top:top + 2 * side, left:left + 2 * side], None, fx=48 / side,
                             fy=48 / side, interpolation=cv2.INTER_AREA)

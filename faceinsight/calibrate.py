@@ -73,21 +73,16 @@ def utkface_contexts(folder: Path, count: int, seed: int = 0) -> list:
 def utkface_photos(folder: Path, count: int, seed: int = 0) -> list:
     """Training-split UTKFace chips feathered into photos, two or three to a 640x480 JPEG, as
     the served-path evaluation builds its photos from the validation split."""
-    from faceinsight.evaluate import encode_jpeg, place_faces
+    from faceinsight.evaluate import encode_jpeg, grouped_photos
     from faceinsight.training.datasets import utkface_names
 
     rng = np.random.default_rng(seed)
     names = utkface_names(folder, validation=False)
     chosen = rng.choice(names, min(count, len(names)), replace=False)
     chips = [pipeline.load_image(folder / n) for n in chosen]
-    photos, start = [], 0
-    while start < len(chips):
-        group = chips[start:start + int(rng.integers(2, 4))]
-        start += len(group)
-        image, squares = place_faces(group, rng)
-        photos.append((pipeline.decode_image(encode_jpeg(image)),
-                       [(x, y, side, side) for x, y, side in (s for s in squares if s is not None)]))
-    return photos
+    return [(pipeline.decode_image(encode_jpeg(image)),
+             [(x, y, side, side) for x, y, side in (s for s in squares if s is not None)])
+            for image, squares, _ in grouped_photos(chips, rng)]
 
 
 def fer2013_contexts(folder: Path, count: int, seed: int = 0, upscale: int = 3):

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -173,16 +174,22 @@ def bare_answer(chip: np.ndarray, models: FaceModels) -> dict:
     return models.predict(crops.age_gender, crops.emotion)
 
 
-def scene_photos(chips: list, labels: list[dict], models: FaceModels, rng) -> list:
-    """Photos of 2-3 of the faces each (:func:`place_faces`), with each face's bare answer."""
-    photos, index = [], 0
+def grouped_photos(chips: list, rng: np.random.Generator) -> Iterator[tuple[np.ndarray, list, range]]:
+    """The chips in order, two or three to a photo (:func:`place_faces`): each photo, its
+    chips' squares and which chips it holds."""
+    index = 0
     while index < len(chips):
         group = range(index, min(len(chips), index + int(rng.integers(2, 4))))
         index = group.stop
         image, squares = place_faces([chips[i] for i in group], rng)
-        photos.append((image, [Placed(s, labels[i], bare_answer(chips[i], models))
-                               for s, i in zip(squares, group, strict=True)]))
-    return photos
+        yield image, squares, group
+
+
+def scene_photos(chips: list, labels: list[dict], models: FaceModels, rng) -> list:
+    """Photos of 2-3 of the faces each (:func:`grouped_photos`), with each face's bare answer."""
+    return [(image, [Placed(s, labels[i], bare_answer(chips[i], models))
+                     for s, i in zip(squares, group, strict=True)])
+            for image, squares, group in grouped_photos(chips, rng)]
 
 
 def mirrored_photos(chips: list, labels: list[dict], models: FaceModels, rng) -> list:

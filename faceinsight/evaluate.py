@@ -208,7 +208,8 @@ AGE_GENDER_SPLIT = ("UTKFace validation split (15 % by file-name hash; never tra
                     "epoch, but it saw the choice between eleven age/gender candidates (1.1's two "
                     "rounds and a longer fine-tune, 1.3.0's four rounds framed as served, 1.4.0's "
                     "four rounds with faces pasted into photos), one view or two, three crop "
-                    "calibrations and whether BlazeFace reads the photo in gray)")
+                    "calibrations, whether BlazeFace reads the photo in gray, and averages over "
+                    "wider views (measured after 1.4.0, none shipped))")
 
 # Each face's three answers and the suffix of their figures: served, bare crop, true square.
 ANSWERS = (("served", ""), ("bare", "_bare"), ("true_square", "_true_square"))

@@ -566,7 +566,33 @@ def test_detector_framed_boxes_frame_each_face_as_serving_does(astronaut: np.nda
         assert np.array_equal(crops[index, ..., 0], expected)
 
 
-def test_both_scripts_frame_training_faces_with_their_own_models_geometry(astronaut: np.ndarray) -> None:
+def test_detections_of_training_faces_are_kept_between_rounds(astronaut: np.ndarray, tmp_path) -> None:
+    """A round finds the boxes an earlier round found on the same faces in its cache, and a
+    detector set differently, or other faces, are not served another's boxes."""
+    from faceinsight.detectors import BlazeFaceDetector
+    from faceinsight.models import MODELS_DIR, FaceModels
+    from faceinsight.training.datasets import cached_detections, detections_on_chips, detector_fingerprint
+
+    detector = FaceModels(MODELS_DIR).detector
+    contexts, chip = _face_and_blank_in_context(astronaut)
+    first = cached_detections(contexts, chip, detector, cache_dir=tmp_path)
+    np.testing.assert_array_equal(first, detections_on_chips(contexts, chip, detector))
+    assert not np.isnan(first[0]).any() and np.isnan(first[1]).all()  # the face; the blank image
+    (saved,) = tmp_path.glob("detections-*.npy")
+    np.save(saved, first + 1.0)  # a round that reads the cache gets the cache's boxes
+    again = cached_detections(contexts, chip, detector, cache_dir=tmp_path)
+    np.testing.assert_array_equal(again, first + 1.0)
+    others = cached_detections(contexts[::-1].copy(), chip, detector, cache_dir=tmp_path)
+    np.testing.assert_array_equal(others, first[::-1])
+    if isinstance(detector, BlazeFaceDetector):
+        stricter = BlazeFaceDetector(detector.model, min_score=0.4)
+        assert detector_fingerprint(stricter) != detector_fingerprint(detector)
+    assert detector_fingerprint(HaarDetector(min_neighbors=3)) != detector_fingerprint(HaarDetector())
+    assert detector_fingerprint(HaarDetector()) == detector_fingerprint(HaarDetector())
+
+
+def test_both_scripts_frame_training_faces_with_their_own_models_geometry(astronaut: np.ndarray,
+                                                                          tmp_path) -> None:
     """``--detector-framing`` is one option of both scripts; each frames a face with its own
     model's geometry (age/gender tighter than emotion for BlazeFace), and without it every
     face keeps its chip."""
@@ -575,7 +601,7 @@ def test_both_scripts_frame_training_faces_with_their_own_models_geometry(astron
     from faceinsight.training.common import served_boxes
 
     contexts, chip = _face_and_blank_in_context(astronaut)
-    framing = ["--data", "x", "--detector-framing", str(MODELS_DIR)]
+    framing = ["--data", "x", "--detector-framing", str(MODELS_DIR), "--cache", str(tmp_path)]
     age_args, emotion_args = train_age_gender.parse_args(framing), train_emotion.parse_args(framing)
     age_boxes = served_boxes(age_args, contexts, chip, "age_gender")
     emotion_boxes = served_boxes(emotion_args, contexts, chip, "emotion")

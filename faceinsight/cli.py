@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -71,14 +72,19 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     failures = seen = 0
-    for path in iter_images(args.paths):
-        seen += 1
-        record = analyse_path(path, detect=not args.no_detect)
-        failures += record["error"] is not None
-        if args.json:
-            print(json.dumps(record), flush=True)
-        else:
-            print("\n".join(describe(record)), flush=True)
+    try:
+        for path in iter_images(args.paths):
+            seen += 1
+            record = analyse_path(path, detect=not args.no_detect)
+            failures += record["error"] is not None
+            print(json.dumps(record) if args.json else "\n".join(describe(record)), flush=True)
+    except BrokenPipeError:
+        # The reader went away (``predict.py ... | head``): stop quietly, as Unix tools do.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+    except OSError as error:
+        print(f"error: could not write the results: {error.strerror or error}", file=sys.stderr)
+        return 1
     if seen == 0:
         print("error: no image files found", file=sys.stderr)
         return 1

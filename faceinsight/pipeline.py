@@ -23,7 +23,8 @@ from faceinsight.files import FileTooLargeError, read_regular_file
 
 AGE_GENDER_SIZE = 128
 EMOTION_SIZE = 48
-IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp"})
+# What decode_image reads; GIF and TIFF give their first frame.
+IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif", ".tif", ".tiff"})
 DEFAULT_MAX_PIXELS = 40_000_000
 MAX_SIDE = 20_000  # the longest side analysed, in pixels (413 above)
 MAX_ASPECT = 25.0  # the longer side may be at most this many times the shorter (422 above)
@@ -156,7 +157,9 @@ def decode_image(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarra
     check_jpeg_scans(data)
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            # Our own limit (check_image_shape, just below) decides; Pillow's warning would
+            # refuse 89-179 megapixel images with its own wording and limit.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with Image.open(io.BytesIO(data)) as image:
                 check_image_shape(*image.size, max_pixels)
                 fast = _decode_plain_jpeg(data, image)
@@ -167,8 +170,10 @@ def decode_image(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarra
                 return _to_rgb_array(upright)
     except ImageDecodeError:
         raise
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
-        raise ImageTooLargeError(f"the image is too large: {error}") from error
+    except Image.DecompressionBombError as error:
+        # Pillow refuses to open images beyond twice its own limit, before our check runs.
+        limit = min(max_pixels, 2 * (Image.MAX_IMAGE_PIXELS or max_pixels))
+        raise ImageTooLargeError(f"the image has more than {limit:,} pixels, the limit") from error
     except UnidentifiedImageError as error:
         raise ImageDecodeError("the file is not an image in a supported format") from error
     except Exception as error:
@@ -365,6 +370,21 @@ def crops_for_whole_image(gray: np.ndarray) -> FaceCrops:
     )
 
 
+MIN_FACE_CROP = 20  # pixels a side: the smallest face the detectors report
+
+
+def check_face_crop_size(gray: np.ndarray) -> None:
+    """Refuse an image given as one face crop that is too small to hold a face, rather than
+    answer for it with made-up confidence.
+
+    :raises ImageRefusedError: a side is under :data:`MIN_FACE_CROP` pixels.
+    """
+    height, width = gray.shape[:2]
+    if min(height, width) < MIN_FACE_CROP:
+        raise ImageRefusedError(f"the image is {width}x{height} pixels; a face crop must be at "
+                                f"least {MIN_FACE_CROP} pixels on each side")
+
+
 def find_faces(image: np.ndarray, detector: Detector | None, framing: Framing,
                max_faces: int = 20) -> list[FaceCrops]:
     """Locate faces in an image and make their model inputs.
@@ -377,5 +397,6 @@ def find_faces(image: np.ndarray, detector: Detector | None, framing: Framing,
     """
     gray = to_gray(image)
     if detector is None:
+        check_face_crop_size(gray)
         return [crops_for_whole_image(gray)]
     return [crops_for_box(gray, box, framing) for box in detector.detect(image)[:max_faces]]

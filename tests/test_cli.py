@@ -52,6 +52,8 @@ def photo_folder(tmp_path_factory: pytest.TempPathFactory, astronaut: np.ndarray
     nested = root / "nested" / "deeper"
     nested.mkdir(parents=True)
     (nested / "astronaut.PNG").write_bytes(encode(astronaut, "PNG"))
+    Image.fromarray(astronaut).save(root / "astronaut.gif")  # read as the web upload reads them
+    Image.fromarray(astronaut).save(nested / "astronaut.tiff")
     (root / "not-a-photo.jpg").write_text("this is a text file with a .jpg name\n")
     (root / "truncated.jpg").write_bytes(jpeg[:len(jpeg) // 3])
     (root / "notes.txt").write_text("ignored: not an image extension\n")
@@ -66,16 +68,17 @@ def crop_file(tmp_path_factory: pytest.TempPathFactory, face_crop: np.ndarray) -
     return path
 
 
-EXPECTED_ORDER = ["astronaut.jpg", "nested/deeper/astronaut.PNG", "not-a-photo.jpg", "truncated.jpg"]
+READABLE = ["astronaut.gif", "astronaut.jpg", "nested/deeper/astronaut.PNG", "nested/deeper/astronaut.tiff"]
+EXPECTED_ORDER = [*READABLE, "not-a-photo.jpg", "truncated.jpg"]
 
 
 def check_folder_records(records: list[dict], root: Path) -> None:
-    """The four images of ``photo_folder``, in sorted order, each with the right outcome."""
+    """The six images of ``photo_folder``, in sorted order, each with the right outcome."""
     assert [Path(r["file"]).relative_to(root).as_posix() for r in records] == sorted(EXPECTED_ORDER)
     by_name = {Path(r["file"]).relative_to(root).as_posix(): r for r in records}
     for record in records:
         assert set(record) == {"file", "faces", "error"}
-    for name in ("astronaut.jpg", "nested/deeper/astronaut.PNG"):
+    for name in READABLE:
         record = by_name[name]
         assert record["error"] is None and len(record["faces"]) == 1
         assert_face_contract(record["faces"][0])
@@ -90,6 +93,29 @@ def test_json_on_a_folder_tree(photo_folder: Path) -> None:
     done = run_predict("--json", photo_folder)
     assert done.returncode == 1, done.stderr  # some files could not be read
     check_folder_records(json_lines(done.stdout), photo_folder)
+
+
+def test_output_cut_short_stops_quietly(photo_folder: Path) -> None:
+    """``predict.py FOLDER | head -1``: the reader goes away after one line; no traceback."""
+    with subprocess.Popen([sys.executable, str(REPO / "predict.py"), "--json", str(photo_folder)],
+                          cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as process:
+        first = process.stdout.readline()
+        process.stdout.close()
+        errors = process.stderr.read().decode()
+        process.wait(timeout=120)
+    assert json.loads(first)["file"].endswith("astronaut.gif")
+    assert "Traceback" not in errors and "BrokenPipe" not in errors, errors
+    assert process.returncode == 1
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs Linux's /dev/full")
+def test_output_that_cannot_be_written_is_one_line(crop_file: Path) -> None:
+    with open("/dev/full", "w") as full:
+        done = subprocess.run([sys.executable, str(REPO / "predict.py"), str(crop_file)], cwd=REPO,
+                              stdout=full, stderr=subprocess.PIPE, text=True, timeout=120)
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr, done.stderr
+    assert done.stderr.splitlines()[-1] == "error: could not write the results: No space left on device"
 
 
 def test_json_no_detect_on_a_face_crop(crop_file: Path, face_crop: np.ndarray) -> None:

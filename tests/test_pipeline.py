@@ -124,15 +124,21 @@ def test_png_with_valid_header_and_garbage_data_raises_decode_error() -> None:
         decode_image(bytes(data))
 
 
-@pytest.mark.parametrize("side", [7_000, 20_000, 100_000],
-                         ids=["over-our-limit", "over-pillow-warning", "over-pillow-error"])
-def test_decompression_bomb_is_refused_before_decoding(side: int, monkeypatch) -> None:
+@pytest.mark.parametrize(("width", "height", "message"), [
+    (7_000, 7_000, "7000x7000 pixels; the limit is 40,000,000 pixels"),
+    (10_000, 9_500, "10000x9500 pixels; the limit is 40,000,000 pixels"),  # Pillow only warns
+    (20_000, 20_000, "more than 40,000,000 pixels, the limit"),  # Pillow refuses to open it
+    (100_000, 100_000, "more than 40,000,000 pixels, the limit"),
+], ids=["over-our-limit", "over-pillow-warning", "over-pillow-error", "far-over"])
+def test_decompression_bomb_is_refused_before_decoding(width: int, height: int, message: str,
+                                                       monkeypatch) -> None:
+    """Refused from the header, with our limit in our words whatever Pillow thinks of it."""
     def no_decoding(self, *args, **kwargs):
         raise AssertionError("the pixels were decoded")
 
     monkeypatch.setattr(ImageFile.ImageFile, "load", no_decoding)
-    with pytest.raises(ImageTooLargeError):
-        decode_image(png_claiming(side, side))
+    with pytest.raises(ImageTooLargeError, match=message):
+        decode_image(png_claiming(width, height))
 
 
 def test_max_pixels_is_configurable() -> None:
@@ -334,9 +340,11 @@ def test_no_detect_takes_the_whole_image_as_the_face(face_crop: np.ndarray) -> N
     assert faces[0].age_gender.shape == (128, 128) and faces[0].emotion.shape == (48, 48)
 
 
-def test_no_detect_works_on_images_without_a_face() -> None:
-    faces = pipeline.find_faces(np.full((7, 5, 3), 90, np.uint8), None, Framing())
-    assert faces[0].box == (0, 0, 5, 7) and faces[0].age_gender.shape == (128, 128)
+def test_no_detect_takes_the_image_as_given_unless_too_small_to_be_a_face() -> None:
+    faces = pipeline.find_faces(np.full((27, 20, 3), 90, np.uint8), None, Framing())
+    assert faces[0].box == (0, 0, 20, 27) and faces[0].age_gender.shape == (128, 128)
+    with pytest.raises(pipeline.ImageRefusedError, match="5x7 pixels; a face crop must be at least 20"):
+        pipeline.find_faces(np.full((7, 5, 3), 90, np.uint8), None, Framing())
 
 
 def test_to_gray_accepts_every_layout(astronaut: np.ndarray) -> None:

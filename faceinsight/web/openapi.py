@@ -61,7 +61,8 @@ def _flags(form: bool) -> dict:
     schema = words if form else {"oneOf": [{"type": "boolean"}, words, {"type": "null"}]}
     return {
         "detect": {**schema, "default": "true" if form else True,
-                   "description": "false: the image already is one face crop (box = whole image)"},
+                   "description": "false: the image already is one face crop (box = whole image), at "
+                                  "least 20 pixels a side (422 below)"},
         "store": {**schema, "default": "true" if form else True,
                   "description": "false: never keep this image, even if the session keeps captures"},
     }

@@ -26,7 +26,7 @@ from faceinsight.pipeline import IMAGE_EXTENSIONS
 from faceinsight.web.errors import ApiError
 from faceinsight.web.settings import MB
 
-PHOTO_EXTENSIONS = frozenset(IMAGE_EXTENSIONS | {".gif", ".tif", ".tiff"})
+PHOTO_EXTENSIONS = IMAGE_EXTENSIONS  # the CLI reads the same files from a folder
 VIDEO_EXTENSIONS = frozenset({".mp4", ".m4v", ".webm", ".avi", ".mov", ".mkv"})
 VIDEO_TYPES = {"video/mp4": ".mp4", "video/webm": ".webm", "video/x-msvideo": ".avi",
                "video/avi": ".avi", "video/quicktime": ".mov", "video/x-matroska": ".mkv"}
@@ -55,14 +55,19 @@ def clean_name(name: str | None, limit: int = 100) -> str:
     """A file name safe to store in metadata and show: no folders, control characters or NULs.
 
     :param name: the client's file name (untrusted).
-    :param limit: keep at most this many characters.
+    :param limit: keep at most this many characters; a longer name loses characters before its
+        extension, which says what the file is.
     """
     if not name:
         return ""
     name = unicodedata.normalize("NFC", name).replace("\\", "/").split("/")[-1]
     name = "".join(ch for ch in name if unicodedata.category(ch)[0] != "C")
     name = name.strip().lstrip(".")
-    return name[:limit]
+    if len(name) <= limit:
+        return name
+    ext = extension(name)
+    ext = ext if len(ext) < limit // 2 else ""
+    return name[:limit - len(ext)] + ext
 
 
 def extension(name: str) -> str:

@@ -51,6 +51,14 @@ def test_detect_false_takes_the_whole_image(client, astronaut_jpeg):
         assert len(faces) == 1 and faces[0]["box"] == [0, 0, 512, 512]
 
 
+def test_detect_false_refuses_an_image_too_small_to_be_a_face(client):
+    tiny = encode(np.full((1, 1, 3), 128, np.uint8), "PNG")
+    response = upload(client, tiny, "dot.png", detect="false")
+    assert response.status_code == 422
+    assert "1x1 pixels; a face crop must be at least 20 pixels" in response.get_json()["error"]
+    assert upload(client, tiny, "dot.png").get_json()["faces"] == []  # with detection: no face
+
+
 def test_no_face_is_200_with_empty_list(client, blank_png):
     response = upload(client, blank_png, "blank.png")
     assert response.status_code == 200

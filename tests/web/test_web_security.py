@@ -124,9 +124,20 @@ def test_sweeper_runs_from_requests(app_config, astronaut_jpeg, monkeypatch):
     ("..", ""),
     (".hidden.jpg", "hidden.jpg"),
     (None, ""),
+    ("x" * 150 + ".jpeg", "x" * 95 + ".jpeg"),  # a long name keeps its extension
+    ("y" * 150, "y" * 100),
+    ("z" * 50 + "." + "e" * 60, "z" * 50 + "." + "e" * 49),  # no extension worth keeping
 ])
 def test_file_names_are_cleaned(raw, clean):
     assert clean_name(raw) == clean
+
+
+def test_a_photo_with_a_long_name_is_analysed(client, astronaut_jpeg):
+    """Phones and downloads make long names; the type comes from the end of the name."""
+    name = "2024.06.01 " + "family holiday at the beach with grandma and the kids " * 2 + ".jpg"
+    response = upload(client, astronaut_jpeg, name)
+    assert response.status_code == 200, response.get_json()
+    assert len(response.get_json()["faces"]) == 1
 
 
 def test_page_escapes_and_has_no_inline_script(client):

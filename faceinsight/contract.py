@@ -293,9 +293,19 @@ class Capture(Answer):
     url: str
 
 
+class KeptVideo(Answer):
+    id: Annotated[str, Field(pattern="^[0-9a-f]{32}$")]
+    name: str
+    created: Seconds
+    status: JobStatus
+    url: Annotated[str, Field(description="the job: GET its status and results, DELETE it")]
+
+
 class Captures(Answer):
     keep: bool
     captures: Annotated[list[Capture], Field(description="newest first")]
+    videos: Annotated[list[KeptVideo], Field(description="video jobs kept with the session's "
+                                                         "captures, newest first")]
 
 
 class CaptureDeleted(Answer):

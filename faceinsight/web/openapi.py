@@ -206,7 +206,7 @@ def _paths(config: dict) -> dict:
                           "403": _error("missing or wrong CSRF token"), "503": queue_down},
         }},
         "/session/captures": {"get": {
-            "summary": "This session's kept captures, newest first", "operationId": "listCaptures",
+            "summary": "This session's kept captures and videos, newest first", "operationId": "listCaptures",
             "responses": {"200": _json("the captures", _ref(contract.Captures))},
         }},
         "/captures/{capture_id}": {"get": {

@@ -6,6 +6,7 @@ import numpy as np
 from flask import Blueprint, Response, current_app, jsonify, render_template, request, send_file, session
 from PIL import Image, UnidentifiedImageError
 
+from faceinsight.contract import Captures
 from faceinsight.models import ModelError, get_models
 from faceinsight.pipeline import AGE_GENDER_SIZE, EMOTION_SIZE
 from faceinsight.web.errors import ApiError, error_response
@@ -84,12 +85,24 @@ def clear() -> Response:
 
 @blueprint.get("/session/captures")
 def captures() -> Response:
-    """This session's kept captures (id, name, created, url), newest first."""
+    """This session's kept captures and kept video jobs (id, name, created, url), newest first."""
     owner = session_id(create=False)
     items = current_app.extensions["faceinsight.captures"].list(owner) if owner else []
     for item in items:
         item["url"] = f"/captures/{item['id']}"
-    return jsonify(keep=bool(session.get("keep")), captures=items)
+    return jsonify(Captures(keep=bool(session.get("keep")), captures=items,
+                            videos=kept_videos(owner) if owner else []).dump())
+
+
+def kept_videos(owner: str) -> list[dict]:
+    """The session's video jobs kept with "Keep my captures" on: listed so that the page can
+    delete each one (``DELETE`` its ``url``), not only all at once with "Clear session"."""
+    manager = current_app.extensions["faceinsight.jobs"]
+    states = (manager.get(job_id) for job_id in manager.store.ids_owned_by(owner))
+    kept = [state for state in states if state and state.get("keep")]
+    return [{"id": state["id"], "name": state.get("name") or "video", "created": state["created"],
+             "status": state["status"], "url": f"/api/v1/videos/{state['id']}"}
+            for state in sorted(kept, key=lambda state: state["created"], reverse=True)]
 
 
 @blueprint.get("/captures/<capture_id>")

@@ -1,4 +1,5 @@
-// "Kept on the server": the session's kept captures (with "Keep my captures" on), each deletable.
+// "Kept on the server": the session's kept captures and videos (with "Keep my captures" on),
+// each deletable.
 import { csrfToken, el, errorMessage, showMessage } from "./util.js";
 
 function $(id) {
@@ -8,11 +9,11 @@ function $(id) {
 async function remove(item, button) {
   button.disabled = true;
   try {
-    const response = await fetch(`/captures/${encodeURIComponent(item.id)}`, {
+    const response = await fetch(item.url, {
       method: "DELETE", credentials: "same-origin", headers: { "X-CSRF-Token": csrfToken() },
     });
     if (!response.ok && response.status !== 404) throw new Error(await errorMessage(response));
-    showMessage(`Deleted the kept capture ${item.name}.`);
+    showMessage(`Deleted the kept ${item.video ? "video" : "capture"} ${item.name}.`);
   } catch (error) {
     showMessage(`Could not delete ${item.name}: ${error.message}`, "error");
   }
@@ -26,18 +27,21 @@ function render(keep, items) {
   $("kept-list").replaceChildren(...items.map((item) => {
     const row = el("li", "kept-item");
     row.dataset.id = item.id;
-    const img = el("img");
-    img.alt = "";
-    img.loading = "lazy";
-    img.src = item.url;
+    const preview = item.video ? el("div", "kept-video", "Video") : el("img");
+    if (!item.video) {
+      preview.alt = "";
+      preview.loading = "lazy";
+      preview.src = item.url;
+    }
     const text = el("div", "kept-text");
     const when = item.created ? new Date(item.created * 1000).toLocaleTimeString() : "";
-    text.append(el("div", "entry-title", item.name), el("div", "entry-text muted", when));
+    const detail = item.video ? `video, ${item.status}${when ? `, ${when}` : ""}` : when;
+    text.append(el("div", "entry-title", item.name), el("div", "entry-text muted", detail));
     const button = el("button", "secondary small", "Delete");
     button.type = "button";
     button.setAttribute("aria-label", `Delete ${item.name}${when ? `, kept at ${when}` : ""}`);
     button.addEventListener("click", () => remove(item, button));
-    row.append(img, text, button);
+    row.append(preview, text, button);
     return row;
   }));
 }
@@ -48,7 +52,9 @@ export async function refreshKept() {
     const response = await fetch("/session/captures", { credentials: "same-origin" });
     if (!response.ok) return;
     const body = await response.json();
-    render(Boolean(body.keep), Array.isArray(body.captures) ? body.captures : []);
+    const captures = Array.isArray(body.captures) ? body.captures : [];
+    const videos = (Array.isArray(body.videos) ? body.videos : []).map((v) => ({ ...v, video: true }));
+    render(Boolean(body.keep), [...videos, ...captures].sort((a, b) => (b.created || 0) - (a.created || 0)));
   } catch (e) {
     /* the list is a convenience: analysis works without it */
   }

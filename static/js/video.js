@@ -9,7 +9,7 @@ import {
 } from "./util.js";
 
 const POLL_MS = 600;
-const job = { id: null, url: null, results: null, timer: null, xhr: null };
+const job = { id: null, url: null, results: null, timer: null, xhr: null, listed: false };
 let shown = null; // the results on screen, redrawn when the theme changes
 
 function $(id) {
@@ -24,7 +24,7 @@ function setProgress(value, text) {
 
 function resetJob() {
   clearTimeout(job.timer);
-  Object.assign(job, { id: null, url: null, results: null, timer: null, xhr: null });
+  Object.assign(job, { id: null, url: null, results: null, timer: null, xhr: null, listed: false });
   $("video-submit").disabled = false;
   $("video-cancel").hidden = true;
 }
@@ -108,6 +108,12 @@ async function poll() {
     return;
   }
   setProgress(state.progress, `${state.progress} % · ${state.status}`);
+  const finished = ["done", "failed", "cancelled"].includes(state.status);
+  if (state.keep && (finished || !job.listed)) {
+    // A kept video appears in "Kept on the server" when it starts, and again with its outcome.
+    job.listed = true;
+    document.dispatchEvent(new CustomEvent("faceinsight:stored", { detail: { stored: true } }));
+  }
   if (state.status === "done") {
     showResults(state);
     resetJob();

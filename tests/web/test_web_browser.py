@@ -494,7 +494,9 @@ def test_no_sideways_scroll_at_phone_width_at_any_step(browser, server, tmp_path
     page.locator(".chart-data summary").click()
     widths["video"] = scroll_width(page)
     assert max(widths.values()) <= PHONE["width"], widths
-    assert page.locator("#kept-list li").count() == 2  # snapshot and photo, kept and listed
+    kept = page.locator("#kept-list li")
+    assert kept.count() == 3  # snapshot, photo and video: kept and listed
+    assert kept.first.locator(".entry-text").inner_text().startswith("video, done")  # newest first
     context.close()
 
 

@@ -1,8 +1,11 @@
-"""The page's "Kept on the server" view: a session lists and deletes its own kept captures."""
+"""The page's "Kept on the server" view: a session lists and deletes its own kept captures
+and kept videos."""
 
 from __future__ import annotations
 
-from webhelpers import keep_captures, upload
+import io
+
+from webhelpers import keep_captures, upload, wait_for_job
 
 from faceinsight.web.security import CSRF_HEADER
 
@@ -24,3 +27,31 @@ def test_a_session_deletes_one_of_its_kept_captures(client, app, app_config, ast
     assert client.delete(url, headers={CSRF_HEADER: token}).status_code == 404
     assert len(list(app_config["FACEINSIGHT_UPLOAD_DIR"].rglob("*.img"))) == 1
     assert client.delete("/captures/..%2F..%2Fsecret_key", headers={CSRF_HEADER: token}).status_code == 404
+
+
+def test_a_kept_video_is_listed_and_deleted_on_its_own(client, app, app_config, video_file, astronaut_jpeg):
+    """A video kept with the session's captures is listed beside them, and its own Delete
+    removes it (before, only "Clear session" could, once the page had reloaded)."""
+    token = keep_captures(client)
+    capture = upload(client, astronaut_jpeg, "one.jpg").get_json()["stored"]
+    form = {"file": (io.BytesIO(video_file.read_bytes()), "holiday.avi")}
+    created = client.post("/api/v1/videos", data=form, content_type="multipart/form-data").get_json()
+    assert wait_for_job(client, created["url"])["status"] == "done"
+    listing = client.get("/session/captures").get_json()
+    assert [video["id"] for video in listing["videos"]] == [created["id"]]
+    video = listing["videos"][0]
+    assert video["name"] == "holiday.avi" and video["status"] == "done" and video["url"] == created["url"]
+    assert [item["id"] for item in listing["captures"]] == [capture["id"]]
+    stranger = app.test_client()
+    stranger.get("/")
+    assert stranger.get("/session/captures").get_json()["videos"] == []  # only its own session's
+    assert client.delete(video["url"], headers={CSRF_HEADER: token}).status_code == 200
+    assert client.get("/session/captures").get_json()["videos"] == []
+    assert not (app_config["FACEINSIGHT_UPLOAD_DIR"] / "jobs" / created["id"]).exists()
+
+
+def test_a_video_not_kept_is_not_listed(client, video_file):
+    form = {"file": (io.BytesIO(video_file.read_bytes()), "clip.avi")}
+    created = client.post("/api/v1/videos", data=form, content_type="multipart/form-data").get_json()
+    wait_for_job(client, created["url"])
+    assert client.get("/session/captures").get_json()["videos"] == []

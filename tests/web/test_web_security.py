@@ -90,7 +90,7 @@ def test_clear_session_deletes_files_and_history(client, app_config, astronaut_j
     assert cleared["captures"] == 1
     assert client.get(url).status_code == 404
     assert not list(app_config["FACEINSIGHT_UPLOAD_DIR"].rglob("*.img"))
-    assert client.get("/session/captures").get_json() == {"keep": False, "captures": []}
+    assert client.get("/session/captures").get_json() == {"keep": False, "captures": [], "videos": []}
 
 
 def test_age_based_sweep_removes_old_captures(tmp_path):

@@ -10,19 +10,32 @@ GUNICORN_CERTFILE / GUNICORN_KEYFILE  serve https directly (phones need it for t
 
 import os
 
+
+def _whole(name: str, default: int, smallest: int = 1) -> int:
+    """A whole-number variable; a bad one stops gunicorn with one line, as our settings do."""
+    raw = os.environ.get(name) or str(default)
+    try:
+        value = int(raw)
+    except ValueError:
+        value = smallest - 1
+    if value < smallest:
+        raise SystemExit(f"Error: {name} must be a whole number of {smallest} or more (got {raw!r})")
+    return value
+
+
 _port = os.environ.get("PORT")
 bind = os.environ.get("GUNICORN_BIND") or (f"0.0.0.0:{_port}" if _port else "127.0.0.1:8000")
-workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
-threads = int(os.environ.get("GUNICORN_THREADS", "4"))
+workers = _whole("WEB_CONCURRENCY", 2)
+threads = _whole("GUNICORN_THREADS", 4)
 worker_class = "gthread"
-timeout = int(os.environ.get("GUNICORN_TIMEOUT", "120"))
+timeout = _whole("GUNICORN_TIMEOUT", 120)
 graceful_timeout = 30
 keepalive = 5
 # No preload: each worker loads the LiteRT models itself after the fork (interpreters and
 # thread pools do not survive fork), and the first request in each worker pays for it.
 preload_app = False
 # Worker recycling is off: it would kill in-process video jobs mid-analysis.
-max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "0"))
+max_requests = _whole("GUNICORN_MAX_REQUESTS", 0, smallest=0)
 max_requests_jitter = max_requests // 10
 accesslog = "-"
 errorlog = "-"

@@ -95,6 +95,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     :param config: values that override the environment (same names as the variables, e.g.
         ``FACEINSIGHT_UPLOAD_DIR``) and plain Flask settings (``TESTING``, ``SECRET_KEY``).
+    :raises SettingError: a setting does not parse or is out of range (one line naming it;
+        checked before anything is loaded or written).
     :raises ModelError: a model file is missing or corrupt (unless ``FACEINSIGHT_CHECK_MODELS``
         is off, when ``/ready`` reports it instead).
     """

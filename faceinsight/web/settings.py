@@ -2,11 +2,14 @@
 
 ``SETTINGS`` is the one table (name, default, meaning) the README's configuration section is
 written from; :func:`load_settings` parses the environment and any overrides into typed values
-that land in ``app.config`` under the same names.
+that land in ``app.config`` under the same names. A value it cannot use (not a number, out of
+range, a yes/no typo) raises :class:`SettingError`, one line naming the setting, the value given
+and what is accepted.
 """
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -17,6 +20,14 @@ from faceinsight.pipeline import DEFAULT_MAX_PIXELS
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 MB = 1024 * 1024
+
+
+class SettingError(ValueError, RuntimeError):
+    """A setting's value cannot be used; the message is one line for the operator.
+
+    A RuntimeError so that gunicorn, which gets it from ``on_starting``, prints ``Error: ...``
+    and exits 1 without a traceback (as for a bad model file); a ValueError as before.
+    """
 
 
 @dataclass(frozen=True)
@@ -35,6 +46,50 @@ class Setting:
     help: str
 
 
+@dataclass(frozen=True)
+class Number:
+    """A numeric setting's parser: a count or a quantity, and the smallest value that makes sense.
+
+    Raises ValueError with what is accepted (:func:`load_settings` adds the name and the value).
+
+    :param whole: a count (int) rather than a quantity (float).
+    :param zero: 0 is accepted too (it means "off"); otherwise the value must be above 0.
+    """
+
+    whole: bool = False
+    zero: bool = False
+
+    @property
+    def accepts(self) -> str:
+        kind = "a whole number" if self.whole else "a number"
+        return f"{kind} {'of 0 or more' if self.zero else 'above 0'}"
+
+    def __call__(self, raw: object) -> int | float:
+        """``raw``: the variable's text, or an already typed override (checked the same way)."""
+        value = self._convert(raw)
+        finite = self.whole or math.isfinite(value)  # an int is finite (and may be too big for a float)
+        if not (finite and (value >= 0 if self.zero else value > 0)):
+            raise ValueError(self.accepts)
+        return value
+
+    def _convert(self, raw: object) -> int | float:
+        if isinstance(raw, str):
+            try:
+                return int(raw) if self.whole else float(raw)
+            except ValueError:
+                raise ValueError(self.accepts) from None
+        if isinstance(raw, bool) or not isinstance(raw, int | float):
+            raise ValueError(self.accepts)
+        if self.whole and not float(raw).is_integer():
+            raise ValueError(self.accepts)
+        return int(raw) if self.whole else float(raw)
+
+
+QUANTITY = Number()  # sizes, durations, rates: above 0
+COUNT = Number(whole=True)  # pixels, frames, MiB of memory, workers, queue length: 1 or more
+QUANTITY_OR_OFF = Number(zero=True)  # 0 turns the feature off
+
+
 TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
 FALSE_WORDS = frozenset({"0", "false", "no", "off"})
 
@@ -44,7 +99,7 @@ def _bool(text: str) -> bool:
     word = text.strip().lower()
     if word in TRUE_WORDS | FALSE_WORDS:
         return word in TRUE_WORDS
-    raise ValueError(f"write one of {', '.join(sorted(TRUE_WORDS | FALSE_WORDS))}")
+    raise ValueError(f"one of {', '.join(sorted(TRUE_WORDS))} or {', '.join(sorted(FALSE_WORDS))}")
 
 
 def _path(text: str) -> Path:
@@ -63,32 +118,33 @@ SETTINGS: tuple[Setting, ...] = (
             "per-install private files (the generated secret key)"),
     Setting("FACEINSIGHT_UPLOAD_DIR", PROJECT_ROOT / "uploads", _path,
             "kept captures and video jobs (RQ workers must see it at the same path)"),
-    Setting("FACEINSIGHT_MAX_PHOTO_MB", 10.0, float, "largest photo upload, in MiB (413 above)"),
-    Setting("FACEINSIGHT_MAX_VIDEO_MB", 100.0, float, "largest video upload, in MiB (413 above)"),
-    Setting("FACEINSIGHT_MAX_PIXELS", DEFAULT_MAX_PIXELS, int,
+    Setting("FACEINSIGHT_MAX_PHOTO_MB", 10.0, QUANTITY, "largest photo upload, in MiB (413 above)"),
+    Setting("FACEINSIGHT_MAX_VIDEO_MB", 100.0, QUANTITY, "largest video upload, in MiB (413 above)"),
+    Setting("FACEINSIGHT_MAX_PIXELS", DEFAULT_MAX_PIXELS, COUNT,
             "largest image (or video frame) in pixels, checked before decoding (413 for a photo, "
             "422 for a video)"),
-    Setting("FACEINSIGHT_VIDEO_MAX_SECONDS", 600.0, float, "longest video accepted, in seconds (422)"),
-    Setting("FACEINSIGHT_VIDEO_MAX_FRAMES", 1200, int,
+    Setting("FACEINSIGHT_VIDEO_MAX_SECONDS", 600.0, QUANTITY, "longest video accepted, in seconds (422)"),
+    Setting("FACEINSIGHT_VIDEO_MAX_FRAMES", 1200, COUNT,
             "most frames one video job analyses (duration x sampling rate; 422 above)"),
-    Setting("FACEINSIGHT_VIDEO_DEFAULT_FPS", 2.0, float, "sampling rate when the request gives none"),
-    Setting("FACEINSIGHT_VIDEO_MAX_FPS", 10.0, float, "highest sampling rate a request may ask for"),
-    Setting("FACEINSIGHT_DECODER_MEMORY_MB", 2048, int,
+    Setting("FACEINSIGHT_VIDEO_DEFAULT_FPS", 2.0, QUANTITY, "sampling rate when the request gives none"),
+    Setting("FACEINSIGHT_VIDEO_MAX_FPS", 10.0, QUANTITY, "highest sampling rate a request may ask for"),
+    Setting("FACEINSIGHT_DECODER_MEMORY_MB", 2048, COUNT,
             "memory (address space, MiB) of the child process that decodes an uploaded video"),
-    Setting("FACEINSIGHT_DECODER_PROBE_SECONDS", 20.0, float,
+    Setting("FACEINSIGHT_DECODER_PROBE_SECONDS", 20.0, QUANTITY,
             "CPU and wall-clock seconds the upload check may spend decoding a video (422 above)"),
-    Setting("FACEINSIGHT_DECODER_READ_SECONDS", 1200.0, float,
+    Setting("FACEINSIGHT_DECODER_READ_SECONDS", 1200.0, QUANTITY,
             "CPU seconds a video job's decoding child may use to read its frames (the job fails above)"),
-    Setting("FACEINSIGHT_JOB_WORKERS", 1, int,
+    Setting("FACEINSIGHT_JOB_WORKERS", 1, COUNT,
             "video jobs run at once per server process (in-process backend)"),
-    Setting("FACEINSIGHT_JOB_QUEUE", 8, int,
+    Setting("FACEINSIGHT_JOB_QUEUE", 8, COUNT,
             "video jobs waiting or running per process (per RQ queue with Redis); 429 above"),
-    Setting("FACEINSIGHT_JOB_TTL_MINUTES", 60.0, float,
+    Setting("FACEINSIGHT_JOB_TTL_MINUTES", 60.0, QUANTITY,
             "a video job (frames, results) is removed this long after its last activity, "
             "unless the user keeps captures"),
-    Setting("FACEINSIGHT_RETENTION_HOURS", 24.0, float,
+    Setting("FACEINSIGHT_RETENTION_HOURS", 24.0, QUANTITY,
             "kept captures and kept video jobs are swept this long after they were made"),
-    Setting("FACEINSIGHT_SWEEP_MINUTES", 10.0, float, "how often the age-based sweep runs; 0 turns it off"),
+    Setting("FACEINSIGHT_SWEEP_MINUTES", 10.0, QUANTITY_OR_OFF,
+            "how often the age-based sweep runs; 0 turns it off"),
     Setting("FACEINSIGHT_CHECK_MODELS", True, _bool,
             "verify and load the models at start-up: a missing or corrupt model file stops the "
             "server with a message naming it; 0: load on first use (/ready answers 503 until then)"),
@@ -100,29 +156,53 @@ SETTINGS: tuple[Setting, ...] = (
 )
 
 
+# (lower, upper): settings whose values must keep this order once each is in its own range.
+AT_MOST: tuple[tuple[str, str], ...] = (
+    ("FACEINSIGHT_VIDEO_DEFAULT_FPS", "FACEINSIGHT_VIDEO_MAX_FPS"),  # else the default is refused
+)
+
+
+def _read(setting: Setting, environ: Mapping[str, str], overrides: Mapping[str, Any]) -> Any:
+    """One setting's value: the override, else the variable, else the default.
+
+    Overrides are already typed, but numbers among them are range-checked like the variables.
+
+    :raises SettingError: naming the setting, the value given and what is accepted.
+    """
+    if setting.name in overrides:
+        given = overrides[setting.name]
+        if not isinstance(setting.parse, Number):
+            return given
+    else:
+        given = environ.get(setting.name)
+        if given is None or given == "":
+            return setting.default
+    try:
+        return setting.parse(given)
+    except ValueError as error:  # the chained parser error would only repeat the message
+        raise SettingError(f"{setting.name} must be {error} (got {given!r})") from None
+
+
+def _check_order(values: Mapping[str, Any]) -> None:
+    """:raises SettingError: a pair in :data:`AT_MOST` is the wrong way round."""
+    for lower, upper in AT_MOST:
+        if values[lower] > values[upper]:
+            raise SettingError(f"{lower} must be at most {upper} "
+                               f"(got {lower}={values[lower]:g}, {upper}={values[upper]:g})")
+
+
 def load_settings(environ: Mapping[str, str] | None = None,
                   overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """Typed settings from the environment, then the caller's overrides.
+    """Typed settings from the environment, then the caller's overrides, each checked.
 
     :param environ: the variables to read (default: ``os.environ``).
     :param overrides: values that win over the environment (e.g. ``create_app``'s config).
-    :raises ValueError: a variable is set to text its parser rejects (named in the message).
+    :raises SettingError: a value that does not parse or is out of range, named in the message.
     """
     environ = os.environ if environ is None else environ
     overrides = overrides or {}
-    values: dict[str, Any] = {}
-    for setting in SETTINGS:
-        if setting.name in overrides:
-            values[setting.name] = overrides[setting.name]
-            continue
-        raw = environ.get(setting.name)
-        if raw is None or raw == "":
-            values[setting.name] = setting.default
-            continue
-        try:
-            values[setting.name] = setting.parse(raw)
-        except ValueError as error:
-            raise ValueError(f"{setting.name}={raw!r} is not valid: {error}") from error
+    values = {setting.name: _read(setting, environ, overrides) for setting in SETTINGS}
+    _check_order(values)
     for key in ("FACEINSIGHT_INSTANCE_DIR", "FACEINSIGHT_UPLOAD_DIR"):
         values[key] = Path(values[key]).resolve()
     return values

@@ -26,6 +26,8 @@ import secrets
 import shutil
 import threading
 import time
+import weakref
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,7 +45,12 @@ log = logging.getLogger(__name__)
 JOB_ID = re.compile(r"^[0-9a-f]{32}$")
 FINISHED = frozenset({"done", "failed", "cancelled"})
 FRAME_MAX_SIDE = 640  # thumbnails kept for seeking; boxes stay in the video's own pixels
-STALE_RUNNING_S = 300.0  # a running job silent this long died with its process
+# A running job writes its state after every analysed frame. The decoding child gives up after
+# DecoderLimits.stall_s without a frame (the job then fails, recorded), and analysing one frame
+# takes well under a second even at the pixel and face limits, so a job silent for twice the
+# stall limit has lost the process that ran it.
+STALE_RUNNING_S = 2 * DecoderLimits.stall_s
+STOPPED_REASON = "the analysis stopped unexpectedly (its worker ended)"
 JOBS = "jobs"
 
 
@@ -88,6 +95,16 @@ def valid_job_id(job_id: str) -> bool:
 def _write_json(path: Path, value: Any) -> None:
     """Atomically replace a private JSON file (nothing half-written is left on a full disk)."""
     write_private(path, json.dumps(value).encode())
+
+
+def is_stopped(state: dict | None, now: float, stale_s: float = STALE_RUNNING_S) -> bool:
+    """Whether a job reads as running but has been silent too long to still be running.
+
+    :param state: the job's state (None when gone).
+    :param now: the current time.
+    :param stale_s: the silence after which a running job is taken as stopped.
+    """
+    return bool(state) and state.get("status") == "running" and now - float(state.get("updated", 0)) > stale_s
 
 
 @dataclass(frozen=True)
@@ -167,6 +184,36 @@ class JobStore:
                 return False  # deleted meanwhile
             return True
 
+    def fail_if_stopped(self, job_id: str, now: float, reason: str) -> dict | None:
+        """Record a stopped job (:func:`is_stopped`) as failed; its new state, or None if it is
+        not (or no longer) such a job. Re-checked under the lock, so a job that has just
+        reported progress is left running.
+
+        :param job_id: the job.
+        :param now: the current time (when the job is judged; the record gets the real time).
+        :param reason: the error to record.
+        """
+        with self._lock:
+            state = self.load(job_id)
+            if not is_stopped(state, now):
+                return None
+            stamp = time.time()
+            state.update(status="failed", error=reason, finished=stamp, updated=stamp)
+            try:
+                _write_json(self.folder(job_id) / "state.json", state)
+            except FileNotFoundError:
+                return None  # deleted meanwhile
+            except OSError as error:  # still reads as failed: the check repeats on the next read
+                log.error("could not record that video job %s stopped: %s", job_id, error)
+            return state
+
+    def remove_upload(self, job_id: str) -> None:
+        """Delete the job's uploaded video (``video.<ext>``), keeping its results and frames."""
+        for path in self.folder(job_id).glob("video*"):
+            with contextlib.suppress(OSError):
+                if path.is_file():
+                    path.unlink()
+
     def save_results(self, job_id: str, results: dict) -> None:
         """Write a finished job's results."""
         _write_json(self.folder(job_id) / "results.json", results)
@@ -231,7 +278,7 @@ def _record_failure(store: JobStore, job_id: str, reason: str) -> None:
     """Mark a job failed with its reason; if even that cannot be written, log it.
 
     (A job whose state cannot be written reads as failed once it has been silent for
-    ``STALE_RUNNING_S``.)
+    ``STALE_RUNNING_S``: see :meth:`JobManager.get`.)
     """
     try:
         store.update(job_id, status="failed", error=reason, finished=time.time())
@@ -424,6 +471,9 @@ class JobManager:
             self.runner = RqRunner(self.redis, queue_name, max_pending, self.root)
         else:
             self.runner = ThreadRunner(self.store, workers, max_pending)
+        self._sweeping = threading.Lock()  # one sweep at a time in this process (timer, requests)
+        self._stop_sweeper = threading.Event()
+        self._sweeper: threading.Thread | None = None
 
     def new_job(self) -> tuple[str, Path]:
         """A fresh job id and its (private, empty) folder, to save the upload into.
@@ -460,15 +510,29 @@ class JobManager:
         return state
 
     def get(self, job_id: str) -> dict | None:
-        """A job's state, or None when unknown (a dead process's running job reads as failed).
+        """A job's state, or None when unknown (a dead process's running job is failed here).
 
         :param job_id: the job.
         """
         if not valid_job_id(job_id):
             return None
+        return self._current_state(job_id, time.time())
+
+    def _current_state(self, job_id: str, now: float) -> dict | None:
+        """A job's state, first recording it as failed if its worker is gone (:func:`is_stopped`)."""
         state = self.store.load(job_id)
-        if state and state["status"] == "running" and time.time() - state["updated"] > STALE_RUNNING_S:
-            state.update(status="failed", error="the analysis stopped unexpectedly (server restarted)")
+        if is_stopped(state, now):
+            state = self._record_stopped(job_id, now) or self.store.load(job_id)
+        return state
+
+    def _record_stopped(self, job_id: str, now: float) -> dict | None:
+        """Fail a job whose worker died and drop its upload, as a job that fails normally does
+        (results and frames stay until the job expires; a kept video stays)."""
+        state = self.store.fail_if_stopped(job_id, now, STOPPED_REASON)
+        if state is not None:
+            log.warning("video job %s stopped without finishing; recorded as failed", job_id)
+            if not state.get("keep"):
+                self.store.remove_upload(job_id)
         return state
 
     def results(self, job_id: str) -> dict | None:
@@ -511,17 +575,38 @@ class JobManager:
         return sum(self.delete(job_id) for job_id in self.store.ids_owned_by(owner))
 
     def sweep(self, now: float | None = None) -> int:
-        """Remove jobs idle past their lifetime (and folders whose state is gone).
+        """Fail jobs whose worker died (dropping their uploads), then remove jobs idle past their
+        lifetime (and folders whose state is gone). A sweep already under way in this process
+        (the timer's or a request's) makes this one return at once.
 
         :param now: the current time (tests).
-        :returns: how many job folders were removed.
+        :returns: how many job folders were removed (0 when another sweep was running).
         """
-        now = time.time() if now is None else now
-        return sum(self.delete(job_id) for job_id in self.store.ids() if self._expired(job_id, now))
+        if not self._sweeping.acquire(blocking=False):
+            return 0
+        try:
+            now = time.time() if now is None else now
+            return sum(self.delete(job_id) for job_id in self.store.ids() if self._expired(job_id, now))
+        finally:
+            self._sweeping.release()
+
+    def start_sweeper(self, interval_s: float) -> None:
+        """Sweep every ``interval_s`` seconds in a daemon thread, so an idle server still removes
+        expired jobs and stopped jobs' uploads (0 or less: no thread). Once per manager.
+
+        :param interval_s: seconds between sweeps (``FACEINSIGHT_SWEEP_MINUTES``).
+        """
+        if interval_s <= 0 or self._sweeper is not None:
+            return
+        # The thread holds the manager weakly, so an app dropped without shutdown() (tests)
+        # lets its thread end instead of keeping both alive.
+        self._sweeper = threading.Thread(target=_sweep_every, name="job-sweep", daemon=True,
+                                         args=(weakref.ref(self), interval_s, self._stop_sweeper))
+        self._sweeper.start()
 
     def _expired(self, job_id: str, now: float) -> bool:
         """Whether a job has been idle past its lifetime (an orphan folder: the job lifetime)."""
-        state = self.store.load(job_id)
+        state = self._current_state(job_id, now)
         if state is None:  # no state to speak for the folder
             try:
                 return now - self.store.folder(job_id).stat().st_mtime > self.job_ttl_s
@@ -538,5 +623,29 @@ class JobManager:
             self.redis.ping()
 
     def shutdown(self) -> None:
-        """Stop taking jobs (tests; gunicorn workers just exit)."""
+        """Stop taking jobs and stop the sweeper thread (tests; gunicorn workers just exit)."""
+        self._stop_sweeper.set()
         self.runner.shutdown()
+
+
+def _sweep_every(manager_ref: Callable[[], JobManager | None], interval_s: float,
+                 stop: threading.Event) -> None:
+    """The sweeper thread: sweep each interval until stopped or the manager is gone."""
+    while not stop.wait(interval_s) and _sweep_once(manager_ref):
+        pass
+
+
+def _sweep_once(manager_ref: Callable[[], JobManager | None]) -> bool:
+    """One timed sweep; False once the manager has been dropped. Never raises: a failed sweep
+    is logged and the next one tries again (the thread must outlive a bad moment on disk)."""
+    manager = manager_ref()  # a local only: the manager is not held between sweeps
+    if manager is None:
+        return False
+    try:
+        removed = manager.sweep()
+    except Exception:
+        log.exception("video job sweep failed")
+    else:
+        if removed:
+            log.info("sweep removed %d video jobs", removed)
+    return True

@@ -9,6 +9,7 @@ import shutil
 from pathlib import Path
 
 from flask import Blueprint, Response, current_app, jsonify, request, send_file, session, url_for
+from flask.blueprints import BlueprintSetupState
 
 from faceinsight.contract import JOB_FIELDS, VideoDeleted, VideoJob, VideoJobCreated
 from faceinsight.jobs import FINISHED, JobManager, JobQueueFull, JobSpec, may_access, new_job_token
@@ -26,6 +27,14 @@ TOKEN_HEADER = "X-Job-Token"
 
 def jobs() -> JobManager:
     return current_app.extensions["faceinsight.jobs"]
+
+
+@blueprint.record_once
+def start_job_sweeper(state: BlueprintSetupState) -> None:
+    """Sweep jobs on a timer as well as on requests: an idle server must still remove expired
+    jobs and the uploads of jobs whose worker died (FACEINSIGHT_SWEEP_MINUTES; 0: off)."""
+    app = state.app
+    app.extensions["faceinsight.jobs"].start_sweeper(float(app.config["FACEINSIGHT_SWEEP_MINUTES"]) * 60)
 
 
 def read_sample_fps(raw: str | None) -> float:

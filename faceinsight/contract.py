@@ -234,6 +234,9 @@ class VideoJob(Answer):
     frames_analyzed: Count
     frames_expected: Count
     error: Annotated[str | None, Field(description="why the job failed or was cancelled")]
+    warning: Annotated[str | None, Field(
+        description="a finished job that read far fewer frames than the video promised "
+                    "(damaged or cut short): its results cover what could be read")] = None
     keep: bool
     links: JobLinks
     results: SkipJsonSchema[None] | Annotated[VideoResults, Field(

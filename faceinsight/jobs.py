@@ -286,6 +286,19 @@ def _record_failure(store: JobStore, job_id: str, reason: str) -> None:
         log.exception("could not record that video job %s failed (%s)", job_id, reason)
 
 
+def short_video_warning(analyzed: int, expected: int) -> str | None:
+    """What to tell a user whose video gave far fewer frames than its header promised: the
+    decoder stops quietly at damaged or missing data, and "done" alone would hide that.
+
+    :param analyzed: frames read and analysed.
+    :param expected: frames the sampling of the container's duration promised.
+    """
+    if expected <= 0 or analyzed >= expected - max(2, 0.1 * expected):
+        return None  # container durations are approximate: a few frames short is normal
+    return (f"the video ended after {analyzed} of the {expected} frames expected: it may be "
+            "damaged or cut short, and the results cover only what could be read")
+
+
 def execute_job(job_id: str, spec: JobSpec, store: JobStore) -> None:
     """Run one video job to its end, recording progress, results or the reason it failed.
 
@@ -317,8 +330,10 @@ def execute_job(job_id: str, spec: JobSpec, store: JobStore) -> None:
         if not spec.keep:  # gone before "done" is visible, so no client sees it linger
             video_path.unlink(missing_ok=True)
         store.save_results(job_id, results)
+        expected = (store.load(job_id) or {}).get("frames_expected") or spec.frames_expected
         store.update(job_id, status="done", progress=100, finished=time.time(),
-                     frames_analyzed=len(results["frames"]))
+                     frames_analyzed=len(results["frames"]),
+                     warning=short_video_warning(len(results["frames"]), expected))
     except VideoCancelled:
         store.update(job_id, status="cancelled", error="the job was cancelled", finished=time.time())
     except (VideoError, ModelError) as error:

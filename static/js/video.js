@@ -116,6 +116,7 @@ async function poll() {
   }
   if (state.status === "done") {
     showResults(state);
+    if (state.warning) showMessage(`${job.name}: ${state.warning}.`, "warning");
     resetJob();
   } else if (state.status === "failed" || state.status === "cancelled") {
     showMessage(`The video was not analysed: ${state.error || state.status}`, "error");

@@ -345,3 +345,26 @@ def test_client_gone_mid_upload_leaves_nothing(app, app_config, video_file):
         assert app.test_client().get("/health").status_code == 200
     finally:
         server.shutdown()
+
+
+def test_short_video_warning_only_when_far_fewer_frames_than_promised():
+    from faceinsight.jobs import short_video_warning
+
+    assert short_video_warning(100, 100) is None and short_video_warning(98, 100) is None
+    assert short_video_warning(9, 10) is None  # container durations are approximate
+    assert short_video_warning(37, 100).startswith("the video ended after 37 of the 100 frames expected")
+    assert short_video_warning(0, 0) is None
+
+
+def test_a_video_cut_short_is_done_with_a_warning(client, tmp_path):
+    """The decoder stops quietly where a file is cut: the job says so instead of a bare "done"."""
+    whole = write_video(tmp_path / "whole.avi", frames=40).read_bytes()
+    cut = tmp_path / "cut.avi"
+    cut.write_bytes(whole[:len(whole) // 2])
+    state = wait_for_job(client, post_video(client, cut, sample_fps="10").get_json()["url"])
+    assert state["status"] == "done"
+    assert 0 < state["frames_analyzed"] < state["frames_expected"] * 0.9
+    assert state["warning"].startswith(f"the video ended after {state['frames_analyzed']} of the")
+    created = post_video(client, tmp_path / "whole.avi", sample_fps="10").get_json()
+    whole_state = wait_for_job(client, created["url"])
+    assert whole_state["status"] == "done" and whole_state["warning"] is None

@@ -489,6 +489,7 @@ class JobManager:
         self._sweeping = threading.Lock()  # one sweep at a time in this process (timer, requests)
         self._stop_sweeper = threading.Event()
         self._sweeper: threading.Thread | None = None
+        self._also_sweep: Callable[[], int] | None = None
 
     def new_job(self) -> tuple[str, Path]:
         """A fresh job id and its (private, empty) folder, to save the upload into.
@@ -605,14 +606,16 @@ class JobManager:
         finally:
             self._sweeping.release()
 
-    def start_sweeper(self, interval_s: float) -> None:
+    def start_sweeper(self, interval_s: float, also: Callable[[], int] | None = None) -> None:
         """Sweep every ``interval_s`` seconds in a daemon thread, so an idle server still removes
         expired jobs and stopped jobs' uploads (0 or less: no thread). Once per manager.
 
         :param interval_s: seconds between sweeps (``FACEINSIGHT_SWEEP_MINUTES``).
+        :param also: another sweep to run each time (the kept captures'); it must not hold the app.
         """
         if interval_s <= 0 or self._sweeper is not None:
             return
+        self._also_sweep = also
         # The thread holds the manager weakly, so an app dropped without shutdown() (tests)
         # lets its thread end instead of keeping both alive.
         self._sweeper = threading.Thread(target=_sweep_every, name="job-sweep", daemon=True,
@@ -656,11 +659,14 @@ def _sweep_once(manager_ref: Callable[[], JobManager | None]) -> bool:
     manager = manager_ref()  # a local only: the manager is not held between sweeps
     if manager is None:
         return False
-    try:
-        removed = manager.sweep()
-    except Exception:
-        log.exception("video job sweep failed")
-    else:
-        if removed:
-            log.info("sweep removed %d video jobs", removed)
+    for name, sweep in (("video job", manager.sweep), ("kept capture", manager._also_sweep)):
+        if sweep is None:
+            continue
+        try:
+            removed = sweep()
+        except Exception:
+            log.exception("%s sweep failed", name)
+        else:
+            if removed:
+                log.info("sweep removed %d %ss", removed, name)
     return True

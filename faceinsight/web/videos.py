@@ -31,10 +31,13 @@ def jobs() -> JobManager:
 
 @blueprint.record_once
 def start_job_sweeper(state: BlueprintSetupState) -> None:
-    """Sweep jobs on a timer as well as on requests: an idle server must still remove expired
-    jobs and the uploads of jobs whose worker died (FACEINSIGHT_SWEEP_MINUTES; 0: off)."""
-    app = state.app
-    app.extensions["faceinsight.jobs"].start_sweeper(float(app.config["FACEINSIGHT_SWEEP_MINUTES"]) * 60)
+    """Sweep jobs and kept captures on a timer as well as on requests: an idle server must still
+    remove expired jobs, the uploads of jobs whose worker died and captures past their retention
+    (FACEINSIGHT_SWEEP_MINUTES; 0: off)."""
+    config, extensions = state.app.config, state.app.extensions
+    captures, retention_s = extensions["faceinsight.captures"], config["FACEINSIGHT_RETENTION_HOURS"] * 3600
+    extensions["faceinsight.jobs"].start_sweeper(float(config["FACEINSIGHT_SWEEP_MINUTES"]) * 60,
+                                                 also=lambda: captures.sweep(retention_s))
 
 
 def read_sample_fps(raw: str | None) -> float:

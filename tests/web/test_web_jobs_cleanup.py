@@ -229,3 +229,16 @@ def test_sweeps_never_overlap(app, monkeypatch):
     finally:
         release.set()
         first.join(5)
+
+
+def test_kept_captures_past_their_retention_are_swept_with_no_request(make_app, astronaut_jpeg):
+    """Kept photos are swept by the same timer (before, only when a request came)."""
+    from webhelpers import keep_captures, upload
+
+    app = make_app(FACEINSIGHT_RETENTION_HOURS=TINY_MINUTES / 60, FACEINSIGHT_SWEEP_MINUTES=TINY_MINUTES)
+    client = app.test_client()
+    keep_captures(client)
+    assert upload(client, astronaut_jpeg, "kept.jpg").get_json()["stored"]
+    root = app.config["FACEINSIGHT_UPLOAD_DIR"] / "captures"
+    assert list(root.rglob("*.img"))
+    assert wait_until(lambda: not list(root.rglob("*.img"))), "an idle server kept an expired capture"

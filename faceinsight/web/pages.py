@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import mimetypes
+
 import numpy as np
 from flask import Blueprint, Response, current_app, jsonify, render_template, request, send_file, session
 from PIL import Image, UnidentifiedImageError
@@ -117,7 +119,10 @@ def capture(capture_id: str) -> Response:
             mimetype = IMAGE_TYPES.get(image.format or "", "application/octet-stream")
     except (OSError, UnidentifiedImageError):
         mimetype = "application/octet-stream"
-    return send_file(path, mimetype=mimetype, max_age=0, conditional=False)
+    # Named by its type, so that "Save image as" gives a file that opens (not "<id>.img").
+    extension = mimetypes.guess_extension(mimetype) or ".img"
+    return send_file(path, mimetype=mimetype, max_age=0, conditional=False,
+                     download_name=f"capture-{capture_id[:8]}{extension}")
 
 
 @blueprint.delete("/captures/<capture_id>")

@@ -135,7 +135,8 @@ def uploaded_file(request: Request, field: str = "file") -> FileStorage:
 
     :param request: the current request.
     :param field: the expected form field name.
-    :raises ApiError: 415 for a body that is not multipart, 400 for a missing or wrong field.
+    :raises ApiError: 415 for a body that is not multipart, 400 for a missing or wrong field or
+        for more than one file in it.
     """
     if not request.mimetype and not request.content_length:
         raise ApiError(400, f"no file uploaded: send it in a multipart field named {field!r}")
@@ -147,6 +148,8 @@ def uploaded_file(request: Request, field: str = "file") -> FileStorage:
         if others:
             raise ApiError(400, f"the file must be in a field named {field!r}, not {others[0]!r}")
         raise ApiError(400, f"no file uploaded: send it in a multipart field named {field!r}")
+    if len(request.files.getlist(field)) > 1:  # answering for one would silently drop the rest
+        raise ApiError(400, f"send one file per request (the field {field!r} came more than once)")
     return part
 
 

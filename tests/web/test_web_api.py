@@ -51,6 +51,17 @@ def test_detect_false_takes_the_whole_image(client, astronaut_jpeg):
         assert len(faces) == 1 and faces[0]["box"] == [0, 0, 512, 512]
 
 
+def test_two_files_in_one_request_are_refused_not_half_answered(client, astronaut_jpeg, video_file):
+    import io
+
+    photos = {"file": [(io.BytesIO(astronaut_jpeg), "a.jpg"), (io.BytesIO(astronaut_jpeg), "b.jpg")]}
+    videos = {"file": [(io.BytesIO(video_file.read_bytes()), "a.avi"), (io.BytesIO(b"x"), "b.avi")]}
+    for url, form in (("/api/v1/analyze", photos), ("/api/v1/videos", videos)):
+        response = client.post(url, data=form, content_type="multipart/form-data")
+        assert response.status_code == 400, url
+        assert response.get_json()["error"].startswith("send one file per request")
+
+
 def test_detect_false_refuses_an_image_too_small_to_be_a_face(client):
     tiny = encode(np.full((1, 1, 3), 128, np.uint8), "PNG")
     response = upload(client, tiny, "dot.png", detect="false")

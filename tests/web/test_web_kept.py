@@ -15,6 +15,9 @@ def test_a_session_deletes_one_of_its_kept_captures(client, app, app_config, ast
     first = upload(client, astronaut_jpeg, "one.jpg").get_json()["stored"]
     second = upload(client, astronaut_jpeg, "two.jpg").get_json()["stored"]
     url = f"/captures/{first['id']}"
+    shown = client.get(url)
+    assert shown.mimetype == "image/jpeg"
+    assert f'filename=capture-{first["id"][:8]}.jpg' in shown.headers["Content-Disposition"]
     assert client.delete(url).status_code == 403  # no CSRF token
     stranger = app.test_client()
     stranger.get("/")

@@ -26,8 +26,6 @@ import secrets
 import shutil
 import threading
 import time
-import weakref
-from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -487,9 +485,6 @@ class JobManager:
         else:
             self.runner = ThreadRunner(self.store, workers, max_pending)
         self._sweeping = threading.Lock()  # one sweep at a time in this process (timer, requests)
-        self._stop_sweeper = threading.Event()
-        self._sweeper: threading.Thread | None = None
-        self._also_sweep: Callable[[], int] | None = None
 
     def new_job(self) -> tuple[str, Path]:
         """A fresh job id and its (private, empty) folder, to save the upload into.
@@ -606,22 +601,6 @@ class JobManager:
         finally:
             self._sweeping.release()
 
-    def start_sweeper(self, interval_s: float, also: Callable[[], int] | None = None) -> None:
-        """Sweep every ``interval_s`` seconds in a daemon thread, so an idle server still removes
-        expired jobs and stopped jobs' uploads (0 or less: no thread). Once per manager.
-
-        :param interval_s: seconds between sweeps (``FACEINSIGHT_SWEEP_MINUTES``).
-        :param also: another sweep to run each time (the kept captures'); it must not hold the app.
-        """
-        if interval_s <= 0 or self._sweeper is not None:
-            return
-        self._also_sweep = also
-        # The thread holds the manager weakly, so an app dropped without shutdown() (tests)
-        # lets its thread end instead of keeping both alive.
-        self._sweeper = threading.Thread(target=_sweep_every, name="job-sweep", daemon=True,
-                                         args=(weakref.ref(self), interval_s, self._stop_sweeper))
-        self._sweeper.start()
-
     def _expired(self, job_id: str, now: float) -> bool:
         """Whether a job has been idle past its lifetime (an orphan folder: the job lifetime)."""
         state = self._current_state(job_id, now)
@@ -641,32 +620,6 @@ class JobManager:
             self.redis.ping()
 
     def shutdown(self) -> None:
-        """Stop taking jobs and stop the sweeper thread (tests; gunicorn workers just exit)."""
-        self._stop_sweeper.set()
+        """Stop taking jobs (tests; gunicorn workers just exit)."""
         self.runner.shutdown()
 
-
-def _sweep_every(manager_ref: Callable[[], JobManager | None], interval_s: float,
-                 stop: threading.Event) -> None:
-    """The sweeper thread: sweep each interval until stopped or the manager is gone."""
-    while not stop.wait(interval_s) and _sweep_once(manager_ref):
-        pass
-
-
-def _sweep_once(manager_ref: Callable[[], JobManager | None]) -> bool:
-    """One timed sweep; False once the manager has been dropped. Never raises: a failed sweep
-    is logged and the next one tries again (the thread must outlive a bad moment on disk)."""
-    manager = manager_ref()  # a local only: the manager is not held between sweeps
-    if manager is None:
-        return False
-    for name, sweep in (("video job", manager.sweep), ("kept capture", manager._also_sweep)):
-        if sweep is None:
-            continue
-        try:
-            removed = sweep()
-        except Exception:
-            log.exception("%s sweep failed", name)
-        else:
-            if removed:
-                log.info("sweep removed %d %ss", removed, name)
-    return True

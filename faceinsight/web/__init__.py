@@ -9,6 +9,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import weakref
+from collections.abc import Callable
 from typing import Any
 
 from flask import Flask, current_app, request
@@ -29,10 +31,12 @@ VIDEO_ENDPOINTS = frozenset({"videos.create"})
 
 
 class Sweeper:
-    """Runs the age-based sweep of stored uploads at most once per interval, off the request path.
+    """Runs the age-based sweep of stored uploads (kept captures, video jobs) off the request
+    path: on a timer, so that an idle server still removes what has expired, and at most once
+    per interval when requests come.
 
     :param app: the app whose stores are swept.
-    :param interval_s: seconds between sweeps; 0 turns sweeping off.
+    :param interval_s: seconds between sweeps; 0 turns sweeping off (and starts no thread).
     """
 
     def __init__(self, app: Flask, interval_s: float):
@@ -40,6 +44,14 @@ class Sweeper:
         self.interval_s = interval_s
         self._last = 0.0
         self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self.timer: threading.Thread | None = None
+        if interval_s > 0:
+            # The thread holds the sweeper weakly, so an app dropped without stop() (tests)
+            # lets its thread end instead of keeping both alive.
+            self.timer = threading.Thread(target=_sweep_every, name="upload-sweep-timer", daemon=True,
+                                          args=(weakref.ref(self), interval_s, self._stop))
+            self.timer.start()
 
     def maybe_start(self) -> None:
         """Start a sweep in a daemon thread if one is due (called before each request)."""
@@ -53,18 +65,39 @@ class Sweeper:
         threading.Thread(target=self.run, name="upload-sweep", daemon=True).start()
 
     def run(self) -> tuple[int, int]:
-        """Sweep now; returns (captures removed, jobs removed)."""
-        config = self.app.config
-        try:
-            captures = self.app.extensions["faceinsight.captures"].sweep(
-                config["FACEINSIGHT_RETENTION_HOURS"] * 3600)
-            jobs = self.app.extensions["faceinsight.jobs"].sweep()
-        except Exception:  # a sweep problem must never take a request down
-            log.exception("upload sweep failed")
-            return 0, 0
+        """Sweep now; returns (captures removed, jobs removed). Never raises: a store whose
+        sweep fails is logged and tried again next time, and the other is still swept."""
+        config, extensions = self.app.config, self.app.extensions
+        captures = _logged_sweep("kept capture", lambda: extensions["faceinsight.captures"].sweep(
+            config["FACEINSIGHT_RETENTION_HOURS"] * 3600))
+        jobs = _logged_sweep("video job", extensions["faceinsight.jobs"].sweep)
         if captures or jobs:
             log.info("sweep removed %d captures and %d video jobs", captures, jobs)
         return captures, jobs
+
+    def stop(self) -> None:
+        """End the timer thread (tests; a server process just exits)."""
+        self._stop.set()
+
+
+def _logged_sweep(name: str, sweep: Callable[[], int]) -> int:
+    """How many items ``sweep`` removed; 0, logged, when it fails (never a request's problem)."""
+    try:
+        return sweep()
+    except Exception:
+        log.exception("%s sweep failed", name)
+        return 0
+
+
+def _sweep_every(sweeper_ref: Callable[[], Sweeper | None], interval_s: float,
+                 stop: threading.Event) -> None:
+    """The timer thread: sweep each interval until stopped or the sweeper's app is gone."""
+    while not stop.wait(interval_s):
+        sweeper = sweeper_ref()  # a local only: the sweeper is not held between sweeps
+        if sweeper is None:
+            return
+        sweeper.run()
+        del sweeper
 
 
 def _limit_request_size() -> None:

@@ -9,7 +9,6 @@ import shutil
 from pathlib import Path
 
 from flask import Blueprint, Response, current_app, jsonify, request, send_file, session, url_for
-from flask.blueprints import BlueprintSetupState
 
 from faceinsight.contract import JOB_FIELDS, VideoDeleted, VideoJob, VideoJobCreated
 from faceinsight.jobs import FINISHED, JobManager, JobQueueFull, JobSpec, may_access, new_job_token
@@ -27,17 +26,6 @@ TOKEN_HEADER = "X-Job-Token"
 
 def jobs() -> JobManager:
     return current_app.extensions["faceinsight.jobs"]
-
-
-@blueprint.record_once
-def start_job_sweeper(state: BlueprintSetupState) -> None:
-    """Sweep jobs and kept captures on a timer as well as on requests: an idle server must still
-    remove expired jobs, the uploads of jobs whose worker died and captures past their retention
-    (FACEINSIGHT_SWEEP_MINUTES; 0: off)."""
-    config, extensions = state.app.config, state.app.extensions
-    captures, retention_s = extensions["faceinsight.captures"], config["FACEINSIGHT_RETENTION_HOURS"] * 3600
-    extensions["faceinsight.jobs"].start_sweeper(float(config["FACEINSIGHT_SWEEP_MINUTES"]) * 60,
-                                                 also=lambda: captures.sweep(retention_s))
 
 
 def read_sample_fps(raw: str | None) -> float:

@@ -1,5 +1,6 @@
 """Video jobs are cleaned up without help: a job whose worker died is recorded as failed and its
-upload removed, and expired jobs are swept by a timer even when no request arrives."""
+upload removed, and expired jobs and kept captures are swept by a timer even when no request
+arrives."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from webhelpers import keep_captures
+from webhelpers import keep_captures, upload
 
 from faceinsight import jobs as jobs_module
 from faceinsight.jobs import STALE_RUNNING_S, JobManager, new_job_id
@@ -141,6 +142,7 @@ def make_app(app_config: dict) -> Iterator[Callable[..., object]]:
 
     yield make
     for application in made:
+        application.extensions["faceinsight.sweeper"].stop()
         application.extensions["faceinsight.jobs"].shutdown()
 
 
@@ -171,22 +173,20 @@ def test_a_dead_job_loses_its_upload_with_no_request(make_app):
 
 
 def test_no_sweeper_thread_when_the_sweep_is_off(make_app):
-    assert make_app(FACEINSIGHT_SWEEP_MINUTES=0).extensions["faceinsight.jobs"]._sweeper is None
+    assert make_app(FACEINSIGHT_SWEEP_MINUTES=0).extensions["faceinsight.sweeper"].timer is None
 
 
 def test_the_sweeper_thread_ends_with_its_app(make_app, app_config):
-    manager = make_app(FACEINSIGHT_SWEEP_MINUTES=TINY_MINUTES).extensions["faceinsight.jobs"]
-    thread = manager._sweeper
+    sweeper = make_app(FACEINSIGHT_SWEEP_MINUTES=TINY_MINUTES).extensions["faceinsight.sweeper"]
+    thread = sweeper.timer
     assert thread is not None and thread.daemon and thread.is_alive()
-    manager.start_sweeper(1.0)
-    assert manager._sweeper is thread, "one sweeper per manager"
-    manager.shutdown()
+    sweeper.stop()
     thread.join(2)
     assert not thread.is_alive()
 
-    # An app dropped without shutdown() does not keep its thread (or itself) alive.
+    # An app dropped without stop() does not keep its thread (or itself) alive.
     dropped = create_app({**app_config, "FACEINSIGHT_SWEEP_MINUTES": TINY_MINUTES})
-    thread = dropped.extensions["faceinsight.jobs"]._sweeper
+    thread = dropped.extensions["faceinsight.sweeper"].timer
     del dropped
     gc.collect()
     thread.join(2)
@@ -194,7 +194,8 @@ def test_the_sweeper_thread_ends_with_its_app(make_app, app_config):
 
 
 def test_a_failing_sweep_is_logged_and_the_thread_carries_on(make_app, caplog):
-    manager = make_app(FACEINSIGHT_SWEEP_MINUTES=TINY_MINUTES).extensions["faceinsight.jobs"]
+    app = make_app(FACEINSIGHT_SWEEP_MINUTES=TINY_MINUTES)
+    manager = app.extensions["faceinsight.jobs"]
     calls: list[int] = []
 
     def sweep() -> int:
@@ -205,7 +206,7 @@ def test_a_failing_sweep_is_logged_and_the_thread_carries_on(make_app, caplog):
 
     manager.sweep = sweep
     assert wait_until(lambda: len(calls) >= 2), "the sweeper died with the first error"
-    assert manager._sweeper.is_alive()
+    assert app.extensions["faceinsight.sweeper"].timer.is_alive()
     assert "video job sweep failed" in caplog.text
 
 
@@ -233,8 +234,6 @@ def test_sweeps_never_overlap(app, monkeypatch):
 
 def test_kept_captures_past_their_retention_are_swept_with_no_request(make_app, astronaut_jpeg):
     """Kept photos are swept by the same timer (before, only when a request came)."""
-    from webhelpers import keep_captures, upload
-
     app = make_app(FACEINSIGHT_RETENTION_HOURS=TINY_MINUTES / 60, FACEINSIGHT_SWEEP_MINUTES=TINY_MINUTES)
     client = app.test_client()
     keep_captures(client)

@@ -21,6 +21,7 @@ Box = tuple[int, int, int, int]  # x, y, width, height
 HAAR = "haar"
 BLAZEFACE = "blazeface"
 DETECTORS = (HAAR, BLAZEFACE)
+MIN_FACE_SIDE = 20  # pixels: BlazeFace reports no smaller face (Haar's smallest is 24)
 
 
 class Detector(Protocol):
@@ -190,7 +191,7 @@ class BlazeFaceDetector:
     STRIDE = 4
 
     def __init__(self, model: bytes, min_score: float = 0.15, sure_score: float = 0.5,
-                 overlap: float = 0.3, min_side: int = 20):
+                 overlap: float = 0.3, min_side: int = MIN_FACE_SIDE):
         self.model, self.min_score, self.sure_score = model, min_score, sure_score
         self.overlap, self.min_side = overlap, min_side
         self.checker = HaarDetector()

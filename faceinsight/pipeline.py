@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from faceinsight.detectors import Box, Detector, to_gray
+from faceinsight.detectors import MIN_FACE_SIDE, Box, Detector, to_gray
 from faceinsight.files import FileTooLargeError, read_regular_file
 
 AGE_GENDER_SIZE = 128
@@ -370,7 +370,7 @@ def crops_for_whole_image(gray: np.ndarray) -> FaceCrops:
     )
 
 
-MIN_FACE_CROP = 20  # pixels a side: the smallest face the detectors report
+MIN_FACE_CROP = MIN_FACE_SIDE  # pixels a side: no detector reports a smaller face
 
 
 def check_face_crop_size(gray: np.ndarray) -> None:

@@ -588,6 +588,10 @@ def test_detections_of_training_faces_are_kept_between_rounds(astronaut: np.ndar
         stricter = BlazeFaceDetector(detector.model, min_score=0.4)
         assert detector_fingerprint(stricter) != detector_fingerprint(detector)
     assert detector_fingerprint(HaarDetector(min_neighbors=3)) != detector_fingerprint(HaarDetector())
+    if isinstance(detector, BlazeFaceDetector):  # its Haar check decides boxes too
+        checked = BlazeFaceDetector(detector.model)
+        checked.checker = HaarDetector(max_side=320)
+        assert detector_fingerprint(checked) != detector_fingerprint(detector)
     assert detector_fingerprint(HaarDetector()) == detector_fingerprint(HaarDetector())
 
 

@@ -71,7 +71,7 @@ def served_boxes(args: argparse.Namespace, contexts: np.ndarray, chip: tuple[int
 
     models = FaceModels(args.detector_framing)
     boxes, found = detector_framed_boxes(contexts, chip, models.detector, getattr(models.framing, model),
-                                         cache_dir=getattr(args, "cache", None))
+                                         cache_dir=args.cache)
     print(f"{models.detector.name} framed {found:.1%} of the training faces "
           "(the rest keep their own framing)", flush=True)
     return boxes

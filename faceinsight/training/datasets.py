@@ -149,8 +149,9 @@ def cached_detections(contexts: np.ndarray, chip: tuple[int, int, int, int], det
 
 
 def detector_fingerprint(detector) -> str:
-    """A digest of what decides a detector's boxes: its kind, its weights, its thresholds and
-    OpenCV's version (the Haar cascade ships with OpenCV)."""
+    """A digest of what decides a detector's boxes: its kind, its weights, its thresholds (and
+    those of a detector it asks, such as BlazeFace's Haar check) and OpenCV's version (the Haar
+    cascade ships with OpenCV)."""
     import cv2
 
     digest = hashlib.sha256(f"{detector.name} {cv2.__version__}".encode())
@@ -159,6 +160,8 @@ def detector_fingerprint(detector) -> str:
             digest.update(hashlib.sha256(value).digest())
         elif isinstance(value, (int, float, str)):
             digest.update(f" {key}={value}".encode())
+        elif hasattr(value, "detect"):
+            digest.update(f" {key}={detector_fingerprint(value)}".encode())
     return digest.hexdigest()[:16]
 
 

@@ -315,7 +315,10 @@ def execute_job(job_id: str, spec: JobSpec, store: JobStore) -> None:
         store.update(job_id, status="running", started=time.time())
         frames_dir.mkdir(exist_ok=True)
 
+        promised = {"frames": spec.frames_expected}  # as the decoder last counted them
+
         def progress(done: int, expected: int) -> None:
+            promised["frames"] = expected
             store.update(job_id, progress=min(99, int(done * 100 / expected)),
                          frames_analyzed=done, frames_expected=expected)
 
@@ -328,10 +331,9 @@ def execute_job(job_id: str, spec: JobSpec, store: JobStore) -> None:
         if not spec.keep:  # gone before "done" is visible, so no client sees it linger
             video_path.unlink(missing_ok=True)
         store.save_results(job_id, results)
-        expected = (store.load(job_id) or {}).get("frames_expected") or spec.frames_expected
         store.update(job_id, status="done", progress=100, finished=time.time(),
                      frames_analyzed=len(results["frames"]),
-                     warning=short_video_warning(len(results["frames"]), expected))
+                     warning=short_video_warning(len(results["frames"]), promised["frames"]))
     except VideoCancelled:
         store.update(job_id, status="cancelled", error="the job was cancelled", finished=time.time())
     except (VideoError, ModelError) as error:

@@ -10,6 +10,7 @@ its crop geometry per detector, so a model sees at serving time the framing it l
 from __future__ import annotations
 
 import io
+import re
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,23 +56,21 @@ class FaceCrops:
     emotion: np.ndarray  # EMOTION_SIZE x EMOTION_SIZE
 
 
+# A marker that ends a scan's entropy-coded data: 0xFF then anything but a stuffed zero, a
+# restart marker (0xD0-0xD7) or another 0xFF (a fill byte; the marker is the last 0xFF's).
+_SCAN_END = re.compile(rb"\xff[\x01-\xcf\xd8-\xfe]")
+
+
 def _skip_entropy_data(data: bytes, pos: int) -> int:
-    """The offset of the first marker after a scan's entropy-coded data starting at ``pos``.
+    """The offset of the first marker after a scan's entropy-coded data starting at ``pos``
+    (the length of ``data`` where none follows).
 
     Inside that data 0xFF is always followed by 0x00 (a stuffed byte), a restart marker or a
-    fill byte, so the next other marker ends it.
+    fill byte, so the next other marker ends it. One regular-expression search, in C: a
+    byte-by-byte walk took a tenth of a millisecond for a 640x480 photo.
     """
-    while True:
-        pos = data.find(b"\xff", pos)
-        if pos < 0 or pos + 1 >= len(data):
-            return len(data)
-        follower = data[pos + 1]
-        if follower == 0xFF:
-            pos += 1  # a fill byte before a marker
-        elif follower == 0x00 or 0xD0 <= follower <= 0xD7:
-            pos += 2
-        else:
-            return pos
+    found = _SCAN_END.search(data, pos)
+    return len(data) if found is None else found.start()
 
 
 def count_jpeg_scans(data: bytes, limit: int) -> int:

@@ -18,6 +18,7 @@ from faceinsight import __version__, contract
 from faceinsight.web.uploads import FALSE_WORDS, TRUE_WORDS
 
 JSON = "application/json"
+FORM = "application/x-www-form-urlencoded"
 REF = "#/components/schemas/{model}"
 
 
@@ -54,11 +55,16 @@ def _schemas() -> dict[str, dict]:
     return top["$defs"]
 
 
-def _flags(form: bool) -> dict:
-    """The ``detect`` and ``store`` flags: words in a form; a boolean (or the same words) in JSON."""
+def _flag(form: bool) -> dict:
+    """A yes/no field: words in a form; a boolean (or the same words) in JSON."""
     words = {"type": "string", "enum": ["", *TRUE_WORDS, *FALSE_WORDS],
              "description": "case-insensitive; '' means the default"}
-    schema = words if form else {"oneOf": [{"type": "boolean"}, words, {"type": "null"}]}
+    return words if form else {"oneOf": [{"type": "boolean"}, words, {"type": "null"}]}
+
+
+def _flags(form: bool) -> dict:
+    """The ``detect`` and ``store`` flags (:func:`_flag`)."""
+    schema = _flag(form)
     return {
         "detect": {**schema, "default": "true" if form else True,
                    "description": "false: the image already is one face crop (box = whole image), at "
@@ -193,8 +199,9 @@ def _paths(config: dict) -> dict:
         "/session/privacy": {"post": {
             "summary": "Turn 'Keep my captures' on or off for this browser session",
             "operationId": "setPrivacy", "parameters": [csrf],
-            "requestBody": {"required": True, "content": {JSON: {"schema": _object(
-                {"keep": {"type": "boolean"}})}}},
+            "requestBody": {"required": True, "content": {
+                JSON: {"schema": _object({"keep": _flag(form=False)})},
+                FORM: {"schema": _object({"keep": _flag(form=True)})}}},
             "responses": {"200": _json("the new setting", _ref(contract.Privacy)),
                           "400": _error("'keep' missing or not a boolean"),
                           "403": _error("missing or wrong CSRF token")},

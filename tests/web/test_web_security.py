@@ -61,6 +61,12 @@ def test_privacy_toggle_validates_its_field(client):
     assert client.post("/session/privacy", json={"keep": "perhaps"}, headers=headers).status_code == 400
     response = client.post("/session/privacy", json={"keep": False}, headers=headers)
     assert response.get_json() == {"keep": False}
+    # a form says it in the words the other flags take, and the API's description says so
+    assert client.post("/session/privacy", data={"keep": "Yes"}, headers=headers).get_json() == {"keep": True}
+    assert client.post("/session/privacy", data={"keep": "perhaps"}, headers=headers).status_code == 400
+    body = client.get("/api/v1/openapi.json").get_json()["paths"]["/session/privacy"]["post"]["requestBody"]
+    form = body["content"]["application/x-www-form-urlencoded"]["schema"]
+    assert "yes" in form["properties"]["keep"]["enum"]
 
 
 def test_nothing_is_kept_by_default(client, app_config, astronaut_jpeg):

@@ -189,6 +189,7 @@ class BlazeFaceDetector:
     name = BLAZEFACE
     SIZE = 192
     STRIDE = 4
+    SAME_FACE_SHARE = 0.3  # an unsure box sharing this much of its area (or the kept box's) is that face
 
     def __init__(self, model: bytes, min_score: float = 0.15, sure_score: float = 0.5,
                  overlap: float = 0.3, min_side: int = MIN_FACE_SIDE):
@@ -223,10 +224,14 @@ class BlazeFaceDetector:
 
     def detect(self, image: np.ndarray) -> list[Box]:
         found, gray = [], None
-        for box, score in self._candidates(image):
+        for box, score in self._candidates(image):  # surest first
             if min(box[2], box[3]) < self.min_side:
                 continue
             if score < self.sure_score:
+                # An unsure box over part of a face already found (a chin and neck below it)
+                # is that face again: the check would confirm it by finding that very face.
+                if any(_shared_fraction(box, kept) >= self.SAME_FACE_SHARE for kept in found):
+                    continue
                 gray = to_gray(image) if gray is None else gray
                 if not self.checker.confirms(gray, box):
                     continue
@@ -252,6 +257,15 @@ class BlazeFaceDetector:
         merged, best = weighted_nms(corners * self.SIZE, scores[keep], self.overlap)
         boxes = [(x0, y0, x1 - x0, y1 - y0) for x0, y0, x1, y1 in merged]
         return [(_in_original(box, factor), score) for box, score in zip(boxes, best, strict=True)]
+
+
+def _shared_fraction(a: Box, b: Box) -> float:
+    """The area two boxes share, as a fraction of the smaller one's."""
+    width = min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0])
+    height = min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1])
+    if width <= 0 or height <= 0:
+        return 0.0
+    return width * height / max(1, min(a[2] * a[3], b[2] * b[3]))
 
 
 def weighted_nms(corners: np.ndarray, scores: np.ndarray,

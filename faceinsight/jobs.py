@@ -90,6 +90,18 @@ def valid_job_id(job_id: str) -> bool:
     return bool(JOB_ID.match(job_id or ""))
 
 
+TRASH_PREFIX = ".removed-"  # a job folder being removed (never a valid job id)
+
+
+def _remove_tree(path: Path, tries: int = 3) -> None:
+    """Remove a folder, again if a file appeared in it meanwhile (a worker's last write)."""
+    for _ in range(tries):
+        shutil.rmtree(path, ignore_errors=True)
+        if not path.exists():
+            return
+        time.sleep(0.05)
+
+
 def _write_json(path: Path, value: Any) -> None:
     """Atomically replace a private JSON file (nothing half-written is left on a full disk)."""
     write_private(path, json.dumps(value).encode())
@@ -234,8 +246,26 @@ class JobStore:
         return (folder / "cancel").exists() or not (folder / "state.json").exists()
 
     def remove(self, job_id: str) -> None:
-        """Delete the job's folder and everything in it."""
-        shutil.rmtree(self.folder(job_id), ignore_errors=True)
+        """Delete the job's folder and everything in it.
+
+        The folder is first renamed out of the job's path, in one step: a worker still writing
+        (its state, a frame) then finds no folder and stops, where removing in place could
+        race with its writes and leave the folder, its state and a frame behind.
+        """
+        trash = self.root / f"{TRASH_PREFIX}{job_id}-{secrets.token_hex(4)}"
+        try:
+            self.folder(job_id).rename(trash)
+        except FileNotFoundError:
+            return
+        except OSError:
+            trash = self.folder(job_id)
+        _remove_tree(trash)
+
+    def remove_trash(self) -> None:
+        """Remove what a removal left (a write that landed in a renamed folder as it went)."""
+        if self.root.is_dir():
+            for path in self.root.glob(f"{TRASH_PREFIX}*"):
+                _remove_tree(path)
 
     def ids(self) -> list[str]:
         """Every job folder's id."""
@@ -599,6 +629,7 @@ class JobManager:
             return 0
         try:
             now = time.time() if now is None else now
+            self.store.remove_trash()
             return sum(self.delete(job_id) for job_id in self.store.ids() if self._expired(job_id, now))
         finally:
             self._sweeping.release()

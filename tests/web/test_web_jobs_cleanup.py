@@ -241,3 +241,37 @@ def test_kept_captures_past_their_retention_are_swept_with_no_request(make_app, 
     root = app.config["FACEINSIGHT_UPLOAD_DIR"] / "captures"
     assert list(root.rglob("*.img"))
     assert wait_until(lambda: not list(root.rglob("*.img"))), "an idle server kept an expired capture"
+
+
+def test_a_write_racing_a_delete_leaves_nothing_behind(tmp_path, monkeypatch):
+    """A worker's last write (its state, a frame) landing while its job is deleted: the job's
+    path is gone at once, its late writes fail, and no folder, state or frame survives."""
+    store = jobs_module.JobStore(tmp_path / "jobs")
+    job_id = new_job_id()
+    store.folder(job_id).mkdir(parents=True)
+    store.create({"id": job_id, "status": "running", "owner": "someone"})
+    real_rmtree = jobs_module.shutil.rmtree
+    landed = []
+
+    def rmtree_racing_a_frame(path, ignore_errors=False):
+        if not landed:  # the worker writes a frame into the folder as it is being removed
+            (Path(path) / "frames").mkdir(exist_ok=True)
+            (Path(path) / "frames" / "74.jpg").write_bytes(b"a frame of the user's video")
+            landed.append(path)
+            return None  # this pass missed it, as rmtree does when a file comes after its listing
+        return real_rmtree(path, ignore_errors=ignore_errors)
+
+    monkeypatch.setattr(jobs_module.shutil, "rmtree", rmtree_racing_a_frame)
+    store.remove(job_id)
+    assert landed and not list((tmp_path / "jobs").iterdir())
+    assert store.update(job_id, status="cancelled") is False  # a later write finds no job
+    assert store.load(job_id) is None and not store.folder(job_id).exists()
+
+
+def test_the_sweep_clears_what_an_interrupted_removal_left(app):
+    manager = app.extensions["faceinsight.jobs"]
+    left = manager.store.root / f"{jobs_module.TRASH_PREFIX}{new_job_id()}-0000"
+    (left / "frames").mkdir(parents=True)
+    (left / "frames" / "3.jpg").write_bytes(b"frame")
+    manager.sweep()
+    assert not left.exists()

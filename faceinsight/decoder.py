@@ -33,6 +33,7 @@ from typing import Any, BinaryIO
 import numpy as np
 
 FALLBACK_FPS = 25.0  # containers that report no (or an absurd) frame rate
+MIN_FPS = 0.01  # slower is taken as no frame rate; a slide show or time-lapse is read as it says
 RECORD = struct.Struct("<cI")  # kind, payload length
 FRAME_HEAD = struct.Struct("<qdII")  # source frame index, time in seconds, height, width
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -153,7 +154,7 @@ def _fps(capture: Any) -> float:
     import cv2
 
     fps = float(capture.get(cv2.CAP_PROP_FPS) or 0)
-    return fps if math.isfinite(fps) and 1.0 <= fps <= 1000.0 else FALLBACK_FPS
+    return fps if math.isfinite(fps) and MIN_FPS <= fps <= 1000.0 else FALLBACK_FPS
 
 
 def read_info(path: str, max_pixels: int) -> VideoInfo:

@@ -81,3 +81,20 @@ def test_the_frames_pipe_holds_a_whole_640x480_frame(clip: Path) -> None:
     finally:
         child.close()
     assert size >= 640 * 480 * 3 + decoder.FRAME_HEAD.size + decoder.RECORD.size
+
+
+def test_a_video_slower_than_one_frame_a_second_keeps_its_own_rate(tmp_path: Path,
+                                                                   astronaut: np.ndarray) -> None:
+    """A slide show at 0.5 frames/s was read as 25 frames/s: 0.4 s long, one frame analysed."""
+    path = tmp_path / "slides.avi"
+    frame = cv2.cvtColor(cv2.resize(astronaut, (320, 320)), cv2.COLOR_RGB2BGR)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 0.5, (320, 320))
+    for _ in range(10):
+        writer.write(frame)
+    writer.release()
+    info = probe(str(path))
+    assert info.fps == pytest.approx(0.5) and info.duration_s == pytest.approx(20.0)
+    results = analyze_video(str(path), 2.0, info=info)
+    assert [frame["time_s"] for frame in results["frames"]] == pytest.approx([2.0 * i for i in range(10)])
+    with pytest.raises(VideoTooLong):
+        analyze_video(str(path), 2.0, info=info, max_seconds=10.0)  # its real length counts

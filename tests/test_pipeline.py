@@ -87,6 +87,18 @@ def test_gray_with_alpha_is_composited_on_white() -> None:
     assert image[0, 0].tolist() == [255, 255, 255] and image[5, 7].tolist() == [0, 0, 0]
 
 
+def test_half_transparent_pixels_are_blended_with_white() -> None:
+    levels = np.arange(0, 256, 15, dtype=np.uint8)
+    rgba = np.zeros((len(levels), 4, 4), np.uint8)
+    rgba[:, :, 0] = 200  # a red...
+    rgba[:, :, 3] = levels[:, None]  # ... from transparent to opaque, row by row
+    image = decode_image(encode(rgba, "PNG")).astype(int)
+    alpha = levels[:, None].astype(float) / 255
+    expected_red = 200 * alpha + 255 * (1 - alpha)
+    assert np.abs(image[:, :, 0] - expected_red).max() <= 1
+    assert np.abs(image[:, :, 1] - 255 * (1 - alpha)).max() <= 1
+
+
 def test_animated_gif_gives_its_first_frame() -> None:
     frames = [Image.new("RGB", (20, 10), (255, 0, 0)), Image.new("RGB", (20, 10), (0, 0, 255))]
     data = encode(frames[0], "GIF", save_all=True, append_images=frames[1:], duration=100)

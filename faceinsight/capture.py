@@ -85,7 +85,10 @@ def save_capture(found: Capture, out_dir: Path, stamp: str) -> dict[str, Path]:
     :param stamp: makes the file names of this capture unique.
     :returns: the written files by role: ``frame``, ``face``, ``face128``, ``face48``.
     """
-    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise CaptureError(f"cannot save into {out_dir}: {error.strerror or error}") from error
     face = pipeline.crop_box(found.frame, found.crops.box)
     images = {"frame": (found.frame, "jpg"), "face": (face, "jpg"),
               "face128": (found.crops.age_gender, "png"), "face48": (found.crops.emotion, "png")}
@@ -93,7 +96,11 @@ def save_capture(found: Capture, out_dir: Path, stamp: str) -> dict[str, Path]:
     for role, (image, extension) in images.items():
         path = out_dir / f"capture-{stamp}-{role}.{extension}"
         bgr = cv2.cvtColor(image, cv2.COLOR_RGB2BGR) if image.ndim == 3 else image
-        if not cv2.imwrite(str(path), bgr):
+        try:
+            written_ok = cv2.imwrite(str(path), bgr)
+        except cv2.error:
+            written_ok = False
+        if not written_ok:
             raise CaptureError(f"cannot write {path}")
         written[role] = path
     return written
@@ -104,17 +111,31 @@ def predict_capture(found: Capture, models: FaceModels, frame_path: Path) -> dic
     return {"file": str(frame_path), "faces": [face_record(found.crops, models)], "error": None}
 
 
+def whole_number(smallest: int):
+    """An argparse type: a whole number of ``smallest`` or more (argparse's own message else)."""
+    def parse(text: str) -> int:
+        value = int(text)  # a ValueError: argparse says "invalid ... value"
+        if value < smallest:
+            raise argparse.ArgumentTypeError(f"must be {smallest} or more (got {value})")
+        return value
+
+    parse.__name__ = f"whole number of {smallest} or more"
+    return parse
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="capture.py",
         description="Capture a face from a webcam or a video file, save it and predict.")
-    parser.add_argument("--device", type=int, default=0, help="camera index (default 0)")
+    parser.add_argument("--device", type=whole_number(0), default=0, help="camera index (default 0)")
     parser.add_argument("--source", default=None, metavar="PATH",
                         help="read this video file instead of a camera")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="where to save (captures/)")
-    parser.add_argument("--max-frames", type=int, default=DEFAULT_MAX_FRAMES,
+    parser.add_argument("--max-frames", type=whole_number(1), default=DEFAULT_MAX_FRAMES,
                         help="give up after this many frames without a face")
-    parser.add_argument("--json", action="store_true", help="print predict.py's JSON record")
+    parser.add_argument("--json", action="store_true",
+                        help="print the captured face's record in predict.py's JSON format (read "
+                             "from the frame as the camera gave it, before it was saved as JPEG)")
     parser.add_argument("--models", type=Path, default=None, help="folder with manifest.json")
     return parser.parse_args(argv)
 

@@ -15,14 +15,21 @@ from faceinsight.pipeline import IMAGE_EXTENSIONS, ImageDecodeError
 
 
 def iter_images(paths: list[str]) -> Iterator[Path]:
-    """Each given file, and every image file under each given folder (recursively, sorted)."""
+    """Each given file, and every image file under each given folder (recursively, sorted,
+    leaving out hidden files and folders)."""
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
             yield from sorted(p for p in path.rglob("*")
-                              if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
+                              if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS
+                              and not _hidden(p.relative_to(path)))
         else:
             yield path
+
+
+def _hidden(relative: Path) -> bool:
+    """A dot-file or anything in a dot-folder (macOS ``._photo.jpg`` resource forks, ``.git``)."""
+    return any(part.startswith(".") for part in relative.parts)
 
 
 def analyse_path(path: Path, detect: bool) -> dict:

@@ -119,3 +119,24 @@ def test_missing_models(fresh_models: None, face_video: Path, tmp_path: Path,
                         capsys: pytest.CaptureFixture) -> None:
     assert capture.main(["--source", str(face_video), "--models", str(tmp_path)]) == 2
     assert "manifest not found" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("option", "value"),
+                         [("--device", "-1"), ("--max-frames", "0"), ("--max-frames", "-5")])
+def test_numbers_out_of_range_are_refused_before_anything_opens(option: str, value: str,
+                                                                  capsys: pytest.CaptureFixture) -> None:
+    """A negative camera index crashed OpenCV (segmentation fault) when no camera was there."""
+    with pytest.raises(SystemExit) as stopped:
+        capture.main([option, value])
+    assert stopped.value.code == 2 and f"argument {option}: must be" in capsys.readouterr().err
+
+
+def test_an_out_folder_that_cannot_be_made_is_one_line(face_video: Path, tmp_path: Path,
+                                                       capsys: pytest.CaptureFixture) -> None:
+    a_file = tmp_path / "taken.jpg"
+    a_file.write_bytes(b"a file where the folder should go")
+    for out in (a_file, a_file / "below"):
+        assert capture.main(["--source", str(face_video), "--out", str(out)]) == 2
+        err = capsys.readouterr().err
+        assert f"error: cannot save into {out}" in err and "Traceback" not in err
+    assert a_file.read_bytes() == b"a file where the folder should go"

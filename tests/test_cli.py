@@ -178,6 +178,17 @@ def test_main_photo_without_a_face(tmp_path: Path, capsys: pytest.CaptureFixture
     assert json_lines(capsys.readouterr().out) == [{"file": str(blank), "faces": [], "error": None}]
 
 
+def test_hidden_files_and_folders_are_left_out(tmp_path: Path, crop_file: Path,
+                                              capsys: pytest.CaptureFixture) -> None:
+    """macOS leaves ``._name.jpg`` resource forks beside photos; they are not photos."""
+    (tmp_path / "face.jpg").write_bytes(crop_file.read_bytes())
+    (tmp_path / "._face.jpg").write_bytes(b"\x00\x05\x16\x07 AppleDouble")
+    (tmp_path / ".thumbnails").mkdir()
+    (tmp_path / ".thumbnails" / "face.jpg").write_bytes(crop_file.read_bytes())
+    assert cli.main([str(tmp_path), "--json", "--no-detect"]) == 0
+    assert [Path(r["file"]).name for r in json_lines(capsys.readouterr().out)] == ["face.jpg"]
+
+
 def test_main_empty_folder(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     assert cli.main([str(tmp_path)]) == 1
     captured = capsys.readouterr()

@@ -62,7 +62,8 @@ class Face(Answer):
     """One face, exactly as ``predict.py --json`` prints it."""
 
     box: Annotated[list[int], Field(min_length=4, max_length=4, description=(
-        "x, y, width, height in pixels of the (EXIF-upright) image"))]
+        "x, y, width, height in pixels of the (EXIF-upright) image; a face cut by the image's "
+        "edge gets the part of its box inside the image"))]
     age: Annotated[float, Field(ge=0, description="the expected age in years, one decimal")]
     age_range: Annotated[list[Count], Field(min_length=2, max_length=2, description=(
         "the interval holding 80 % of the predicted age distribution"))]

@@ -345,15 +345,26 @@ class Framing:
     emotion: CropGeometry = WHOLE_BOX
 
 
+def clip_box(box: Box, width: int, height: int) -> Box:
+    """The part of ``box`` inside a ``width`` x ``height`` image (a face cut by the photo's
+    edge has a detector box reaching past it; clients crop and draw with what we report).
+    A box wholly outside keeps a side of one pixel at the nearest edge."""
+    x, y, w, h = box
+    x0, y0 = min(max(0, x), width - 1), min(max(0, y), height - 1)
+    x1, y1 = max(min(width, x + w), x0 + 1), max(min(height, y + h), y0 + 1)
+    return int(x0), int(y0), int(x1 - x0), int(y1 - y0)
+
+
 def crops_for_box(gray: np.ndarray, box: Box, framing: Framing) -> FaceCrops:
     """Both model inputs for one detected face.
 
     :param gray: the whole grayscale image.
-    :param box: the face as found by the detector.
+    :param box: the face as found by the detector; the models' crops are cut from it (beyond
+        the photo's edge too, as they learnt), the reported box is its part inside the photo.
     :param framing: each model's crop geometry for that detector.
     """
     return FaceCrops(
-        box=box,
+        box=clip_box(box, gray.shape[1], gray.shape[0]),
         age_gender=crop_face(gray, box, framing.age_gender, AGE_GENDER_SIZE),
         emotion=crop_face(gray, box, framing.emotion, EMOTION_SIZE),
     )

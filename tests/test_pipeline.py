@@ -305,6 +305,29 @@ def test_an_unsure_box_apart_from_the_faces_found_is_still_checked(astronaut: np
     assert set(blazeface.detect(astronaut)) == {face, apart} and checked == [apart]
 
 
+@pytest.mark.parametrize("edge", ["left", "top", "right"])
+def test_a_face_cut_by_the_edge_is_reported_inside_the_image(astronaut: np.ndarray, models: FaceModels,
+                                                            edge: str) -> None:
+    """Cut through the astronaut's face: the detector's box reaches past the edge, the
+    reported box stops at it, and the models' crops are those of the whole detector box."""
+    photo = {"left": astronaut[:, 195:], "top": astronaut[95:], "right": astronaut[:, :255]}[edge]
+    [found] = models.detector.detect(photo)
+    [face] = locate_faces(photo, models)
+    height, width = photo.shape[:2]
+    x, y, w, h = face.box
+    assert 0 <= x and 0 <= y and x + w <= width and y + h <= height
+    assert face.box != found and face.box == pipeline.clip_box(found, width, height)
+    gray = pipeline.to_gray(photo)
+    assert np.array_equal(face.age_gender, pipeline.crop_face(gray, found, models.framing.age_gender, 128))
+
+
+def test_clip_box_keeps_a_box_inside_the_image() -> None:
+    assert pipeline.clip_box((-10, 5, 30, 20), 100, 50) == (0, 5, 20, 20)
+    assert pipeline.clip_box((90, 40, 30, 30), 100, 50) == (90, 40, 10, 10)
+    assert pipeline.clip_box((10, 10, 20, 20), 100, 50) == (10, 10, 20, 20)
+    assert pipeline.clip_box((150, 60, 10, 10), 100, 50) == (99, 49, 1, 1)
+
+
 def test_max_faces_limits_the_result(astronaut: np.ndarray) -> None:
     assert pipeline.find_faces(astronaut, HaarDetector(), Framing(), max_faces=0) == []
 

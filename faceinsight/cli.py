@@ -65,7 +65,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("paths", nargs="+", metavar="PATH", help="an image, or a folder to search")
     parser.add_argument("--json", action="store_true", help="one JSON object per image, per line")
     parser.add_argument("--no-detect", action="store_true",
-                        help="take each image as one face crop (box = whole image)")
+                        help="take each image as one face crop (box = whole image), framed "
+                             "as the detector frames a face: brow to chin, ear to ear")
     parser.add_argument("--models", type=Path, default=None, help="folder with manifest.json")
     return parser.parse_args(argv)
 

@@ -68,7 +68,8 @@ def _flags(form: bool) -> dict:
     return {
         "detect": {**schema, "default": "true" if form else True,
                    "description": "false: the image already is one face crop (box = whole image), at "
-                                  "least 20 pixels a side (422 below)"},
+                                  "least 20 pixels a side (422 below), framed as the detector frames "
+                                  "a face (brow to chin, ear to ear); a looser crop reads wrongly"},
         "store": {**schema, "default": "true" if form else True,
                   "description": "false: never keep this image, even if the session keeps captures"},
     }

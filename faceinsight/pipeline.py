@@ -26,6 +26,9 @@ AGE_GENDER_SIZE = 128
 EMOTION_SIZE = 48
 # What decode_image reads; GIF and TIFF give their first frame.
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif", ".tif", ".tiff"})
+# The only decoders an upload reaches (Pillow would also open ICO, TGA, PPM, PSD, JPEG 2000...,
+# whatever the file is named). JPEG's opener also reads a camera's multi-picture JPEG (MPO).
+IMAGE_FORMATS = ("JPEG", "PNG", "BMP", "WEBP", "GIF", "TIFF")
 DEFAULT_MAX_PIXELS = 40_000_000
 MAX_SIDE = 20_000  # the longest side analysed, in pixels (413 above)
 MAX_ASPECT = 25.0  # the longer side may be at most this many times the shorter (422 above)
@@ -159,7 +162,7 @@ def decode_image(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarra
             # Our own limit (check_image_shape, just below) decides; Pillow's warning would
             # refuse 89-179 megapixel images with its own wording and limit.
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data)) as image:
+            with Image.open(io.BytesIO(data), formats=IMAGE_FORMATS) as image:
                 check_image_shape(*image.size, max_pixels)
                 fast = _decode_plain_jpeg(data, image)
                 if fast is not None:

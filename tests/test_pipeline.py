@@ -79,6 +79,13 @@ def test_rgba_is_composited_on_white() -> None:
     assert near(image[30, 2], (255, 255, 255), 0) and near(image[30, 20], (255, 0, 0), 0)
 
 
+@pytest.mark.parametrize("fmt", ["ICO", "TGA", "PPM", "JPEG2000", "PCX", "SGI"])
+def test_formats_beyond_the_documented_ones_are_refused(fmt: str) -> None:
+    """Only the decoders we name are exposed to uploads, whatever a file is called."""
+    with pytest.raises(ImageDecodeError, match="not an image in a supported format"):
+        decode_image(encode(CARD, fmt))
+
+
 def test_gray_with_alpha_is_composited_on_white() -> None:
     la = Image.new("LA", (8, 6), (0, 255))
     la.putpixel((0, 0), (0, 0))

@@ -33,7 +33,7 @@ VIDEO_TYPES = {"video/mp4": ".mp4", "video/webm": ".webm", "video/x-msvideo": ".
 NEUTRAL_TYPES = frozenset({"", "application/octet-stream"})
 CAPTURE_ID = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 DATA_URL = re.compile(r"^data:(?P<type>[\w.+-]+/[\w.+-]+)?(?P<params>(;[\w.+-]+=[\w.+-]+)*)"
-                      r"(?P<b64>;base64)?,(?P<data>.*)$", re.DOTALL)
+                      r"(?P<b64>;base64)?,(?P<data>.*)$", re.DOTALL | re.IGNORECASE)  # RFC 2397: any case
 CAPTURES = "captures"
 TRUE_WORDS = ("true", "1", "yes", "on")  # how a form (or JSON) flag may say yes...
 FALSE_WORDS = ("false", "0", "no", "off")  # ... or no, in any case

@@ -41,6 +41,8 @@ def test_analyze_json_data_url(client, astronaut_jpeg):
     response = client.post("/api/v1/analyze", json={"image": data_url(astronaut_jpeg)})
     assert response.status_code == 200
     assert response.get_json()["faces"]
+    shouting = data_url(astronaut_jpeg).replace("data:image/jpeg;base64,", "DATA:IMAGE/JPEG;BASE64,")
+    assert client.post("/api/v1/analyze", json={"image": shouting}).get_json()["faces"]  # RFC 2397
 
 
 def test_detect_false_takes_the_whole_image(client, astronaut_jpeg):

@@ -185,7 +185,9 @@ def _paths(config: dict) -> dict:
             "operationId": "videoFrame",
             "parameters": [job_id, job_token, {"name": "frame", "in": "path", "required": True,
                                                "schema": {"type": "integer", "minimum": 0}}],
-            "responses": {"200": {"description": "JPEG, at most 640 px on its longer side",
+            "responses": {"200": {"description": "JPEG, at most 640 px on its longer side; the "
+                                                 "results' boxes are in the video's own pixels, so scale "
+                                                 "them by this image's width over the video's",
                                   "content": {"image/jpeg": binary}},
                           "404": _error("no such job or frame, or another owner's job")},
         }},

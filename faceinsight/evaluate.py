@@ -203,13 +203,15 @@ def mirrored_photos(chips: list, labels: list[dict], models: FaceModels, rng) ->
 
 EMOTION_SPLIT = ("FER2013 val/ (PublicTest; it chose the emotion model's checkpoints up to round 5, "
                  "its int8 calibration size and 1.4.0's ninth round over a tenth, and saw the choices "
-                 "between the networks of 1.1, 1.2.0, 1.3.0 and 1.4.0)")
+                 "between the networks of 1.1, 1.2.0, 1.3.0 and 1.4.0, and whether BlazeFace reads "
+                 "photos at their own proportions (not shipped))")
 AGE_GENDER_SPLIT = ("UTKFace validation split (15 % by file-name hash; never trained on and chose no "
                     "epoch, but it saw the choice between eleven age/gender candidates (1.1's two "
                     "rounds and a longer fine-tune, 1.3.0's four rounds framed as served, 1.4.0's "
                     "four rounds with faces pasted into photos), one view or two, three crop "
-                    "calibrations, whether BlazeFace reads the photo in gray, and averages over "
-                    "wider views (measured after 1.4.0, none shipped))")
+                    "calibrations, whether BlazeFace reads the photo in gray or at its own "
+                    "proportions, and averages over wider views, a round that learnt them and "
+                    "pairs of networks (measured after 1.4.0, none shipped))")
 
 # Each face's three answers and the suffix of their figures: served, bare crop, true square.
 ANSWERS = (("served", ""), ("bare", "_bare"), ("true_square", "_true_square"))

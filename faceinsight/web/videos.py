@@ -97,6 +97,10 @@ def create() -> tuple[Response, int, dict[str, str]]:
     ext = video_extension(name, part.mimetype or "")
     if "fps" in request.form:  # the one name is sample_fps: a misnamed rate is not ignored
         raise ApiError(400, "the sampling rate field is called 'sample_fps', not 'fps'")
+    if "sample_fps" in request.args or "fps" in request.args:  # nor one sent in the URL
+        raise ApiError(400, "send 'sample_fps' as a form field beside the file, not in the URL")
+    if len(request.form.getlist("sample_fps")) > 1:
+        raise ApiError(400, "send one 'sample_fps'")
     sample_fps = read_sample_fps(request.form.get("sample_fps"))
     try:
         job_id, folder = jobs().new_job()

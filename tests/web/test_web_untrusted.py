@@ -336,3 +336,14 @@ def test_the_sampling_rate_field_is_named_and_validated(client, app_config, tmp_
     response = send(client, "/api/v1/videos", body)
     assert response.status_code == 400 and response.get_json()["error"].startswith(words)
     assert leftover_files(app_config) == []
+
+
+def test_a_sampling_rate_in_the_url_or_twice_is_refused_not_ignored(client, app_config, tmp_path) -> None:
+    video = small_video(tmp_path)
+    in_url = send(client, "/api/v1/videos?sample_fps=5", multipart(("file", "v.avi", video, None)))
+    assert in_url.status_code == 400 and "not in the URL" in in_url.get_json()["error"]
+    twice = send(client, "/api/v1/videos", multipart(("file", "v.avi", video, None),
+                                                     ("sample_fps", None, b"1", None),
+                                                     ("sample_fps", None, b"5", None)))
+    assert twice.status_code == 400 and twice.get_json()["error"] == "send one 'sample_fps'"
+    assert leftover_files(app_config) == []

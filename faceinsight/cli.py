@@ -32,13 +32,22 @@ def _hidden(relative: Path) -> bool:
     return any(part.startswith(".") for part in relative.parts)
 
 
+def valid_text(text: str) -> str:
+    """Text that is valid Unicode: a file name that is not UTF-8 keeps its odd bytes as ``\\xff``
+    escapes (Python holds them as lone surrogates, which strict JSON readers refuse)."""
+    try:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:  # a surrogate no file name made
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def analyse_path(path: Path, detect: bool) -> dict:
     """One image's JSON record: ``{"file", "faces", "error"}``; a bad file gets an error."""
     try:
         faces = analyze_file(path, detect=detect).faces
-        return {"file": str(path), "faces": faces, "error": None}
+        return {"file": valid_text(str(path)), "faces": faces, "error": None}
     except ImageDecodeError as error:
-        return {"file": str(path), "faces": [], "error": str(error)}
+        return {"file": valid_text(str(path)), "faces": [], "error": valid_text(str(error))}
 
 
 def describe(record: dict) -> list[str]:

@@ -189,6 +189,19 @@ def test_hidden_files_and_folders_are_left_out(tmp_path: Path, crop_file: Path,
     assert [Path(r["file"]).name for r in json_lines(capsys.readouterr().out)] == ["face.jpg"]
 
 
+def test_a_file_name_that_is_not_utf8_gives_valid_json(tmp_path: Path, crop_file: Path,
+                                                      capsys: pytest.CaptureFixture) -> None:
+    odd = os.fsdecode(b"\xff\xfe-face.jpg")
+    (tmp_path / odd).write_bytes(crop_file.read_bytes())
+    (tmp_path / os.fsdecode(b"\xff-broken.jpg")).write_bytes(b"not an image")
+    assert cli.main([str(tmp_path), "--json", "--no-detect"]) == 1
+    out = capsys.readouterr().out
+    out.encode("utf-8")  # strict: no lone surrogates left for a JSON reader to refuse
+    records = json_lines(out)
+    assert [Path(r["file"]).name for r in records] == ["\\xff-broken.jpg", "\\xff\\xfe-face.jpg"]
+    assert records[0]["error"] and records[1]["faces"]
+
+
 def test_main_empty_folder(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     assert cli.main([str(tmp_path)]) == 1
     captured = capsys.readouterr()

@@ -146,7 +146,7 @@ def _open_capture(path: str) -> Any:
     capture = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
     if not capture.isOpened():
         capture.release()
-        raise VideoError("the file is not a video OpenCV can read")
+        raise VideoError("the file is not a video this server can read (damaged, or an unsupported codec)")
     return capture
 
 

@@ -1,11 +1,11 @@
 // Webcam mode: enable the camera, live overlay from downscaled frames, full-resolution snapshots.
 // The camera runs only while the Webcam tab is shown and the page is visible: leaving either
 // stops its tracks (the camera light goes off) and coming back restarts what was on.
-import { drawFaces } from "./draw.js";
+import { drawFaces, drawSized } from "./draw.js";
 import { renderCards } from "./cards.js";
 import { addEntry } from "./log.js";
 import {
-  analyzeImage, canvasBlob, clearMessage, el, faceSummary, scaledCanvas, showMessage, thumbnail,
+  analyzeImage, canvasBlob, clearMessage, el, faceSummary, facesFound, scaledCanvas, showMessage, thumbnail,
 } from "./util.js";
 
 const LIVE_MAX_SIDE = 360; // live frames are downscaled: fast to send, enough for the detector
@@ -199,6 +199,8 @@ async function sendFrame(force = false) {
   } catch (error) {
     if (generation === state.generation && error.name !== "AbortError") {
       $("live-status").textContent = `Live paused: ${error.message}`;
+      state.boxes = []; // no stale boxes over a face that may have moved on
+      resetOverlay();
       retryMs = LIVE_RETRY_MS;
     }
   } finally {
@@ -335,8 +337,10 @@ function showSnapshot(frame, faces) {
   canvas.width = frame.width;
   canvas.height = frame.height;
   const ctx = canvas.getContext("2d");
-  ctx.drawImage(frame, 0, 0);
-  drawFaces(ctx, faces, 1);
+  drawSized(canvas, () => {
+    ctx.drawImage(frame, 0, 0);
+    drawFaces(ctx, faces, 1);
+  });
   canvas.dataset.faces = String(faces.length);
   canvas.setAttribute("aria-label", faces.length
     ? `The snapshot, with ${faces.length} numbered face box${faces.length > 1 ? "es" : ""}, matching the cards below`
@@ -348,27 +352,29 @@ async function snapshot() {
   const video = $("camera-video");
   if (!state.stream || !video.videoWidth) return;
   const button = $("snapshot");
-  button.disabled = true;
+  const hadFocus = document.activeElement === button;
+  button.disabled = true; // a disabled button loses the focus: it is given back below
   try {
     const { canvas } = scaledCanvas(video, video.videoWidth, video.videoHeight, 100000);
     const blob = await canvasBlob(canvas, "image/jpeg", 0.92);
     const result = await analyzeImage(blob, "snapshot.jpg", { store: true });
-    showSnapshot(canvas, result.faces);
-    drawFaces(canvas.getContext("2d"), result.faces, 1);
+    showSnapshot(canvas, result.faces); // the frame stays clean: it is drawn again on a resize
     document.dispatchEvent(new CustomEvent("faceinsight:stored", { detail: result }));
+    const shown = $("snapshot-canvas");
     addEntry({
       kind: "snapshot",
       title: "Snapshot",
       text: result.faces.length ? result.faces.map(faceSummary).join("; ") : "No face found",
-      thumb: thumbnail(canvas, canvas.width, canvas.height),
+      thumb: thumbnail(shown, shown.width, shown.height),
     });
     if (!result.faces.length) showMessage("No face found in the snapshot. Face the camera in good light.", "warning");
     else if (result.storage_error) showMessage(result.storage_error, "warning");
-    else clearMessage();
+    else showMessage(`Snapshot: ${facesFound(result.faces.length)}.`); // said by screen readers too
   } catch (error) {
     showMessage(`The snapshot could not be analysed: ${error.message}`, "error");
   } finally {
     button.disabled = !state.stream;
+    if (hadFocus && !button.disabled) button.focus();
   }
 }
 

@@ -1,12 +1,27 @@
 // "Kept on the server": the session's kept captures and videos (with "Keep my captures" on),
 // each deletable.
-import { csrfToken, el, errorMessage, showMessage } from "./util.js";
+import { csrfToken, el, errorMessage, networkMessage, showMessage } from "./util.js";
 
 function $(id) {
   return document.getElementById(id);
 }
 
+/** After a Delete, keep the keyboard where it was: on the Delete of the row that took the
+ * removed row's place (or the one before it), else on the section's heading. */
+function refocus(index) {
+  const buttons = [...$("kept-list").querySelectorAll("button")];
+  const next = buttons[Math.min(index, buttons.length - 1)];
+  if (next) next.focus();
+  else {
+    const heading = $("kept-heading");
+    heading.tabIndex = -1;
+    heading.focus();
+  }
+}
+
 async function remove(item, button) {
+  const index = [...$("kept-list").querySelectorAll("button")].indexOf(button);
+  const hadFocus = document.activeElement === button;
   button.disabled = true;
   try {
     const response = await fetch(item.url, {
@@ -15,9 +30,10 @@ async function remove(item, button) {
     if (!response.ok && response.status !== 404) throw new Error(await errorMessage(response));
     showMessage(`Deleted the kept ${item.video ? "video" : "capture"} ${item.name}.`);
   } catch (error) {
-    showMessage(`Could not delete ${item.name}: ${error.message}`, "error");
+    showMessage(`Could not delete ${item.name}: ${networkMessage(error)}`, "error");
   }
   await refreshKept();
+  if (hadFocus) refocus(index);
 }
 
 function render(keep, items) {
@@ -31,6 +47,8 @@ function render(keep, items) {
     if (!item.video) {
       preview.alt = "";
       preview.loading = "lazy";
+      // A kept TIFF (which browsers cannot show) gets a plain tile, not a broken image.
+      preview.addEventListener("error", () => preview.replaceWith(el("div", "kept-video", "Photo")), { once: true });
       preview.src = item.url;
     }
     const text = el("div", "kept-text");

@@ -1,9 +1,9 @@
 // Photo mode: drop or pick photos; each gets its boxed picture and a card per face. A new batch
 // (or an error) replaces what was shown before.
-import { drawFaces } from "./draw.js";
+import { drawFaces, drawSized } from "./draw.js";
 import { renderCards } from "./cards.js";
 import { addEntry } from "./log.js";
-import { analyzeImage, clearMessage, el, faceSummary, showMessage, thumbnail } from "./util.js";
+import { analyzeImage, el, faceSummary, facesFound, showMessage, thumbnail } from "./util.js";
 
 const MAX_FILES = 10; // one drop analyses at most this many photos
 
@@ -68,8 +68,10 @@ async function analyseInto(section, file, current) {
     stage.append(canvas);
     section.append(stage); // on the page first: labels are sized for the width it is shown at
     const ctx = canvas.getContext("2d");
-    ctx.drawImage(bitmap, 0, 0, canvas.width, canvas.height);
-    drawFaces(ctx, result.faces, 1);
+    drawSized(canvas, () => {
+      ctx.drawImage(bitmap, 0, 0, canvas.width, canvas.height);
+      drawFaces(ctx, result.faces, 1);
+    });
     canvas.setAttribute("role", "img");
     canvas.setAttribute("aria-label", result.faces.length
       ? `${file.name || "The photo"}, with ${result.faces.length} numbered face box${result.faces.length > 1 ? "es" : ""}`
@@ -115,8 +117,12 @@ export async function handlePhotos(fileList) {
   else if (faceless) notes.push(`No face found in ${faceless} of ${taken.length} photos.`);
   const storage = outcomes.find((o) => o.storageError);
   if (storage) notes.push(storage.storageError);
-  if (!notes.length) clearMessage();
-  else showMessage(notes.join(" "), failed ? "error" : "warning");
+  if (!notes.length) {
+    // Said aloud by screen readers too (the banner is a polite live region).
+    const found = outcomes.reduce((sum, o) => sum + (o.faces || 0), 0);
+    showMessage(taken.length === 1 ? `${taken[0].name}: ${facesFound(found)}.`
+      : `${taken.length} photos analysed: ${facesFound(found)}.`);
+  } else showMessage(notes.join(" "), failed ? "error" : "warning");
 }
 
 export function initPhoto() {

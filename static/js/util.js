@@ -43,14 +43,46 @@ export async function errorMessage(response) {
   return `the server answered ${response.status}`;
 }
 
+/** What a failed request means to a person: the browser's own words ("Failed to fetch",
+ * "NetworkError when attempting...") say nothing useful. */
+export function networkMessage(error) {
+  if (error && (error.name === "TimeoutError" || error.name === "AbortError")) {
+    return "the server took too long to answer";
+  }
+  if (error instanceof TypeError) return "could not reach the server (check the connection)";
+  return (error && error.message) || String(error);
+}
+
+/** A fetch that fails, rather than hangs, when the server does not answer within timeoutMs;
+ * an AbortError from the caller's own signal stays an AbortError. */
+export async function fetchWithin(url, options = {}, timeoutMs = 60000) {
+  const timer = new AbortController();
+  const stop = setTimeout(() => timer.abort(new DOMException("timed out", "TimeoutError")), timeoutMs);
+  const outer = options.signal;
+  if (outer) {
+    if (outer.aborted) timer.abort(outer.reason);
+    else outer.addEventListener("abort", () => timer.abort(outer.reason), { once: true });
+  }
+  try {
+    return await fetch(url, { ...options, signal: timer.signal });
+  } finally {
+    clearTimeout(stop);
+  }
+}
+
 /** POST JSON to one of the session endpoints, with the CSRF token. */
 export async function postSession(url, body) {
-  const response = await fetch(url, {
-    method: "POST",
-    credentials: "same-origin",
-    headers: { "Content-Type": "application/json", "X-CSRF-Token": csrfToken() },
-    body: JSON.stringify(body || {}),
-  });
+  let response;
+  try {
+    response = await fetchWithin(url, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "Content-Type": "application/json", "X-CSRF-Token": csrfToken() },
+      body: JSON.stringify(body || {}),
+    });
+  } catch (error) {
+    throw new Error(networkMessage(error));
+  }
   if (!response.ok) throw new Error(await errorMessage(response));
   return response.json();
 }
@@ -60,9 +92,15 @@ export async function analyzeImage(blob, name, { store = true, signal } = {}) {
   const form = new FormData();
   form.append("file", blob, name || "image.jpg");
   form.append("store", store ? "true" : "false");
-  const response = await fetch("/api/v1/analyze", {
-    method: "POST", body: form, credentials: "same-origin", signal,
-  });
+  let response;
+  try {
+    response = await fetchWithin("/api/v1/analyze", {
+      method: "POST", body: form, credentials: "same-origin", signal,
+    });
+  } catch (error) {
+    if (signal && signal.aborted) throw error; // the caller's own cancel (a stale live frame)
+    throw new Error(networkMessage(error));
+  }
   if (!response.ok) throw new Error(await errorMessage(response));
   return response.json();
 }
@@ -88,6 +126,11 @@ export function canvasBlob(canvas, type = "image/jpeg", quality = 0.85) {
 /** A small square-ish JPEG data URL for the session log. */
 export function thumbnail(source, width, height) {
   return scaledCanvas(source, width, height, 96).canvas.toDataURL("image/jpeg", 0.7);
+}
+
+/** "1 face found", "3 faces found". */
+export function facesFound(count) {
+  return `${count} face${count === 1 ? "" : "s"} found`;
 }
 
 export function percent(value) {

@@ -1,15 +1,22 @@
 // Video mode: upload, background analysis with progress, emotion chart per face track with its
 // data table, downloads, seeking. A new upload leaves the previous results on screen until its
 // own results replace them.
-import { drawFaces } from "./draw.js";
+import { drawFaces, drawSized } from "./draw.js";
 import { addEntry } from "./log.js";
 import {
-  EMOTIONS, EMOTION_COLORS, ageBracket, clearMessage, el, errorMessage, faceSummary, percent, showMessage,
-  thumbnail,
+  EMOTIONS, EMOTION_COLORS, ageBracket, clearMessage, el, errorMessage, faceSummary, networkMessage, percent,
+  showMessage, thumbnail,
 } from "./util.js";
 
 const POLL_MS = 600;
-const job = { id: null, url: null, results: null, timer: null, xhr: null, listed: false };
+// A status check that fails (the network, a restart, a busy server) is tried again, waiting
+// longer each time, for this long before the page gives up: the job runs on the server anyway.
+const RETRY_FOR_MS = 5 * 60 * 1000;
+const RETRY_MAX_MS = 15000;
+const SAVED_JOB = "faceinsight.video-job"; // this tab's running job, kept across a reload
+const job = {
+  id: null, url: null, results: null, timer: null, xhr: null, listed: false, failingSince: null, wait: POLL_MS,
+};
 let shown = null; // the results on screen, redrawn when the theme changes
 
 function $(id) {
@@ -24,9 +31,22 @@ function setProgress(value, text) {
 
 function resetJob() {
   clearTimeout(job.timer);
-  Object.assign(job, { id: null, url: null, results: null, timer: null, xhr: null, listed: false });
+  const hadFocus = document.activeElement === $("video-cancel");
+  Object.assign(job, {
+    id: null, url: null, results: null, timer: null, xhr: null, listed: false, failingSince: null, wait: POLL_MS,
+  });
+  sessionStorage.removeItem(SAVED_JOB);
   $("video-submit").disabled = false;
   $("video-cancel").hidden = true;
+  if (hadFocus) $("video-submit").focus(); // the cancel button it was on is gone
+}
+
+/** Follow a job: remembered for this tab, so that a reload picks it up again. */
+function followJob(url, name) {
+  Object.assign(job, { url, name, failingSince: null, wait: POLL_MS });
+  sessionStorage.setItem(SAVED_JOB, JSON.stringify({ url, name }));
+  $("video-submit").disabled = true;
+  $("video-cancel").hidden = false;
 }
 
 /** Remove everything a previous job showed. */
@@ -78,14 +98,14 @@ async function submit(event) {
   if (job.xhr) job.xhr.abort();
   resetJob();
   clearMessage();
-  $("video-submit").disabled = true;
   $("video-cancel").hidden = false;
+  $("video-cancel").focus(); // the button that was pressed is about to be disabled
+  $("video-submit").disabled = true;
   setProgress(0, "Uploading…");
   try {
     const created = await upload(file, $("video-fps").value);
     job.id = created.id;
-    job.url = created.url;
-    job.name = file.name;
+    followJob(created.url, file.name);
     setProgress(0, "0 % · queued");
     poll();
   } catch (error) {
@@ -95,18 +115,44 @@ async function submit(event) {
   }
 }
 
-async function poll() {
-  if (!job.url) return;
-  let state;
-  try {
-    const response = await fetch(job.url, { credentials: "same-origin" });
-    if (!response.ok) throw new Error(await errorMessage(response));
-    state = await response.json();
-  } catch (error) {
-    showMessage(`Lost track of the video job: ${error.message}`, "error");
+/** After a failed status check: try again later, or give up once it has failed for long. */
+function retryLater(reason) {
+  const now = Date.now();
+  job.failingSince = job.failingSince || now;
+  if (now - job.failingSince > RETRY_FOR_MS) {
+    showMessage(`Lost track of the video job: ${reason}. If you kept it, it is listed under `
+      + "\u201cKept on the server\u201d when it ends.", "error");
+    $("video-progress-row").hidden = true;
     resetJob();
     return;
   }
+  job.wait = Math.min(RETRY_MAX_MS, job.wait * 2);
+  $("video-progress-text").textContent = `${$("video-progress").value} % · ${reason}; trying again…`;
+  job.timer = setTimeout(poll, job.wait);
+}
+
+async function poll() {
+  if (!job.url) return;
+  const url = job.url;
+  let state;
+  try {
+    const response = await fetch(url, { credentials: "same-origin" });
+    if (response.status === 404) {
+      if (url !== job.url) return;
+      showMessage("The video job is no longer on the server (it was deleted or has expired).", "error");
+      $("video-progress-row").hidden = true;
+      resetJob();
+      return;
+    }
+    if (!response.ok) throw new Error(await errorMessage(response));
+    state = await response.json();
+  } catch (error) {
+    if (url === job.url) retryLater(networkMessage(error));
+    return;
+  }
+  if (url !== job.url) return; // cancelled or replaced while the check was on its way
+  job.failingSince = null;
+  job.wait = POLL_MS;
   setProgress(state.progress, `${state.progress} % · ${state.status}`);
   const finished = ["done", "failed", "cancelled"].includes(state.status);
   if (state.keep && (finished || !job.listed)) {
@@ -137,6 +183,7 @@ async function cancel() {
   await fetch(url, { method: "DELETE", credentials: "same-origin" }).catch(() => {});
   setProgress(0, "cancelled");
   showMessage("The video job was cancelled and its files removed.");
+  document.dispatchEvent(new CustomEvent("faceinsight:stored", { detail: { stored: true } })); // the kept list
 }
 
 // The chart is drawn in CSS pixels (times the device pixel ratio), so its text stays 12 px on
@@ -324,9 +371,11 @@ function showFrame(jobUrl, results, frame) {
     canvas.height = image.naturalHeight;
     canvas.hidden = false; // shown first: labels are sized for the shown width
     const ctx = canvas.getContext("2d");
-    ctx.drawImage(image, 0, 0);
-    drawFaces(ctx, frame.faces, image.naturalWidth / results.video.width,
-      { names: frame.faces.map((f) => `#${f.track}`) });
+    drawSized(canvas, () => {
+      ctx.drawImage(image, 0, 0);
+      drawFaces(ctx, frame.faces, image.naturalWidth / results.video.width,
+        { names: frame.faces.map((f) => `#${f.track}`) });
+    });
     canvas.dataset.frame = String(frame.frame);
     const faces = frame.faces.length
       ? frame.faces.map((f) => `face #${f.track}: ${faceSummary(f)}`).join("; ") : "no face";
@@ -465,7 +514,22 @@ function chartKey(event) {
   selectFrame(next);
 }
 
+/** A job this tab was following before a reload: follow it again. */
+function resumeSavedJob() {
+  let saved = null;
+  try {
+    saved = JSON.parse(sessionStorage.getItem(SAVED_JOB) || "null");
+  } catch (error) {
+    sessionStorage.removeItem(SAVED_JOB);
+  }
+  if (!saved || typeof saved.url !== "string" || !saved.url.startsWith("/api/v1/videos/")) return;
+  followJob(saved.url, saved.name || "the video");
+  setProgress(0, "checking on the video job…");
+  poll();
+}
+
 export function initVideo() {
+  resumeSavedJob();
   $("video-form").addEventListener("submit", submit);
   $("video-cancel").addEventListener("click", cancel);
   $("video-chart").addEventListener("click", chartClick);

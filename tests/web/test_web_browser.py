@@ -562,3 +562,82 @@ def test_two_shots_are_two_faces_and_the_chart_picks_each(browser, server, tmp_p
     assert page.locator("#video-chart").get_attribute("data-points") == "4"
     assert "#2" in page.locator("#video-frame-caption").text_content()
     context.close()
+
+
+def test_labels_of_faces_side_by_side_never_cover_each_other(browser, server):
+    """At phone width the label of face 2 was drawn over face 1's, hiding its number."""
+    context, page = open_page(browser, server, viewport=PHONE)
+    overlaps = page.evaluate("""async () => {
+        const { drawFaces } = await import('/static/js/draw.js');
+        const c = document.createElement('canvas');
+        c.width = 640; c.height = 480;
+        c.style.width = '300px';  // shown small: labels are wide against the boxes
+        document.body.append(c);
+        const ctx = c.getContext('2d');
+        const scores = {angry: 0, disgust: 0, fear: 0, happy: 1, neutral: 0, sad: 0, surprise: 0};
+        const face = (x, y) => ({box: [x, y, 60, 60], age: 31, gender: 'female', emotion: 'happy',
+                                 emotion_scores: scores});
+        const rects = [];
+        const fillRect = ctx.fillRect.bind(ctx);
+        ctx.fillRect = (x, y, w, h) => { rects.push([x, y, w, h]); fillRect(x, y, w, h); };
+        drawFaces(ctx, [face(100, 100), face(170, 110), face(240, 95), face(100, 200)], 1);
+        let overlapping = 0;
+        rects.forEach((a, i) => rects.slice(i + 1).forEach((b) => {
+            const across = a[0] < b[0] + b[2] && b[0] < a[0] + a[2];
+            if (across && a[1] < b[1] + b[3] && b[1] < a[1] + a[3]) overlapping++;
+        }));
+        return [rects.length, overlapping];
+    }""")
+    assert overlaps == [4, 0]
+    context.close()
+
+
+def test_a_failed_status_check_does_not_lose_the_video_job(browser, server, tmp_path):
+    """One status check that failed made the page give up on a job the server went on to finish."""
+    context, page = open_page(browser, server)
+    failed = []
+
+    def fail_once(route):
+        if route.request.method == "GET" and not failed:
+            failed.append(route.request.url)
+            route.abort("connectionreset")
+        else:
+            route.continue_()
+
+    page.route("**/api/v1/videos/*", fail_once)
+    analyse_video(page, write_video(tmp_path / "clip.avi", frames=8, fps=4))
+    assert failed and "Lost track" not in (page.text_content("#message") or "")
+    assert page.locator("#video-tracks tbody tr").count() >= 1
+    context.close()
+
+
+def test_a_reload_keeps_following_a_running_video_job(browser, server, tmp_path):
+    context, page = open_page(browser, server)
+    held = []
+    page.route("**/api/v1/videos/*", lambda route: held.append(route) if route.request.method == "GET"
+               and not held else route.continue_())  # the first status check never answers
+    page.click("#tab-video")
+    page.set_input_files("#video-input", str(write_video(tmp_path / "clip.avi", frames=8, fps=4)))
+    page.click("#video-submit")
+    wait_until(page, "sessionStorage.getItem('faceinsight.video-job') !== null")
+    page.unroute("**/api/v1/videos/*")
+    page.reload()
+    page.click("#tab-video")
+    wait_until(page, "document.getElementById('video-frame').dataset.frame !== undefined")
+    assert page.evaluate("sessionStorage.getItem('faceinsight.video-job')") is None  # done: forgotten
+    context.close()
+
+
+def test_focus_stays_on_the_snapshot_button_and_results_are_announced(browser, server):
+    context, page = open_page(browser, server)
+    start_camera(page)
+    page.focus("#snapshot")
+    page.keyboard.press("Enter")
+    page.locator("#snapshot-result .face-card").first.wait_for()
+    wait_until(page, "!document.getElementById('snapshot').disabled")
+    assert page.evaluate("document.activeElement.id") == "snapshot"
+    assert "face found" in page.text_content("#message") or "faces found" in page.text_content("#message")
+    drop_photos(page, [("me.jpg", encode(astronaut(), "JPEG"), "image/jpeg")])
+    page.click("#tab-photo")
+    wait_until(page, "document.getElementById('message').textContent.includes('me.jpg: 1 face found')")
+    context.close()

@@ -9,6 +9,7 @@ each detector it supports (:mod:`faceinsight.calibrate`).
 
 from __future__ import annotations
 
+import math
 import threading
 from pathlib import Path
 from typing import Protocol
@@ -62,6 +63,10 @@ def bounded_copy(image: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
 def _in_original(box, factor: float) -> Box:
     """A box found on a :func:`bounded_copy`, in the original image's whole pixels."""
     return tuple(int(round(v * factor)) for v in box)  # type: ignore[return-value]
+
+
+def _whole_pixels(box) -> Box:
+    return _in_original(box, 1.0)
 
 
 def _largest_first(boxes) -> list[Box]:
@@ -184,17 +189,28 @@ class BlazeFaceDetector:
         The false detections were all on the background, never a second box on a face.
     :param overlap: boxes overlapping more than this (IoU) are merged, weighted by score.
     :param min_side: smallest face kept, in pixels of the original image.
+    :param tile_from: photos whose longer side is this or more are also searched in four (or,
+        for a panorama, more) overlapping tiles (:meth:`tiles`); 0: never. The whole photo at
+        192 px misses faces under about a tenth of its longer side: a group photo's faces. On
+        training-split UTKFace faces of 100-450 px feathered into photos, recall went from 0.86
+        to 0.97 in 2000x1500 photos (13 -> 40 ms), 0.79 to 0.96 (faces of 60-300 px) in
+        1280x960 ones (8 -> 23 ms) and 0.35 to 0.89 in 4000x600 panoramas; a box found only in
+        a tile is always checked by the Haar cascade (found unchecked, such boxes gave 0.2 false
+        detections a panorama), which kept false detections at 0-0.08 a photo.
     """
 
     name = BLAZEFACE
     SIZE = 192
     STRIDE = 4
     SAME_FACE_SHARE = 0.3  # an unsure box sharing this much of its area (or the kept box's) is that face
+    TILE_SHARE = 0.6  # a tile's side, as a share of the photo's longer side (halves, overlapping)
+    TILE_STEP = 0.8  # tiles start this share of their side apart (at least 20 % overlap)
+    TILE_EDGE = 0.02  # a box this close to a tile's inner edge is a face cut by it: left to the next
 
     def __init__(self, model: bytes, min_score: float = 0.15, sure_score: float = 0.5,
-                 overlap: float = 0.3, min_side: int = MIN_FACE_SIDE):
+                 overlap: float = 0.3, min_side: int = MIN_FACE_SIDE, tile_from: int = 1280):
         self.model, self.min_score, self.sure_score = model, min_score, sure_score
-        self.overlap, self.min_side = overlap, min_side
+        self.overlap, self.min_side, self.tile_from = overlap, min_side, tile_from
         self.checker = HaarDetector()
         cells = self.SIZE // self.STRIDE
         centres = (np.arange(cells, dtype=np.float32) + 0.5) / cells
@@ -239,7 +255,47 @@ class BlazeFaceDetector:
         return _largest_first(found)
 
     def _candidates(self, image: np.ndarray) -> list[tuple[Box, float]]:
-        """Merged boxes scoring ``min_score`` or more, in the image's pixels, with their scores."""
+        """Merged boxes scoring ``min_score`` or more, in the image's pixels, with their scores
+        (a box found only in a tile scores under ``sure_score``, so that it is checked)."""
+        corners, scores = self._boxes(image)
+        found_corners, found_scores = [corners], [scores]
+        height, width = image.shape[:2]
+        unsure = np.nextafter(self.sure_score, 0)
+        for x, y, side in self.tiles(height, width):
+            corners, scores = self._boxes(image[y:y + side, x:x + side])
+            margin = self.TILE_EDGE * side
+            cut = (((corners[:, 0] < margin) & (x > 0)) | ((corners[:, 1] < margin) & (y > 0))
+                   | ((corners[:, 2] > side - margin) & (x + side < width))
+                   | ((corners[:, 3] > side - margin) & (y + side < height)))
+            found_corners.append(corners[~cut] + (x, y, x, y))
+            found_scores.append(np.minimum(scores[~cut], unsure))
+        corners, scores = np.concatenate(found_corners), np.concatenate(found_scores)
+        if not len(scores):
+            return []
+        merged, best = weighted_nms(corners, scores, self.overlap)
+        return [(_whole_pixels((x0, y0, x1 - x0, y1 - y0)), score)
+                for (x0, y0, x1, y1), score in zip(merged, best, strict=True)]
+
+    def tiles(self, height: int, width: int) -> list[tuple[int, int, int]]:
+        """The square tiles ``(x, y, side)`` searched besides the whole photo: none below
+        ``tile_from``; else sides of 60 % of the longer side (at most the shorter side), at
+        least a fifth overlapping, spread evenly from edge to edge: 2 x 2 for a 4:3 photo."""
+        longer = max(height, width)
+        if not self.tile_from or longer < self.tile_from:
+            return []
+        side = int(min(height, width, self.TILE_SHARE * longer))
+
+        def starts(length: int) -> list[int]:
+            if length <= side:
+                return [0]
+            count = math.ceil((length - side) / (self.TILE_STEP * side)) + 1
+            return [round(i * (length - side) / (count - 1)) for i in range(count)]
+
+        return [(x, y, side) for y in starts(height) for x in starts(width)]
+
+    def _boxes(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """BlazeFace's raw boxes scoring ``min_score`` or more: (N, 4) corners ``x0, y0, x1, y1``
+        in the image's pixels, and their scores."""
         square, factor = self._square_input(image)
         interpreter = self._interpreter()
         tensor = (square.astype(np.float32) / 127.5 - 1.0)[None]
@@ -249,14 +305,10 @@ class BlazeFaceDetector:
                                    for d in interpreter.get_output_details())
         scores = 1 / (1 + np.exp(-np.clip(classifiers[:, 0], -80, 80)))
         keep = scores >= self.min_score
-        if not keep.any():
-            return []
         raw = regressors[keep, :4] / self.SIZE
         centres = raw[:, :2] + self.anchors[keep]
         corners = np.concatenate([centres - raw[:, 2:] / 2, centres + raw[:, 2:] / 2], axis=1)
-        merged, best = weighted_nms(corners * self.SIZE, scores[keep], self.overlap)
-        boxes = [(x0, y0, x1 - x0, y1 - y0) for x0, y0, x1, y1 in merged]
-        return [(_in_original(box, factor), score) for box, score in zip(boxes, best, strict=True)]
+        return corners * (self.SIZE * factor), scores[keep]
 
 
 def _shared_fraction(a: Box, b: Box) -> float:

@@ -335,6 +335,43 @@ def test_clip_box_keeps_a_box_inside_the_image() -> None:
     assert pipeline.clip_box((150, 60, 10, 10), 100, 50) == (99, 49, 1, 1)
 
 
+@pytest.mark.parametrize(("height", "width", "count", "side"), [
+    (480, 640, 0, 0), (960, 1279, 0, 0), (1500, 2000, 4, 1200), (600, 4000, 9, 600), (3000, 400, 10, 400)])
+def test_large_photos_are_also_searched_in_overlapping_tiles(height: int, width: int, count: int,
+                                                             side: int) -> None:
+    from faceinsight.detectors import BlazeFaceDetector
+
+    tiles = BlazeFaceDetector(b"", tile_from=1280).tiles(height, width)
+    assert len(tiles) == count and all(s == side for _, _, s in tiles)
+    if tiles:  # the tiles cover the photo, each overlapping its neighbour by a fifth at least
+        xs, ys = sorted({x for x, _, _ in tiles}), sorted({y for _, y, _ in tiles})
+        assert xs[0] == 0 and ys[0] == 0 and xs[-1] + side == width and ys[-1] + side == height
+        gaps = np.diff(xs).tolist() + np.diff(ys).tolist()
+        assert all(gap <= 0.8 * side for gap in gaps)
+
+
+def test_a_group_photo_gives_every_face(astronaut: np.ndarray) -> None:
+    """Five people in a 2000 x 1500 photo, faces of 75-140 px: the whole photo at 192 px finds
+    only the largest; the tiles find them all, and a face found only in a tile is checked."""
+    blazeface = FaceModels(MODELS_DIR, detector="blazeface").detector
+    photo = np.full((1500, 2000, 3), 200, np.uint8)
+    placed = [(100, 200, 380), (650, 150, 440), (1200, 250, 400), (300, 850, 500), (1150, 800, 560)]
+    for x, y, side in placed:  # the astronaut's face is about a quarter of her photo's side
+        photo[y:y + side, x:x + side] = cv2.resize(astronaut, (side, side), interpolation=cv2.INTER_AREA)
+    photo = decode_image(encode(photo, "JPEG", quality=90))
+    faces = blazeface.detect(photo)
+    def on_a_face(box) -> bool:
+        return any(box_on_astronaut_face(tuple(round((v - o) * 512 / side) for v, o in
+                                               zip(box, (x, y, 0, 0), strict=True))) for x, y, side in placed)
+
+    on_faces = [on_a_face(box) for box in faces]
+    assert len(faces) == 5 and all(on_faces)
+    whole_only = pipeline.find_faces(photo, type(blazeface)(blazeface.model, tile_from=0), Framing())
+    assert len(whole_only) < 5
+    tile_only = [score for box, score in blazeface._candidates(photo) if box in faces and score < 0.5]
+    assert tile_only and max(tile_only) < blazeface.sure_score
+
+
 def test_max_faces_limits_the_result(astronaut: np.ndarray) -> None:
     assert pipeline.find_faces(astronaut, HaarDetector(), Framing(), max_faces=0) == []
 

@@ -11,6 +11,8 @@ import numpy as np
 from faceinsight import contract, pipeline
 from faceinsight.models import FaceModels, get_models
 
+MAX_FACES = 20  # faces read per photo, the largest: bounded work (each costs about 1.2 ms)
+
 
 @dataclass
 class Analysis:
@@ -38,7 +40,7 @@ def face_record(crop: pipeline.FaceCrops, models: FaceModels) -> dict:
 
 
 def locate_faces(image: np.ndarray, models: FaceModels, detect: bool = True,
-                 max_faces: int = 20) -> list[pipeline.FaceCrops]:
+                 max_faces: int = MAX_FACES) -> list[pipeline.FaceCrops]:
     """The faces in an image, found by the models' detector and cut with their geometry.
 
     :param image: RGB or grayscale uint8 array.
@@ -51,7 +53,7 @@ def locate_faces(image: np.ndarray, models: FaceModels, detect: bool = True,
 
 
 def analyze_image(image: np.ndarray, detect: bool = True, models: FaceModels | None = None,
-                  max_faces: int = 20) -> Analysis:
+                  max_faces: int = MAX_FACES) -> Analysis:
     """Find faces in a decoded image and predict age, gender and emotion for each.
 
     :param image: RGB or grayscale uint8 array.

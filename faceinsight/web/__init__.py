@@ -18,7 +18,7 @@ from flask import Flask, current_app, request
 from faceinsight.jobs import JobManager
 from faceinsight.models import ModelError, get_models
 from faceinsight.web import api, pages, videos
-from faceinsight.web.errors import register_error_handlers
+from faceinsight.web.errors import STATED_LIMIT_MB, register_error_handlers
 from faceinsight.web.security import configure_security
 from faceinsight.web.settings import MB, PROJECT_ROOT, load_settings
 from faceinsight.web.uploads import CaptureStore
@@ -104,10 +104,13 @@ def _limit_request_size() -> None:
     """Before each request: the body limit for its kind (video or photo), so 413 comes early."""
     config = current_app.config
     if request.endpoint in VIDEO_ENDPOINTS:
-        limit = config["FACEINSIGHT_MAX_VIDEO_MB"] * MB
+        stated = config["FACEINSIGHT_MAX_VIDEO_MB"]
+        limit = stated * MB
     else:
-        limit = config["FACEINSIGHT_MAX_PHOTO_MB"] * MB * 4 / 3  # a base64 data URL in JSON
+        stated = config["FACEINSIGHT_MAX_PHOTO_MB"]
+        limit = stated * MB * 4 / 3  # a base64 data URL in JSON
     request.max_content_length = int(limit) + MULTIPART_SLACK
+    request.environ[STATED_LIMIT_MB] = stated  # the 413's message names the documented limit
     current_app.extensions["faceinsight.sweeper"].maybe_start()
 
 

@@ -42,9 +42,15 @@ def error_response(status: int, message: str, headers: dict[str, str] | None = N
     return response
 
 
+STATED_LIMIT_MB = "faceinsight.stated_limit_mb"  # set per request by the app's size check
+
+
 def _http_message(error: HTTPException) -> str:
     """A short message for werkzeug's errors (their default descriptions are HTML-ish prose)."""
     if isinstance(error, RequestEntityTooLarge) or error.code == 413:
+        stated = request.environ.get(STATED_LIMIT_MB)
+        if stated:  # the kind's limit, as documented (not the body's, which allows for encoding)
+            return f"the upload is too large; the limit is {stated:.1f} MiB"
         limit = request.max_content_length
         if limit:
             return f"the upload is too large; the limit is {limit / MB:.1f} MiB"

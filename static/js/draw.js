@@ -9,21 +9,50 @@ export function faceLabel(face) {
 /**
  * Where a label goes: the first of the preferred tops (above the box, below it, inside its top)
  * that fits the canvas and covers no label already placed; else the nearest free place going
- * down (then up) from the first; else the first, as it is.
+ * down (then up) from the first, within a few label heights of the box (further off, a label no
+ * longer says which box it belongs to); null where there is none.
  */
 function labelTop(placed, left, width, height, preferred, canvasHeight) {
   const fits = (top) => top >= 0 && top + height <= canvasHeight;
   const free = (top) => placed.every((p) => left >= p.left + p.width || left + width <= p.left
     || top >= p.top + p.height || top + height <= p.top);
-  const first = Math.max(0, Math.min(preferred[0] >= 0 ? preferred[0] : preferred[1], canvasHeight - height));
   const found = preferred.find((top) => fits(top) && free(top));
   if (found !== undefined) return found;
-  for (let step = 1; step * height <= canvasHeight; step += 1) {
+  const first = Math.max(0, Math.min(preferred[0] >= 0 ? preferred[0] : preferred[1], canvasHeight - height));
+  for (let step = 1; step <= NEAR_STEPS; step += 1) {
     for (const top of [first + step * height, first - step * height]) {
       if (fits(top) && free(top)) return top;
     }
   }
-  return first;
+  return null;
+}
+
+const NEAR_STEPS = 2; // label heights a label may move from its box to stay clear of another
+
+/**
+ * Each face's label place, in order: {text, left, top, width, crowded}. A label too wide for
+ * the canvas is cut to the face's number (texts[i] up to its colon); one with no free place
+ * near its box goes inside the box's top, over what it must, and is marked crowded.
+ */
+function placeLabels(ctx, texts, faces, scale, { width, height, labelHeight, line, mirror }) {
+  const placed = [];
+  return faces.map((face, index) => {
+    const [x, y, w, h] = face.box.map((v) => v * scale);
+    // Where the box's left edge is on screen (a mirrored canvas shows x at width - x).
+    const screenLeft = mirror ? width - (x + w) : x;
+    let text = texts[index];
+    let textWidth = ctx.measureText(text).width + 8;
+    if (textWidth > width) {
+      text = text.split(":")[0];
+      textWidth = ctx.measureText(text).width + 8;
+    }
+    const left = Math.max(0, Math.min(screenLeft - line / 2, width - textWidth));
+    let top = labelTop(placed, left, textWidth, labelHeight, [y - labelHeight, y + h, y], height);
+    const crowded = top === null;
+    if (crowded) top = Math.max(0, Math.min(y, height - labelHeight));
+    placed.push({ left, top, width: textWidth, height: labelHeight });
+    return { text, left, top, width: textWidth, crowded };
+  });
 }
 
 /**
@@ -50,25 +79,21 @@ export function drawFaces(ctx, faces, scale = 1, { mirror = false, names = null 
   const labelHeight = fontSize + 6;
   ctx.font = `600 ${fontSize}px system-ui, sans-serif`;
   ctx.textBaseline = "bottom";
-  const placed = []; // labels drawn so far: a later one never covers an earlier one's number
+  const prefixes = faces.map((face, index) => (names ? names[index] : String(index + 1)));
+  // Whole labels where they all have room; else numbers alone for every face (the cards say
+  // the rest): a crowd's numbers all stay readable and next to their boxes.
+  let spots = placeLabels(ctx, faces.map((face, i) => `${prefixes[i]}: ${faceLabel(face)}`), faces, scale,
+    { width, height, labelHeight, line, mirror });
+  if (spots.some((spot) => spot.crowded)) {
+    spots = placeLabels(ctx, prefixes, faces, scale, { width, height, labelHeight, line, mirror });
+  }
   faces.forEach((face, index) => {
     const [x, y, w, h] = face.box.map((v) => v * scale);
     const color = EMOTION_COLORS[face.emotion] || "#2563eb";
     ctx.lineWidth = line;
     ctx.strokeStyle = color;
     ctx.strokeRect(x, y, w, h);
-    const name = names ? names[index] : String(index + 1);
-    let label = `${name}: ${faceLabel(face)}`;
-    let textWidth = ctx.measureText(label).width + 8;
-    if (textWidth > width) {
-      label = name;
-      textWidth = ctx.measureText(label).width + 8;
-    }
-    // Where the box's left edge is on screen (a mirrored canvas shows x at width - x).
-    const screenLeft = mirror ? width - (x + w) : x;
-    const left = Math.max(0, Math.min(screenLeft - line / 2, width - textWidth));
-    const top = labelTop(placed, left, textWidth, labelHeight, [y - labelHeight, y + h, y], height);
-    placed.push({ left, top, width: textWidth, height: labelHeight });
+    const { text: label, left, top, width: textWidth } = spots[index];
     ctx.save();
     if (mirror) ctx.setTransform(-1, 0, 0, 1, width, 0);
     ctx.fillStyle = color;

@@ -117,6 +117,10 @@ export async function handlePhotos(fileList) {
   else if (faceless) notes.push(`No face found in ${faceless} of ${taken.length} photos.`);
   const storage = outcomes.find((o) => o.storageError);
   if (storage) notes.push(storage.storageError);
+  const maxFaces = Number(document.body.dataset.maxFaces || "20"); // the server's cap a photo
+  if (outcomes.some((o) => o.faces >= maxFaces)) {
+    notes.push(`At most ${maxFaces} faces are read in a photo, the largest; smaller ones were left out.`);
+  }
   if (!notes.length) {
     // Said aloud by screen readers too (the banner is a polite live region).
     const found = outcomes.reduce((sum, o) => sum + (o.faces || 0), 0);

@@ -580,15 +580,26 @@ def test_labels_of_faces_side_by_side_never_cover_each_other(browser, server):
         const rects = [];
         const fillRect = ctx.fillRect.bind(ctx);
         ctx.fillRect = (x, y, w, h) => { rects.push([x, y, w, h]); fillRect(x, y, w, h); };
+        const overlapping = () => {
+            let n = 0;
+            rects.forEach((a, i) => rects.slice(i + 1).forEach((b) => {
+                const across = a[0] < b[0] + b[2] && b[0] < a[0] + a[2];
+                if (across && a[1] < b[1] + b[3] && b[1] < a[1] + a[3]) n++;
+            }));
+            return n;
+        };
         drawFaces(ctx, [face(100, 100), face(170, 110), face(240, 95), face(100, 200)], 1);
-        let overlapping = 0;
-        rects.forEach((a, i) => rects.slice(i + 1).forEach((b) => {
-            const across = a[0] < b[0] + b[2] && b[0] < a[0] + a[2];
-            if (across && a[1] < b[1] + b[3] && b[1] < a[1] + a[3]) overlapping++;
-        }));
-        return [rects.length, overlapping];
+        const few = [rects.length, overlapping()];
+        // A crowd: two rows of eight faces side by side; whole labels cannot all fit, numbers can
+        rects.length = 0;
+        const crowd = [];
+        for (let row = 0; row < 2; row++) {
+            for (let i = 0; i < 8; i++) crowd.push(face(20 + 75 * i, 120 + 150 * row));
+        }
+        drawFaces(ctx, crowd, 1);
+        return [...few, rects.length, overlapping()];
     }""")
-    assert overlaps == [4, 0]
+    assert overlaps == [4, 0, 16, 0]
     context.close()
 
 
@@ -640,4 +651,22 @@ def test_focus_stays_on_the_snapshot_button_and_results_are_announced(browser, s
     drop_photos(page, [("me.jpg", encode(astronaut(), "JPEG"), "image/jpeg")])
     page.click("#tab-photo")
     wait_until(page, "document.getElementById('message').textContent.includes('me.jpg: 1 face found')")
+    context.close()
+
+
+def test_a_photo_at_the_face_limit_says_smaller_faces_were_left_out(browser, server):
+    import json
+
+    context, page = open_page(browser, server)
+    scores = {name: 0.0 for name in ("angry", "disgust", "fear", "happy", "neutral", "sad", "surprise")}
+    face = {"age": 30.0, "age_range": [25, 36], "age_group": "19-30", "gender": "female",
+            "gender_probability": 0.9, "emotion": "happy", "emotion_scores": {**scores, "happy": 1.0}}
+    faces = [{**face, "box": [10 + 25 * (i % 10), 10 + 60 * (i // 10), 20, 20]} for i in range(20)]
+    answer = {"faces": faces, "image": {"width": 512, "height": 512},
+              "timing_ms": {"decode": 1, "detect": 1, "predict": 1, "total": 3}}
+    page.route("**/api/v1/analyze", lambda route: route.fulfill(
+        status=200, content_type="application/json", body=json.dumps(answer)))
+    page.click("#tab-photo")
+    drop_photos(page, [("crowd.jpg", encode(astronaut(), "JPEG"), "image/jpeg")])
+    wait_until(page, "document.getElementById('message').textContent.includes('At most 20 faces')")
     context.close()

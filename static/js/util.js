@@ -94,9 +94,11 @@ export async function analyzeImage(blob, name, { store = true, signal } = {}) {
   form.append("store", store ? "true" : "false");
   let response;
   try {
+    // Time to send the file on a slow uplink (10 s a MB) and 30 s for the server to answer.
+    const timeoutMs = 30000 + (blob.size / 1e6) * 10000;
     response = await fetchWithin("/api/v1/analyze", {
       method: "POST", body: form, credentials: "same-origin", signal,
-    });
+    }, timeoutMs);
   } catch (error) {
     if (signal && signal.aborted) throw error; // the caller's own cancel (a stale live frame)
     throw new Error(networkMessage(error));

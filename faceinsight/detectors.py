@@ -65,10 +65,6 @@ def _in_original(box, factor: float) -> Box:
     return tuple(int(round(v * factor)) for v in box)  # type: ignore[return-value]
 
 
-def _whole_pixels(box) -> Box:
-    return _in_original(box, 1.0)
-
-
 def _largest_first(boxes) -> list[Box]:
     return sorted(boxes, key=lambda b: b[2] * b[3], reverse=True)
 
@@ -273,7 +269,7 @@ class BlazeFaceDetector:
         if not len(scores):
             return []
         merged, best = weighted_nms(corners, scores, self.overlap)
-        return [(_whole_pixels((x0, y0, x1 - x0, y1 - y0)), score)
+        return [(_in_original((x0, y0, x1 - x0, y1 - y0), 1.0), score)
                 for (x0, y0, x1, y1), score in zip(merged, best, strict=True)]
 
     def tiles(self, height: int, width: int) -> list[tuple[int, int, int]]:

@@ -379,7 +379,7 @@ def execute_job(job_id: str, spec: JobSpec, store: JobStore) -> None:
             if store.load(job_id) is None:
                 # Deleted while running: a frame written during the delete could have kept
                 # the folder alive, so the worker removes what is left.
-                shutil.rmtree(spec.job_dir, ignore_errors=True)
+                _remove_tree(Path(spec.job_dir))
 
 
 def rq_task(job_id: str, spec: JobSpec, jobs_root: str) -> None:

@@ -131,12 +131,14 @@ LARGE_BUFFER = 4 << 20  # bytes: buffers this large come from the OS and go back
 
 
 def return_large_buffers_to_the_os() -> bool:
-    """Have glibc map every buffer of a MiB or more on its own, and unmap it when freed.
+    """Have glibc map every buffer of :data:`LARGE_BUFFER` (4 MiB) or more on its own, and
+    unmap it when freed.
 
     By default glibc raises that threshold as large buffers come and go, up to 32 MiB, and
     then keeps them in its heaps: after four 40 MP PNGs at once a worker stayed at 1.3 GiB,
     holding memory no request used. A fixed threshold keeps a worker at its working size.
-    Once per process; elsewhere than glibc (musl, macOS) nothing is done.
+    Setting it again (each ``create_app``) changes nothing; elsewhere than glibc (musl, macOS)
+    nothing is done.
 
     :returns: whether the setting took.
     """

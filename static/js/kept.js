@@ -1,6 +1,6 @@
 // "Kept on the server": the session's kept captures and videos (with "Keep my captures" on),
 // each deletable.
-import { csrfToken, el, errorMessage, networkMessage, showMessage } from "./util.js";
+import { csrfToken, el, errorMessage, fetchWithin, showMessage } from "./util.js";
 
 function $(id) {
   return document.getElementById(id);
@@ -24,13 +24,13 @@ async function remove(item, button) {
   const hadFocus = document.activeElement === button;
   button.disabled = true;
   try {
-    const response = await fetch(item.url, {
+    const response = await fetchWithin(item.url, {
       method: "DELETE", credentials: "same-origin", headers: { "X-CSRF-Token": csrfToken() },
     });
     if (!response.ok && response.status !== 404) throw new Error(await errorMessage(response));
     showMessage(`Deleted the kept ${item.video ? "video" : "capture"} ${item.name}.`);
   } catch (error) {
-    showMessage(`Could not delete ${item.name}: ${networkMessage(error)}`, "error");
+    showMessage(`Could not delete ${item.name}: ${error.message}`, "error");
   }
   await refreshKept();
   if (hadFocus) refocus(index);

@@ -45,7 +45,7 @@ export async function errorMessage(response) {
 
 /** What a failed request means to a person: the browser's own words ("Failed to fetch",
  * "NetworkError when attempting...") say nothing useful. */
-export function networkMessage(error) {
+function networkMessage(error) {
   if (error && (error.name === "TimeoutError" || error.name === "AbortError")) {
     return "the server took too long to answer";
   }
@@ -53,8 +53,9 @@ export function networkMessage(error) {
   return (error && error.message) || String(error);
 }
 
-/** A fetch that fails, rather than hangs, when the server does not answer within timeoutMs;
- * an AbortError from the caller's own signal stays an AbortError. */
+/** A fetch that fails, rather than hangs, when the server does not answer within timeoutMs,
+ * and fails in words a person reads (networkMessage); a cancel by the caller's own signal
+ * stays the browser's AbortError. */
 export async function fetchWithin(url, options = {}, timeoutMs = 60000) {
   const timer = new AbortController();
   const stop = setTimeout(() => timer.abort(new DOMException("timed out", "TimeoutError")), timeoutMs);
@@ -65,6 +66,9 @@ export async function fetchWithin(url, options = {}, timeoutMs = 60000) {
   }
   try {
     return await fetch(url, { ...options, signal: timer.signal });
+  } catch (error) {
+    if (outer && outer.aborted) throw error;
+    throw new Error(networkMessage(error));
   } finally {
     clearTimeout(stop);
   }
@@ -72,17 +76,12 @@ export async function fetchWithin(url, options = {}, timeoutMs = 60000) {
 
 /** POST JSON to one of the session endpoints, with the CSRF token. */
 export async function postSession(url, body) {
-  let response;
-  try {
-    response = await fetchWithin(url, {
-      method: "POST",
-      credentials: "same-origin",
-      headers: { "Content-Type": "application/json", "X-CSRF-Token": csrfToken() },
-      body: JSON.stringify(body || {}),
-    });
-  } catch (error) {
-    throw new Error(networkMessage(error));
-  }
+  const response = await fetchWithin(url, {
+    method: "POST",
+    credentials: "same-origin",
+    headers: { "Content-Type": "application/json", "X-CSRF-Token": csrfToken() },
+    body: JSON.stringify(body || {}),
+  });
   if (!response.ok) throw new Error(await errorMessage(response));
   return response.json();
 }
@@ -92,17 +91,11 @@ export async function analyzeImage(blob, name, { store = true, signal } = {}) {
   const form = new FormData();
   form.append("file", blob, name || "image.jpg");
   form.append("store", store ? "true" : "false");
-  let response;
-  try {
-    // Time to send the file on a slow uplink (10 s a MB) and 30 s for the server to answer.
-    const timeoutMs = 30000 + (blob.size / 1e6) * 10000;
-    response = await fetchWithin("/api/v1/analyze", {
-      method: "POST", body: form, credentials: "same-origin", signal,
-    }, timeoutMs);
-  } catch (error) {
-    if (signal && signal.aborted) throw error; // the caller's own cancel (a stale live frame)
-    throw new Error(networkMessage(error));
-  }
+  // Time to send the file on a slow uplink (10 s a MB) and 30 s for the server to answer.
+  const timeoutMs = 30000 + (blob.size / 1e6) * 10000;
+  const response = await fetchWithin("/api/v1/analyze", {
+    method: "POST", body: form, credentials: "same-origin", signal,
+  }, timeoutMs);
   if (!response.ok) throw new Error(await errorMessage(response));
   return response.json();
 }

@@ -4,7 +4,7 @@
 import { drawFaces, drawSized } from "./draw.js";
 import { addEntry } from "./log.js";
 import {
-  EMOTIONS, EMOTION_COLORS, ageBracket, clearMessage, el, errorMessage, faceSummary, networkMessage, percent,
+  EMOTIONS, EMOTION_COLORS, ageBracket, clearMessage, el, errorMessage, faceSummary, fetchWithin, percent,
   showMessage, thumbnail,
 } from "./util.js";
 
@@ -14,9 +14,12 @@ const POLL_MS = 600;
 const RETRY_FOR_MS = 5 * 60 * 1000;
 const RETRY_MAX_MS = 15000;
 const SAVED_JOB = "faceinsight.video-job"; // this tab's running job, kept across a reload
-const job = {
+const STATUS_WAIT_MS = 30000; // a status check that has had no answer by then has failed
+/** The state of no job: what the page starts with and returns to. */
+const noJob = () => ({
   id: null, url: null, results: null, timer: null, xhr: null, listed: false, failingSince: null, wait: POLL_MS,
-};
+});
+const job = noJob();
 let shown = null; // the results on screen, redrawn when the theme changes
 
 function $(id) {
@@ -32,9 +35,7 @@ function setProgress(value, text) {
 function resetJob() {
   clearTimeout(job.timer);
   const hadFocus = document.activeElement === $("video-cancel");
-  Object.assign(job, {
-    id: null, url: null, results: null, timer: null, xhr: null, listed: false, failingSince: null, wait: POLL_MS,
-  });
+  Object.assign(job, noJob());
   sessionStorage.removeItem(SAVED_JOB);
   $("video-submit").disabled = false;
   $("video-cancel").hidden = true;
@@ -136,7 +137,7 @@ async function poll() {
   const url = job.url;
   let state;
   try {
-    const response = await fetch(url, { credentials: "same-origin" });
+    const response = await fetchWithin(url, { credentials: "same-origin" }, STATUS_WAIT_MS);
     if (response.status === 404) {
       if (url !== job.url) return;
       showMessage("The video job is no longer on the server (it was deleted or has expired).", "error");
@@ -147,7 +148,7 @@ async function poll() {
     if (!response.ok) throw new Error(await errorMessage(response));
     state = await response.json();
   } catch (error) {
-    if (url === job.url) retryLater(networkMessage(error));
+    if (url === job.url) retryLater(error.message);
     return;
   }
   if (url !== job.url) return; // cancelled or replaced while the check was on its way

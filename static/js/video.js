@@ -17,7 +17,7 @@ const SAVED_JOB = "faceinsight.video-job"; // this tab's running job, kept acros
 const STATUS_WAIT_MS = 30000; // a status check that has had no answer by then has failed
 /** The state of no job: what the page starts with and returns to. */
 const noJob = () => ({
-  id: null, url: null, results: null, timer: null, xhr: null, listed: false, failingSince: null, wait: POLL_MS,
+  url: null, results: null, timer: null, xhr: null, listed: false, failingSince: null, wait: POLL_MS,
 });
 const job = noJob();
 let shown = null; // the results on screen, redrawn when the theme changes
@@ -105,7 +105,6 @@ async function submit(event) {
   setProgress(0, "Uploading…");
   try {
     const created = await upload(file, $("video-fps").value);
-    job.id = created.id;
     followJob(created.url, file.name);
     setProgress(0, "0 % · queued");
     poll();

@@ -158,9 +158,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: could not read a frame from {what}", file=sys.stderr)
         return 2
     if found is None:
-        ended = "" if read >= args.max_frames else " (the stream ended)"
-        print(f"error: no face found in {read} frame(s) from {what}{ended}; "
-              "face the camera, improve the light or raise --max-frames", file=sys.stderr)
+        advice = ("face the camera, improve the light or raise --max-frames" if read >= args.max_frames
+                  else "the stream ended without a face the detector could find")
+        print(f"error: no face found in {read} frame(s) from {what}; {advice}", file=sys.stderr)
         return 1
     try:
         files = save_capture(found, args.out, datetime.now().strftime("%Y%m%d-%H%M%S-%f"))

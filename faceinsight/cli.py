@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from faceinsight.analyze import analyze_file
+from faceinsight.labels import whole_years
 from faceinsight.models import ModelError, get_models
 from faceinsight.pipeline import IMAGE_EXTENSIONS, ImageDecodeError
 
@@ -60,7 +61,7 @@ def describe(record: dict) -> list[str]:
     for number, face in enumerate(record["faces"], 1):
         low, high = face["age_range"]
         lines.append(
-            f"{record['file']} face {number} at {tuple(face['box'])}: age {face['age']:.0f} "
+            f"{record['file']} face {number} at {tuple(face['box'])}: age {whole_years(face['age'])} "
             f"({low}-{high}, group {face['age_group']}), {face['gender']} "
             f"{face['gender_probability']:.0%}, {face['emotion']} "
             f"{face['emotion_scores'][face['emotion']]:.0%}"

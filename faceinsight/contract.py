@@ -192,7 +192,9 @@ class VideoSummary(Answer):
     frames_with_faces: Count
     tracks: Count
     dominant_emotion: Emotion | None
-    median_age: Annotated[float, Field(ge=0)] | None
+    median_age: Annotated[float, Field(ge=0), Field(
+        description="over every face in every frame, all people together: with several tracks, "
+                    "see each track's")] | None
 
 
 class VideoMeta(Answer):
@@ -210,7 +212,8 @@ class VideoResults(Answer):
     """A video's analysis: per-frame faces, per-track summaries and the whole video's summary."""
 
     video: VideoMeta
-    sample_fps: Annotated[float, Field(gt=0)]
+    sample_fps: Annotated[float, Field(gt=0, description=(
+        "frames read per second of video: the rate asked for, or the video's own where it is lower"))]
     frames: list[VideoFrame]
     tracks: list[VideoTrack]
     summary: VideoSummary

@@ -193,6 +193,10 @@ class BlazeFaceDetector:
         1280x960 ones (8 -> 23 ms) and 0.35 to 0.89 in 4000x600 panoramas; a box found only in
         a tile is always checked by the Haar cascade (found unchecked, such boxes gave 0.2 false
         detections a panorama), which kept false detections at 0-0.08 a photo.
+    :param fine_from: photos whose longer side is this or more are also searched in finer
+        tiles, of 30 % of that side (:meth:`tiles`); 0: never. In 4000x3000 photos of 20
+        training-split faces of 80-300 px, recall went from 0.50 to 0.88 (false detections 0.19
+        -> 0.08 a photo), in about 90 ms more.
     """
 
     name = BLAZEFACE
@@ -202,11 +206,13 @@ class BlazeFaceDetector:
     TILE_SHARE = 0.6  # a tile's side, as a share of the photo's longer side (halves, overlapping)
     TILE_STEP = 0.8  # tiles start this share of their side apart (at least 20 % overlap)
     TILE_EDGE = 0.02  # a box this close to a tile's inner edge is a face cut by it: left to the next
+    FINE_TILE_SHARE = 0.3  # the finer tiles' side, from fine_from on: a crowd's smaller faces
 
     def __init__(self, model: bytes, min_score: float = 0.15, sure_score: float = 0.5,
-                 overlap: float = 0.3, min_side: int = MIN_FACE_SIDE, tile_from: int = 1280):
+                 overlap: float = 0.3, min_side: int = MIN_FACE_SIDE, tile_from: int = 1280,
+                 fine_from: int = 2400):
         self.model, self.min_score, self.sure_score = model, min_score, sure_score
-        self.overlap, self.min_side, self.tile_from = overlap, min_side, tile_from
+        self.overlap, self.min_side, self.tile_from, self.fine_from = overlap, min_side, tile_from, fine_from
         self.checker = HaarDetector()
         cells = self.SIZE // self.STRIDE
         centres = (np.arange(cells, dtype=np.float32) + 0.5) / cells
@@ -253,33 +259,49 @@ class BlazeFaceDetector:
     def _candidates(self, image: np.ndarray) -> list[tuple[Box, float]]:
         """Merged boxes scoring ``min_score`` or more, in the image's pixels, with their scores
         (a box found only in a tile scores under ``sure_score``, so that it is checked)."""
-        corners, scores = self._boxes(image)
-        found_corners, found_scores = [corners], [scores]
         height, width = image.shape[:2]
+        whole = self._boxes(image)
+        in_tiles = [self._tile_boxes(image, tile) for tile in self.tiles(height, width)]
         unsure = np.nextafter(self.sure_score, 0)
-        for x, y, side in self.tiles(height, width):
-            corners, scores = self._boxes(image[y:y + side, x:x + side])
-            margin = self.TILE_EDGE * side
-            cut = (((corners[:, 0] < margin) & (x > 0)) | ((corners[:, 1] < margin) & (y > 0))
-                   | ((corners[:, 2] > side - margin) & (x + side < width))
-                   | ((corners[:, 3] > side - margin) & (y + side < height)))
-            found_corners.append(corners[~cut] + (x, y, x, y))
-            found_scores.append(np.minimum(scores[~cut], unsure))
-        corners, scores = np.concatenate(found_corners), np.concatenate(found_scores)
+        corners = np.concatenate([whole[0], *(c for c, _ in in_tiles)])
+        scores = np.concatenate([whole[1], *(np.minimum(s, unsure) for _, s in in_tiles)])
         if not len(scores):
             return []
         merged, best = weighted_nms(corners, scores, self.overlap)
         return [(_in_original((x0, y0, x1 - x0, y1 - y0), 1.0), score)
                 for (x0, y0, x1, y1), score in zip(merged, best, strict=True)]
 
+    def _tile_boxes(self, image: np.ndarray, tile: tuple[int, int, int]) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`_boxes` of one tile, in the image's pixels, less those cut by its inner edges."""
+        x, y, side = tile
+        height, width = image.shape[:2]
+        corners, scores = self._boxes(image[y:y + side, x:x + side])
+        margin = self.TILE_EDGE * side
+        cut = (((corners[:, 0] < margin) & (x > 0)) | ((corners[:, 1] < margin) & (y > 0))
+               | ((corners[:, 2] > side - margin) & (x + side < width))
+               | ((corners[:, 3] > side - margin) & (y + side < height)))
+        return corners[~cut] + (x, y, x, y), scores[~cut]
+
     def tiles(self, height: int, width: int) -> list[tuple[int, int, int]]:
         """The square tiles ``(x, y, side)`` searched besides the whole photo: none below
-        ``tile_from``; else sides of 60 % of the longer side (at most the shorter side), at
-        least a fifth overlapping, spread evenly from edge to edge: 2 x 2 for a 4:3 photo."""
+        ``tile_from``; else sides of 60 % of the longer side (at most the shorter side): 2 x 2
+        for a 4:3 photo. From ``fine_from`` on, also tiles of 30 % of it (4 x 3 for 4:3) for
+        a crowd's smaller faces, where those are smaller than the first ones (not in a
+        panorama, whose tiles are already as tall as the photo)."""
         longer = max(height, width)
         if not self.tile_from or longer < self.tile_from:
             return []
-        side = int(min(height, width, self.TILE_SHARE * longer))
+        tiles = self._grid(height, width, self.TILE_SHARE)
+        if self.fine_from and longer >= self.fine_from:
+            fine = self._grid(height, width, self.FINE_TILE_SHARE)
+            if fine[0][2] < self.TILE_STEP * tiles[0][2]:
+                tiles += fine
+        return tiles
+
+    def _grid(self, height: int, width: int, share: float) -> list[tuple[int, int, int]]:
+        """Square tiles of ``share`` of the longer side (at most the shorter side), at least a
+        fifth overlapping, spread evenly from edge to edge."""
+        side = int(min(height, width, share * max(height, width)))
 
         def starts(length: int) -> list[int]:
             if length <= side:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 # Alphabetical, the order of FER2013's image-folder release. The original CSV numbers them
 # differently (0 angry, 1 disgust, 2 fear, 3 happy, 4 sad, 5 surprise, 6 neutral): we use
 # folder names, never CSV numbers, so this tuple is the only mapping.
@@ -18,12 +20,21 @@ AGE_BANDS: tuple[tuple[str, int, int], ...] = (
 RACES: tuple[str, ...] = ("White", "Black", "Asian", "Indian", "Others")
 
 
+def whole_years(age: float) -> int:
+    """An age estimate in whole years, halves up (30.5 -> 31), as every way in shows it: the
+    page's JavaScript rounds so, where Python's ``round`` would give 30 (halves to even).
+
+    :param age: years.
+    """
+    return math.floor(age + 0.5)
+
+
 def age_group(age: float) -> str:
     """The product's bracket for an age estimate: '0-18', '19-30', '31-80' or '80+'.
 
-    :param age: the estimate in years; it is rounded to whole years first.
+    :param age: the estimate in years; it is rounded to whole years first (:func:`whole_years`).
     """
-    years = round(age)
+    years = whole_years(age)
     for name, low, high in AGE_GROUPS:
         if low <= years <= high:
             return name
@@ -35,7 +46,7 @@ def age_band(age: float) -> str:
 
     :param age: years.
     """
-    years = round(age)
+    years = whole_years(age)
     for name, low, high in AGE_BANDS:
         if low <= years <= high:
             return name

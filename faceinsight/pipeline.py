@@ -182,8 +182,16 @@ def decode_image(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarra
         # Pillow's decoders meet hostile bytes with many exception types (OSError, ValueError,
         # SyntaxError, EOFError, struct.error, KeyError, ZeroDivisionError...): all of them
         # mean "not a readable image", never a server error.
-        raise ImageDecodeError(f"the image could not be decoded: {error or type(error).__name__}") \
-            from error
+        raise ImageDecodeError(f"the image could not be decoded: {_decode_failure(error)}") from error
+
+
+def _decode_failure(error: Exception) -> str:
+    """A decoder's failure in plain words: Pillow's truncation message counts the bytes it had
+    left, not those missing."""
+    text = str(error) or type(error).__name__
+    if "truncated" in text:
+        return "the file ends before the image does (was it cut short?)"
+    return f"its data is damaged ({text})"
 
 
 EXIF_TURNS_SIDEWAYS = frozenset({5, 6, 7, 8})  # EXIF orientations that swap width and height

@@ -351,7 +351,10 @@ def analyze_video(path: str, sample_fps: float, *, max_seconds: float = 600.0, m
     if not frames:
         raise VideoError("the video has no frames that can be decoded")
     tracks, summary = summarise(frames)
-    return {"video": asdict(probed[0]), "sample_fps": sample_fps, "frames": frames, "tracks": tracks,
+    video = probed[0]
+    # A rate above the video's own gives every frame once: say the rate the frames were read at.
+    read_fps = min(sample_fps, video.fps) if video.fps > 0 else sample_fps
+    return {"video": asdict(video), "sample_fps": round(read_fps, 3), "frames": frames, "tracks": tracks,
             "summary": summary}
 
 

@@ -94,7 +94,9 @@ def test_no_face_within_max_frames(face_video: Path, tmp_path: Path,
 def test_no_face_in_the_whole_video(blank_video: Path, tmp_path: Path,
                                     capsys: pytest.CaptureFixture) -> None:
     assert capture.main(["--source", str(blank_video), "--out", str(tmp_path)]) == 1
-    assert "no face found in 6 frame(s)" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "no face found in 6 frame(s)" in err and "the stream ended" in err
+    assert "--max-frames" not in err  # more frames would not help: there are none
 
 
 def test_missing_video_file(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

@@ -254,6 +254,15 @@ def test_age_groups(age: float, group: str) -> None:
     assert age_group(age) == group
 
 
+def test_whole_years_round_halves_up_as_the_page_does() -> None:
+    """The page (JavaScript's Math.round) showed 33 where predict.py and /predict said 32
+    (Python's round takes halves to even), and "31, group 19-30" for 30.5."""
+    from faceinsight.labels import whole_years
+
+    assert [whole_years(age) for age in (26.5, 28.5, 30.5, 32.5, 32.49, 0.4)] == [27, 29, 31, 33, 32, 0]
+    assert age_group(30.5) == "31-80" and age_group(18.5) == "19-30"
+
+
 # --- predictions ----------------------------------------------------------------------------
 
 

@@ -372,6 +372,47 @@ def test_a_group_photo_gives_every_face(astronaut: np.ndarray) -> None:
     assert tile_only and max(tile_only) < blazeface.sure_score
 
 
+@pytest.mark.parametrize(("height", "width", "coarse", "fine"), [
+    (3024, 4032, (4, 2419), (12, 1209)), (2000, 3000, (4, 1800), (12, 900)), (2399, 2399, (4, 1439), None),
+    (600, 4000, (9, 600), None), (4000, 400, (13, 400), None)])
+def test_photos_from_2400_px_are_also_searched_in_finer_tiles(height: int, width: int, coarse: tuple,
+                                                              fine: tuple | None) -> None:
+    """A crowd's faces are smaller still: from 2,400 px, tiles of 30 % of the longer side too,
+    but not in a panorama, whose first tiles are already as small as the photo allows."""
+    from faceinsight.detectors import BlazeFaceDetector
+
+    tiles = BlazeFaceDetector(b"").tiles(height, width)
+    sides = [side for _, _, side in tiles]
+    levels = [(sides.count(side), side) for side in sorted(set(sides), reverse=True)]
+    assert levels == [coarse] + ([fine] if fine else [])
+    for level in {side for side in sides}:  # each level covers the photo, edge to edge
+        xs = sorted({x for x, _, s in tiles if s == level})
+        ys = sorted({y for _, y, s in tiles if s == level})
+        assert xs[0] == ys[0] == 0 and xs[-1] + level == width and ys[-1] + level == height
+        assert all(gap <= 0.8 * level for gap in np.diff(xs).tolist() + np.diff(ys).tolist())
+
+
+def test_a_crowd_in_a_large_photo_gives_every_face(astronaut: np.ndarray) -> None:
+    """Sixteen people in a 4000 x 3000 photo, faces of about 70-80 px (2 % of its side): the
+    first tiles find few; the finer ones find them all, each box on a face."""
+    blazeface = FaceModels(MODELS_DIR, detector="blazeface").detector
+    photo = np.full((3000, 4000, 3), 200, np.uint8)
+    placed = [(100 + 480 * i, 400 + 1100 * j + 60 * (i % 2), 380 + 30 * ((i + j) % 3))
+              for j in range(2) for i in range(8)]
+    for x, y, side in placed:
+        photo[y:y + side, x:x + side] = cv2.resize(astronaut, (side, side), interpolation=cv2.INTER_AREA)
+    photo = decode_image(encode(photo, "JPEG", quality=90))
+    faces = blazeface.detect(photo)
+
+    def on_a_face(box) -> bool:
+        return any(box_on_astronaut_face(tuple(round((v - o) * 512 / side) for v, o in
+                                               zip(box, (x, y, 0, 0), strict=True))) for x, y, side in placed)
+
+    assert len(faces) == len(placed) and all(on_a_face(box) for box in faces)
+    coarse_only = type(blazeface)(blazeface.model, fine_from=0).detect(photo)
+    assert sum(on_a_face(box) for box in coarse_only) < len(placed) // 2
+
+
 def test_max_faces_limits_the_result(astronaut: np.ndarray) -> None:
     assert pipeline.find_faces(astronaut, HaarDetector(), Framing(), max_faces=0) == []
 

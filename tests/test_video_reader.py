@@ -96,5 +96,6 @@ def test_a_video_slower_than_one_frame_a_second_keeps_its_own_rate(tmp_path: Pat
     assert info.fps == pytest.approx(0.5) and info.duration_s == pytest.approx(20.0)
     results = analyze_video(str(path), 2.0, info=info)
     assert [frame["time_s"] for frame in results["frames"]] == pytest.approx([2.0 * i for i in range(10)])
+    assert results["sample_fps"] == pytest.approx(0.5)  # the rate read at, not the 2.0 asked for
     with pytest.raises(VideoTooLong):
         analyze_video(str(path), 2.0, info=info, max_seconds=10.0)  # its real length counts

@@ -10,6 +10,7 @@ from flask import Blueprint, Response, current_app, jsonify, request, session, u
 from faceinsight.analyze import Analysis as ImageAnalysis
 from faceinsight.analyze import analyze_bytes, largest_face
 from faceinsight.contract import Analysis, Predict
+from faceinsight.labels import whole_years
 from faceinsight.pipeline import ImageDecodeError, ImageRefusedError, ImageTooLargeError
 from faceinsight.web.errors import ApiError
 from faceinsight.web.openapi import openapi_document
@@ -84,7 +85,9 @@ def run_analysis(image: ImageRequest) -> ImageAnalysis:
     except ImageRefusedError as error:
         raise ApiError(422, f"the image is not analysed: {error}") from error
     except ImageDecodeError as error:
-        raise ApiError(422, f"the image could not be read: {error}") from error
+        said = str(error)  # "the image could not be decoded: ..." needs no second "could not"
+        message = said if said.startswith("the image") else f"the image could not be read: {said}"
+        raise ApiError(422, message) from error
 
 
 def keep_capture(image: ImageRequest, result: dict) -> dict | None:
@@ -125,7 +128,7 @@ def predict() -> Response:
     if face is None:
         answer = Predict(age=None, gender=None, gender_probability=None, emotion=None, faces=0)
     else:
-        answer = Predict(age=int(round(face["age"])), gender=face["gender"],
+        answer = Predict(age=whole_years(face["age"]), gender=face["gender"],
                          gender_probability=face["gender_probability"], emotion=face["emotion"],
                          faces=len(faces))
     return jsonify(answer.dump())

@@ -59,11 +59,38 @@ def _http_message(error: HTTPException) -> str:
     return messages.get(error.code or 0, error.description or error.name)
 
 
+DRAIN_CHUNK = 64 * 1024
+
+
+def drain_unread_body(response: Response) -> Response:
+    """After-request hook: a request refused before its body was read (a 403 from the origin
+    check, a 404, a 405) has the rest of its body read and dropped, within the size limit, so
+    the connection serves the client's next request. gunicorn drains only 64 KiB itself and
+    closes the connection beyond that, after an answer that said keep-alive: the next request a
+    client sent on it (``requests`` reuses its connections) failed. A body over the limit (413)
+    is not read: that connection closes.
+
+    :param response: the response on its way out.
+    """
+    if response.status_code < 400 or response.status_code == 413:
+        return response
+    try:
+        stream = request.stream
+        if not getattr(stream, "is_exhausted", True):
+            while stream.read(DRAIN_CHUNK):
+                pass
+    except Exception:  # noqa: BLE001 - over the limit, or the client left: nothing to keep open
+        log.debug("request body not drained", exc_info=True)
+    return response
+
+
 def register_error_handlers(app: Flask) -> None:
-    """JSON handlers for our errors, werkzeug's HTTP errors, model errors and anything else.
+    """JSON handlers for our errors, werkzeug's HTTP errors, model errors and anything else,
+    and :func:`drain_unread_body`.
 
     :param app: the app to install them on.
     """
+    app.after_request(drain_unread_body)
 
     @app.errorhandler(ApiError)
     def _api_error(error: ApiError) -> Response:

@@ -63,36 +63,44 @@ def _flag(form: bool) -> dict:
     return words if form else {"oneOf": [{"type": "boolean"}, words, {"type": "null"}]}
 
 
-def _flags(form: bool) -> dict:
-    """The ``detect`` and ``store`` flags (:func:`_flag`)."""
+def _flags(form: bool, keeps: bool) -> dict:
+    """The ``detect`` and (where a route may keep the image) ``store`` flags (:func:`_flag`)."""
     schema = _flag(form)
-    return {
+    flags = {
         "detect": {**schema, "default": "true" if form else True,
                    "description": "false: the image already is one face crop (box = whole image), at "
                                   "least 20 pixels a side (422 below), framed as the detector frames "
                                   "a face (brow to chin, ear to ear); a looser crop reads wrongly"},
-        "store": {**schema, "default": "true" if form else True,
-                  "description": "false: never keep this image, even if the session keeps captures"},
     }
+    if keeps:
+        flags["store"] = {**schema, "default": "true" if form else True,
+                          "description": "false: never keep this image, even if the session keeps captures"}
+    return flags
 
 
-def _image_request(max_photo_mb: float) -> dict:
+CROSS_SITE = "made with the page's session cookie from another site"  # security.check_origin
+
+
+def _image_request(max_photo_mb: float, keeps: bool = True) -> dict:
+    """A photo route's body; ``keeps``: the route keeps the image for a session that asked."""
+    name = {"name": {"type": "string", "description": "display name (kept only with the capture)"}}
     return {"required": True, "content": {
         "multipart/form-data": {"schema": _object(
             {"file": {"type": "string", "format": "binary",
                       "description": f"JPEG, PNG, BMP, WebP, GIF or TIFF; at most {max_photo_mb:g} MiB"},
-             **_flags(form=True)}, required=["file"])},
+             **_flags(form=True, keeps=keeps)}, required=["file"])},
         JSON: {"schema": _object(
             {"image": {"type": "string", "pattern": r"^data:image/[\w.+-]+;base64,[A-Za-z0-9+/]+={0,2}$",
                        "description": "a data URL: data:image/<type>;base64,<data>"},
-             "name": {"type": "string", "description": "display name (kept only with the capture)"},
-             **_flags(form=False)}, required=["image"])},
+             **(name if keeps else {}), **_flags(form=False, keeps=keeps)}, required=["image"])},
     }}
+
 
 
 def _photo_errors() -> dict:
     return {
         "400": _error("no file, wrong field name, empty file, malformed JSON, data URL or flag"),
+        "403": _error(CROSS_SITE),
         "413": _error("the upload is over the size limit, or the image over the pixel limit"),
         "415": _error("the body is not multipart/JSON, or the file or data URL is not an image type"),
         "422": _error("the bytes are not a readable image (corrupt, truncated, not an image)"),
@@ -126,8 +134,9 @@ def _paths(config: dict) -> dict:
         }},
         "/predict": {"post": {
             "summary": "Legacy single-face answer for the largest face",
+            "description": "Never keeps the image, even for a session that keeps its captures.",
             "operationId": "predict",
-            "requestBody": _image_request(photo_mb),
+            "requestBody": _image_request(photo_mb, keeps=False),
             "responses": {"200": _json("the largest face, or nulls", _ref(contract.Predict)),
                           **_photo_errors()},
         }},
@@ -151,6 +160,7 @@ def _paths(config: dict) -> dict:
                                                    ("ResultsCsv", "videoResultsCsv"),
                                                    ("ResultsJson", "videoResultsJson"))}},
                 "400": _error("no file, wrong field name, empty file or bad sample_fps"),
+                "403": _error(CROSS_SITE),
                 "413": _error("the video is over the size limit"),
                 "415": _error("not multipart, or not a supported video type"),
                 "422": _error("not a readable video, no frames, or over the duration/frame limits"),
@@ -167,6 +177,7 @@ def _paths(config: dict) -> dict:
             "delete": {"summary": "Cancel a video job and remove its files and results",
                        "operationId": "deleteVideoJob",
                        "responses": {"200": _json("deleted", _ref(contract.VideoDeleted)),
+                           "403": _error(CROSS_SITE),
                            "404": not_found, "503": queue_down}},
         },
         "/api/v1/videos/{job_id}/results.csv": {"get": {

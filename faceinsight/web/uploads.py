@@ -145,6 +145,9 @@ def uploaded_file(request: Request, field: str = "file") -> FileStorage:
     part = request.files.get(field)
     if part is None:
         others = sorted(request.files.keys())
+        if field in request.form:
+            raise ApiError(400, f"the field {field!r} holds text, not a file: send the file's "
+                                f"contents as a file part (with curl: -F {field}=@photo.jpg)")
         if others:
             raise ApiError(400, f"the file must be in a field named {field!r}, not {others[0]!r}")
         raise ApiError(400, f"no file uploaded: send it in a multipart field named {field!r}")

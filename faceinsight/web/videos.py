@@ -99,6 +99,8 @@ def create() -> tuple[Response, int, dict[str, str]]:
         raise ApiError(400, "the sampling rate field is called 'sample_fps', not 'fps'")
     if "sample_fps" in request.args or "fps" in request.args:  # nor one sent in the URL
         raise ApiError(400, "send 'sample_fps' as a form field beside the file, not in the URL")
+    if "sample_fps" in request.files:  # curl -F sample_fps=@file: not the number it looks like
+        raise ApiError(400, "send 'sample_fps' as a plain form field (a number), not as a file")
     if len(request.form.getlist("sample_fps")) > 1:
         raise ApiError(400, "send one 'sample_fps'")
     sample_fps = read_sample_fps(request.form.get("sample_fps"))
@@ -127,7 +129,7 @@ def create() -> tuple[Response, int, dict[str, str]]:
         raise ApiError(422, str(error)) from error
     except JobQueueFull as error:
         shutil.rmtree(folder, ignore_errors=True)
-        raise ApiError(429, str(error), {"Retry-After": "30"}) from error
+        raise ApiError(429, str(error), {"Retry-After": "60"}) from error  # "in a minute"
     except OSError as error:
         shutil.rmtree(folder, ignore_errors=True)
         raise ApiError(503, f"the server cannot store the video right now: {error.strerror or error}",

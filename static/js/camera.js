@@ -5,7 +5,8 @@ import { drawFaces, drawSized } from "./draw.js";
 import { renderCards } from "./cards.js";
 import { addEntry } from "./log.js";
 import {
-  analyzeImage, canvasBlob, clearMessage, el, faceSummary, facesFound, scaledCanvas, showMessage, thumbnail,
+  analyzeImage, canvasBlob, clearMessage, el, faceSummary, facesFound, facesLine, scaledCanvas, showMessage,
+  thumbnail,
 } from "./util.js";
 
 const LIVE_MAX_SIDE = 360; // live frames are downscaled: fast to send, enough for the detector
@@ -364,7 +365,7 @@ async function snapshot() {
     addEntry({
       kind: "snapshot",
       title: "Snapshot",
-      text: result.faces.length ? result.faces.map(faceSummary).join("; ") : "No face found",
+      text: facesLine(result.faces),
       thumb: thumbnail(shown, shown.width, shown.height),
     });
     if (!result.faces.length) showMessage("No face found in the snapshot. Face the camera in good light.", "warning");

@@ -8,13 +8,14 @@ export function faceLabel(face) {
 
 /**
  * Where a label goes: the first of the preferred tops (above the box, below it, inside its top)
- * that fits the canvas and covers no label already placed; else the nearest free place going
- * down (then up) from the first, within a few label heights of the box (further off, a label no
- * longer says which box it belongs to); null where there is none.
+ * that fits the canvas and covers none of the obstacles (labels already placed, other faces'
+ * boxes); else the nearest free place going down (then up) from the first, within a few label
+ * heights of the box (further off, a label no longer says which box it belongs to); null where
+ * there is none.
  */
-function labelTop(placed, left, width, height, preferred, canvasHeight) {
+function labelTop(obstacles, left, width, height, preferred, canvasHeight) {
   const fits = (top) => top >= 0 && top + height <= canvasHeight;
-  const free = (top) => placed.every((p) => left >= p.left + p.width || left + width <= p.left
+  const free = (top) => obstacles.every((p) => left >= p.left + p.width || left + width <= p.left
     || top >= p.top + p.height || top + height <= p.top);
   const found = preferred.find((top) => fits(top) && free(top));
   if (found !== undefined) return found;
@@ -31,15 +32,20 @@ const NEAR_STEPS = 2; // label heights a label may move from its box to stay cle
 
 /**
  * Each face's label place, in order: {text, left, top, width, crowded}. A label too wide for
- * the canvas is cut to the face's number (texts[i] up to its colon); one with no free place
- * near its box goes inside the box's top, over what it must, and is marked crowded.
+ * the canvas is cut to the face's number (texts[i] up to its colon); one with no place near its
+ * box that covers neither another label nor another face goes inside its own box's top, over
+ * what it must. A label not right above, below or inside its box is marked crowded.
  */
 function placeLabels(ctx, texts, faces, scale, { width, height, labelHeight, line, mirror }) {
+  // Each box as seen on screen (a mirrored canvas shows x at width - x), in label coordinates.
+  const boxes = faces.map((face) => {
+    const [x, y, w, h] = face.box.map((v) => v * scale);
+    return { left: mirror ? width - (x + w) : x, top: y, width: w, height: h };
+  });
   const placed = [];
   return faces.map((face, index) => {
-    const [x, y, w, h] = face.box.map((v) => v * scale);
-    // Where the box's left edge is on screen (a mirrored canvas shows x at width - x).
-    const screenLeft = mirror ? width - (x + w) : x;
+    const { left: screenLeft, top: y, height: h } = boxes[index];
+    const obstacles = placed.concat(boxes.filter((_, other) => other !== index));
     let text = texts[index];
     let textWidth = ctx.measureText(text).width + 8;
     if (textWidth > width) {
@@ -47,11 +53,13 @@ function placeLabels(ctx, texts, faces, scale, { width, height, labelHeight, lin
       textWidth = ctx.measureText(text).width + 8;
     }
     const left = Math.max(0, Math.min(screenLeft - line / 2, width - textWidth));
-    let top = labelTop(placed, left, textWidth, labelHeight, [y - labelHeight, y + h, y], height);
-    const crowded = top === null;
-    if (crowded) top = Math.max(0, Math.min(y, height - labelHeight));
+    const beside = [y - labelHeight, y + h, y];
+    let top = labelTop(obstacles, left, textWidth, labelHeight, beside, height);
+    const nowhere = top === null;
+    if (nowhere) top = Math.max(0, Math.min(y, height - labelHeight));
     placed.push({ left, top, width: textWidth, height: labelHeight });
-    return { text, left, top, width: textWidth, crowded };
+    // Moved off its box (or over it, anyhow), a label no longer plainly says which face it is.
+    return { text, left, top, width: textWidth, crowded: nowhere || !beside.includes(top) };
   });
 }
 
@@ -59,7 +67,7 @@ function placeLabels(ctx, texts, faces, scale, { width, height, labelHeight, lin
  * Draw each face's box and its numbered label on a 2D context. Box n is card "Face n".
  * Labels stay inside the canvas: above the box, below it when there is no room, and shifted
  * sideways (or cut down to the number) at the edges; a label that would cover an earlier one
- * moves (see labelTop), so every number stays readable.
+ * or another face moves (see labelTop), so every number stays readable and no face is hidden.
  * @param ctx the canvas context
  * @param faces faces from the API (boxes in source pixels)
  * @param scale canvas pixels per source pixel
@@ -80,8 +88,8 @@ export function drawFaces(ctx, faces, scale = 1, { mirror = false, names = null 
   ctx.font = `600 ${fontSize}px system-ui, sans-serif`;
   ctx.textBaseline = "bottom";
   const prefixes = faces.map((face, index) => (names ? names[index] : String(index + 1)));
-  // Whole labels where they all have room; else numbers alone for every face (the cards say
-  // the rest): a crowd's numbers all stay readable and next to their boxes.
+  // Whole labels where they all have room beside the faces; else numbers alone for every face
+  // (the cards say the rest): a crowd's numbers all stay readable, next to their own boxes.
   let spots = placeLabels(ctx, faces.map((face, i) => `${prefixes[i]}: ${faceLabel(face)}`), faces, scale,
     { width, height, labelHeight, line, mirror });
   if (spots.some((spot) => spot.crowded)) {

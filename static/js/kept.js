@@ -29,6 +29,7 @@ async function remove(item, button) {
     });
     if (!response.ok && response.status !== 404) throw new Error(await errorMessage(response));
     showMessage(`Deleted the kept ${item.video ? "video" : "capture"} ${item.name}.`);
+    document.dispatchEvent(new CustomEvent("faceinsight:deleted", { detail: { url: item.url } }));
   } catch (error) {
     showMessage(`Could not delete ${item.name}: ${error.message}`, "error");
   }

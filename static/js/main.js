@@ -4,7 +4,7 @@ import { initKept, refreshKept } from "./kept.js";
 import { clearLog, initLog } from "./log.js";
 import { clearPhotos, initPhoto } from "./photo.js";
 import { clearVideo, initVideo } from "./video.js";
-import { clearMessage, postSession, showMessage } from "./util.js";
+import { clearMessage, count, postSession, showMessage } from "./util.js";
 
 const THEME_KEY = "faceinsight-theme";
 const TAB_KEY = "faceinsight-tab";
@@ -110,7 +110,8 @@ function initPrivacy() {
       $("live-faces").replaceChildren();
       toggle.checked = false;
       refreshKept();
-      showMessage(`Session cleared: ${result.captures} kept capture(s) and ${result.videos} video job(s) deleted.`);
+      showMessage(`Session cleared: ${count(result.captures, "kept capture")} and `
+        + `${count(result.videos, "video job")} deleted.`);
     } catch (error) {
       showMessage(`Could not clear the session: ${error.message}`, "error");
     }

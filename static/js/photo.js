@@ -3,7 +3,7 @@
 import { drawFaces, drawSized } from "./draw.js";
 import { renderCards } from "./cards.js";
 import { addEntry } from "./log.js";
-import { analyzeImage, el, faceSummary, facesFound, showMessage, thumbnail } from "./util.js";
+import { analyzeImage, el, facesFound, facesLine, showMessage, thumbnail } from "./util.js";
 
 const MAX_FILES = 10; // one drop analyses at most this many photos
 
@@ -44,7 +44,7 @@ async function analyseInto(section, file, current) {
   if (file.size > limitMb * 1024 * 1024) {
     status.textContent = `Not analysed: larger than ${limitMb} MiB. Choose a smaller photo.`;
     status.className = "error-text status";
-    return { error: true };
+    return { error: true, text: `${file.name} is larger than ${limitMb} MiB, the limit.` };
   }
   let result;
   try {
@@ -85,7 +85,7 @@ async function analyseInto(section, file, current) {
   addEntry({
     kind: "photo",
     title: file.name || "Photo",
-    text: result.faces.length ? result.faces.map(faceSummary).join("; ") : "No face found",
+    text: facesLine(result.faces),
     thumb: canvas ? thumbnail(canvas, canvas.width, canvas.height) : "",
   });
   return { faces: result.faces.length, storageError: result.storage_error };

@@ -106,7 +106,11 @@ export function scaledCanvas(source, width, height, maxSide) {
   const canvas = document.createElement("canvas");
   canvas.width = Math.max(1, Math.round(width * scale));
   canvas.height = Math.max(1, Math.round(height * scale));
-  canvas.getContext("2d").drawImage(source, 0, 0, canvas.width, canvas.height);
+  const ctx = canvas.getContext("2d");
+  // Transparent parts over white, as the server reads them (a JPEG made from them is black there).
+  ctx.fillStyle = "#ffffff";
+  ctx.fillRect(0, 0, canvas.width, canvas.height);
+  ctx.drawImage(source, 0, 0, canvas.width, canvas.height);
   return { canvas, scale };
 }
 
@@ -123,9 +127,24 @@ export function thumbnail(source, width, height) {
   return scaledCanvas(source, width, height, 96).canvas.toDataURL("image/jpeg", 0.7);
 }
 
+/** "1 face", "3 faces", "0 video jobs". */
+export function count(number, noun) {
+  return `${number} ${noun}${number === 1 ? "" : "s"}`;
+}
+
+const LOGGED_FACES = 3; // a session log line describes this many faces, then counts the rest
+
+/** A session log line for a result's faces: the first few, then how many more. */
+export function facesLine(faces) {
+  if (!faces.length) return "No face found";
+  const described = faces.slice(0, LOGGED_FACES).map(faceSummary).join("; ");
+  const more = faces.length - LOGGED_FACES;
+  return more > 0 ? `${described}; and ${count(more, "more face")}` : described;
+}
+
 /** "1 face found", "3 faces found". */
-export function facesFound(count) {
-  return `${count} face${count === 1 ? "" : "s"} found`;
+export function facesFound(number) {
+  return `${count(number, "face")} found`;
 }
 
 export function percent(value) {

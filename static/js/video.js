@@ -4,8 +4,8 @@
 import { drawFaces, drawSized } from "./draw.js";
 import { addEntry } from "./log.js";
 import {
-  EMOTIONS, EMOTION_COLORS, ageBracket, clearMessage, el, errorMessage, faceSummary, fetchWithin, percent,
-  showMessage, thumbnail,
+  EMOTIONS, EMOTION_COLORS, ageBracket, clearMessage, csrfToken, el, errorMessage, faceSummary, fetchWithin,
+  percent, showMessage, thumbnail,
 } from "./util.js";
 
 const POLL_MS = 600;
@@ -54,11 +54,29 @@ function followJob(url, name) {
 export function clearVideo() {
   if (job.xhr) job.xhr.abort();
   resetJob();
+  $("video-progress-row").hidden = true;
+  hideResults();
+}
+
+function hideResults() {
   $("video-results").hidden = true;
   shown = null;
-  $("video-progress-row").hidden = true;
   $("video-frame").hidden = true;
   $("video-frame-caption").textContent = "";
+}
+
+const samePath = (a, b) => new URL(a, window.location.href).pathname === new URL(b, window.location.href).pathname;
+
+/** A kept video deleted from "Kept on the server": its results, whose frames and downloads
+ * are gone with it, leave the page, and a job still running there is no longer followed. */
+function forgetDeleted(event) {
+  const url = event.detail && event.detail.url;
+  if (!url) return;
+  if (job.url && samePath(job.url, url)) {
+    $("video-progress-row").hidden = true;
+    resetJob();
+  }
+  if (shown && samePath(shown.jobUrl, url)) hideResults();
 }
 
 function upload(file, fps) {
@@ -180,9 +198,16 @@ async function cancel() {
   if (!job.url) return;
   const url = job.url;
   resetJob();
-  await fetch(url, { method: "DELETE", credentials: "same-origin" }).catch(() => {});
-  setProgress(0, "cancelled");
-  showMessage("The video job was cancelled and its files removed.");
+  $("video-progress-row").hidden = true;
+  try {
+    const response = await fetchWithin(url, {
+      method: "DELETE", credentials: "same-origin", headers: { "X-CSRF-Token": csrfToken() },
+    });
+    if (!response.ok && response.status !== 404) throw new Error(await errorMessage(response));
+    showMessage("The video job was cancelled and its files removed.");
+  } catch (error) {
+    showMessage(`Could not cancel the video job: ${error.message}`, "error");
+  }
   document.dispatchEvent(new CustomEvent("faceinsight:stored", { detail: { stored: true } })); // the kept list
 }
 
@@ -434,7 +459,8 @@ function renderTracks(results) {
   $("video-summary").textContent = s.tracks
     ? `${s.frames_analyzed} frames analysed, faces in ${s.frames_with_faces}; ${s.tracks} `
       + `${s.tracks > 1 ? "people (face tracks)" : "person (face track)"}; `
-      + `dominant emotion ${s.dominant_emotion}, median age ${Math.round(s.median_age)}.`
+      // One age for several people is nobody's: each person's is in the table above.
+      + `dominant emotion ${s.dominant_emotion}${s.tracks === 1 ? `, median age ${Math.round(s.median_age)}` : ""}.`
     : `${s.frames_analyzed} frames analysed; no face found in the video.`;
 }
 
@@ -532,6 +558,7 @@ export function initVideo() {
   resumeSavedJob();
   $("video-form").addEventListener("submit", submit);
   $("video-cancel").addEventListener("click", cancel);
+  document.addEventListener("faceinsight:deleted", forgetDeleted);
   $("video-chart").addEventListener("click", chartClick);
   $("video-chart").addEventListener("keydown", chartKey);
   $("chart-track").addEventListener("change", (event) => chooseTrack(Number(event.target.value)));

@@ -153,6 +153,25 @@ def test_openapi_document_lists_every_route(client, app):
     validate(spec)  # raises on an invalid document
 
 
+def test_openapi_says_what_each_photo_route_does(client, astronaut_jpeg: bytes) -> None:
+    """/predict was described with a "store" flag and a kept "name" it never used; the 403 of
+    a cross-site call made with the page's cookie was not listed."""
+    from webhelpers import keep_captures
+
+    spec = client.get("/api/v1/openapi.json").get_json()["paths"]
+    for path, method in (("/api/v1/analyze", "post"), ("/predict", "post"), ("/api/v1/videos", "post"),
+                         ("/api/v1/videos/{job_id}", "delete")):
+        assert "403" in spec[path][method]["responses"], (path, method)
+    forms = {path: spec[path]["post"]["requestBody"]["content"] for path in ("/api/v1/analyze", "/predict")}
+    assert "store" in forms["/api/v1/analyze"]["multipart/form-data"]["schema"]["properties"]
+    assert "name" in forms["/api/v1/analyze"]["application/json"]["schema"]["properties"]
+    assert "store" not in forms["/predict"]["multipart/form-data"]["schema"]["properties"]
+    assert "name" not in forms["/predict"]["application/json"]["schema"]["properties"]
+    keep_captures(client)  # and /predict indeed keeps nothing, even for a session that keeps
+    assert upload(client, astronaut_jpeg, url="/predict", store="true").status_code == 200
+    assert client.get("/session/captures").get_json()["captures"] == []
+
+
 def test_page_renders(client):
     response = client.get("/")
     assert response.status_code == 200

@@ -477,6 +477,67 @@ def test_video_chart_keyboard_marker_table_and_old_results_stay(browser, server,
     context.close()
 
 
+def test_the_session_log_describes_a_few_faces_and_counts_the_rest(browser, server):
+    """A 20-face photo made its session log entry a wall of text."""
+    context, page = open_page(browser, server)
+    lines = page.evaluate("""async () => {
+        const { facesLine } = await import('/static/js/util.js');
+        const scores = {angry: 0, disgust: 0, fear: 0, happy: 1, neutral: 0, sad: 0, surprise: 0};
+        const face = {box: [0, 0, 9, 9], age: 31, age_range: [25, 38], gender: 'female',
+                      gender_probability: 0.9, emotion: 'happy', emotion_scores: scores};
+        return [0, 3, 4, 20].map((n) => facesLine(Array(n).fill(face)));
+    }""")
+    assert lines[0] == "No face found"
+    assert lines[1].count("female") == 3 and "more" not in lines[1]
+    assert lines[2].count("female") == 3 and lines[2].endswith("; and 1 more face")
+    assert lines[3].count("female") == 3 and lines[3].endswith("; and 17 more faces")
+    context.close()
+
+
+def test_a_transparent_picture_has_a_white_thumbnail(browser, server):
+    """The session log's JPEG thumbnails of transparent PNGs were black where the PNG is clear
+    (the server reads those parts as white, and the page shows them light)."""
+    context, page = open_page(browser, server)
+    rgb = page.evaluate("""async () => {
+        const { thumbnail } = await import('/static/js/util.js');
+        const clear = document.createElement('canvas');
+        clear.width = 50; clear.height = 50;  // nothing drawn: every pixel transparent
+        const image = new Image();
+        image.src = thumbnail(clear, 50, 50);
+        await image.decode();
+        const check = document.createElement('canvas');
+        check.width = 50; check.height = 50;
+        const ctx = check.getContext('2d');
+        ctx.drawImage(image, 0, 0);
+        return Array.from(ctx.getImageData(25, 25, 1, 1).data.slice(0, 3));
+    }""")
+    assert min(rgb) >= 245, rgb
+    context.close()
+
+
+def test_deleting_the_kept_video_on_screen_takes_its_results_off(browser, server, tmp_path):
+    """Deleted from "Kept on the server", a video's results stayed with dead links (its frames
+    gone, its CSV a failed download); and a cancelled job left a "cancelled" progress bar."""
+    context, page = open_page(browser, server)
+    page.check("#keep-toggle")
+    analyse_video(page, write_video(tmp_path / "clip.avi"))
+    assert page.locator("#video-results").is_visible()
+    page.locator("#kept-list li button").first.click()
+    wait_until(page, "document.getElementById('message').textContent.startsWith('Deleted the kept video')")
+    assert page.locator("#video-results").is_hidden() and page.locator("#video-frame").is_hidden()
+    held = []
+    page.route("**/api/v1/videos/*", lambda route: held.append(route) if route.request.method == "GET"
+               else route.continue_())  # the job's status never comes: it stays running
+    page.set_input_files("#video-input", str(write_video(tmp_path / "long.avi", frames=40)))
+    page.click("#video-submit")
+    wait_until(page, "!document.getElementById('video-cancel').hidden")
+    wait_until(page, "document.getElementById('video-progress-text').textContent.includes('queued')")
+    page.click("#video-cancel")
+    wait_until(page, "document.getElementById('message').textContent.includes('was cancelled')")
+    assert page.locator("#video-progress-row").is_hidden()
+    context.close()
+
+
 def test_no_sideways_scroll_at_phone_width_at_any_step(browser, server, tmp_path):
     context, page = open_page(browser, server, viewport=PHONE)
     widths = {"load": scroll_width(page)}
@@ -565,7 +626,8 @@ def test_two_shots_are_two_faces_and_the_chart_picks_each(browser, server, tmp_p
 
 
 def test_labels_of_faces_side_by_side_never_cover_each_other(browser, server):
-    """At phone width the label of face 2 was drawn over face 1's, hiding its number."""
+    """At phone width the label of face 2 was drawn over face 1's, hiding its number; then
+    whole labels hid the faces beside theirs (three people side by side on a phone)."""
     context, page = open_page(browser, server, viewport=PHONE)
     overlaps = page.evaluate("""async () => {
         const { drawFaces } = await import('/static/js/draw.js');
@@ -588,8 +650,13 @@ def test_labels_of_faces_side_by_side_never_cover_each_other(browser, server):
             }));
             return n;
         };
-        drawFaces(ctx, [face(100, 100), face(170, 110), face(240, 95), face(100, 200)], 1);
-        const few = [rects.length, overlapping()];
+        // Label i (the i-th rectangle filled) over the box of another face j.
+        const coveringOthers = (faces) => rects.filter((a, i) => faces.some((f, j) => j !== i
+            && a[0] < f.box[0] + f.box[2] && f.box[0] < a[0] + a[2]
+            && a[1] < f.box[1] + f.box[3] && f.box[1] < a[1] + a[3])).length;
+        const four = [face(100, 100), face(170, 110), face(240, 95), face(100, 200)];
+        drawFaces(ctx, four, 1);
+        const few = [rects.length, overlapping(), coveringOthers(four)];
         // A crowd: two rows of eight faces side by side; whole labels cannot all fit, numbers can
         rects.length = 0;
         const crowd = [];
@@ -597,9 +664,15 @@ def test_labels_of_faces_side_by_side_never_cover_each_other(browser, server):
             for (let i = 0; i < 8; i++) crowd.push(face(20 + 75 * i, 120 + 150 * row));
         }
         drawFaces(ctx, crowd, 1);
-        return [...few, rects.length, overlapping()];
+        const many = [rects.length, overlapping(), coveringOthers(crowd)];
+        // Three people side by side at slightly different heights, shown at phone width.
+        rects.length = 0;
+        const three = [face(40, 200), face(150, 215), face(260, 190)];
+        ctx.canvas.style.width = '360px';
+        drawFaces(ctx, three, 1);
+        return [...few, ...many, rects.length, overlapping(), coveringOthers(three)];
     }""")
-    assert overlaps == [4, 0, 16, 0]
+    assert overlaps == [4, 0, 0, 16, 0, 0, 3, 0, 0]
     context.close()
 
 

@@ -7,6 +7,7 @@ worker must survive everything (same pid at the end).
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import time
@@ -161,6 +162,20 @@ def test_kept_results_survive_a_restart(server: LiveServer, tmp_path: Path) -> N
     assert frame.status_code == 200 and frame.headers["Content-Type"] == "image/jpeg"
     assert requests.get(server.url + job + "/frames/0.jpg", timeout=30).status_code == 404  # not yours
     assert session.delete(server.url + job, timeout=30).status_code == 200
+
+
+def test_a_refused_upload_leaves_the_connection_usable(server: LiveServer) -> None:
+    """Answered 403 before its 1 MB body was read, an upload left a closed connection behind
+    (gunicorn drains 64 KiB, then closes it, after an answer that said keep-alive): the
+    client's next request on it failed about every other time."""
+    body = os.urandom(1 << 20)
+    for _ in range(6):
+        session = requests.Session()
+        session.get(f"{server.url}/", timeout=30)  # the session cookie: the origin check applies
+        refused = session.post(f"{server.url}/api/v1/analyze", files={"file": ("a.jpg", body)},
+                               headers={"Origin": "https://evil.example"}, timeout=30)
+        assert refused.status_code == 403
+        assert session.get(f"{server.url}/health", timeout=30).status_code == 200
 
 
 def test_security_headers_and_cookie_over_http(server: LiveServer) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import struct
 import subprocess
 import sys
@@ -312,6 +313,20 @@ def test_cross_origin_calls_with_the_cookie_are_403_and_change_nothing(client, a
     assert no_origin.status_code == 403
 
 
+@pytest.mark.parametrize(("method", "path", "headers"), [
+    ("POST", "/api/v1/analyze", EVIL), ("POST", "/nowhere", {}), ("PUT", "/api/v1/analyze", {})])
+def test_a_body_refused_unread_is_read_to_its_end(app, client, method: str, path: str,
+                                                  headers: dict) -> None:
+    """A 403, 404 or 405 answered before the body was read: the body is read to its end, so
+    the connection can serve the next request (gunicorn drains 64 KiB, then closes it)."""
+    client.get("/")  # the session cookie: the origin check applies
+    body = io.BytesIO(os.urandom(1 << 20))
+    response = client.open(path, method=method, input_stream=body, headers=headers,
+                           content_type="application/octet-stream", content_length=1 << 20)
+    assert response.status_code in (403, 404, 405)
+    assert body.tell() == 1 << 20
+
+
 def test_same_origin_and_cookieless_calls_are_served(app, client, tmp_path) -> None:
     client.get("/")
     same = send_with(client, "/api/v1/analyze", file_part(jpeg(), "me.jpg"), {"Origin": "http://localhost"})
@@ -337,6 +352,14 @@ def test_the_sampling_rate_field_is_named_and_validated(client, app_config, tmp_
     body = multipart(("file", "v.avi", small_video(tmp_path), None), (field, None, value.encode(), None))
     response = send(client, "/api/v1/videos", body)
     assert response.status_code == 400 and response.get_json()["error"].startswith(words)
+    assert leftover_files(app_config) == []
+
+
+def test_a_sampling_rate_sent_as_a_file_is_refused(client, app_config, tmp_path) -> None:
+    """``curl -F sample_fps=@rate.txt`` sent a file part, silently ignored: 2 frames/s were used."""
+    body = multipart(("file", "v.avi", small_video(tmp_path), None), ("sample_fps", "rate.txt", b"8", None))
+    response = send(client, "/api/v1/videos", body)
+    assert response.status_code == 400 and "not as a file" in response.get_json()["error"]
     assert leftover_files(app_config) == []
 
 

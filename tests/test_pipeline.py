@@ -350,22 +350,29 @@ def test_large_photos_are_also_searched_in_overlapping_tiles(height: int, width:
         assert all(gap <= 0.8 * side for gap in gaps)
 
 
+def astronauts_in_a_photo(astronaut: np.ndarray, size: tuple[int, int], placed: list) -> np.ndarray:
+    """A JPEG-decoded photo of ``size`` (height, width), light gray, with the astronaut's photo
+    at each ``(x, y, side)`` of ``placed`` (her face is about a quarter of its side)."""
+    photo = np.full((*size, 3), 200, np.uint8)
+    for x, y, side in placed:
+        photo[y:y + side, x:x + side] = cv2.resize(astronaut, (side, side), interpolation=cv2.INTER_AREA)
+    return decode_image(encode(photo, "JPEG", quality=90))
+
+
+def on_an_astronaut_face(box, placed: list) -> bool:
+    """Whether a box lies on the face of one of the astronauts placed by :func:`astronauts_in_a_photo`."""
+    return any(box_on_astronaut_face(tuple(round((v - o) * 512 / side) for v, o in
+                                           zip(box, (x, y, 0, 0), strict=True))) for x, y, side in placed)
+
+
 def test_a_group_photo_gives_every_face(astronaut: np.ndarray) -> None:
     """Five people in a 2000 x 1500 photo, faces of 75-140 px: the whole photo at 192 px finds
     only the largest; the tiles find them all, and a face found only in a tile is checked."""
     blazeface = FaceModels(MODELS_DIR, detector="blazeface").detector
-    photo = np.full((1500, 2000, 3), 200, np.uint8)
     placed = [(100, 200, 380), (650, 150, 440), (1200, 250, 400), (300, 850, 500), (1150, 800, 560)]
-    for x, y, side in placed:  # the astronaut's face is about a quarter of her photo's side
-        photo[y:y + side, x:x + side] = cv2.resize(astronaut, (side, side), interpolation=cv2.INTER_AREA)
-    photo = decode_image(encode(photo, "JPEG", quality=90))
+    photo = astronauts_in_a_photo(astronaut, (1500, 2000), placed)
     faces = blazeface.detect(photo)
-    def on_a_face(box) -> bool:
-        return any(box_on_astronaut_face(tuple(round((v - o) * 512 / side) for v, o in
-                                               zip(box, (x, y, 0, 0), strict=True))) for x, y, side in placed)
-
-    on_faces = [on_a_face(box) for box in faces]
-    assert len(faces) == 5 and all(on_faces)
+    assert len(faces) == 5 and all(on_an_astronaut_face(box, placed) for box in faces)
     whole_only = pipeline.find_faces(photo, type(blazeface)(blazeface.model, tile_from=0), Framing())
     assert len(whole_only) < 5
     tile_only = [score for box, score in blazeface._candidates(photo) if box in faces and score < 0.5]
@@ -396,21 +403,13 @@ def test_a_crowd_in_a_large_photo_gives_every_face(astronaut: np.ndarray) -> Non
     """Sixteen people in a 4000 x 3000 photo, faces of about 70-80 px (2 % of its side): the
     first tiles find few; the finer ones find them all, each box on a face."""
     blazeface = FaceModels(MODELS_DIR, detector="blazeface").detector
-    photo = np.full((3000, 4000, 3), 200, np.uint8)
     placed = [(100 + 480 * i, 400 + 1100 * j + 60 * (i % 2), 380 + 30 * ((i + j) % 3))
               for j in range(2) for i in range(8)]
-    for x, y, side in placed:
-        photo[y:y + side, x:x + side] = cv2.resize(astronaut, (side, side), interpolation=cv2.INTER_AREA)
-    photo = decode_image(encode(photo, "JPEG", quality=90))
+    photo = astronauts_in_a_photo(astronaut, (3000, 4000), placed)
     faces = blazeface.detect(photo)
-
-    def on_a_face(box) -> bool:
-        return any(box_on_astronaut_face(tuple(round((v - o) * 512 / side) for v, o in
-                                               zip(box, (x, y, 0, 0), strict=True))) for x, y, side in placed)
-
-    assert len(faces) == len(placed) and all(on_a_face(box) for box in faces)
+    assert len(faces) == len(placed) and all(on_an_astronaut_face(box, placed) for box in faces)
     coarse_only = type(blazeface)(blazeface.model, fine_from=0).detect(photo)
-    assert sum(on_a_face(box) for box in coarse_only) < len(placed) // 2
+    assert sum(on_an_astronaut_face(box, placed) for box in coarse_only) < len(placed) // 2
 
 
 def test_max_faces_limits_the_result(astronaut: np.ndarray) -> None:

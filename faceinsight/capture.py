@@ -158,8 +158,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: could not read a frame from {what}", file=sys.stderr)
         return 2
     if found is None:
-        advice = ("face the camera, improve the light or raise --max-frames" if read >= args.max_frames
-                  else "the stream ended without a face the detector could find")
+        if read < args.max_frames:
+            advice = "the stream ended without a face the detector could find"
+        elif args.source:
+            advice = "raise --max-frames to read more of it, if it is longer"
+        else:
+            advice = "face the camera, improve the light or raise --max-frames"
         print(f"error: no face found in {read} frame(s) from {what}; {advice}", file=sys.stderr)
         return 1
     try:

@@ -96,10 +96,11 @@ def prediction(age: float, age_range: Sequence[int], female: float,
     :param emotion_scores: the seven scores, summing to 1.
     """
     gender, probability = gender_of(female)
+    shown = round(float(age), 1)  # the group follows the age as shown: 18.46 is 18.5, 19 years
     return {
-        "age": round(float(age), 1),
+        "age": shown,
         "age_range": [int(v) for v in age_range],
-        "age_group": age_group(age),
+        "age_group": age_group(shown),
         "gender": gender,
         "gender_probability": round(float(probability), 4),
         "emotion": max(emotion_scores, key=emotion_scores.get),

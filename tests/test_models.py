@@ -263,6 +263,16 @@ def test_whole_years_round_halves_up_as_the_page_does() -> None:
     assert age_group(30.5) == "31-80" and age_group(18.5) == "19-30"
 
 
+@pytest.mark.parametrize(("age", "shown", "group"), [(18.46, 18.5, "19-30"), (30.46, 30.5, "31-80"),
+                                                     (80.46, 80.5, "80+"), (30.44, 30.4, "19-30")])
+def test_the_age_group_follows_the_age_as_shown(age: float, shown: float, group: str) -> None:
+    """18.46 was shown as 18.5 (19 in whole years) in the group of 0-18."""
+    from faceinsight.contract import prediction
+
+    answer = prediction(age, (10, 30), 0.8, {name: 1 / 7 for name in EMOTIONS})
+    assert (answer["age"], answer["age_group"]) == (shown, group)
+
+
 # --- predictions ----------------------------------------------------------------------------
 
 

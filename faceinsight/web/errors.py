@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import logging
+import time
 
 from flask import Flask, Response, jsonify, request
 from redis.exceptions import RedisError
@@ -60,11 +62,12 @@ def _http_message(error: HTTPException) -> str:
 
 
 DRAIN_CHUNK = 64 * 1024
+DRAIN_SECONDS = 2.0  # a thread waits this long at most for a client that stopped sending
 
 
 def drain_unread_body(response: Response) -> Response:
     """After-request hook: a request refused before its body was read (a 403 from the origin
-    check, a 404, a 405) has the rest of its body read and dropped, within the size limit, so
+    check, a 404, a 405) has the rest of its body read and dropped once its answer is sent, so
     the connection serves the client's next request. gunicorn drains only 64 KiB itself and
     closes the connection beyond that, after an answer that said keep-alive: the next request a
     client sent on it (``requests`` reuses its connections) failed. A body over the limit (413)
@@ -76,12 +79,29 @@ def drain_unread_body(response: Response) -> Response:
         return response
     try:
         stream = request.stream
-        if not getattr(stream, "is_exhausted", True):
-            while stream.read(DRAIN_CHUNK):
-                pass
-    except Exception:  # noqa: BLE001 - over the limit, or the client left: nothing to keep open
-        log.debug("request body not drained", exc_info=True)
+    except Exception:  # noqa: BLE001 - over the size limit: nothing to keep open
+        return response
+    if not getattr(stream, "is_exhausted", True):
+        response.call_on_close(functools.partial(_drain, stream, request.environ.get("gunicorn.socket")))
     return response
+
+
+def _drain(stream, sock) -> None:
+    """Read ``stream`` to its end for at most :data:`DRAIN_SECONDS` (with gunicorn's socket, a
+    client that stops sending is given up on then, and its connection closes)."""
+    previous = sock.gettimeout() if sock is not None else None
+    deadline = time.monotonic() + DRAIN_SECONDS
+    try:
+        while (left := deadline - time.monotonic()) > 0:
+            if sock is not None:
+                sock.settimeout(left)
+            if not stream.read(DRAIN_CHUNK):
+                break
+    except Exception:  # noqa: BLE001 - too slow, gone, or over the limit: the connection closes
+        log.debug("request body not drained", exc_info=True)
+    finally:
+        if sock is not None:
+            sock.settimeout(previous)
 
 
 def register_error_handlers(app: Flask) -> None:

@@ -130,11 +130,12 @@ def read_json_body(expected: str) -> object:
         raise ApiError(400, f"{expected}: the body is not valid JSON") from error
 
 
-def uploaded_file(request: Request, field: str = "file") -> FileStorage:
+def uploaded_file(request: Request, field: str = "file", example: str = "photo.jpg") -> FileStorage:
     """The multipart file part a route expects, with clear errors when it is not there.
 
     :param request: the current request.
     :param field: the expected form field name.
+    :param example: a file name for the curl example in the error for a text field.
     :raises ApiError: 415 for a body that is not multipart, 400 for a missing or wrong field or
         for more than one file in it.
     """
@@ -147,7 +148,7 @@ def uploaded_file(request: Request, field: str = "file") -> FileStorage:
         others = sorted(request.files.keys())
         if field in request.form:
             raise ApiError(400, f"the field {field!r} holds text, not a file: send the file's "
-                                f"contents as a file part (with curl: -F {field}=@photo.jpg)")
+                                f"contents as a file part (with curl: -F {field}=@{example})")
         if others:
             raise ApiError(400, f"the file must be in a field named {field!r}, not {others[0]!r}")
         raise ApiError(400, f"no file uploaded: send it in a multipart field named {field!r}")

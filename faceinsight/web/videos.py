@@ -92,10 +92,10 @@ def public_state(state: dict) -> dict:
 def create() -> tuple[Response, int, dict[str, str]]:
     """Start analysing an uploaded video in the background; 202 with the job's id and URL."""
     config = current_app.config
-    part = uploaded_file(request)
+    part = uploaded_file(request, example="clip.mp4")
     name = clean_name(part.filename)
     ext = video_extension(name, part.mimetype or "")
-    if "fps" in request.form:  # the one name is sample_fps: a misnamed rate is not ignored
+    if "fps" in request.form or "fps" in request.files:  # the one name is sample_fps: not ignored
         raise ApiError(400, "the sampling rate field is called 'sample_fps', not 'fps'")
     if "sample_fps" in request.args or "fps" in request.args:  # nor one sent in the URL
         raise ApiError(400, "send 'sample_fps' as a form field beside the file, not in the URL")

@@ -4,8 +4,8 @@
 import { drawFaces, drawSized } from "./draw.js";
 import { addEntry } from "./log.js";
 import {
-  EMOTIONS, EMOTION_COLORS, ageBracket, clearMessage, csrfToken, el, errorMessage, faceSummary, fetchWithin,
-  percent, showMessage, thumbnail,
+  EMOTIONS, EMOTION_COLORS, ageBracket, clearMessage, count, csrfToken, el, errorMessage, faceSummary,
+  fetchWithin, percent, showMessage, thumbnail,
 } from "./util.js";
 
 const POLL_MS = 600;
@@ -65,7 +65,8 @@ function hideResults() {
   $("video-frame-caption").textContent = "";
 }
 
-const samePath = (a, b) => new URL(a, window.location.href).pathname === new URL(b, window.location.href).pathname;
+const pathOf = (url) => new URL(url, window.location.href).pathname;
+const samePath = (a, b) => pathOf(a) === pathOf(b);
 
 /** A kept video deleted from "Kept on the server": its results, whose frames and downloads
  * are gone with it, leave the page, and a job still running there is no longer followed. */
@@ -447,7 +448,7 @@ function renderTracks(results) {
     const bracket = ageBracket({ age_group: track.age_group });
     row.append(
       el("th", null, `#${track.track}`),
-      el("td", null, `${track.first_s.toFixed(1)}-${track.last_s.toFixed(1)} s (${track.frames} frame${track.frames > 1 ? "s" : ""})`),
+      el("td", null, `${track.first_s.toFixed(1)}-${track.last_s.toFixed(1)} s (${count(track.frames, "frame")})`),
       el("td", null, `${Math.round(track.median_age)}${bracket ? ` (group ${bracket})` : ""}`),
       el("td", null, `${track.gender} (${Math.round(track.gender_probability * 100)} %)`),
       el("td", null, track.dominant_emotion),
@@ -509,7 +510,7 @@ function showResults(state) {
   const image = selectFrame(selectableFrames()[0]);
   const name = state.name || job.name || "Video";
   const text = results.summary.tracks
-    ? `${results.summary.tracks} face(s), mostly ${results.summary.dominant_emotion}`
+    ? `${count(results.summary.tracks, "face")}, mostly ${results.summary.dominant_emotion}`
     : "No face found";
   image.addEventListener("load", () => addEntry({
     kind: "video", title: name, text, thumb: thumbnail(image, image.naturalWidth, image.naturalHeight),

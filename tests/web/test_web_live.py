@@ -178,6 +178,27 @@ def test_a_refused_upload_leaves_the_connection_usable(server: LiveServer) -> No
         assert session.get(f"{server.url}/health", timeout=30).status_code == 200
 
 
+def test_a_client_that_stops_sending_gets_its_answer_and_holds_no_thread(server: LiveServer) -> None:
+    """Reading a refused body to its end must not wait on a client that stopped sending: its
+    404 comes at once, and the server's four threads are free again within seconds."""
+    from urllib.parse import urlsplit
+
+    address = urlsplit(server.url)
+    stalled = []
+    for _ in range(6):  # more than the worker's threads
+        sock = socket.create_connection((address.hostname, address.port), timeout=10)
+        sock.sendall(b"POST /nowhere HTTP/1.1\r\nHost: x\r\nContent-Length: 5000000\r\n\r\n"
+                     + os.urandom(200_000))
+        stalled.append(sock)
+    try:
+        for sock in stalled:
+            assert sock.recv(64).startswith(b"HTTP/1.1 404")
+        assert requests.get(f"{server.url}/health", timeout=15).status_code == 200
+    finally:
+        for sock in stalled:
+            sock.close()
+
+
 def test_security_headers_and_cookie_over_http(server: LiveServer) -> None:
     response = requests.get(f"{server.url}/", timeout=30)
     headers = response.headers

@@ -317,13 +317,15 @@ def test_cross_origin_calls_with_the_cookie_are_403_and_change_nothing(client, a
     ("POST", "/api/v1/analyze", EVIL), ("POST", "/nowhere", {}), ("PUT", "/api/v1/analyze", {})])
 def test_a_body_refused_unread_is_read_to_its_end(app, client, method: str, path: str,
                                                   headers: dict) -> None:
-    """A 403, 404 or 405 answered before the body was read: the body is read to its end, so
-    the connection can serve the next request (gunicorn drains 64 KiB, then closes it)."""
+    """A 403, 404 or 405 answered before the body was read: the body is read to its end once
+    the answer is sent, so the connection serves the next request (gunicorn drains 64 KiB,
+    then closes it)."""
     client.get("/")  # the session cookie: the origin check applies
     body = io.BytesIO(os.urandom(1 << 20))
     response = client.open(path, method=method, input_stream=body, headers=headers,
                            content_type="application/octet-stream", content_length=1 << 20)
     assert response.status_code in (403, 404, 405)
+    response.close()  # the server closes the answer once it is sent: then the body is read
     assert body.tell() == 1 << 20
 
 
@@ -355,12 +357,20 @@ def test_the_sampling_rate_field_is_named_and_validated(client, app_config, tmp_
     assert leftover_files(app_config) == []
 
 
-def test_a_sampling_rate_sent_as_a_file_is_refused(client, app_config, tmp_path) -> None:
+@pytest.mark.parametrize(("field", "words"), [("sample_fps", "not as a file"),
+                                              ("fps", "called 'sample_fps'")])
+def test_a_sampling_rate_sent_as_a_file_is_refused(client, app_config, tmp_path, field: str,
+                                                   words: str) -> None:
     """``curl -F sample_fps=@rate.txt`` sent a file part, silently ignored: 2 frames/s were used."""
-    body = multipart(("file", "v.avi", small_video(tmp_path), None), ("sample_fps", "rate.txt", b"8", None))
+    body = multipart(("file", "v.avi", small_video(tmp_path), None), (field, "rate.txt", b"8", None))
     response = send(client, "/api/v1/videos", body)
-    assert response.status_code == 400 and "not as a file" in response.get_json()["error"]
+    assert response.status_code == 400 and words in response.get_json()["error"]
     assert leftover_files(app_config) == []
+
+
+def test_a_video_sent_as_text_is_told_how_to_send_a_file(client) -> None:
+    response = send(client, "/api/v1/videos", multipart(("file", None, b"abc", None)))
+    assert response.status_code == 400 and "-F file=@clip.mp4" in response.get_json()["error"]
 
 
 def test_a_sampling_rate_in_the_url_or_twice_is_refused_not_ignored(client, app_config, tmp_path) -> None:

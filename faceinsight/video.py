@@ -353,8 +353,8 @@ def analyze_video(path: str, sample_fps: float, *, max_seconds: float = 600.0, m
     tracks, summary = summarise(frames)
     video = probed[0]
     # A rate above the video's own gives every frame once: say the rate the frames were read at.
-    read_fps = min(sample_fps, video.fps) if video.fps > 0 else sample_fps
-    return {"video": asdict(video), "sample_fps": round(read_fps, 3), "frames": frames, "tracks": tracks,
+    read_fps = round(video.fps, 3) if 0 < video.fps < sample_fps else sample_fps
+    return {"video": asdict(video), "sample_fps": read_fps, "frames": frames, "tracks": tracks,
             "summary": summary}
 
 

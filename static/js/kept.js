@@ -1,6 +1,6 @@
 // "Kept on the server": the session's kept captures and videos (with "Keep my captures" on),
 // each deletable.
-import { csrfToken, el, errorMessage, fetchWithin, showMessage } from "./util.js";
+import { deleteOnServer, el, showMessage } from "./util.js";
 
 function $(id) {
   return document.getElementById(id);
@@ -24,10 +24,7 @@ async function remove(item, button) {
   const hadFocus = document.activeElement === button;
   button.disabled = true;
   try {
-    const response = await fetchWithin(item.url, {
-      method: "DELETE", credentials: "same-origin", headers: { "X-CSRF-Token": csrfToken() },
-    });
-    if (!response.ok && response.status !== 404) throw new Error(await errorMessage(response));
+    await deleteOnServer(item.url);
     showMessage(`Deleted the kept ${item.video ? "video" : "capture"} ${item.name}.`);
     document.dispatchEvent(new CustomEvent("faceinsight:deleted", { detail: { url: item.url } }));
   } catch (error) {

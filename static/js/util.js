@@ -74,6 +74,15 @@ export async function fetchWithin(url, options = {}, timeoutMs = 60000) {
   }
 }
 
+/** DELETE a kept capture or a video job, with the CSRF token; one already gone (404) counts as
+ * deleted. Throws an Error that says what went wrong. */
+export async function deleteOnServer(url) {
+  const response = await fetchWithin(url, {
+    method: "DELETE", credentials: "same-origin", headers: { "X-CSRF-Token": csrfToken() },
+  });
+  if (!response.ok && response.status !== 404) throw new Error(await errorMessage(response));
+}
+
 /** POST JSON to one of the session endpoints, with the CSRF token. */
 export async function postSession(url, body) {
   const response = await fetchWithin(url, {

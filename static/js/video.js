@@ -4,7 +4,7 @@
 import { drawFaces, drawSized } from "./draw.js";
 import { addEntry } from "./log.js";
 import {
-  EMOTIONS, EMOTION_COLORS, ageBracket, clearMessage, count, csrfToken, el, errorMessage, faceSummary,
+  EMOTIONS, EMOTION_COLORS, ageBracket, clearMessage, count, deleteOnServer, el, errorMessage, faceSummary,
   fetchWithin, percent, showMessage, thumbnail,
 } from "./util.js";
 
@@ -201,10 +201,7 @@ async function cancel() {
   resetJob();
   $("video-progress-row").hidden = true;
   try {
-    const response = await fetchWithin(url, {
-      method: "DELETE", credentials: "same-origin", headers: { "X-CSRF-Token": csrfToken() },
-    });
-    if (!response.ok && response.status !== 404) throw new Error(await errorMessage(response));
+    await deleteOnServer(url);
     showMessage("The video job was cancelled and its files removed.");
   } catch (error) {
     showMessage(`Could not cancel the video job: ${error.message}`, "error");

@@ -106,9 +106,20 @@ def is_supported_container(head: bytes) -> bool:
 
     :param head: at least the first 12 bytes of the file.
     """
+    return container_extension(head) is not None
+
+
+def container_extension(head: bytes) -> str | None:
+    """The usual extension of the container a file's first bytes open (``.mp4`` for any
+    QuickTime-family file, ``.mkv`` for Matroska and WebM, ``.avi``), or None.
+
+    :param head: at least the first 12 bytes of the file.
+    """
     if head[4:8] in QUICKTIME_ATOMS:
-        return True
-    return head.startswith(EBML_MAGIC) or (head[:4] == b"RIFF" and head[8:12] == b"AVI ")
+        return ".mp4"
+    if head.startswith(EBML_MAGIC):
+        return ".mkv"
+    return ".avi" if head[:4] == b"RIFF" and head[8:12] == b"AVI " else None
 
 
 def check_container(path: str) -> None:

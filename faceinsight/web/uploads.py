@@ -21,6 +21,7 @@ from flask import Request, request
 from werkzeug.datastructures import FileStorage
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from faceinsight.decoder import container_extension
 from faceinsight.files import write_private
 from faceinsight.pipeline import IMAGE_EXTENSIONS
 from faceinsight.web.errors import ApiError
@@ -91,18 +92,33 @@ def check_photo_type(name: str, mimetype: str) -> None:
     raise ApiError(415, f"unsupported file type {shown!r}: send a JPEG, PNG, BMP, WebP, GIF or TIFF image")
 
 
-def video_extension(name: str, mimetype: str) -> str:
-    """The extension a video upload is stored with, from its name or declared type.
+def first_bytes(part: FileStorage, count: int = 16) -> bytes:
+    """An uploaded part's first bytes, its stream left where it was (b"" if it cannot seek)."""
+    try:
+        start = part.stream.tell()
+        head = part.stream.read(count)
+        part.stream.seek(start)
+    except (OSError, ValueError, AttributeError):
+        return b""
+    return head
+
+
+def video_extension(name: str, mimetype: str, head: bytes = b"") -> str:
+    """The extension a video upload is stored with, from its name or declared type, or (a file
+    sent with neither, as ``curl -F file=@clip;filename=x`` does) from its first bytes.
 
     :param name: the cleaned file name.
     :param mimetype: the part's declared content type.
-    :raises ApiError: 415 when neither says it is a supported video container.
+    :param head: the file's first bytes (at least 12), if at hand.
+    :raises ApiError: 415 when none of them says it is a supported video container.
     """
     ext = extension(name)
     if ext in VIDEO_EXTENSIONS:
         return ext
     if not ext and mimetype in VIDEO_TYPES:
         return VIDEO_TYPES[mimetype]
+    if not ext and mimetype in NEUTRAL_TYPES and (sniffed := container_extension(head)):
+        return sniffed
     shown = ext or mimetype or "unknown"
     raise ApiError(415, f"unsupported video type {shown!r}: send an mp4, webm, avi, mov or mkv file")
 

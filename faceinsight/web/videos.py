@@ -16,7 +16,7 @@ from faceinsight.video import DecoderLimits, VideoError, check_limits, probe, re
 from faceinsight.web.errors import ApiError
 from faceinsight.web.security import session_id
 from faceinsight.web.settings import MB
-from faceinsight.web.uploads import clean_name, uploaded_file, video_extension
+from faceinsight.web.uploads import clean_name, first_bytes, uploaded_file, video_extension
 
 log = logging.getLogger(__name__)
 blueprint = Blueprint("videos", __name__)
@@ -94,7 +94,7 @@ def create() -> tuple[Response, int, dict[str, str]]:
     config = current_app.config
     part = uploaded_file(request, example="clip.mp4")
     name = clean_name(part.filename)
-    ext = video_extension(name, part.mimetype or "")
+    ext = video_extension(name, part.mimetype or "", first_bytes(part))
     if "fps" in request.form or "fps" in request.files:  # the one name is sample_fps: not ignored
         raise ApiError(400, "the sampling rate field is called 'sample_fps', not 'fps'")
     if "sample_fps" in request.args or "fps" in request.args:  # nor one sent in the URL

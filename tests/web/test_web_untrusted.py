@@ -368,6 +368,16 @@ def test_a_sampling_rate_sent_as_a_file_is_refused(client, app_config, tmp_path,
     assert leftover_files(app_config) == []
 
 
+def test_a_video_without_a_name_or_type_is_known_by_its_first_bytes(client, app_config, tmp_path) -> None:
+    """``curl -F "file=@clip;filename=x"`` (no extension, no type) got 415, though the video's
+    content is checked anyway; a photo sent so is read. Anything else stays refused."""
+    video = send(client, "/api/v1/videos", multipart(("file", "x", small_video(tmp_path), None)))
+    assert video.status_code == 202, video.get_json()
+    assert wait_for_job(client, video.get_json()["url"])["status"] == "done"
+    photo = send(client, "/api/v1/videos", multipart(("file", "x", jpeg(), None)))
+    assert photo.status_code == 415 and "unsupported video type" in photo.get_json()["error"]
+
+
 def test_a_video_sent_as_text_is_told_how_to_send_a_file(client) -> None:
     response = send(client, "/api/v1/videos", multipart(("file", None, b"abc", None)))
     assert response.status_code == 400 and "-F file=@clip.mp4" in response.get_json()["error"]

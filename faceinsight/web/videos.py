@@ -8,7 +8,7 @@ import math
 import shutil
 from pathlib import Path
 
-from flask import Blueprint, Response, current_app, jsonify, request, send_file, session, url_for
+from flask import Blueprint, Request, Response, current_app, jsonify, request, send_file, session, url_for
 
 from faceinsight.contract import JOB_FIELDS, VideoDeleted, VideoJob, VideoJobCreated
 from faceinsight.jobs import FINISHED, JobManager, JobQueueFull, JobSpec, may_access, new_job_token
@@ -26,6 +26,23 @@ TOKEN_HEADER = "X-Job-Token"
 
 def jobs() -> JobManager:
     return current_app.extensions["faceinsight.jobs"]
+
+
+def sample_fps_field(request: Request) -> float:
+    """The ``sample_fps`` form field, checked: one plain field of that name beside the file,
+    never one named ``fps``, sent in the URL, or sent as a file (each would else be ignored).
+
+    :raises ApiError: 400 naming what is wrong (see :func:`read_sample_fps` for its value).
+    """
+    if "fps" in request.form or "fps" in request.files:
+        raise ApiError(400, "the sampling rate field is called 'sample_fps', not 'fps'")
+    if "sample_fps" in request.args or "fps" in request.args:
+        raise ApiError(400, "send 'sample_fps' as a form field beside the file, not in the URL")
+    if "sample_fps" in request.files:  # curl -F sample_fps=@file: not the number it looks like
+        raise ApiError(400, "send 'sample_fps' as a plain form field (a number), not as a file")
+    if len(request.form.getlist("sample_fps")) > 1:
+        raise ApiError(400, "send one 'sample_fps'")
+    return read_sample_fps(request.form.get("sample_fps"))
 
 
 def read_sample_fps(raw: str | None) -> float:
@@ -95,15 +112,7 @@ def create() -> tuple[Response, int, dict[str, str]]:
     part = uploaded_file(request, example="clip.mp4")
     name = clean_name(part.filename)
     ext = video_extension(name, part.mimetype or "", first_bytes(part))
-    if "fps" in request.form or "fps" in request.files:  # the one name is sample_fps: not ignored
-        raise ApiError(400, "the sampling rate field is called 'sample_fps', not 'fps'")
-    if "sample_fps" in request.args or "fps" in request.args:  # nor one sent in the URL
-        raise ApiError(400, "send 'sample_fps' as a form field beside the file, not in the URL")
-    if "sample_fps" in request.files:  # curl -F sample_fps=@file: not the number it looks like
-        raise ApiError(400, "send 'sample_fps' as a plain form field (a number), not as a file")
-    if len(request.form.getlist("sample_fps")) > 1:
-        raise ApiError(400, "send one 'sample_fps'")
-    sample_fps = read_sample_fps(request.form.get("sample_fps"))
+    sample_fps = sample_fps_field(request)
     try:
         job_id, folder = jobs().new_job()
     except OSError as error:

@@ -109,16 +109,18 @@ export async function analyzeImage(blob, name, { store = true, signal } = {}) {
   return response.json();
 }
 
-/** Draw a drawable (video, image, bitmap) into a canvas no larger than maxSide. */
-export function scaledCanvas(source, width, height, maxSide) {
+/** Draw a drawable (video, image, bitmap) into a canvas no larger than maxSide, over a
+ * background colour where one is given (transparent parts stay transparent otherwise). */
+export function scaledCanvas(source, width, height, maxSide, background = null) {
   const scale = Math.min(1, maxSide / Math.max(width, height));
   const canvas = document.createElement("canvas");
   canvas.width = Math.max(1, Math.round(width * scale));
   canvas.height = Math.max(1, Math.round(height * scale));
   const ctx = canvas.getContext("2d");
-  // Transparent parts over white, as the server reads them (a JPEG made from them is black there).
-  ctx.fillStyle = "#ffffff";
-  ctx.fillRect(0, 0, canvas.width, canvas.height);
+  if (background) {
+    ctx.fillStyle = background;
+    ctx.fillRect(0, 0, canvas.width, canvas.height);
+  }
   ctx.drawImage(source, 0, 0, canvas.width, canvas.height);
   return { canvas, scale };
 }
@@ -131,9 +133,10 @@ export function canvasBlob(canvas, type = "image/jpeg", quality = 0.85) {
   });
 }
 
-/** A small square-ish JPEG data URL for the session log. */
+/** A small square-ish JPEG data URL for the session log; transparent parts over white, as the
+ * server reads them (a JPEG made from them would be black there). */
 export function thumbnail(source, width, height) {
-  return scaledCanvas(source, width, height, 96).canvas.toDataURL("image/jpeg", 0.7);
+  return scaledCanvas(source, width, height, 96, "#ffffff").canvas.toDataURL("image/jpeg", 0.7);
 }
 
 /** "1 face", "3 faces", "0 video jobs". */

@@ -42,6 +42,12 @@ function resetJob() {
   if (hadFocus) $("video-submit").focus(); // the cancel button it was on is gone
 }
 
+/** Stop following a job and take its progress bar off (it was cancelled, lost or refused). */
+function endJob() {
+  resetJob();
+  $("video-progress-row").hidden = true;
+}
+
 /** Follow a job: remembered for this tab, so that a reload picks it up again. */
 function followJob(url, name) {
   Object.assign(job, { url, name, failingSince: null, wait: POLL_MS });
@@ -53,8 +59,7 @@ function followJob(url, name) {
 /** Remove everything a previous job showed. */
 export function clearVideo() {
   if (job.xhr) job.xhr.abort();
-  resetJob();
-  $("video-progress-row").hidden = true;
+  endJob();
   hideResults();
 }
 
@@ -74,8 +79,7 @@ function forgetDeleted(event) {
   const url = event.detail && event.detail.url;
   if (!url) return;
   if (job.url && samePath(job.url, url)) {
-    $("video-progress-row").hidden = true;
-    resetJob();
+    endJob();
   }
   if (shown && samePath(shown.jobUrl, url)) hideResults();
 }
@@ -129,8 +133,7 @@ async function submit(event) {
     poll();
   } catch (error) {
     showMessage(`${file.name}: ${error.message}`, "error");
-    $("video-progress-row").hidden = true;
-    resetJob();
+    endJob();
   }
 }
 
@@ -141,8 +144,7 @@ function retryLater(reason) {
   if (now - job.failingSince > RETRY_FOR_MS) {
     showMessage(`Lost track of the video job: ${reason}. If you kept it, it is listed under `
       + "\u201cKept on the server\u201d when it ends.", "error");
-    $("video-progress-row").hidden = true;
-    resetJob();
+    endJob();
     return;
   }
   job.wait = Math.min(RETRY_MAX_MS, job.wait * 2);
@@ -159,8 +161,7 @@ async function poll() {
     if (response.status === 404) {
       if (url !== job.url) return;
       showMessage("The video job is no longer on the server (it was deleted or has expired).", "error");
-      $("video-progress-row").hidden = true;
-      resetJob();
+      endJob();
       return;
     }
     if (!response.ok) throw new Error(await errorMessage(response));
@@ -198,8 +199,7 @@ async function cancel() {
   }
   if (!job.url) return;
   const url = job.url;
-  resetJob();
-  $("video-progress-row").hidden = true;
+  endJob();
   try {
     await deleteOnServer(url);
     showMessage("The video job was cancelled and its files removed.");

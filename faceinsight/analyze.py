@@ -93,13 +93,15 @@ def analyze_bytes(data: bytes, detect: bool = True, models: FaceModels | None = 
     return result
 
 
-def analyze_file(path: str | Path, detect: bool = True, models: FaceModels | None = None) -> Analysis:
+def analyze_file(path: str | Path, detect: bool = True, models: FaceModels | None = None,
+                 max_pixels: int = pipeline.DEFAULT_MAX_PIXELS) -> Analysis:
     """Read and analyse one image file (see :func:`analyze_bytes`).
 
     :raises pipeline.ImageDecodeError: missing, unreadable, not a regular file, too large, or
         not a readable image.
     """
-    return analyze_bytes(pipeline.read_image_file(path), detect=detect, models=models)
+    return analyze_bytes(pipeline.read_image_file(path), detect=detect, models=models,
+                         max_pixels=max_pixels)
 
 
 def largest_face(faces: list[dict]) -> dict | None:

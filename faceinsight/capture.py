@@ -20,7 +20,7 @@ import numpy as np
 
 from faceinsight import pipeline
 from faceinsight.analyze import face_record, locate_faces
-from faceinsight.cli import describe
+from faceinsight.cli import describe, whole_number
 from faceinsight.models import FaceModels, ModelError, get_models
 
 DEFAULT_OUT = Path("captures")
@@ -109,18 +109,6 @@ def save_capture(found: Capture, out_dir: Path, stamp: str) -> dict[str, Path]:
 def predict_capture(found: Capture, models: FaceModels, frame_path: Path) -> dict:
     """The ``predict.py --json`` record for the captured face."""
     return {"file": str(frame_path), "faces": [face_record(found.crops, models)], "error": None}
-
-
-def whole_number(smallest: int):
-    """An argparse type: a whole number of ``smallest`` or more (argparse's own message else)."""
-    def parse(text: str) -> int:
-        value = int(text)  # a ValueError: argparse says "invalid ... value"
-        if value < smallest:
-            raise argparse.ArgumentTypeError(f"must be {smallest} or more (got {value})")
-        return value
-
-    parse.__name__ = f"whole number of {smallest} or more"
-    return parse
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

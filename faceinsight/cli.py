@@ -12,7 +12,9 @@ from pathlib import Path
 from faceinsight.analyze import analyze_file
 from faceinsight.labels import whole_years
 from faceinsight.models import ModelError, get_models
-from faceinsight.pipeline import IMAGE_EXTENSIONS, ImageDecodeError
+from faceinsight.pipeline import DEFAULT_MAX_PIXELS, IMAGE_EXTENSIONS, ImageDecodeError
+
+MAX_PIXELS_VARIABLE = "FACEINSIGHT_MAX_PIXELS"  # the server's setting, read here too
 
 
 def iter_images(paths: list[str]) -> Iterator[Path]:
@@ -42,10 +44,10 @@ def valid_text(text: str) -> str:
         return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
-def analyse_path(path: Path, detect: bool) -> dict:
+def analyse_path(path: Path, detect: bool, max_pixels: int = DEFAULT_MAX_PIXELS) -> dict:
     """One image's JSON record: ``{"file", "faces", "error"}``; a bad file gets an error."""
     try:
-        faces = analyze_file(path, detect=detect).faces
+        faces = analyze_file(path, detect=detect, max_pixels=max_pixels).faces
         return {"file": valid_text(str(path)), "faces": faces, "error": None}
     except ImageDecodeError as error:
         return {"file": valid_text(str(path)), "faces": [], "error": valid_text(str(error))}
@@ -69,6 +71,33 @@ def describe(record: dict) -> list[str]:
     return lines
 
 
+def whole_number(smallest: int):
+    """An argparse type: a whole number of ``smallest`` or more (argparse's own message else)."""
+    def parse(text: str) -> int:
+        value = int(text)  # a ValueError: argparse says "invalid ... value"
+        if value < smallest:
+            raise argparse.ArgumentTypeError(f"must be {smallest} or more (got {value})")
+        return value
+
+    parse.__name__ = f"whole number of {smallest} or more"
+    return parse
+
+
+def default_max_pixels() -> int:
+    """``$FACEINSIGHT_MAX_PIXELS`` as the server reads it, else the default limit.
+
+    :raises ValueError: naming the variable, when it is not a whole number of 1 or more.
+    """
+    raw = os.environ.get(MAX_PIXELS_VARIABLE, "").strip()
+    if not raw:
+        return DEFAULT_MAX_PIXELS
+    try:
+        return whole_number(1)(raw)
+    except (ValueError, argparse.ArgumentTypeError):
+        raise ValueError(f"{MAX_PIXELS_VARIABLE} must be a whole number of 1 or more (got {raw!r})") \
+            from None
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="predict.py", description="Estimate age, gender and emotion for every face in images.")
@@ -77,23 +106,29 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--no-detect", action="store_true",
                         help="take each image as one face crop (box = whole image), framed "
                              "as the detector frames a face: brow to chin, ear to ear")
+    parser.add_argument("--max-pixels", type=whole_number(1), default=None, metavar="N",
+                        help=f"refuse images of more than N pixels, before decoding (default: "
+                             f"${MAX_PIXELS_VARIABLE}, else {DEFAULT_MAX_PIXELS:,}; a 200-megapixel "
+                             f"photo takes about 0.6 GB of memory)")
     parser.add_argument("--models", type=Path, default=None, help="folder with manifest.json")
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the CLI; exit status 0 if every image was read, 1 if some were not, 2 on no models."""
+    """Run the CLI; exit status 0 if every image was read, 1 if some were not, 2 on no models
+    or a bad $FACEINSIGHT_MAX_PIXELS."""
     args = parse_args(argv)
     try:
+        max_pixels = args.max_pixels or default_max_pixels()
         get_models(args.models)
-    except ModelError as error:
+    except (ModelError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     failures = seen = 0
     try:
         for path in iter_images(args.paths):
             seen += 1
-            record = analyse_path(path, detect=not args.no_detect)
+            record = analyse_path(path, detect=not args.no_detect, max_pixels=max_pixels)
             failures += record["error"] is not None
             print(json.dumps(record) if args.json else "\n".join(describe(record)), flush=True)
     except BrokenPipeError:

@@ -281,3 +281,26 @@ def test_human_output_names_each_failure(tmp_path: Path, astronaut: np.ndarray,
     assert cli.main([str(tmp_path / name) for name in bad]) == 1
     lines = capsys.readouterr().out.splitlines()
     assert [line.split(": error: ")[0] for line in lines] == [str(tmp_path / name) for name in bad]
+
+
+def test_the_pixel_limit_is_the_servers_setting_or_the_flag(tmp_path: Path, crop_file: Path,
+                                                            monkeypatch, capsys) -> None:
+    """FACEINSIGHT_MAX_PIXELS limits the CLI as it limits the server; --max-pixels overrides it."""
+    monkeypatch.setenv("FACEINSIGHT_MAX_PIXELS", "1000")
+    assert cli.main(["--json", "--no-detect", str(crop_file)]) == 1
+    (record,) = json_lines(capsys.readouterr().out)
+    assert "the limit is 1,000 pixels" in record["error"]
+    assert cli.main(["--json", "--no-detect", "--max-pixels", "100000000", str(crop_file)]) == 0
+    assert json_lines(capsys.readouterr().out)[0]["error"] is None
+    monkeypatch.delenv("FACEINSIGHT_MAX_PIXELS")
+    assert cli.main(["--json", "--no-detect", "--max-pixels", "1000", str(crop_file)]) == 1
+
+
+def test_a_bad_pixel_limit_is_one_line(crop_file: Path, monkeypatch, capsys) -> None:
+    monkeypatch.setenv("FACEINSIGHT_MAX_PIXELS", "lots")
+    assert cli.main(["--json", str(crop_file)]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "error: FACEINSIGHT_MAX_PIXELS must be a whole number of 1 or more (got 'lots')")
+    with pytest.raises(SystemExit) as stopped:
+        cli.main(["--max-pixels", "0", str(crop_file)])
+    assert stopped.value.code == 2 and "must be 1 or more (got 0)" in capsys.readouterr().err

@@ -48,6 +48,10 @@ def open_source(device: int, source: str | None) -> cv2.VideoCapture:
     if source is not None:
         if "://" not in source and not Path(source).is_file():
             raise CaptureError(f"no such video file: {source}")
+        if Path(source).suffix.lower() in pipeline.IMAGE_EXTENSIONS:
+            # OpenCV would read it as a one-frame video, turned as stored (no EXIF orientation).
+            raise CaptureError(f"{source} is a photo; capture.py reads a camera or a video: "
+                               f"predict.py {source} reads photos")
         capture, what = cv2.VideoCapture(source), f"the video {source}"
     else:
         capture, what = cv2.VideoCapture(device), f"camera {device}"

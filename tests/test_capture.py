@@ -104,6 +104,15 @@ def test_missing_video_file(tmp_path: Path, capsys: pytest.CaptureFixture) -> No
     assert "no such video file" in capsys.readouterr().err
 
 
+def test_a_photo_is_sent_to_predict(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    photo = tmp_path / "portrait.JPG"
+    photo.write_bytes(b"\xff\xd8 not read")
+    assert capture.main(["--source", str(photo), "--out", str(tmp_path / "out")]) == 2
+    assert f"{photo} is a photo; capture.py reads a camera or a video: predict.py {photo}" in \
+        capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
 def test_a_file_that_is_not_a_video(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     bogus = tmp_path / "notes.avi"
     bogus.write_text("not a video\n")

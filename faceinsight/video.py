@@ -91,8 +91,14 @@ def expected_samples(info: VideoInfo, sample_fps: float) -> int:
     :param info: from :func:`probe`.
     :param sample_fps: sampled frames per second of video.
     """
-    step = max(1.0, info.fps / sample_fps)
-    return max(1, math.ceil(info.frame_count / step))
+    if info.frame_count <= 0:
+        return 1
+    if sample_fps >= info.fps:  # every frame, once
+        return info.frame_count
+    # The reader takes the first frame at or after each multiple of 1/sample_fps seconds, up to
+    # the last frame's time (with its tolerance): one frame more than whole intervals elapsed.
+    last_time = (info.frame_count - 1) / info.fps
+    return math.floor((last_time + 1e-6) * sample_fps) + 1
 
 
 def check_limits(info: VideoInfo, sample_fps: float, max_seconds: float, max_frames: int) -> int:

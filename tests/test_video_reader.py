@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from faceinsight import decoder
-from faceinsight.video import VideoError, VideoTooLong, analyze_video, probe
+from faceinsight.video import VideoError, VideoTooLong, analyze_video, expected_samples, probe
 
 
 @pytest.fixture(scope="module")
@@ -99,3 +99,20 @@ def test_a_video_slower_than_one_frame_a_second_keeps_its_own_rate(tmp_path: Pat
     assert results["sample_fps"] == pytest.approx(0.5)  # the rate read at, not the 2.0 asked for
     with pytest.raises(VideoTooLong):
         analyze_video(str(path), 2.0, info=info, max_seconds=10.0)  # its real length counts
+
+
+@pytest.mark.parametrize(("fps", "frames", "sample_fps"), [
+    (29.97, 90, 10.0), (29.97, 90, 2.0), (30.0, 90, 10.0), (25.0, 51, 3.0), (5.0, 20, 2.0),
+    (5.0, 20, 10.0), (23.976, 48, 0.5)])
+def test_the_expected_frame_count_is_the_count_read(tmp_path: Path, fps: float, frames: int,
+                                                    sample_fps: float) -> None:
+    """A 29.97 frames/s video sampled at 10 reads 30 frames; 31 were expected (ceil of 90 / 2.997),
+    which the job's progress and the frame limit's refusal both used."""
+    path = tmp_path / "clip.avi"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, (32, 32))
+    for i in range(frames):
+        writer.write(np.full((32, 32, 3), i % 256, np.uint8))
+    writer.release()
+    read = sum(1 for _ in decoder.read_samples(str(path), sample_fps, 10_000))
+    info = decoder.VideoInfo(fps=fps, frame_count=frames, duration_s=frames / fps, width=32, height=32)
+    assert expected_samples(info, sample_fps) == read

@@ -20,6 +20,7 @@ from faceinsight.web.uploads import (
     check_photo_type,
     clean_name,
     decode_data_url,
+    form_field,
     read_flag,
     read_json_body,
     read_part,
@@ -28,6 +29,7 @@ from faceinsight.web.uploads import (
 
 log = logging.getLogger(__name__)
 blueprint = Blueprint("api", __name__)
+FLAGS = ("detect", "store")  # the photo routes' yes/no fields, each true unless sent false
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,9 @@ def read_image_request() -> ImageRequest:
     :raises ApiError: 400/413/415 with a message for each kind of bad input.
     """
     limit = int(current_app.config["FACEINSIGHT_MAX_PHOTO_MB"] * MB)
+    for name in FLAGS:
+        if name in request.args:  # else ignored: the answer would not be the one asked for
+            raise ApiError(400, f"send {name!r} in the request body beside the image, not in the URL")
     if request.mimetype == "application/json":
         expected = "the JSON body must be an object with an 'image' data URL"
         body = read_json_body(expected)
@@ -67,8 +72,8 @@ def read_image_request() -> ImageRequest:
     name = clean_name(part.filename)
     check_photo_type(name, part.mimetype or "")
     data = read_part(part, limit)
-    return ImageRequest(data, name, read_flag(request.form.get("detect"), "detect", True),
-                        read_flag(request.form.get("store"), "store", True))
+    detect, store = (read_flag(form_field(request, flag, "true or false"), flag, True) for flag in FLAGS)
+    return ImageRequest(data, name, detect, store)
 
 
 def run_analysis(image: ImageRequest) -> ImageAnalysis:

@@ -11,9 +11,9 @@ from redis.exceptions import RedisError
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from faceinsight.models import ModelError
+from faceinsight.web.settings import mib
 
 log = logging.getLogger(__name__)
-MB = 1024 * 1024
 
 
 class ApiError(Exception):
@@ -50,12 +50,17 @@ STATED_LIMIT_MB = "faceinsight.stated_limit_mb"  # set per request by the app's 
 def _http_message(error: HTTPException) -> str:
     """A short message for werkzeug's errors (their default descriptions are HTML-ish prose)."""
     if isinstance(error, RequestEntityTooLarge) or error.code == 413:
+        limit = request.max_content_length
+        if limit and request.content_length is not None and request.content_length <= limit:
+            # Not the body's size: werkzeug's limits on a form's text fields and parts.
+            return (f"a form field holds more than {request.max_form_memory_size // 1000:,} kB of "
+                    f"text, or the form has more than {request.max_form_parts:,} parts: send the "
+                    f"photo or video as a file part (with curl: -F file=@photo.jpg)")
         stated = request.environ.get(STATED_LIMIT_MB)
         if stated:  # the kind's limit, as documented (not the body's, which allows for encoding)
-            return f"the upload is too large; the limit is {stated:.1f} MiB"
-        limit = request.max_content_length
+            return f"the upload is too large; the limit is {stated:g} MiB"
         if limit:
-            return f"the upload is too large; the limit is {limit / MB:.1f} MiB"
+            return f"the upload is too large; the limit is {mib(limit)}"
         return "the upload is too large"
     messages = {404: "not found", 405: "method not allowed"}
     return messages.get(error.code or 0, error.description or error.name)

@@ -22,6 +22,11 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 MB = 1024 * 1024
 
 
+def mib(size: float) -> str:
+    """A size in bytes as the docs write a limit: 10 MiB, 0.5 MiB."""
+    return f"{size / MB:g} MiB"
+
+
 class SettingError(ValueError, RuntimeError):
     """A setting's value cannot be used; the message is one line for the operator.
 

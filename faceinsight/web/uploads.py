@@ -25,7 +25,7 @@ from faceinsight.decoder import container_extension
 from faceinsight.files import write_private
 from faceinsight.pipeline import IMAGE_EXTENSIONS
 from faceinsight.web.errors import ApiError
-from faceinsight.web.settings import MB
+from faceinsight.web.settings import mib
 
 PHOTO_EXTENSIONS = IMAGE_EXTENSIONS  # the CLI reads the same files from a folder
 VIDEO_EXTENSIONS = frozenset({".mp4", ".m4v", ".webm", ".avi", ".mov", ".mkv"})
@@ -182,7 +182,7 @@ def read_part(part: FileStorage, limit: int) -> bytes:
     """
     data = part.stream.read(limit + 1)
     if len(data) > limit:
-        raise ApiError(413, f"the file is too large; the limit is {limit / MB:.1f} MiB")
+        raise ApiError(413, f"the file is too large; the limit is {mib(limit)}")
     if not data:
         raise ApiError(400, "the uploaded file is empty")
     return data
@@ -207,7 +207,7 @@ def decode_data_url(text: object, limit: int) -> bytes:
         raise ApiError(400, "the data URL must be base64-encoded (data:image/...;base64,...)")
     payload = re.sub(r"\s+", "", match.group("data"))
     if len(payload) > (limit + 2) // 3 * 4 + 4:
-        raise ApiError(413, f"the image is too large; the limit is {limit / MB:.1f} MiB")
+        raise ApiError(413, f"the image is too large; the limit is {mib(limit)}")
     try:
         data = base64.b64decode(payload, validate=True)
     except (binascii.Error, ValueError) as error:
@@ -215,6 +215,24 @@ def decode_data_url(text: object, limit: int) -> bytes:
     if not data:
         raise ApiError(400, "the data URL holds no data")
     return data
+
+
+def form_field(request: Request, name: str, value: str) -> str | None:
+    """A plain multipart field sent once beside the file (None when absent); never sent in the
+    URL, as a file, or twice, each of which would else be ignored or half-read.
+
+    :param request: the request.
+    :param name: the field's name.
+    :param value: what it holds, for the error message ("a number").
+    :raises ApiError: 400 naming what is wrong.
+    """
+    if name in request.args:
+        raise ApiError(400, f"send {name!r} as a form field beside the file, not in the URL")
+    if name in request.files:  # curl -F name=@file: not the value it looks like
+        raise ApiError(400, f"send {name!r} as a plain form field ({value}), not as a file")
+    if len(request.form.getlist(name)) > 1:
+        raise ApiError(400, f"send one {name!r}")
+    return request.form.get(name)
 
 
 def read_flag(value: object, name: str, default: bool) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import re
 import shutil
 from pathlib import Path
 
@@ -15,13 +16,14 @@ from faceinsight.jobs import FINISHED, JobManager, JobQueueFull, JobSpec, may_ac
 from faceinsight.video import DecoderLimits, VideoError, check_limits, probe, results_csv
 from faceinsight.web.errors import ApiError
 from faceinsight.web.security import session_id
-from faceinsight.web.settings import MB
-from faceinsight.web.uploads import clean_name, first_bytes, uploaded_file, video_extension
+from faceinsight.web.settings import MB, mib
+from faceinsight.web.uploads import clean_name, first_bytes, form_field, uploaded_file, video_extension
 
 log = logging.getLogger(__name__)
 blueprint = Blueprint("videos", __name__)
 COPY_CHUNK = 1024 * 1024
 TOKEN_HEADER = "X-Job-Token"
+PLAIN_DECIMAL = re.compile(r"[0-9]+\.?[0-9]*|\.[0-9]+", re.ASCII)
 
 
 def jobs() -> JobManager:
@@ -36,13 +38,9 @@ def sample_fps_field(request: Request) -> float:
     """
     if "fps" in request.form or "fps" in request.files:
         raise ApiError(400, "the sampling rate field is called 'sample_fps', not 'fps'")
-    if "sample_fps" in request.args or "fps" in request.args:
+    if "fps" in request.args:
         raise ApiError(400, "send 'sample_fps' as a form field beside the file, not in the URL")
-    if "sample_fps" in request.files:  # curl -F sample_fps=@file: not the number it looks like
-        raise ApiError(400, "send 'sample_fps' as a plain form field (a number), not as a file")
-    if len(request.form.getlist("sample_fps")) > 1:
-        raise ApiError(400, "send one 'sample_fps'")
-    return read_sample_fps(request.form.get("sample_fps"))
+    return read_sample_fps(form_field(request, "sample_fps", "a number"))
 
 
 def read_sample_fps(raw: str | None) -> float:
@@ -55,10 +53,8 @@ def read_sample_fps(raw: str | None) -> float:
     if raw is None or raw.strip() == "":
         return float(config["FACEINSIGHT_VIDEO_DEFAULT_FPS"])
     highest = float(config["FACEINSIGHT_VIDEO_MAX_FPS"])
-    try:
-        value = float(raw)
-    except ValueError:
-        value = math.nan
+    # Plain decimals only: float() also reads "1_0" as 10 and full-width digits, a typo's rate.
+    value = float(raw) if PLAIN_DECIMAL.fullmatch(raw.strip()) else math.nan
     if not (math.isfinite(value) and 0 < value <= highest):
         raise ApiError(400, f"'sample_fps' must be frames per second above 0 and at most {highest:g}")
     return value
@@ -85,7 +81,7 @@ def save_upload(stream, path: Path, limit: int) -> int:
         while chunk := stream.read(COPY_CHUNK):
             size += len(chunk)
             if size > limit:
-                raise ApiError(413, f"the video is too large; the limit is {limit / MB:.1f} MiB")
+                raise ApiError(413, f"the video is too large; the limit is {mib(limit)}")
             out.write(chunk)
     if size == 0:
         raise ApiError(400, "the uploaded file is empty")

@@ -200,6 +200,15 @@ def photo_cases() -> list[Case]:
              lambda: data_url_body("data:image/png;base64,aGVsbG8=", detect="maybe")),
         Case("form flag 'store' not a boolean", 400, "store",
              lambda: multipart(("file", "a.jpg", jpeg(), "image/jpeg"), ("store", None, b"perhaps", None))),
+        Case("form flag 'detect' sent as a file (curl -F detect=@x)", 400,
+             "send 'detect' as a plain form field (true or false), not as a file",
+             lambda: multipart(("file", "a.jpg", jpeg(), "image/jpeg"), ("detect", "x", b"false", None))),
+        Case("form flag 'detect' sent twice", 400, "send one 'detect'",
+             lambda: multipart(("file", "a.jpg", jpeg(), "image/jpeg"), ("detect", None, b"false", None),
+                               ("detect", None, b"true", None))),
+        Case("a photo's base64 (over 500 kB) as text in 'file' (curl -F file=<photo.b64)", 413,
+             "a form field holds more than 500 kB of text, or the form has more than 1,000 parts",
+             lambda: multipart(("file", None, b"QUJD" * 150_000, None))),
     ]
     bad += [Case(f"data URL: {label}", status, words, functools.partial(data_url_body, url))
             for label, url, status, words in MALFORMED_DATA_URLS]

@@ -7,6 +7,7 @@ boxes on the astronaut's face, never particular ages or emotions.
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from face_helpers import assert_face_contract
 from openapi_spec_validator import validate
 from webhelpers import data_url, encode, overlaps_astronaut_face, upload
@@ -192,3 +193,14 @@ def test_the_page_says_what_is_stored_and_for_how_long(app_config: dict) -> None
         application.extensions["faceinsight.jobs"].shutdown()
     assert "(then for 12 hours)" in page
     assert "deleted as soon as its analysis ends" in page and "frames 45 minutes after" in page
+
+
+@pytest.mark.parametrize("flag", ["detect", "store"])
+@pytest.mark.parametrize("route", ["/api/v1/analyze", "/predict"])
+def test_a_flag_in_the_url_is_refused_not_ignored(client, astronaut_jpeg: bytes, route: str,
+                                                  flag: str) -> None:
+    """detect=false in the query string was ignored: the answer was not the one asked for."""
+    response = upload(client, astronaut_jpeg, url=f"{route}?{flag}=false")
+    assert response.status_code == 400
+    assert response.get_json()["error"] == (f"send {flag!r} in the request body beside the image, "
+                                            f"not in the URL")

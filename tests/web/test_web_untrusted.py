@@ -234,7 +234,7 @@ def test_an_oversized_chunked_body_is_413(client, content_type: str) -> None:
     assert response.status_code == 413, response.get_json()
     limit = client.application.config["FACEINSIGHT_MAX_PHOTO_MB"]
     # the photo limit as documented, as a file over it is told (not the body's, 4/3 of it)
-    assert response.get_json()["error"] == f"the upload is too large; the limit is {limit:.1f} MiB"
+    assert response.get_json()["error"] == f"the upload is too large; the limit is {limit:g} MiB"
 
 
 def test_a_small_chunked_json_body_is_read(client) -> None:
@@ -348,6 +348,9 @@ def test_same_origin_and_cookieless_calls_are_served(app, client, tmp_path) -> N
     ("sample_fps", "-1", "'sample_fps' must be frames per second above 0"),
     ("sample_fps", "NaN", "'sample_fps' must be frames per second above 0"),
     ("sample_fps", "abc", "'sample_fps' must be frames per second above 0"),
+    ("sample_fps", "1_0", "'sample_fps' must be frames per second above 0"),  # float() read 10
+    ("sample_fps", "\uff12", "'sample_fps' must be frames per second above 0"),  # a full-width 2
+    ("sample_fps", "1e1", "'sample_fps' must be frames per second above 0"),
 ])
 def test_the_sampling_rate_field_is_named_and_validated(client, app_config, tmp_path, field, value,
                                                        words) -> None:

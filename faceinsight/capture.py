@@ -52,13 +52,13 @@ def open_source(device: int, source: str | None) -> cv2.VideoCapture:
             # OpenCV would read it as a one-frame video, turned as stored (no EXIF orientation).
             raise CaptureError(f"{source} is a photo; capture.py reads a camera or a video: "
                                f"predict.py {source} reads photos")
-        capture, what = cv2.VideoCapture(source), f"the video {source}"
+        capture = cv2.VideoCapture(source)
+        why = f"cannot open the video {source} (is it a video OpenCV can read?)"
     else:
-        capture, what = cv2.VideoCapture(device), f"camera {device}"
+        capture, why = cv2.VideoCapture(device), f"cannot open camera {device} (is it connected and free?)"
     if not capture.isOpened():
         capture.release()
-        raise CaptureError(f"cannot open {what} (is it a video OpenCV can read / is the camera "
-                           "connected and free?)")
+        raise CaptureError(why)
     return capture
 
 

@@ -19,15 +19,31 @@ MAX_PIXELS_VARIABLE = "FACEINSIGHT_MAX_PIXELS"  # the server's setting, read her
 
 def iter_images(paths: list[str]) -> Iterator[Path]:
     """Each given file, and every image file under each given folder (recursively, sorted,
-    leaving out hidden files and folders)."""
+    leaving out hidden files and folders).
+
+    :raises EmptyFolder: after the other paths' images, naming each folder that held none.
+    """
+    empty = []
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            yield from sorted(p for p in path.rglob("*")
-                              if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS
-                              and not _hidden(p.relative_to(path)))
+            images = sorted(p for p in path.rglob("*")
+                            if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS
+                            and not _hidden(p.relative_to(path)))
+            empty += [] if images else [raw]
+            yield from images
         else:
             yield path
+    if empty:
+        raise EmptyFolder(empty)
+
+
+class EmptyFolder(Exception):
+    """Folders given on the command line that hold no image file."""
+
+    def __init__(self, folders: list[str]):
+        super().__init__(", ".join(folders))
+        self.folders = folders
 
 
 def _hidden(relative: Path) -> bool:
@@ -124,21 +140,24 @@ def main(argv: list[str] | None = None) -> int:
     except (ModelError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    failures = seen = 0
+    if "" in args.paths:  # Path("") is the current folder: an unset "$DIR" would read all of it
+        print("error: an empty path was given (an unset variable?)", file=sys.stderr)
+        return 1
+    failures = 0
     try:
         for path in iter_images(args.paths):
-            seen += 1
             record = analyse_path(path, detect=not args.no_detect, max_pixels=max_pixels)
             failures += record["error"] is not None
             print(json.dumps(record) if args.json else "\n".join(describe(record)), flush=True)
+    except EmptyFolder as empty:
+        for folder in empty.folders:
+            print(f"error: no image files found in {valid_text(folder)}", file=sys.stderr)
+        return 1
     except BrokenPipeError:
         # The reader went away (``predict.py ... | head``): stop quietly, as Unix tools do.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
     except OSError as error:
         print(f"error: could not write the results: {error.strerror or error}", file=sys.stderr)
-        return 1
-    if seen == 0:
-        print("error: no image files found", file=sys.stderr)
         return 1
     return 1 if failures else 0

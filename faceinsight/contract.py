@@ -209,12 +209,16 @@ class VideoMeta(Answer):
     name: SkipJsonSchema[None] | Annotated[str, Field(description="the upload's display name")] = None
 
 
+# The rate a video's frames are read at (a job's and its results').
+ReadRate = Annotated[float, Field(gt=0, description=(
+    "frames read per second of video: the rate asked for, or the video's own where it is lower"))]
+
+
 class VideoResults(Answer):
     """A video's analysis: per-frame faces, per-track summaries and the whole video's summary."""
 
     video: VideoMeta
-    sample_fps: Annotated[float, Field(gt=0, description=(
-        "frames read per second of video: the rate asked for, or the video's own where it is lower"))]
+    sample_fps: ReadRate
     frames: list[VideoFrame]
     tracks: list[VideoTrack]
     summary: VideoSummary
@@ -235,7 +239,7 @@ class VideoJob(Answer):
     progress: Annotated[int, Field(ge=0, le=100)]
     name: str
     created: Seconds
-    sample_fps: Annotated[float, Field(gt=0)]
+    sample_fps: ReadRate
     frames_analyzed: Count
     frames_expected: Count
     error: Annotated[str | None, Field(description="why the job failed or was cancelled")]

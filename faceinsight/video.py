@@ -358,10 +358,18 @@ def analyze_video(path: str, sample_fps: float, *, max_seconds: float = 600.0, m
         raise VideoError("the video has no frames that can be decoded")
     tracks, summary = summarise(frames)
     video = probed[0]
-    # A rate above the video's own gives every frame once: say the rate the frames were read at.
-    read_fps = round(video.fps, 3) if 0 < video.fps < sample_fps else sample_fps
-    return {"video": asdict(video), "sample_fps": read_fps, "frames": frames, "tracks": tracks,
-            "summary": summary}
+    return {"video": asdict(video), "sample_fps": read_rate(video, sample_fps), "frames": frames,
+            "tracks": tracks, "summary": summary}
+
+
+def read_rate(info: VideoInfo, sample_fps: float) -> float:
+    """The rate the frames are read at: ``sample_fps``, or the video's own rate when lower (a
+    higher rate than the video's gives every frame once).
+
+    :param info: from :func:`probe`.
+    :param sample_fps: the rate asked for.
+    """
+    return round(info.fps, 3) if 0 < info.fps < sample_fps else sample_fps
 
 
 def results_csv(results: dict) -> str:

@@ -304,3 +304,22 @@ def test_a_bad_pixel_limit_is_one_line(crop_file: Path, monkeypatch, capsys) -> 
     with pytest.raises(SystemExit) as stopped:
         cli.main(["--max-pixels", "0", str(crop_file)])
     assert stopped.value.code == 2 and "must be 1 or more (got 0)" in capsys.readouterr().err
+
+
+def test_an_empty_folder_beside_images_is_named(tmp_path: Path, crop_file: Path, capsys) -> None:
+    """It was skipped without a word (exit 0), though given alone it is an error."""
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert cli.main(["--json", "--no-detect", str(crop_file), str(empty)]) == 1
+    captured = capsys.readouterr()
+    assert json_lines(captured.out)[0]["error"] is None
+    assert captured.err.strip() == f"error: no image files found in {empty}"
+
+
+def test_an_empty_path_is_not_the_current_folder(tmp_path: Path, monkeypatch, capsys) -> None:
+    """predict.py "$DIR" with DIR unset read every image under the current folder."""
+    (tmp_path / "a.png").write_bytes(encode(np.zeros((30, 30, 3), np.uint8), "PNG"))
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["--json", ""]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == "" and "an empty path was given" in captured.err

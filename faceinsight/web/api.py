@@ -17,6 +17,7 @@ from faceinsight.web.openapi import openapi_document
 from faceinsight.web.security import session_id
 from faceinsight.web.settings import MB
 from faceinsight.web.uploads import (
+    SessionClearedError,
     check_photo_type,
     clean_name,
     decode_data_url,
@@ -109,6 +110,8 @@ def keep_capture(image: ImageRequest, result: dict) -> dict | None:
     try:
         store = current_app.extensions["faceinsight.captures"]
         capture_id = store.save(owner, image.data, image.name, result)
+    except SessionClearedError:
+        return None  # sent before Clear session, answered after it: kept nowhere, as asked
     except OSError as error:
         log.warning("could not keep a capture: %s", error)
         return {"storage_error": f"the capture could not be kept: {error.strerror or error}"}

@@ -36,6 +36,11 @@ CAPTURE_ID = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 DATA_URL = re.compile(r"^data:(?P<type>[\w.+-]+/[\w.+-]+)?(?P<params>(;[\w.+-]+=[\w.+-]+)*)"
                       r"(?P<b64>;base64)?,(?P<data>.*)$", re.DOTALL | re.IGNORECASE)  # RFC 2397: any case
 CAPTURES = "captures"
+CLEARED_SUFFIX = ".cleared"  # beside a session's folder: Clear session ran for it
+
+
+class SessionClearedError(OSError):
+    """The session was cleared: nothing more is kept under its id."""
 TRUE_WORDS = ("true", "1", "yes", "on")  # how a form (or JSON) flag may say yes...
 FALSE_WORDS = ("false", "0", "no", "off")  # ... or no, in any case
 
@@ -277,6 +282,8 @@ class CaptureStore:
         :raises OSError: the folder is full or read-only (the caller reports it, analysis stands).
         """
         folder = self._folder(owner)
+        if self.was_cleared(owner):
+            raise SessionClearedError(f"session {owner} was cleared")
         folder.mkdir(parents=True, exist_ok=True, mode=0o700)
         capture_id = secrets.token_urlsafe(16)
         meta = {"id": capture_id, "name": name, "created": time.time(), "result": result}
@@ -284,11 +291,25 @@ class CaptureStore:
         try:
             write_private(files[0], data)
             write_private(files[1], json.dumps(meta).encode())
+            if self.was_cleared(owner):  # cleared while this was being written
+                raise SessionClearedError(f"session {owner} was cleared")
         except BaseException:
             for path in files:  # never half a capture: an image without its record
                 path.unlink(missing_ok=True)
             raise
         return capture_id
+
+    def _cleared_mark(self, owner: str) -> Path:
+        return self.root / f"{self._folder(owner).name}{CLEARED_SUFFIX}"
+
+    def was_cleared(self, owner: str) -> bool:
+        """Whether Clear session ran for this session id: a request still in flight then carries
+        its old cookie ("Keep my captures" on, the old id) and must keep nothing under that id,
+        which nobody can list or delete any more.
+
+        :param owner: the session id.
+        """
+        return self._cleared_mark(owner).exists()
 
     def path(self, owner: str, capture_id: str) -> Path | None:
         """The stored image of one of this session's captures, or None.
@@ -322,6 +343,8 @@ class CaptureStore:
         :param owner: the session id.
         """
         folder = self._folder(owner)
+        self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self._cleared_mark(owner).touch()  # first: a capture being saved now sees it (swept later)
         if not folder.is_dir():
             return 0
         count = len(list(folder.glob("*.img")))
@@ -340,6 +363,8 @@ class CaptureStore:
             return 0
         for folder in self.root.iterdir():
             if not folder.is_dir():
+                if folder.name.endswith(CLEARED_SUFFIX) and now - folder.stat().st_mtime > max_age_s:
+                    folder.unlink(missing_ok=True)  # its in-flight requests are long over
                 continue
             for path in folder.iterdir():
                 try:

@@ -13,7 +13,7 @@ from flask import Blueprint, Request, Response, current_app, jsonify, request, s
 
 from faceinsight.contract import JOB_FIELDS, VideoDeleted, VideoJob, VideoJobCreated
 from faceinsight.jobs import FINISHED, JobManager, JobQueueFull, JobSpec, may_access, new_job_token
-from faceinsight.video import DecoderLimits, VideoError, check_limits, probe, results_csv
+from faceinsight.video import DecoderLimits, VideoError, check_limits, probe, read_rate, results_csv
 from faceinsight.web.errors import ApiError
 from faceinsight.web.security import session_id
 from faceinsight.web.settings import MB, mib
@@ -58,6 +58,14 @@ def read_sample_fps(raw: str | None) -> float:
     if not (math.isfinite(value) and 0 < value <= highest):
         raise ApiError(400, f"'sample_fps' must be frames per second above 0 and at most {highest:g}")
     return value
+
+
+def keeps_videos() -> bool:
+    """Whether this session keeps its videos: "Keep my captures" on, and Clear session not run
+    since the request's cookie was issued (an upload in flight then carries the old cookie)."""
+    owner = session_id(create=False)
+    return bool(session.get("keep")) and not (
+        owner and current_app.extensions["faceinsight.captures"].was_cleared(owner))
 
 
 def decoder_limits() -> DecoderLimits:
@@ -122,8 +130,9 @@ def create() -> tuple[Response, int, dict[str, str]]:
         info = probe(str(video_path), config["FACEINSIGHT_MAX_PIXELS"], limits)  # in a child
         expected = check_limits(info, sample_fps, config["FACEINSIGHT_VIDEO_MAX_SECONDS"],
                                 config["FACEINSIGHT_VIDEO_MAX_FRAMES"])
+        sample_fps = read_rate(info, sample_fps)  # the job says the rate it reads at
         spec = JobSpec(video_path=str(video_path), job_dir=str(folder), name=name, sample_fps=sample_fps,
-                       keep=bool(session.get("keep")), video=info, frames_expected=expected,
+                       keep=keeps_videos(), video=info, frames_expected=expected,
                        max_seconds=config["FACEINSIGHT_VIDEO_MAX_SECONDS"],
                        max_frames=config["FACEINSIGHT_VIDEO_MAX_FRAMES"],
                        max_pixels=config["FACEINSIGHT_MAX_PIXELS"], decoder=limits)

@@ -14,10 +14,11 @@ const LIVE_QUALITY = 0.7; // JPEG quality of live frames (about 15 kB at 360 px)
 const LIVE_RETRY_MS = 1000; // after a failed live request, wait this long before the next
 const NEW_FRAME_WAIT_MS = 150; // send anyway when the browser reports no new camera frame by then
 const SMOOTHING_MS = 80; // boxes glide to each answer's position with this time constant
+const RATE_WINDOW_MS = 3000; // the live rate shown is measured over this much of the recent past
 const MATCH_IOU = 0.2; // an answer's face continues a drawn box that it overlaps this much
 
 const state = {
-  stream: null, live: false, timer: null, sent: 0, started: 0,
+  stream: null, live: false, timer: null,
   starting: false, paused: null, // paused: {live} when the camera was stopped by leaving the tab
   // The live loop: one request in flight at most; when its answer arrives the next request
   // takes the newest camera frame (frames in between are never queued, only skipped).
@@ -27,6 +28,8 @@ const state = {
   waiting: false, // the loop waits for a new camera frame
   boxes: [], // drawn faces: {box: smoothed [x, y, w, h] in video pixels, target, face}
   raf: 0, lastDraw: 0, updates: 0,
+  snapshots: 0, // bumped by Clear session: a snapshot answered after it is not shown
+  answered: [], // when the recent live answers came (performance.now())
 };
 
 function $(id) {
@@ -142,11 +145,10 @@ function setLive(on) {
   state.waiting = false;
   state.lastDraw = 0;
   if (on) {
-    state.sent = 0;
     state.updates = 0;
     state.frameSeq = 0;
     state.sentSeq = -1;
-    state.started = performance.now();
+    state.answered = [];
     watchFrames($("camera-video"), state.generation);
     sendFrame();
   } else {
@@ -195,7 +197,6 @@ async function sendFrame(force = false) {
     const { canvas, scale } = scaledCanvas(video, video.videoWidth, video.videoHeight, LIVE_MAX_SIDE);
     const blob = await canvasBlob(canvas, "image/jpeg", LIVE_QUALITY);
     const result = await analyzeImage(blob, "live.jpg", { store: false, signal: controller.signal });
-    state.sent += 1;
     if (state.live && generation === state.generation) showLive(result.faces, scale);
   } catch (error) {
     if (generation === state.generation && error.name !== "AbortError") {
@@ -282,6 +283,15 @@ function drawLive(now) {
   else state.lastDraw = 0;
 }
 
+/** The answers a second over the last few seconds, once there is a second to measure it over
+ * (one quick first answer is not 18/s; an average since Live began would hide a recovery). */
+function liveRate(now) {
+  state.answered.push(now);
+  while (now - state.answered[0] > RATE_WINDOW_MS) state.answered.shift();
+  const seconds = (now - state.answered[0]) / 1000;
+  return seconds >= 1 ? ` · ${((state.answered.length - 1) / seconds).toFixed(1)} frames/s` : "";
+}
+
 function showLive(faces, scale) {
   const inVideo = faces.map((face) => ({ ...face, box: face.box.map((v) => v / scale) }));
   retarget(inVideo);
@@ -292,9 +302,7 @@ function showLive(faces, scale) {
   if (!state.raf) state.raf = requestAnimationFrame(drawLive);
   const list = $("live-faces");
   list.replaceChildren(...faces.map((face, i) => el("li", null, `${i + 1}: ${faceSummary(face)}`)));
-  const seconds = (performance.now() - state.started) / 1000;
-  // The rate once there is a second to measure it over (one quick first answer is not 18/s).
-  const rate = seconds >= 1 ? ` · ${(state.sent / seconds).toFixed(1)} frames/s` : "";
+  const rate = liveRate(performance.now());
   // Screen readers hear when the number of faces changes, not every frame's rate.
   const count = faces.length ? `${faces.length} face${faces.length > 1 ? "s" : ""} in view` : "No face in view";
   if ($("live-announce").textContent !== count) $("live-announce").textContent = count;
@@ -355,10 +363,12 @@ async function snapshot() {
   const button = $("snapshot");
   const hadFocus = document.activeElement === button;
   button.disabled = true; // a disabled button loses the focus: it is given back below
+  const cleared = state.snapshots;
   try {
     const { canvas } = scaledCanvas(video, video.videoWidth, video.videoHeight, 100000);
     const blob = await canvasBlob(canvas, "image/jpeg", 0.92);
     const result = await analyzeImage(blob, "snapshot.jpg", { store: true });
+    if (cleared !== state.snapshots) return; // the session was cleared meanwhile: forget it
     showSnapshot(canvas, result.faces); // the frame stays clean: it is drawn again on a resize
     document.dispatchEvent(new CustomEvent("faceinsight:stored", { detail: result }));
     const shown = $("snapshot-canvas");
@@ -372,11 +382,19 @@ async function snapshot() {
     else if (result.storage_error) showMessage(result.storage_error, "warning");
     else showMessage(`Snapshot: ${facesFound(result.faces.length)}.`); // said by screen readers too
   } catch (error) {
-    showMessage(`The snapshot could not be analysed: ${error.message}`, "error");
+    if (cleared === state.snapshots) showMessage(`The snapshot could not be analysed: ${error.message}`, "error");
   } finally {
     button.disabled = !state.stream;
     if (hadFocus && !button.disabled) button.focus();
   }
+}
+
+/** Clear session: hide the snapshot and the live cards, and drop a snapshot still on its way. */
+export function clearSnapshot() {
+  state.snapshots += 1;
+  $("snapshot-result").replaceChildren();
+  $("snapshot-section").hidden = true;
+  $("live-faces").replaceChildren();
 }
 
 export function initCamera() {

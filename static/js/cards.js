@@ -40,7 +40,7 @@ export function faceCard(face, number, headingLevel = 3) {
 export function renderCards(container, faces, headingLevel = 3) {
   container.replaceChildren();
   if (!faces.length) {
-    container.append(el("p", "muted no-face", "No face found. Try a brighter, frontal, larger face."));
+    container.append(el("p", "muted no-face", "No face found. Try a brighter, frontal face, larger in the picture (crop closer to it)."));
     return;
   }
   faces.forEach((face, i) => container.append(faceCard(face, i + 1, headingLevel)));

@@ -1,5 +1,5 @@
 // Wires the page: tabs, theme, privacy toggle, clear session, and the three modes.
-import { cameraViewChanged, initCamera } from "./camera.js";
+import { cameraViewChanged, clearSnapshot, initCamera } from "./camera.js";
 import { initKept, refreshKept } from "./kept.js";
 import { clearLog, initLog } from "./log.js";
 import { clearPhotos, initPhoto } from "./photo.js";
@@ -105,9 +105,7 @@ function initPrivacy() {
       clearLog();
       clearVideo();
       clearPhotos();
-      $("snapshot-result").replaceChildren();
-      $("snapshot-section").hidden = true;
-      $("live-faces").replaceChildren();
+      clearSnapshot();
       toggle.checked = false;
       refreshKept();
       showMessage(`Session cleared: ${count(result.captures, "kept capture")} and `

@@ -164,20 +164,11 @@ export function percent(value) {
 }
 
 // Brackets wider than this many years say less than the estimate and its range ("31-80").
-const WIDE_BRACKET_YEARS = 20;
-
-/** The age group bracket, or "" where it adds nothing to the number and its range. */
-export function ageBracket(face) {
-  const match = /^(\d+)-(\d+)$/.exec(face.age_group || "");
-  if (!match) return ""; // "80+": the number already says it
-  return Number(match[2]) - Number(match[1]) <= WIDE_BRACKET_YEARS ? face.age_group : "";
-}
-
-/** The age as a person reads it: "31 (likely 25-40)", with a useful bracket when there is one. */
+/** The age as a person reads it: "31 (likely 25-40), group 31-80": the number, its range and
+ * its bracket, on every face alike. */
 export function ageText(face) {
   const [low, high] = face.age_range;
-  const bracket = ageBracket(face);
-  return `${Math.round(face.age)} (likely ${low}-${high})` + (bracket ? `, group ${bracket}` : "");
+  return `${Math.round(face.age)} (likely ${low}-${high}), group ${face.age_group}`;
 }
 
 /** One line describing a face, e.g. "31 (25-40) · male 93 % · happy 71 %". */

@@ -4,7 +4,7 @@
 import { drawFaces, drawSized } from "./draw.js";
 import { addEntry } from "./log.js";
 import {
-  EMOTIONS, EMOTION_COLORS, ageBracket, clearMessage, count, deleteOnServer, el, errorMessage, faceSummary,
+  EMOTIONS, EMOTION_COLORS, clearMessage, count, deleteOnServer, el, errorMessage, faceSummary,
   fetchWithin, percent, showMessage, thumbnail,
 } from "./util.js";
 
@@ -84,6 +84,9 @@ function forgetDeleted(event) {
   if (shown && samePath(shown.jobUrl, url)) hideResults();
 }
 
+/** The upload was stopped on purpose (Cancel, Clear session, a new upload): not an error. */
+class UploadStopped extends Error {}
+
 function upload(file, fps) {
   return new Promise((resolve, reject) => {
     const form = new FormData();
@@ -102,7 +105,7 @@ function upload(file, fps) {
       else reject(new Error((xhr.response && xhr.response.error) || `the server answered ${xhr.status}`));
     });
     xhr.addEventListener("error", () => reject(new Error("the upload failed (network error)")));
-    xhr.addEventListener("abort", () => reject(new Error("the upload was cancelled")));
+    xhr.addEventListener("abort", () => reject(new UploadStopped()));
     xhr.send(form);
   });
 }
@@ -132,8 +135,11 @@ async function submit(event) {
     setProgress(0, "0 % · queued");
     poll();
   } catch (error) {
-    showMessage(`${file.name}: ${error.message}`, "error");
-    endJob();
+    // Stopped by Cancel (said there), Clear session (which says so itself) or a new upload.
+    if (!(error instanceof UploadStopped)) {
+      showMessage(`${file.name}: ${error.message}`, "error");
+      endJob();
+    }
   }
 }
 
@@ -195,6 +201,8 @@ async function poll() {
 async function cancel() {
   if (job.xhr) {
     job.xhr.abort();
+    endJob();
+    showMessage("The upload was cancelled; nothing was kept.");
     return;
   }
   if (!job.url) return;
@@ -428,7 +436,10 @@ function renderTimeline() {
     const button = el("button", "secondary small", "Show");
     button.type = "button";
     button.setAttribute("aria-label", `Show the frame at ${frame.time_s.toFixed(2)} s`);
-    button.addEventListener("click", () => selectFrame(frame));
+    button.addEventListener("click", () => {
+      selectFrame(frame);
+      document.querySelector(".frame-view").scrollIntoView({ block: "nearest" }); // may be screens above
+    });
     const action = el("td");
     action.append(button);
     row.append(el("td", null, `${frame.time_s.toFixed(2)} s`),
@@ -442,11 +453,10 @@ function renderTracks(results) {
   const body = $("video-tracks").querySelector("tbody");
   body.replaceChildren(...results.tracks.map((track) => {
     const row = el("tr");
-    const bracket = ageBracket({ age_group: track.age_group });
     row.append(
       el("th", null, `#${track.track}`),
       el("td", null, `${track.first_s.toFixed(1)}-${track.last_s.toFixed(1)} s (${count(track.frames, "frame")})`),
-      el("td", null, `${Math.round(track.median_age)}${bracket ? ` (group ${bracket})` : ""}`),
+      el("td", null, `${Math.round(track.median_age)} (group ${track.age_group})`),
       el("td", null, `${track.gender} (${Math.round(track.gender_probability * 100)} %)`),
       el("td", null, track.dominant_emotion),
     );
@@ -455,8 +465,8 @@ function renderTracks(results) {
   }));
   const s = results.summary;
   $("video-summary").textContent = s.tracks
-    ? `${s.frames_analyzed} frames analysed, faces in ${s.frames_with_faces}; ${s.tracks} `
-      + `${s.tracks > 1 ? "people (face tracks)" : "person (face track)"}; `
+    // A face that leaves and comes back starts a new track: tracks are not a count of people.
+    ? `${s.frames_analyzed} frames analysed, faces in ${s.frames_with_faces}; ${count(s.tracks, "face track")}; `
       // One age for several people is nobody's: each person's is in the table above.
       + `dominant emotion ${s.dominant_emotion}${s.tracks === 1 ? `, median age ${Math.round(s.median_age)}` : ""}.`
     : `${s.frames_analyzed} frames analysed; no face found in the video.`;
@@ -470,6 +480,7 @@ function renderTrackPicker(results) {
     option.value = String(track.track);
     return option;
   }));
+  if (shown && shown.trackId !== null) picker.value = String(shown.trackId); // the face charted
   picker.disabled = results.tracks.length < 2;
   picker.parentElement.hidden = !results.tracks.length;
 }

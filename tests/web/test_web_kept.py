@@ -4,7 +4,9 @@ and kept videos."""
 from __future__ import annotations
 
 import io
+import time
 
+import pytest
 from webhelpers import keep_captures, upload, wait_for_job
 
 from faceinsight.web.security import CSRF_HEADER
@@ -58,3 +60,38 @@ def test_a_video_not_kept_is_not_listed(client, video_file):
     created = client.post("/api/v1/videos", data=form, content_type="multipart/form-data").get_json()
     wait_for_job(client, created["url"])
     assert client.get("/session/captures").get_json()["videos"] == []
+
+
+def test_a_request_in_flight_during_clear_session_keeps_nothing(client, app, app_config, video_file,
+                                                                astronaut_jpeg):
+    """A snapshot sent just before Clear session carries the old cookie (keep on, the old id):
+    it was kept after the clear, under an id nobody could list or delete any more."""
+    token = keep_captures(client)
+    before_clear = client.get_cookie("faceinsight_session").value
+    assert client.post("/session/clear", headers={CSRF_HEADER: token}).status_code == 200
+    client.set_cookie("faceinsight_session", before_clear)  # a request sent before the clear
+    answer = upload(client, astronaut_jpeg, "late.jpg")
+    assert answer.status_code == 200 and answer.get_json()["faces"]
+    assert "stored" not in answer.get_json() and "storage_error" not in answer.get_json()
+    form = {"file": (io.BytesIO(video_file.read_bytes()), "late.avi")}
+    created = client.post("/api/v1/videos", data=form, content_type="multipart/form-data").get_json()
+    assert wait_for_job(client, created["url"])["status"] == "done"
+    listing = client.get("/session/captures").get_json()
+    assert listing["captures"] == [] and listing["videos"] == []
+    assert list(app_config["FACEINSIGHT_UPLOAD_DIR"].rglob("*.img")) == []
+    assert app.extensions["faceinsight.jobs"].get(created["id"])["keep"] is False
+
+
+def test_the_mark_of_a_cleared_session_is_swept_with_its_captures(tmp_path) -> None:
+    from faceinsight.web.uploads import CaptureStore, SessionClearedError
+
+    store = CaptureStore(tmp_path)
+    owner = "A" * 22
+    store.save(owner, b"jpeg", "a.jpg", {})
+    assert store.clear(owner) == 1 and store.was_cleared(owner)
+    with pytest.raises(SessionClearedError):
+        store.save(owner, b"jpeg", "b.jpg", {})
+    store.sweep(max_age_s=3600)
+    assert store.was_cleared(owner)  # still within the time a request may be in flight
+    store.sweep(max_age_s=3600, now=time.time() + 7200)
+    assert not store.was_cleared(owner) and list(tmp_path.rglob("*")) == [tmp_path / "captures"]

@@ -368,3 +368,12 @@ def test_a_video_cut_short_is_done_with_a_warning(client, tmp_path):
     created = post_video(client, tmp_path / "whole.avi", sample_fps="10").get_json()
     whole_state = wait_for_job(client, created["url"])
     assert whole_state["status"] == "done" and whole_state["warning"] is None
+
+
+def test_a_job_says_the_rate_it_reads_at(client, tmp_path) -> None:
+    """A 5 frames/s video sampled at 10 said sample_fps 10 beside results.sample_fps 5."""
+    slow = write_video(tmp_path / "slow.avi", frames=6, fps=5.0, side=96)
+    state = wait_for_job(client, post_video(client, slow, sample_fps="10").get_json()["url"])
+    assert state["status"] == "done"
+    assert state["sample_fps"] == state["results"]["sample_fps"] == 5.0
+    assert state["frames_analyzed"] == state["frames_expected"] == 6

@@ -207,6 +207,7 @@ class BlazeFaceDetector:
     TILE_STEP = 0.8  # tiles start this share of their side apart (at least 20 % overlap)
     TILE_EDGE = 0.02  # a box this close to a tile's inner edge is a face cut by it: left to the next
     FINE_TILE_SHARE = 0.3  # the finer tiles' side, from fine_from on: a crowd's smaller faces
+    FINER_MIN_SIDE = 20  # input pixels: a face this large in a finer search is found there
 
     def __init__(self, model: bytes, min_score: float = 0.15, sure_score: float = 0.5,
                  overlap: float = 0.3, min_side: int = MIN_FACE_SIDE, tile_from: int = 1280,
@@ -258,18 +259,49 @@ class BlazeFaceDetector:
 
     def _candidates(self, image: np.ndarray) -> list[tuple[Box, float]]:
         """Merged boxes scoring ``min_score`` or more, in the image's pixels, with their scores
-        (a box found only in a tile scores under ``sure_score``, so that it is checked)."""
+        (a box found only in a tile scores under ``sure_score``, so that it is checked), less
+        the unsure ones that a finer search of their place does not find (:meth:`_seen_finer`)."""
         height, width = image.shape[:2]
         whole = self._boxes(image)
-        in_tiles = [self._tile_boxes(image, tile) for tile in self.tiles(height, width)]
+        tiles = self.tiles(height, width)
+        in_tiles = [self._tile_boxes(image, tile) for tile in tiles]
         unsure = np.nextafter(self.sure_score, 0)
         corners = np.concatenate([whole[0], *(c for c, _ in in_tiles)])
         scores = np.concatenate([whole[1], *(np.minimum(s, unsure) for _, s in in_tiles)])
         if not len(scores):
             return []
         merged, best = weighted_nms(corners, scores, self.overlap)
+        searches = [((0, 0, max(height, width)), whole[0])] + [
+            (tile, found) for tile, (found, _) in zip(tiles, in_tiles, strict=True)]
         return [(_in_original((x0, y0, x1 - x0, y1 - y0), 1.0), score)
-                for (x0, y0, x1, y1), score in zip(merged, best, strict=True)]
+                for (x0, y0, x1, y1), score in zip(merged, best, strict=True)
+                if score >= self.sure_score or self._seen_finer(np.array([x0, y0, x1, y1]), searches)]
+
+    def _seen_finer(self, box: np.ndarray, searches: list) -> bool:
+        """Whether the finest search that holds ``box`` whole, and sees it at
+        :data:`FINER_MIN_SIDE` input pixels or more, found a face there too.
+
+        A coarse search mistakes a small person's head and shoulders for one face (a 160 px
+        portrait in a 2400 px photo gave an 82 px box over hair and shoulders, read as a sad
+        man of 49); a search at twice the resolution sees the real face, far smaller, or none.
+
+        :param box: ``x0, y0, x1, y1`` in the image's pixels.
+        :param searches: ``((x, y, side), boxes found)`` of the whole photo and of each tile.
+        """
+        side = max(box[2] - box[0], box[3] - box[1])
+        holding = [(region, found) for region, found in searches
+                   if self._holds(region, box) and side * self.SIZE / region[2] >= self.FINER_MIN_SIDE]
+        if not holding:
+            return True
+        _, found = min(holding, key=lambda search: search[0][2])  # the finest
+        return bool(len(found)) and bool((_iou(box, found) > self.overlap).any())
+
+    def _holds(self, region: tuple[int, int, int], box: np.ndarray) -> bool:
+        """Whether a search region ``(x, y, side)`` holds the box whole, off its inner edges."""
+        x, y, side = region
+        margin = self.TILE_EDGE * side
+        return bool(box[0] >= x + margin * (x > 0) and box[1] >= y + margin * (y > 0)
+                    and box[2] <= x + side - margin and box[3] <= y + side - margin)
 
     def _tile_boxes(self, image: np.ndarray, tile: tuple[int, int, int]) -> tuple[np.ndarray, np.ndarray]:
         """:meth:`_boxes` of one tile, in the image's pixels, less those cut by its inner edges."""
@@ -329,6 +361,16 @@ class BlazeFaceDetector:
         return corners * (self.SIZE * factor), scores[keep]
 
 
+def _iou(box: np.ndarray, others: np.ndarray) -> np.ndarray:
+    """Intersection over union of one box ``x0, y0, x1, y1`` with each of (N, 4) others."""
+    top_left = np.maximum(box[:2], others[:, :2])
+    bottom_right = np.minimum(box[2:], others[:, 2:])
+    inter = np.prod(np.clip(bottom_right - top_left, 0, None), axis=1)
+    areas = np.prod(np.clip(others[:, 2:] - others[:, :2], 0, None), axis=1)
+    area = np.prod(np.clip(box[2:] - box[:2], 0, None))
+    return inter / np.maximum(area + areas - inter, 1e-9)
+
+
 def _shared_fraction(a: Box, b: Box) -> float:
     """The area two boxes share, as a fraction of the smaller one's."""
     width = min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0])
@@ -350,17 +392,12 @@ def weighted_nms(corners: np.ndarray, scores: np.ndarray,
     """
     order = np.argsort(-scores)
     corners, scores = corners[order], scores[order]
-    areas = np.prod(np.clip(corners[:, 2:] - corners[:, :2], 0, None), axis=1)
     remaining = np.ones(len(scores), bool)
     merged, best = [], []
     for i in range(len(scores)):
         if not remaining[i]:
             continue
-        top_left = np.maximum(corners[i, :2], corners[:, :2])
-        bottom_right = np.minimum(corners[i, 2:], corners[:, 2:])
-        inter = np.prod(np.clip(bottom_right - top_left, 0, None), axis=1)
-        iou = inter / np.maximum(areas[i] + areas - inter, 1e-9)
-        group = remaining & (iou > overlap)
+        group = remaining & (_iou(corners[i], corners) > overlap)
         group[i] = True
         weights = scores[group][:, None]
         merged.append((corners[group] * weights).sum(axis=0) / weights.sum())

@@ -159,11 +159,11 @@ export function facesFound(number) {
   return `${count(number, "face")} found`;
 }
 
+/** "93 %", the sign never wrapped onto a line of its own. */
 export function percent(value) {
-  return `${Math.round(value * 100)} %`;
+  return `${Math.round(value * 100)}\u00a0%`;
 }
 
-// Brackets wider than this many years say less than the estimate and its range ("31-80").
 /** The age as a person reads it: "31 (likely 25-40), group 31-80": the number, its range and
  * its bracket, on every face alike. */
 export function ageText(face) {

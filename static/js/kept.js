@@ -9,7 +9,7 @@ function $(id) {
 /** After a Delete, keep the keyboard where it was: on the Delete of the row that took the
  * removed row's place (or the one before it), else on the section's heading. */
 function refocus(index) {
-  const buttons = [...$("kept-list").querySelectorAll("button")];
+  const buttons = [...$("kept-list").querySelectorAll("button.kept-delete")];
   const next = buttons[Math.min(index, buttons.length - 1)];
   if (next) next.focus();
   else {
@@ -20,7 +20,7 @@ function refocus(index) {
 }
 
 async function remove(item, button) {
-  const index = [...$("kept-list").querySelectorAll("button")].indexOf(button);
+  const index = [...$("kept-list").querySelectorAll("button.kept-delete")].indexOf(button);
   const hadFocus = document.activeElement === button;
   button.disabled = true;
   try {
@@ -53,11 +53,21 @@ function render(keep, items) {
     const when = item.created ? new Date(item.created * 1000).toLocaleTimeString() : "";
     const detail = item.video ? `video, ${item.status}${when ? `, ${when}` : ""}` : when;
     text.append(el("div", "entry-title", item.name), el("div", "entry-text muted", detail));
-    const button = el("button", "secondary small", "Delete");
+    const actions = el("div", "kept-actions");
+    if (item.video && item.status === "done") {
+      const open = el("button", "secondary small", "Open");
+      open.type = "button";
+      open.setAttribute("aria-label", `Open the results of ${item.name}`);
+      open.addEventListener("click", () => document.dispatchEvent(
+        new CustomEvent("faceinsight:open-video", { detail: { url: item.url, name: item.name } })));
+      actions.append(open);
+    }
+    const button = el("button", "secondary small kept-delete", "Delete");
     button.type = "button";
     button.setAttribute("aria-label", `Delete ${item.name}${when ? `, kept at ${when}` : ""}`);
     button.addEventListener("click", () => remove(item, button));
-    row.append(preview, text, button);
+    actions.append(button);
+    row.append(preview, text, actions);
     return row;
   }));
 }

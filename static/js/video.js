@@ -179,7 +179,9 @@ async function poll() {
   if (url !== job.url) return; // cancelled or replaced while the check was on its way
   job.failingSince = null;
   job.wait = POLL_MS;
-  setProgress(state.progress, `${state.progress} % · ${state.status}`);
+  // The file and rate too: after a reload the form no longer shows them.
+  setProgress(state.progress, `${state.progress} % · ${state.status} · ${state.name || job.name || "video"}, `
+    + `${state.sample_fps} frames/s`);
   const finished = ["done", "failed", "cancelled"].includes(state.status);
   if (state.keep && (finished || !job.listed)) {
     // A kept video appears in "Kept on the server" when it starts, and again with its outcome.
@@ -501,7 +503,8 @@ function chooseTrack(trackId) {
   selectFrame(keep ? shown.selected : frames[0]);
 }
 
-function showResults(state) {
+/** Show a finished job's results; ``logged`` false for a kept job opened again. */
+function showResults(state, logged = true) {
   const results = state.results;
   job.results = results;
   const jobUrl = state.links.self;
@@ -516,6 +519,7 @@ function showResults(state) {
   if (!results.summary.tracks) showMessage("No face found in the video.", "warning");
   renderTimeline();
   const image = selectFrame(selectableFrames()[0]);
+  if (!logged) return;
   const name = state.name || job.name || "Video";
   const text = results.summary.tracks
     ? `${count(results.summary.tracks, "face")}, mostly ${results.summary.dominant_emotion}`
@@ -563,11 +567,31 @@ function resumeSavedJob() {
   poll();
 }
 
+/** "Open" on a kept video in "Kept on the server": its results again, on the Video tab. */
+async function openKept(event) {
+  const { url, name } = event.detail;
+  try {
+    const response = await fetchWithin(url, { credentials: "same-origin" }, STATUS_WAIT_MS);
+    if (!response.ok) throw new Error(await errorMessage(response));
+    const state = await response.json();
+    if (state.status !== "done") throw new Error(`it is ${state.status}`);
+    $("tab-video").click();
+    showResults(state, false);
+    const heading = $("video-results-heading");
+    heading.tabIndex = -1;
+    heading.focus();
+    showMessage(`Showing the results of ${name}.`);
+  } catch (error) {
+    showMessage(`Could not open ${name}: ${error.message}`, "error");
+  }
+}
+
 export function initVideo() {
   resumeSavedJob();
   $("video-form").addEventListener("submit", submit);
   $("video-cancel").addEventListener("click", cancel);
   document.addEventListener("faceinsight:deleted", forgetDeleted);
+  document.addEventListener("faceinsight:open-video", openKept);
   $("video-chart").addEventListener("click", chartClick);
   $("video-chart").addEventListener("keydown", chartKey);
   $("chart-track").addEventListener("change", (event) => chooseTrack(Number(event.target.value)));

@@ -522,7 +522,15 @@ def test_deleting_the_kept_video_on_screen_takes_its_results_off(browser, server
     page.check("#keep-toggle")
     analyse_video(page, write_video(tmp_path / "clip.avi"))
     assert page.locator("#video-results").is_visible()
-    page.locator("#kept-list li button").first.click()
+    page.reload()  # a kept video's results could not be seen again once the page was left
+    page.click("#tab-photo")
+    page.locator("#kept-list li button", has_text="Open").click()
+    wait_until(page, "!document.getElementById('video-results').hidden")
+    assert page.locator("#panel-video").is_visible()
+    assert page.locator("#video-results-heading").inner_text() == "Results: clip.avi"
+    assert page.evaluate("document.activeElement.id") == "video-results-heading"
+    assert page.locator("#session-log li").count() == 1  # opened again, not logged again
+    page.locator("#kept-list li button.kept-delete").first.click()
     wait_until(page, "document.getElementById('message').textContent.startsWith('Deleted the kept video')")
     assert page.locator("#video-results").is_hidden() and page.locator("#video-frame").is_hidden()
     held = []

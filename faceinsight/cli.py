@@ -136,8 +136,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         max_pixels = args.max_pixels or default_max_pixels()
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    try:
         get_models(args.models)
-    except (ModelError, ValueError) as error:
+    except ModelError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     if "" in args.paths:  # Path("") is the current folder: an unset "$DIR" would read all of it

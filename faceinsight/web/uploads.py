@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import logging
 import re
 import secrets
 import shutil
@@ -27,6 +28,7 @@ from faceinsight.pipeline import IMAGE_EXTENSIONS
 from faceinsight.web.errors import ApiError
 from faceinsight.web.settings import mib
 
+log = logging.getLogger(__name__)
 PHOTO_EXTENSIONS = IMAGE_EXTENSIONS  # the CLI reads the same files from a folder
 VIDEO_EXTENSIONS = frozenset({".mp4", ".m4v", ".webm", ".avi", ".mov", ".mkv"})
 VIDEO_TYPES = {"video/mp4": ".mp4", "video/webm": ".webm", "video/x-msvideo": ".avi",
@@ -37,10 +39,6 @@ DATA_URL = re.compile(r"^data:(?P<type>[\w.+-]+/[\w.+-]+)?(?P<params>(;[\w.+-]+=
                       r"(?P<b64>;base64)?,(?P<data>.*)$", re.DOTALL | re.IGNORECASE)  # RFC 2397: any case
 CAPTURES = "captures"
 CLEARED_SUFFIX = ".cleared"  # beside a session's folder: Clear session ran for it
-
-
-class SessionClearedError(OSError):
-    """The session was cleared: nothing more is kept under its id."""
 TRUE_WORDS = ("true", "1", "yes", "on")  # how a form (or JSON) flag may say yes...
 FALSE_WORDS = ("false", "0", "no", "off")  # ... or no, in any case
 
@@ -258,6 +256,10 @@ def read_flag(value: object, name: str, default: bool) -> bool:
     raise ApiError(400, f"{name!r} must be true or false")
 
 
+class SessionClearedError(OSError):
+    """The session was cleared: nothing more is kept under its id."""
+
+
 class CaptureStore:
     """Kept captures, one folder per session under ``<uploads>/captures/<session id>/``.
 
@@ -343,8 +345,11 @@ class CaptureStore:
         :param owner: the session id.
         """
         folder = self._folder(owner)
-        self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
-        self._cleared_mark(owner).touch()  # first: a capture being saved now sees it (swept later)
+        try:  # first: a capture being saved now sees it (swept with the captures)
+            self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
+            self._cleared_mark(owner).touch()
+        except OSError as error:  # a read-only folder keeps nothing new anyway
+            log.warning("could not mark session %s as cleared: %s", owner, error)
         if not folder.is_dir():
             return 0
         count = len(list(folder.glob("*.img")))

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from PIL import Image
 
 from faceinsight import pipeline
 from faceinsight.analyze import face_record, locate_faces
@@ -40,18 +41,42 @@ class Capture:
     crops: pipeline.FaceCrops
 
 
+def check_video_source(source: str) -> None:
+    """Refuse what is not a video file (or stream URL) before OpenCV guesses at it.
+
+    :raises CaptureError: an empty name, a folder, a missing file, or a photo (OpenCV would
+        read it as a one-frame video, turned as stored: without its EXIF orientation).
+    """
+    if not source:
+        raise CaptureError("no video file given (--source is empty)")
+    if "://" in source:
+        return
+    path = Path(source)
+    if path.is_dir():
+        raise CaptureError(f"{source} is a folder; --source takes a video file")
+    if not path.is_file():
+        raise CaptureError(f"no such video file: {source}")
+    if is_photo(path):
+        raise CaptureError(f"{source} is a photo; capture.py reads a camera or a video: "
+                           f"predict.py {source} reads photos")
+
+
+def is_photo(path: Path) -> bool:
+    """Whether the file is an image the pipeline reads, by its content (whatever its name)."""
+    try:
+        with Image.open(path, formats=pipeline.IMAGE_FORMATS):
+            return True
+    except Exception:  # not an image, or unreadable: OpenCV will say what it makes of it
+        return False
+
+
 def open_source(device: int, source: str | None) -> cv2.VideoCapture:
     """Open a video file (or stream URL) if ``source`` is given, else the camera ``device``.
 
     :raises CaptureError: the file does not exist, or OpenCV cannot open it or the camera.
     """
     if source is not None:
-        if "://" not in source and not Path(source).is_file():
-            raise CaptureError(f"no such video file: {source}")
-        if Path(source).suffix.lower() in pipeline.IMAGE_EXTENSIONS:
-            # OpenCV would read it as a one-frame video, turned as stored (no EXIF orientation).
-            raise CaptureError(f"{source} is a photo; capture.py reads a camera or a video: "
-                               f"predict.py {source} reads photos")
+        check_video_source(source)
         capture = cv2.VideoCapture(source)
         why = f"cannot open the video {source} (is it a video OpenCV can read?)"
     else:

@@ -124,15 +124,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                              "as the detector frames a face: brow to chin, ear to ear")
     parser.add_argument("--max-pixels", type=whole_number(1), default=None, metavar="N",
                         help=f"refuse images of more than N pixels, before decoding (default: "
-                             f"${MAX_PIXELS_VARIABLE}, else {DEFAULT_MAX_PIXELS:,}; a 200-megapixel "
-                             f"photo takes about 0.6 GB of memory)")
+                             f"${MAX_PIXELS_VARIABLE}, else {DEFAULT_MAX_PIXELS:,}; a 180-megapixel "
+                             f"PNG takes about 2 GB of memory)")
     parser.add_argument("--models", type=Path, default=None, help="folder with manifest.json")
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the CLI; exit status 0 if every image was read, 1 if some were not, 2 on no models
-    or a bad $FACEINSIGHT_MAX_PIXELS."""
+    """Run the CLI; exit status 0 if every image was read, 1 if some were not, 2 on no models,
+    a bad $FACEINSIGHT_MAX_PIXELS or an empty path."""
     args = parse_args(argv)
     try:
         max_pixels = args.max_pixels or default_max_pixels()
@@ -146,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if "" in args.paths:  # Path("") is the current folder: an unset "$DIR" would read all of it
         print("error: an empty path was given (an unset variable?)", file=sys.stderr)
-        return 1
+        return 2
     failures = 0
     try:
         for path in iter_images(args.paths):

@@ -104,13 +104,22 @@ def test_missing_video_file(tmp_path: Path, capsys: pytest.CaptureFixture) -> No
     assert "no such video file" in capsys.readouterr().err
 
 
-def test_a_photo_is_sent_to_predict(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    photo = tmp_path / "portrait.JPG"
-    photo.write_bytes(b"\xff\xd8 not read")
+@pytest.mark.parametrize("name", ["portrait.JPG", "portrait.jfif", "portrait"])
+def test_a_photo_is_sent_to_predict(tmp_path: Path, capsys: pytest.CaptureFixture, name: str) -> None:
+    """Known by its content, whatever its name: OpenCV read it as a one-frame video without
+    its EXIF turn (a sideways portrait read as a man of 50)."""
+    photo = tmp_path / name
+    photo.write_bytes(cv2.imencode(".jpg", np.zeros((40, 40, 3), np.uint8))[1].tobytes())
     assert capture.main(["--source", str(photo), "--out", str(tmp_path / "out")]) == 2
     assert f"{photo} is a photo; capture.py reads a camera or a video: predict.py {photo}" in \
         capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(("source", "words"), [("", "no video file given"), (".", "is a folder")])
+def test_a_source_that_is_no_file_is_named(source: str, words: str, capsys) -> None:
+    assert capture.main(["--source", source]) == 2
+    assert words in capsys.readouterr().err
 
 
 def test_a_file_that_is_not_a_video(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

@@ -320,6 +320,6 @@ def test_an_empty_path_is_not_the_current_folder(tmp_path: Path, monkeypatch, ca
     """predict.py "$DIR" with DIR unset read every image under the current folder."""
     (tmp_path / "a.png").write_bytes(encode(np.zeros((30, 30, 3), np.uint8), "PNG"))
     monkeypatch.chdir(tmp_path)
-    assert cli.main(["--json", ""]) == 1
+    assert cli.main(["--json", ""]) == 2
     captured = capsys.readouterr()
     assert captured.out == "" and "an empty path was given" in captured.err

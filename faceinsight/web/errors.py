@@ -53,9 +53,10 @@ def _http_message(error: HTTPException) -> str:
         limit = request.max_content_length
         if limit and request.content_length is not None and request.content_length <= limit:
             # Not the body's size: werkzeug's limits on a form's text fields and parts.
-            return (f"a form field holds more than {request.max_form_memory_size // 1000:,} kB of "
-                    f"text, or the form has more than {request.max_form_parts:,} parts: send the "
-                    f"photo or video as a file part (with curl: -F file=@photo.jpg)")
+            return (f"the form is too large though its size is within the limit: a text field "
+                    f"holds more than {request.max_form_memory_size // 1000:,} kB, or there are more "
+                    f"than {request.max_form_parts:,} fields; send the file as a file part (with "
+                    f"curl: -F file=@FILE) and only the fields the API names")
         stated = request.environ.get(STATED_LIMIT_MB)
         if stated:  # the kind's limit, as documented (not the body's, which allows for encoding)
             return f"the upload is too large; the limit is {stated:g} MiB"

@@ -161,6 +161,7 @@ def _paths(config: dict) -> dict:
                                                    ("ResultsJson", "videoResultsJson"))}},
                 "400": _error("no file, wrong field name, empty file or bad sample_fps"),
                 "403": _error(CROSS_SITE),
+                "409": _error("the session was cleared after the upload began (Clear session)"),
                 "413": _error("the video is over the size limit"),
                 "415": _error("not multipart, or not a supported video type"),
                 "422": _error("not a readable video, no frames, or over the duration/frame limits"),

@@ -54,18 +54,25 @@ def read_sample_fps(raw: str | None) -> float:
         return float(config["FACEINSIGHT_VIDEO_DEFAULT_FPS"])
     highest = float(config["FACEINSIGHT_VIDEO_MAX_FPS"])
     # Plain decimals only: float() also reads "1_0" as 10 and full-width digits, a typo's rate.
-    value = float(raw) if PLAIN_DECIMAL.fullmatch(raw.strip()) else math.nan
+    if not PLAIN_DECIMAL.fullmatch(raw.strip()):
+        raise ApiError(400, f"'sample_fps' must be frames per second written as a plain decimal, "
+                            f"such as 2 or 0.5 (above 0 and at most {highest:g})")
+    value = float(raw)
     if not (math.isfinite(value) and 0 < value <= highest):
         raise ApiError(400, f"'sample_fps' must be frames per second above 0 and at most {highest:g}")
     return value
 
 
-def keeps_videos() -> bool:
-    """Whether this session keeps its videos: "Keep my captures" on, and Clear session not run
-    since the request's cookie was issued (an upload in flight then carries the old cookie)."""
+def refuse_a_cleared_session() -> None:
+    """An upload sent before Clear session carries the old cookie: its job would keep frames
+    under an id that nobody can list or delete any more.
+
+    :raises ApiError: 409 when this request's session was cleared.
+    """
     owner = session_id(create=False)
-    return bool(session.get("keep")) and not (
-        owner and current_app.extensions["faceinsight.captures"].was_cleared(owner))
+    if owner and current_app.extensions["faceinsight.captures"].was_cleared(owner):
+        raise ApiError(409, "this session was cleared after the upload began: nothing sent before "
+                            "the clear is analysed; send the video again")
 
 
 def decoder_limits() -> DecoderLimits:
@@ -113,6 +120,7 @@ def public_state(state: dict) -> dict:
 def create() -> tuple[Response, int, dict[str, str]]:
     """Start analysing an uploaded video in the background; 202 with the job's id and URL."""
     config = current_app.config
+    refuse_a_cleared_session()
     part = uploaded_file(request, example="clip.mp4")
     name = clean_name(part.filename)
     ext = video_extension(name, part.mimetype or "", first_bytes(part))
@@ -128,11 +136,11 @@ def create() -> tuple[Response, int, dict[str, str]]:
         save_upload(part.stream, video_path, int(config["FACEINSIGHT_MAX_VIDEO_MB"] * MB))
         limits = decoder_limits()
         info = probe(str(video_path), config["FACEINSIGHT_MAX_PIXELS"], limits)  # in a child
+        sample_fps = read_rate(info, sample_fps)  # the job, and a refusal, say the rate read at
         expected = check_limits(info, sample_fps, config["FACEINSIGHT_VIDEO_MAX_SECONDS"],
                                 config["FACEINSIGHT_VIDEO_MAX_FRAMES"])
-        sample_fps = read_rate(info, sample_fps)  # the job says the rate it reads at
         spec = JobSpec(video_path=str(video_path), job_dir=str(folder), name=name, sample_fps=sample_fps,
-                       keep=keeps_videos(), video=info, frames_expected=expected,
+                       keep=bool(session.get("keep")), video=info, frames_expected=expected,
                        max_seconds=config["FACEINSIGHT_VIDEO_MAX_SECONDS"],
                        max_frames=config["FACEINSIGHT_VIDEO_MAX_FRAMES"],
                        max_pixels=config["FACEINSIGHT_MAX_PIXELS"], decoder=limits)

@@ -18,6 +18,8 @@ const STATUS_WAIT_MS = 30000; // a status check that has had no answer by then h
 /** The state of no job: what the page starts with and returns to. */
 const noJob = () => ({
   url: null, results: null, timer: null, xhr: null, listed: false, failingSince: null, wait: POLL_MS,
+  sent: false, // the upload's body has all left: the server may be making the job already
+  cancelled: false, // Cancel pressed then: the job is deleted as soon as the server names it
 });
 const job = noJob();
 let shown = null; // the results on screen, redrawn when the theme changes
@@ -96,6 +98,7 @@ function upload(file, fps) {
     job.xhr = xhr;
     xhr.open("POST", "/api/v1/videos");
     xhr.responseType = "json";
+    xhr.upload.addEventListener("load", () => { job.sent = true; });
     xhr.upload.addEventListener("progress", (event) => {
       if (event.lengthComputable) setProgress(0, `Uploading ${Math.round((event.loaded / event.total) * 100)} %`);
     });
@@ -131,10 +134,19 @@ async function submit(event) {
   setProgress(0, "Uploading…");
   try {
     const created = await upload(file, $("video-fps").value);
+    if (job.cancelled) {
+      await dropCancelled(created.url);
+      return;
+    }
     followJob(created.url, file.name);
     setProgress(0, "0 % · queued");
     poll();
   } catch (error) {
+    if (job.cancelled) {  // refused after Cancel: it was not kept either
+      endJob();
+      showMessage("The upload was cancelled; nothing was kept.");
+      return;
+    }
     // Stopped by Cancel (said there), Clear session (which says so itself) or a new upload.
     if (!(error instanceof UploadStopped)) {
       showMessage(`${file.name}: ${error.message}`, "error");
@@ -200,7 +212,24 @@ async function poll() {
   }
 }
 
+/** A job whose upload was cancelled once it had all left: deleted as soon as it is named. */
+async function dropCancelled(url) {
+  endJob();
+  try {
+    await deleteOnServer(url);
+    showMessage("The upload was cancelled; nothing was kept.");
+  } catch (error) {
+    showMessage(`Could not cancel the video job: ${error.message}`, "error");
+  }
+  document.dispatchEvent(new CustomEvent("faceinsight:stored", { detail: { stored: true } })); // the kept list
+}
+
 async function cancel() {
+  if (job.xhr && job.sent) { // aborting now would leave the job the server is making
+    job.cancelled = true;
+    $("video-progress-text").textContent = "Cancelling…";
+    return;
+  }
   if (job.xhr) {
     job.xhr.abort();
     endJob();
@@ -522,7 +551,7 @@ function showResults(state, logged = true) {
   if (!logged) return;
   const name = state.name || job.name || "Video";
   const text = results.summary.tracks
-    ? `${count(results.summary.tracks, "face")}, mostly ${results.summary.dominant_emotion}`
+    ? `${count(results.summary.tracks, "face track")}, mostly ${results.summary.dominant_emotion}`
     : "No face found";
   image.addEventListener("load", () => addEntry({
     kind: "video", title: name, text, thumb: thumbnail(image, image.naturalWidth, image.naturalHeight),
@@ -576,6 +605,7 @@ async function openKept(event) {
     const state = await response.json();
     if (state.status !== "done") throw new Error(`it is ${state.status}`);
     $("tab-video").click();
+    if (!job.url && !job.xhr) $("video-progress-row").hidden = true; // an earlier job's line
     showResults(state, false);
     const heading = $("video-results-heading");
     heading.tabIndex = -1;

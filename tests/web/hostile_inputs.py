@@ -207,7 +207,7 @@ def photo_cases() -> list[Case]:
              lambda: multipart(("file", "a.jpg", jpeg(), "image/jpeg"), ("detect", None, b"false", None),
                                ("detect", None, b"true", None))),
         Case("a photo's base64 (over 500 kB) as text in 'file' (curl -F file=<photo.b64)", 413,
-             "a form field holds more than 500 kB of text, or the form has more than 1,000 parts",
+             "a text field holds more than 500 kB, or there are more than 1,000 fields",
              lambda: multipart(("file", None, b"QUJD" * 150_000, None))),
     ]
     bad += [Case(f"data URL: {label}", status, words, functools.partial(data_url_body, url))

@@ -751,3 +751,27 @@ def test_a_photo_at_the_face_limit_says_smaller_faces_were_left_out(browser, ser
     drop_photos(page, [("crowd.jpg", encode(astronaut(), "JPEG"), "image/jpeg")])
     wait_until(page, "document.getElementById('message').textContent.includes('At most 20 faces')")
     context.close()
+
+
+def test_cancel_once_the_upload_has_left_deletes_the_job(browser, server, tmp_path):
+    """Cancel at "Uploading 100 %" aborted a request the server was already answering: the job
+    ran and was kept, while the page said nothing was kept. Now it is deleted once named."""
+    context, page = open_page(browser, server)
+    page.check("#keep-toggle")
+    network = context.new_cdp_session(page)
+    network.send("Network.enable")  # answers come 3 s late: time to press Cancel at 100 %
+    network.send("Network.emulateNetworkConditions", {"offline": False, "latency": 3000,
+                                                      "downloadThroughput": -1, "uploadThroughput": -1})
+    page.click("#tab-video")
+    page.set_input_files("#video-input", str(write_video(tmp_path / "clip.avi")))
+    page.click("#video-submit")
+    wait_until(page, "document.getElementById('video-progress-text').textContent === 'Uploading 100 %'")
+    page.click("#video-cancel")
+    assert page.inner_text("#video-progress-text") == "Cancelling…"
+    network.send("Network.emulateNetworkConditions", {"offline": False, "latency": 0,
+                                                      "downloadThroughput": -1, "uploadThroughput": -1})
+    wait_until(page, "document.getElementById('message').textContent.includes('nothing was kept')")
+    assert page.locator("#video-progress-row").is_hidden()
+    listing = page.evaluate("async () => (await (await fetch('/session/captures')).json()).videos")
+    assert listing == []
+    context.close()

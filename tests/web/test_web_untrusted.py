@@ -345,12 +345,13 @@ def test_same_origin_and_cookieless_calls_are_served(app, client, tmp_path) -> N
 
 @pytest.mark.parametrize(("field", "value", "words"), [
     ("fps", "2", "the sampling rate field is called 'sample_fps', not 'fps'"),
-    ("sample_fps", "-1", "'sample_fps' must be frames per second above 0"),
-    ("sample_fps", "NaN", "'sample_fps' must be frames per second above 0"),
-    ("sample_fps", "abc", "'sample_fps' must be frames per second above 0"),
-    ("sample_fps", "1_0", "'sample_fps' must be frames per second above 0"),  # float() read 10
-    ("sample_fps", "\uff12", "'sample_fps' must be frames per second above 0"),  # a full-width 2
-    ("sample_fps", "1e1", "'sample_fps' must be frames per second above 0"),
+    ("sample_fps", "-1", "'sample_fps' must be frames per second written as a plain decimal"),
+    ("sample_fps", "NaN", "'sample_fps' must be frames per second written as a plain decimal"),
+    ("sample_fps", "abc", "'sample_fps' must be frames per second written as a plain decimal"),
+    ("sample_fps", "1_0", "'sample_fps' must be frames per second written as a plain decimal"),
+    ("sample_fps", "\uff12", "'sample_fps' must be frames per second written as a plain decimal"),
+    ("sample_fps", "0", "'sample_fps' must be frames per second above 0"),
+    ("sample_fps", "1e1", "'sample_fps' must be frames per second written as a plain decimal"),
 ])
 def test_the_sampling_rate_field_is_named_and_validated(client, app_config, tmp_path, field, value,
                                                        words) -> None:

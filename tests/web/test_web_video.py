@@ -159,6 +159,9 @@ def test_video_limits(app_config, video_file, tmp_path):
     client = create_app({**app_config, "FACEINSIGHT_VIDEO_MAX_FRAMES": 3}).test_client()
     too_many = post_video(client, video_file, sample_fps="2")
     assert too_many.status_code == 422 and "sampling rate" in too_many.get_json()["error"]
+    slow = write_video(tmp_path / "slow.avi", frames=6, fps=5.0, side=96)
+    above_its_rate = post_video(client, slow, sample_fps="10")  # it is read at 5: name that
+    assert above_its_rate.get_json()["error"].startswith("sampling at 5 frames/s would analyse 6 frames")
 
 
 def test_downloads_before_done_are_409_and_unknown_ids_404(client, video_file, monkeypatch):

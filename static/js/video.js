@@ -134,8 +134,8 @@ async function submit(event) {
   setProgress(0, "Uploading…");
   try {
     const created = await upload(file, $("video-fps").value);
-    if (job.cancelled) {
-      await dropCancelled(created.url);
+    if (job.cancelled) { // Cancel pressed once the upload had all left: the job goes at once
+      await deleteJob(created.url, "The upload was cancelled; nothing was kept.");
       return;
     }
     followJob(created.url, file.name);
@@ -212,12 +212,12 @@ async function poll() {
   }
 }
 
-/** A job whose upload was cancelled once it had all left: deleted as soon as it is named. */
-async function dropCancelled(url) {
+/** Cancel a job the server has named: stop following it, delete it, say so. */
+async function deleteJob(url, done) {
   endJob();
   try {
     await deleteOnServer(url);
-    showMessage("The upload was cancelled; nothing was kept.");
+    showMessage(done);
   } catch (error) {
     showMessage(`Could not cancel the video job: ${error.message}`, "error");
   }
@@ -236,16 +236,7 @@ async function cancel() {
     showMessage("The upload was cancelled; nothing was kept.");
     return;
   }
-  if (!job.url) return;
-  const url = job.url;
-  endJob();
-  try {
-    await deleteOnServer(url);
-    showMessage("The video job was cancelled and its files removed.");
-  } catch (error) {
-    showMessage(`Could not cancel the video job: ${error.message}`, "error");
-  }
-  document.dispatchEvent(new CustomEvent("faceinsight:stored", { detail: { stored: true } })); // the kept list
+  if (job.url) await deleteJob(job.url, "The video job was cancelled and its files removed.");
 }
 
 // The chart is drawn in CSS pixels (times the device pixel ratio), so its text stays 12 px on

@@ -14,7 +14,7 @@ from PIL import Image, ImageFile
 
 from faceinsight import pipeline
 from faceinsight.analyze import locate_faces
-from faceinsight.detectors import HaarDetector
+from faceinsight.detectors import BlazeFaceDetector, HaarDetector
 from faceinsight.models import MODELS_DIR, FaceModels
 from faceinsight.pipeline import WHOLE_BOX, Framing, ImageDecodeError, ImageTooLargeError, decode_image
 
@@ -346,11 +346,20 @@ def test_clip_box_keeps_a_box_inside_the_image() -> None:
     assert pipeline.clip_box((150, 60, 10, 10), 100, 50) == (99, 49, 1, 1)
 
 
+def test_a_group_photo_under_1280_px_gives_every_face(astronaut: np.ndarray) -> None:
+    """Three people 300 px tall in a 1200 x 600 photo (faces of about 60 px, a twentieth of its
+    width): none was found while tiles began at 1280 px."""
+    blazeface = FaceModels(MODELS_DIR, detector="blazeface").detector
+    placed = [(50, 150, 300), (450, 100, 300), (850, 200, 300)]
+    faces = blazeface.detect(astronauts_in_a_photo(astronaut, (600, 1200), placed))
+    assert len(faces) == 3 and all(on_an_astronaut_face(box, placed) for box in faces), faces
+    assert BlazeFaceDetector(blazeface.model).tiles(480, 640) == []  # the evaluation's photos: none
+
+
 @pytest.mark.parametrize(("height", "width", "count", "side"), [
     (480, 640, 0, 0), (960, 1279, 0, 0), (1500, 2000, 4, 1200), (600, 4000, 9, 600), (3000, 400, 10, 400)])
 def test_large_photos_are_also_searched_in_overlapping_tiles(height: int, width: int, count: int,
                                                              side: int) -> None:
-    from faceinsight.detectors import BlazeFaceDetector
 
     tiles = BlazeFaceDetector(b"", tile_from=1280).tiles(height, width)
     assert len(tiles) == count and all(s == side for _, _, s in tiles)
@@ -422,7 +431,6 @@ def test_photos_from_2400_px_are_also_searched_in_finer_tiles(height: int, width
                                                               fine: tuple | None) -> None:
     """A crowd's faces are smaller still: from 2,400 px, tiles of 30 % of the longer side too,
     but not in a panorama, whose first tiles are already as small as the photo allows."""
-    from faceinsight.detectors import BlazeFaceDetector
 
     tiles = BlazeFaceDetector(b"").tiles(height, width)
     sides = [side for _, _, side in tiles]

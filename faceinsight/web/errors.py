@@ -51,8 +51,7 @@ def _http_message(error: HTTPException) -> str:
     """A short message for werkzeug's errors (their default descriptions are HTML-ish prose)."""
     if isinstance(error, RequestEntityTooLarge) or error.code == 413:
         limit = request.max_content_length
-        if limit and request.content_length is not None and request.content_length <= limit:
-            # Not the body's size: werkzeug's limits on a form's text fields and parts.
+        if _within_size_limit():  # not the body's size: werkzeug's limits on a form's fields
             return (f"the form is too large though its size is within the limit: a text field "
                     f"holds more than {request.max_form_memory_size // 1000:,} kB, or there are more "
                     f"than {request.max_form_parts:,} fields; send the file as a file part (with "
@@ -76,12 +75,13 @@ def drain_unread_body(response: Response) -> Response:
     check, a 404, a 405) has the rest of its body read and dropped once its answer is sent, so
     the connection serves the client's next request. gunicorn drains only 64 KiB itself and
     closes the connection beyond that, after an answer that said keep-alive: the next request a
-    client sent on it (``requests`` reuses its connections) failed. A body over the limit (413)
-    is not read: that connection closes.
+    client sent on it (``requests`` reuses its connections) failed. A body over the size limit
+    (413) is not read: that connection closes. A 413 for a form's text field or part count, its
+    size within the limit, is drained like the others.
 
     :param response: the response on its way out.
     """
-    if response.status_code < 400 or response.status_code == 413:
+    if response.status_code < 400 or (response.status_code == 413 and not _within_size_limit()):
         return response
     try:
         stream = request.stream
@@ -90,6 +90,12 @@ def drain_unread_body(response: Response) -> Response:
     if not getattr(stream, "is_exhausted", True):
         response.call_on_close(functools.partial(_drain, stream, request.environ.get("gunicorn.socket")))
     return response
+
+
+def _within_size_limit() -> bool:
+    """Whether the request declared a body no larger than its limit."""
+    limit, size = request.max_content_length, request.content_length
+    return bool(limit) and size is not None and size <= limit
 
 
 def _drain(stream, sock) -> None:

@@ -135,17 +135,16 @@ def main(argv: list[str] | None = None) -> int:
     a bad $FACEINSIGHT_MAX_PIXELS or an empty path."""
     args = parse_args(argv)
     try:
+        if "" in args.paths:  # Path("") is the current folder: an unset "$DIR" would read all of it
+            raise ValueError("an empty path was given (an unset variable?)")
         max_pixels = args.max_pixels or default_max_pixels()
-    except ValueError as error:
+    except ValueError as error:  # the command line or the environment: before loading models
         print(f"error: {error}", file=sys.stderr)
         return 2
     try:
         get_models(args.models)
     except ModelError as error:
         print(f"error: {error}", file=sys.stderr)
-        return 2
-    if "" in args.paths:  # Path("") is the current folder: an unset "$DIR" would read all of it
-        print("error: an empty path was given (an unset variable?)", file=sys.stderr)
         return 2
     failures = 0
     try:

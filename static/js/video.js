@@ -14,6 +14,7 @@ const POLL_MS = 600;
 const RETRY_FOR_MS = 5 * 60 * 1000;
 const RETRY_MAX_MS = 15000;
 const SAVED_JOB = "faceinsight.video-job"; // this tab's running job, kept across a reload
+const UPLOAD_CANCELLED = "The upload was cancelled; nothing was kept.";
 const STATUS_WAIT_MS = 30000; // a status check that has had no answer by then has failed
 /** The state of no job: what the page starts with and returns to. */
 const noJob = () => ({
@@ -135,7 +136,7 @@ async function submit(event) {
   try {
     const created = await upload(file, $("video-fps").value);
     if (job.cancelled) { // Cancel pressed once the upload had all left: the job goes at once
-      await deleteJob(created.url, "The upload was cancelled; nothing was kept.");
+      await deleteJob(created.url, UPLOAD_CANCELLED);
       return;
     }
     followJob(created.url, file.name);
@@ -144,7 +145,7 @@ async function submit(event) {
   } catch (error) {
     if (job.cancelled) {  // refused after Cancel: it was not kept either
       endJob();
-      showMessage("The upload was cancelled; nothing was kept.");
+      showMessage(UPLOAD_CANCELLED);
       return;
     }
     // Stopped by Cancel (said there), Clear session (which says so itself) or a new upload.
@@ -233,7 +234,7 @@ async function cancel() {
   if (job.xhr) {
     job.xhr.abort();
     endJob();
-    showMessage("The upload was cancelled; nothing was kept.");
+    showMessage(UPLOAD_CANCELLED);
     return;
   }
   if (job.url) await deleteJob(job.url, "The video job was cancelled and its files removed.");

@@ -10,15 +10,16 @@ import numpy as np
 
 from faceinsight import contract, pipeline
 from faceinsight.models import FaceModels, get_models
-
-MAX_FACES = 20  # faces read per photo, the largest: bounded work (each costs about 1.2 ms)
+from faceinsight.pipeline import MAX_FACES
 
 
 @dataclass
 class Analysis:
-    """The faces found in one image and how long each stage took."""
+    """The faces read in one image (in reading order), how many were found, and how long each
+    stage took."""
 
     faces: list[dict]
+    faces_found: int
     width: int
     height: int
     timing_ms: dict[str, float] = field(default_factory=dict)
@@ -26,7 +27,8 @@ class Analysis:
     def answer(self) -> contract.Analysis:
         """The web API's answer (:class:`faceinsight.contract.Analysis`); needs the four timings
         that :func:`analyze_bytes` records."""
-        return contract.Analysis(faces=self.faces, image={"width": self.width, "height": self.height},
+        return contract.Analysis(faces=self.faces, faces_found=self.faces_found,
+                                 image={"width": self.width, "height": self.height},
                                  timing_ms=self.timing_ms)
 
 
@@ -40,13 +42,14 @@ def face_record(crop: pipeline.FaceCrops, models: FaceModels) -> dict:
 
 
 def locate_faces(image: np.ndarray, models: FaceModels, detect: bool = True,
-                 max_faces: int = MAX_FACES) -> list[pipeline.FaceCrops]:
+                 max_faces: int = MAX_FACES) -> pipeline.FoundFaces:
     """The faces in an image, found by the models' detector and cut with their geometry.
 
     :param image: RGB or grayscale uint8 array.
     :param models: the loaded models (their detector and crop geometry).
     :param detect: False when the image already is one face crop (box = whole image).
-    :param max_faces: keep at most this many faces, largest first.
+    :param max_faces: read at most this many faces, those the detector is surest of.
+    :returns: the faces read, in reading order, and how many were found.
     """
     detector = models.detector if detect else None
     return pipeline.find_faces(image, detector, models.framing, max_faces=max_faces)
@@ -59,19 +62,20 @@ def analyze_image(image: np.ndarray, detect: bool = True, models: FaceModels | N
     :param image: RGB or grayscale uint8 array.
     :param detect: False when the image already is one face crop (box = whole image).
     :param models: the models to use (default: the shared, lazily loaded ones).
-    :param max_faces: analyse at most this many faces, largest first.
-    :returns: faces in the ``predict.py --json`` shape, largest first.
+    :param max_faces: analyse at most this many faces, those the detector is surest of.
+    :returns: faces in the ``predict.py --json`` shape, in reading order (rows top to bottom,
+        each left to right), and how many were found.
     """
     models = models or get_models()
     started = time.perf_counter()
-    crops = locate_faces(image, models, detect, max_faces)
+    found = locate_faces(image, models, detect, max_faces)
     detected = time.perf_counter()
-    faces = [face_record(crop, models) for crop in crops]
+    faces = [face_record(crop, models) for crop in found.crops]
     done = time.perf_counter()
     height, width = image.shape[:2]
     timing = {"detect": round((detected - started) * 1000, 2),
               "predict": round((done - detected) * 1000, 2)}
-    return Analysis(faces, int(width), int(height), timing)
+    return Analysis(faces, found.found, int(width), int(height), timing)
 
 
 def analyze_bytes(data: bytes, detect: bool = True, models: FaceModels | None = None,
@@ -105,5 +109,5 @@ def analyze_file(path: str | Path, detect: bool = True, models: FaceModels | Non
 
 
 def largest_face(faces: list[dict]) -> dict | None:
-    """The face with the largest box, or None."""
+    """The face with the largest box (wherever it is in the reading order), or None."""
     return max(faces, key=lambda f: f["box"][2] * f["box"][3], default=None)

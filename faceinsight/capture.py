@@ -100,9 +100,10 @@ def find_face(capture: cv2.VideoCapture, max_frames: int,
             break
         read += 1
         frame = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB) if bgr.ndim == 3 else bgr
-        faces = locate_faces(frame, models, max_faces=1)  # the largest face
+        faces = locate_faces(frame, models).crops
         if faces:
-            return Capture(frame, read - 1, faces[0]), read
+            largest = max(faces, key=lambda face: face.box[2] * face.box[3])
+            return Capture(frame, read - 1, largest), read
     return None, read
 
 

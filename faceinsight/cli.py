@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -61,21 +63,27 @@ def valid_text(text: str) -> str:
 
 
 def analyse_path(path: Path, detect: bool, max_pixels: int = DEFAULT_MAX_PIXELS) -> dict:
-    """One image's JSON record: ``{"file", "faces", "error"}``; a bad file gets an error."""
+    """One image's JSON record: ``{"file", "faces", "faces_found", "error"}``: the faces read,
+    in reading order, and how many were found; a bad file gets an error."""
     try:
-        faces = analyze_file(path, detect=detect, max_pixels=max_pixels).faces
-        return {"file": valid_text(str(path)), "faces": faces, "error": None}
+        analysis = analyze_file(path, detect=detect, max_pixels=max_pixels)
+        return {"file": valid_text(str(path)), "faces": analysis.faces,
+                "faces_found": analysis.faces_found, "error": None}
     except ImageDecodeError as error:
-        return {"file": valid_text(str(path)), "faces": [], "error": valid_text(str(error))}
+        return {"file": valid_text(str(path)), "faces": [], "faces_found": 0, "error": valid_text(str(error))}
 
 
 def describe(record: dict) -> list[str]:
-    """Short human-readable lines for one image's record."""
+    """Short human-readable lines for one image's record: a line per face read, after one
+    saying how many were found when some were left out."""
     if record["error"]:
         return [f"{record['file']}: error: {record['error']}"]
     if not record["faces"]:
         return [f"{record['file']}: no face found"]
     lines = []
+    found, read = record.get("faces_found", len(record["faces"])), len(record["faces"])
+    if found > read:
+        lines.append(f"{record['file']}: {found} faces found; the {read} surest were read")
     for number, face in enumerate(record["faces"], 1):
         low, high = face["age_range"]
         lines.append(
@@ -127,7 +135,41 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                              f"${MAX_PIXELS_VARIABLE}, else {DEFAULT_MAX_PIXELS:,}; a 180-megapixel "
                              f"PNG takes about 2 GB of memory)")
     parser.add_argument("--models", type=Path, default=None, help="folder with manifest.json")
+    parser.add_argument("--verbose", action="store_true",
+                        help="also show the model runtime's own messages (LiteRT's INFO lines)")
     return parser.parse_args(argv)
+
+
+@contextlib.contextmanager
+def runtime_info_hidden() -> Iterator[None]:
+    """Leave out the lines starting "INFO: " that the model runtime writes while models load
+    ("INFO: Created TensorFlow Lite XNNPACK delegate for CPU."): LiteRT writes them straight to
+    the process's stderr (file descriptor 2), past Python, and no setting turns them off
+    (ai-edge-litert 2.3 reads no TF_CPP_MIN_LOG_LEVEL). Anything else written there meanwhile
+    is passed on when the block ends. For a command-line run only: the descriptor is the
+    whole process's.
+    """
+    sys.stderr.flush()
+    try:
+        saved = os.dup(2)
+    except OSError:  # no stderr at all: nothing to hide
+        saved = None
+    if saved is None:
+        yield
+        return
+    with tempfile.TemporaryFile() as caught:
+        os.dup2(caught.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            caught.seek(0)
+            lines = caught.read().splitlines(keepends=True)
+            kept = [line for line in lines if not line.startswith(b"INFO: ")]
+            if kept:
+                os.write(2, b"".join(kept))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -142,7 +184,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     try:
-        get_models(args.models)
+        with contextlib.nullcontext() if args.verbose else runtime_info_hidden():
+            get_models(args.models)
     except ModelError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

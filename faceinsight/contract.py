@@ -139,7 +139,13 @@ class Stored(Answer):
 class Analysis(Answer):
     """Every face in one image (``POST /api/v1/analyze``)."""
 
-    faces: Annotated[list[Face], Field(description="largest first; [] when none")]
+    faces: Annotated[list[Face], Field(description=(
+        "the faces read, in reading order: rows from top to bottom, each from left to right "
+        "(a face is in a row when its centre is within half a face height of the row's); "
+        "[] when none"))]
+    faces_found: Annotated[Count, Field(description=(
+        "how many faces the detector found: more than faces holds when the image had more than "
+        "the server reads (faces then holds those the detector is surest of)"))]
     image: ImageSize
     timing_ms: Timing
     stored: SkipJsonSchema[None] | Annotated[Stored, Field(
@@ -149,7 +155,8 @@ class Analysis(Answer):
 
 
 class Predict(Answer):
-    """The largest face (``POST /predict``); every field null and faces 0 when no face was found."""
+    """The largest face (``POST /predict``); every field null and faces 0 when no face was found.
+    ``faces`` counts every face found (as ``faces_found`` in :class:`Analysis`)."""
 
     age: Annotated[int, Field(ge=0)] | None
     gender: Gender | None

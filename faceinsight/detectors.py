@@ -1,16 +1,19 @@
 """Face detectors: OpenCV's Haar cascade (the design's detector) and BlazeFace full-range.
 
 Both take an RGB (or grayscale) uint8 image and return boxes ``(x, y, w, h)`` in its pixels,
-largest first. Each runs on a copy of bounded size, so the work per image does not grow with
-the photo's resolution. Which detector serves is chosen in the models' manifest (and may be
-overridden by ``FACEINSIGHT_DETECTOR``); each model ships the crop geometry calibrated for
-each detector it supports (:mod:`faceinsight.calibrate`).
+largest first (:meth:`detect`), or with the detector's score for each, surest first
+(:meth:`detect_scored`: which faces are read when a photo holds more than the cap). Each runs
+on a copy of bounded size, so the work per image does not grow with the photo's resolution.
+Which detector serves is chosen in the models' manifest (and may be overridden by
+``FACEINSIGHT_DETECTOR``); each model ships the crop geometry calibrated for each detector it
+supports (:mod:`faceinsight.calibrate`).
 """
 
 from __future__ import annotations
 
 import math
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
@@ -25,11 +28,24 @@ DETECTORS = (HAAR, BLAZEFACE)
 MIN_FACE_SIDE = 20  # pixels: BlazeFace reports no smaller face (Haar's smallest is 24)
 
 
+@dataclass(frozen=True)
+class Detection:
+    """One face found: its box and how sure the detector is of it (scores compare only
+    within one detector: BlazeFace's are probabilities, Haar's are not)."""
+
+    box: Box
+    score: float
+
+
 class Detector(Protocol):
     name: str
 
     def detect(self, image: np.ndarray) -> list[Box]:
         """Boxes of the faces in an RGB or grayscale uint8 image, largest first."""
+        ...
+
+    def detect_scored(self, image: np.ndarray) -> list[Detection]:
+        """The same faces with their scores, surest first."""
         ...
 
 
@@ -69,6 +85,10 @@ def _largest_first(boxes) -> list[Box]:
     return sorted(boxes, key=lambda b: b[2] * b[3], reverse=True)
 
 
+def _surest_first(detections) -> list[Detection]:
+    return sorted(detections, key=lambda d: d.score, reverse=True)
+
+
 class HaarDetector:
     """OpenCV's frontal-face Haar cascade on an equalised grayscale copy of bounded size.
 
@@ -98,15 +118,22 @@ class HaarDetector:
         return cascade
 
     def detect(self, image: np.ndarray) -> list[Box]:
+        return _largest_first(found.box for found in self.detect_scored(image))
+
+    def detect_scored(self, image: np.ndarray) -> list[Detection]:
+        """The faces with their scores, surest first. A face's score is its best window's sum
+        over the cascade's last stage (OpenCV's "level weight"): how far past the last
+        threshold it passed. The boxes are those of a plain ``detectMultiScale``."""
         small, factor = bounded_copy(to_gray(image), self.max_side)
         shorter = min(small.shape[:2])
         if shorter < self.MIN_PIXELS:
             return []
         min_side = max(self.MIN_PIXELS, int(shorter * self.min_fraction))
-        found = self._cascade().detectMultiScale(
+        found, _, weights = self._cascade().detectMultiScale3(
             cv2.equalizeHist(small), scaleFactor=1.1, minNeighbors=self.min_neighbors,
-            minSize=(min_side, min_side))
-        return _largest_first(_in_original(box, factor) for box in found)
+            minSize=(min_side, min_side), outputRejectLevels=True)
+        return _surest_first(Detection(_in_original(box, factor), float(weight))
+                             for box, weight in zip(found, np.ravel(weights), strict=True))
 
     def confirms(self, gray: np.ndarray, box: Box, min_neighbors: int = 1) -> bool:
         """Whether the cascade also finds a face of about ``box``'s size around ``box``.
@@ -248,7 +275,12 @@ class BlazeFaceDetector:
         return square, factor
 
     def detect(self, image: np.ndarray) -> list[Box]:
-        found, gray = [], None
+        return _largest_first(found.box for found in self.detect_scored(image))
+
+    def detect_scored(self, image: np.ndarray) -> list[Detection]:
+        """The faces with their scores, surest first: each box's probability from the whole
+        photo, or, in a tiled photo, from its closer look (:meth:`_closer_look`)."""
+        found, scores, gray = [], [], None
         tiled = bool(self.tiles(*image.shape[:2]))
         for box, score in self._candidates(image):  # surest first
             if min(box[2], box[3]) < self.min_side:
@@ -265,24 +297,25 @@ class BlazeFaceDetector:
                 closer = self._closer_look(image, box)
                 if closer is None:
                     continue
-                box = closer
+                box, score = closer
                 if min(box[2], box[3]) < self.min_side or self._same_face(box, found):
                     continue
             found.append(box)
-        return _largest_first(found)
+            scores.append(score)
+        return _surest_first(Detection(box, float(score)) for box, score in zip(found, scores, strict=True))
 
     def _same_face(self, box: Box, found: list[Box]) -> bool:
         return any(_shared_fraction(box, kept) >= self.SAME_FACE_SHARE for kept in found)
 
-    def _closer_look(self, image: np.ndarray, box: Box) -> Box | None:
+    def _closer_look(self, image: np.ndarray, box: Box) -> tuple[Box, float] | None:
         """In a tiled photo, a box's neighbourhood searched again at up to the model's full
         input: the surest face found there (scoring :data:`CLOSER_SCORE` or more) whose centre
-        lies in the box, or a little outside it (with its own, tighter box), or None. The whole
-        photo and its tiles see a small person's head and shoulders as one face when the real
-        face is under their resolution (a 160 px portrait in a 2400 px photo gave an 82 px box
-        over hair and shoulders, read as a sad man of 49), and the Haar check, which searches
-        sizes near the box's, confirms it; this search sees the real face, or none (the box
-        goes: a sure box too, such as a badge on a chest).
+        lies in the box, or a little outside it (its own, tighter box, and its score), or None.
+        The whole photo and its tiles see a small person's head and shoulders as one face when
+        the real face is under their resolution (a 160 px portrait in a 2400 px photo gave an
+        82 px box over hair and shoulders, read as a sad man of 49), and the Haar check, which
+        searches sizes near the box's, confirms it; this search sees the real face, or none
+        (the box goes: a sure box too, such as a badge on a chest).
 
         :param image: the whole photo.
         :param box: ``(x, y, w, h)``, sure, or unsure and confirmed by the check.
@@ -306,9 +339,9 @@ class BlazeFaceDetector:
         inside = in_box & (scores >= self.CLOSER_SCORE)
         if not inside.any():
             return None
-        merged, _ = weighted_nms(corners[inside], scores[inside], self.overlap)
+        merged, best = weighted_nms(corners[inside], scores[inside], self.overlap)
         x0, y0, x1, y1 = merged[0]  # the surest
-        return _in_original((x0, y0, x1 - x0, y1 - y0), 1.0)
+        return _in_original((x0, y0, x1 - x0, y1 - y0), 1.0), best[0]
 
     def _candidates(self, image: np.ndarray) -> list[tuple[Box, float]]:
         """Merged boxes scoring ``min_score`` or more, in the image's pixels, with their scores

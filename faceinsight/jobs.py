@@ -36,6 +36,7 @@ import numpy as np
 
 from faceinsight.files import write_private
 from faceinsight.models import ModelError
+from faceinsight.pipeline import MAX_FACES
 from faceinsight.video import DecoderLimits, VideoCancelled, VideoError, VideoInfo, analyze_video
 
 log = logging.getLogger(__name__)
@@ -145,7 +146,7 @@ class JobSpec:
     max_seconds: float
     max_frames: int
     max_pixels: int
-    max_faces: int = 20
+    max_faces: int = MAX_FACES
     decoder: DecoderLimits = field(default_factory=DecoderLimits)
 
 

@@ -39,7 +39,7 @@ from faceinsight.decoder import (  # noqa: F401 (re-exported: callers import the
 )
 from faceinsight.labels import EMOTIONS, age_group
 from faceinsight.models import FaceModels
-from faceinsight.pipeline import DEFAULT_MAX_PIXELS, Box
+from faceinsight.pipeline import DEFAULT_MAX_PIXELS, MAX_FACES, Box
 
 TRACK_IOU = 0.3  # boxes overlapping at least this much in consecutive samples are one face
 TRACK_MAX_GAP = 5  # a track survives this many sampled frames without its face
@@ -299,7 +299,7 @@ def summarise(frames: list[dict]) -> tuple[list[dict], dict]:
 
 
 def analyze_video(path: str, sample_fps: float, *, max_seconds: float = 600.0, max_frames: int = 1200,
-                  max_pixels: int = DEFAULT_MAX_PIXELS, max_faces: int = 20,
+                  max_pixels: int = DEFAULT_MAX_PIXELS, max_faces: int = MAX_FACES,
                   models: FaceModels | None = None, progress: ProgressCallback | None = None,
                   should_stop: Callable[[], bool] | None = None,
                   on_frame: FrameCallback | None = None, info: VideoInfo | None = None,

@@ -52,7 +52,7 @@ def face_crop(astronaut: np.ndarray) -> np.ndarray:
 @pytest.fixture(scope="session")
 def astronaut_crops(astronaut: np.ndarray, models: FaceModels) -> pipeline.FaceCrops:
     """The pipeline's two model inputs for the astronaut's face (the served detector)."""
-    return pipeline.find_faces(astronaut, models.detector, models.framing)[0]
+    return pipeline.find_faces(astronaut, models.detector, models.framing).crops[0]
 
 
 @pytest.fixture(scope="session")

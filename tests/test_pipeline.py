@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 from PIL import Image, ImageFile
 
 from faceinsight import pipeline
-from faceinsight.analyze import locate_faces
-from faceinsight.detectors import BlazeFaceDetector, HaarDetector
+from faceinsight.analyze import analyze_image, locate_faces
+from faceinsight.detectors import BlazeFaceDetector, Detection, HaarDetector
 from faceinsight.models import MODELS_DIR, FaceModels
 from faceinsight.pipeline import WHOLE_BOX, Framing, ImageDecodeError, ImageTooLargeError, decode_image
 
@@ -206,14 +206,15 @@ def test_detects_exactly_the_astronauts_face(astronaut: np.ndarray, detector) ->
 
 
 def test_detection_survives_jpeg_round_trip(astronaut_jpeg: bytes, models: FaceModels) -> None:
-    faces = locate_faces(decode_image(astronaut_jpeg), models)
+    faces = locate_faces(decode_image(astronaut_jpeg), models).crops
     assert len(faces) == 1 and box_on_astronaut_face(faces[0].box)
 
 
 def test_no_face_in_a_blank_or_tiny_image(detector) -> None:
     assert detector.detect(np.full((200, 300), 128, np.uint8)) == []
     assert detector.detect(np.zeros((10, 10), np.uint8)) == []
-    assert pipeline.find_faces(np.zeros((1, 1, 3), np.uint8), detector, Framing()) == []
+    nothing = pipeline.find_faces(np.zeros((1, 1, 3), np.uint8), detector, Framing())
+    assert nothing == pipeline.FoundFaces([], 0)
 
 
 def test_detection_runs_on_a_bounded_copy_and_maps_boxes_back(astronaut: np.ndarray, detector) -> None:
@@ -241,6 +242,29 @@ def test_boxes_are_plain_ints_largest_first(astronaut: np.ndarray, detector) -> 
     assert len(boxes) >= 2 and all(type(v) is int for box in boxes for v in box)
     areas = [w * h for _, _, w, h in boxes]
     assert areas == sorted(areas, reverse=True)
+
+
+def test_scored_detections_are_the_same_faces_surest_first(astronaut: np.ndarray, detector) -> None:
+    small = np.zeros((512, 384, 3), np.uint8)
+    small[:384] = cv2.resize(astronaut, (384, 384), interpolation=cv2.INTER_AREA)
+    side_by_side = np.hstack([astronaut, small])
+    scored = detector.detect_scored(side_by_side)
+    assert len(scored) >= 2 and all(type(found.score) is float for found in scored)
+    assert [found.score for found in scored] == sorted((found.score for found in scored), reverse=True)
+    assert sorted(found.box for found in scored) == sorted(detector.detect(side_by_side))
+
+
+def test_haar_scores_leave_its_boxes_as_they_were(astronaut: np.ndarray) -> None:
+    """The level weights come from detectMultiScale3; its boxes must be the plain call's."""
+    haar = HaarDetector()
+    gray = cv2.equalizeHist(pipeline.to_gray(astronaut))
+    for photo in (gray, np.hstack([gray, cv2.resize(gray, (256, 256)).repeat(2, axis=0)])):
+        plain = haar._cascade().detectMultiScale(photo, scaleFactor=1.1, minNeighbors=5,
+                                                 minSize=(40, 40))
+        boxes, _, weights = haar._cascade().detectMultiScale3(
+            photo, scaleFactor=1.1, minNeighbors=5, minSize=(40, 40), outputRejectLevels=True)
+        assert len(plain) >= 1 and sorted(map(tuple, plain)) == sorted(map(tuple, boxes))
+        assert len(np.ravel(weights)) == len(boxes)
 
 
 def test_haar_confirms_a_face_box_and_not_a_background_box(astronaut: np.ndarray) -> None:
@@ -330,7 +354,7 @@ def test_a_face_cut_by_the_edge_is_reported_inside_the_image(astronaut: np.ndarr
     reported box stops at it, and the models' crops are those of the whole detector box."""
     photo = {"left": astronaut[:, 195:], "top": astronaut[95:], "right": astronaut[:, :255]}[edge]
     [found] = models.detector.detect(photo)
-    [face] = locate_faces(photo, models)
+    [face] = locate_faces(photo, models).crops
     height, width = photo.shape[:2]
     x, y, w, h = face.box
     assert 0 <= x and 0 <= y and x + w <= width and y + h <= height
@@ -398,7 +422,7 @@ def test_a_group_photo_gives_every_face(astronaut: np.ndarray) -> None:
     faces = blazeface.detect(photo)
     assert len(faces) == 5 and all(on_an_astronaut_face(box, placed) for box in faces)
     whole_only = pipeline.find_faces(photo, type(blazeface)(blazeface.model, tile_from=0), Framing())
-    assert len(whole_only) < 5
+    assert whole_only.found == len(whole_only.crops) < 5
     unsure = [box for box, score in blazeface._candidates(photo) if score < blazeface.sure_score]
     assert any(on_an_astronaut_face(box, placed) for box in unsure)  # found by a tile only, checked
 
@@ -457,7 +481,79 @@ def test_a_crowd_in_a_large_photo_gives_every_face(astronaut: np.ndarray) -> Non
 
 
 def test_max_faces_limits_the_result(astronaut: np.ndarray) -> None:
-    assert pipeline.find_faces(astronaut, HaarDetector(), Framing(), max_faces=0) == []
+    none_read = pipeline.find_faces(astronaut, HaarDetector(), Framing(), max_faces=0)
+    assert none_read == pipeline.FoundFaces([], 1)  # found, and counted, but not read
+
+
+def test_reading_order_goes_row_by_row_left_to_right() -> None:
+    """Faces of a row sit a little higher or lower (within half a face height) and differ in
+    size; a face clearly lower starts the next row."""
+    boxes = [(400, 110, 90, 90), (40, 100, 80, 80), (220, 80, 100, 100),  # row 1, out of order
+             (300, 300, 80, 80), (60, 330, 80, 80),  # row 2: 30 px apart, under half of 80
+             (200, 500, 80, 80), (20, 560, 80, 80)]  # 60 px apart: two rows
+    order = pipeline.reading_order(boxes)
+    assert [boxes[i] for i in order] == [(40, 100, 80, 80), (220, 80, 100, 100), (400, 110, 90, 90),
+                                         (60, 330, 80, 80), (300, 300, 80, 80),
+                                         (200, 500, 80, 80), (20, 560, 80, 80)]
+    assert pipeline.reading_order([]) == []
+
+
+class ScoredBoxes:
+    """A detector that finds the given faces, whatever the image."""
+
+    name = "stub"
+
+    def __init__(self, detections: list[Detection]):
+        self.detections = detections
+
+    def detect_scored(self, image: np.ndarray) -> list[Detection]:
+        return sorted(self.detections, key=lambda found: found.score, reverse=True)
+
+
+def test_a_crowd_over_the_cap_reads_the_surest_faces_in_reading_order() -> None:
+    """120 faces on a 12 x 10 grid, the larger the less sure: the 100 surest are read (not the
+    100 largest), numbered row by row, and all 120 are counted."""
+    rng = np.random.default_rng(7)
+    scores = rng.permutation(120) / 120
+    detections = [Detection((20 + 100 * (i % 12), 20 + 100 * (i // 12), 80 - int(30 * s), 80 - int(30 * s)),
+                            float(s)) for i, s in enumerate(scores)]
+    found = pipeline.find_faces(np.zeros((1040, 1240, 3), np.uint8), ScoredBoxes(detections), Framing())
+    assert pipeline.MAX_FACES == 100
+    assert found.found == 120 and len(found.crops) == 100
+    surest = {d.box for d in detections if d.score >= scores[np.argsort(scores)[20]]}
+    assert {crop.box for crop in found.crops} == surest
+    corners = [(crop.box[1] // 100, crop.box[0]) for crop in found.crops]  # (row, x)
+    assert corners == sorted(corners)
+
+
+def test_a_grid_of_25_equal_faces_reads_all_25_in_reading_order(astronaut: np.ndarray,
+                                                                  models: FaceModels) -> None:
+    """Issue 26: of 25 equal faces, the cap of 20 left out the 5 with the smallest boxes."""
+    placed = [(20 + 320 * column, 20 + 320 * row, 300) for row in range(5) for column in range(5)]
+    analysis = analyze_image(astronauts_in_a_photo(astronaut, (1620, 1620), placed), models=models)
+    assert analysis.faces_found == len(analysis.faces) == 25
+    assert all(on_an_astronaut_face(face["box"], [spot]) for face, spot in zip(analysis.faces, placed,
+                                                                               strict=True))
+
+
+def test_the_cap_keeps_the_surest_faces_not_the_largest(astronaut: np.ndarray, models: FaceModels) -> None:
+    """Six people in a row: three blurred and pasted larger (larger boxes, lower scores), three
+    sharp. Read three: the sharp ones, left to right."""
+    blurred = cv2.GaussianBlur(astronaut, (0, 0), 5)
+    placed = [(20 + 380 * i, 20, 360 if i % 2 == 0 else 300) for i in range(6)]
+    photo = np.full((400, 20 + 380 * 6, 3), 200, np.uint8)
+    for i, (x, y, side) in enumerate(placed):
+        photo[y:y + side, x:x + side] = cv2.resize(blurred if i % 2 == 0 else astronaut, (side, side),
+                                                   interpolation=cv2.INTER_AREA)
+    scored = models.detector.detect_scored(photo)
+    assert len(scored) == 6 and all(on_an_astronaut_face(found.box, placed) for found in scored)
+    sharp = placed[1::2]
+    surest = scored[:3]
+    assert all(on_an_astronaut_face(found.box, sharp) for found in surest)  # the premise: sharp is surer
+    assert min(f.box[2] for f in scored[3:]) > max(f.box[2] for f in surest)  # ... and smaller
+    found = locate_faces(photo, models, max_faces=3)
+    assert found.found == 6
+    assert [crop.box for crop in found.crops] == sorted((f.box for f in surest), key=lambda box: box[0])
 
 
 # --- crops ----------------------------------------------------------------------------------
@@ -474,7 +570,7 @@ def test_crops_have_the_model_sizes_and_are_equalised(astronaut_crops) -> None:
 
 def test_crops_use_the_geometry_the_manifest_ships(astronaut: np.ndarray, models: FaceModels) -> None:
     gray = pipeline.to_gray(astronaut)
-    crops = locate_faces(astronaut, models)[0]
+    crops = locate_faces(astronaut, models).crops[0]
     expected = pipeline.crop_face(gray, crops.box, models.framing.age_gender, 128)
     assert np.array_equal(crops.age_gender, expected)
     assert not np.array_equal(crops.age_gender, pipeline.crop_face(gray, crops.box, WHOLE_BOX, 128))
@@ -527,14 +623,16 @@ def test_face_at_the_image_edge_still_gives_full_crops(astronaut: np.ndarray) ->
 
 
 def test_no_detect_takes_the_whole_image_as_the_face(face_crop: np.ndarray) -> None:
-    faces = pipeline.find_faces(face_crop, None, Framing())
+    found = pipeline.find_faces(face_crop, None, Framing())
+    faces = found.crops
+    assert found.found == 1
     height, width = face_crop.shape[:2]
     assert len(faces) == 1 and faces[0].box == (0, 0, width, height)
     assert faces[0].age_gender.shape == (128, 128) and faces[0].emotion.shape == (48, 48)
 
 
 def test_no_detect_takes_the_image_as_given_unless_too_small_to_be_a_face() -> None:
-    faces = pipeline.find_faces(np.full((27, 20, 3), 90, np.uint8), None, Framing())
+    faces = pipeline.find_faces(np.full((27, 20, 3), 90, np.uint8), None, Framing()).crops
     assert faces[0].box == (0, 0, 20, 27) and faces[0].age_gender.shape == (128, 128)
     with pytest.raises(pipeline.ImageRefusedError, match="5x7 pixels; a face crop must be at least 20"):
         pipeline.find_faces(np.full((7, 5, 3), 90, np.uint8), None, Framing())

@@ -131,14 +131,14 @@ def analyze() -> Response:
 def predict() -> Response:
     """The older single-face answer (largest face) for clients of the tools this replaces."""
     image = read_image_request()
-    faces = run_analysis(image).faces
-    face = largest_face(faces)
+    analysis = run_analysis(image)
+    face = largest_face(analysis.faces)  # the faces come in reading order, not largest first
     if face is None:
         answer = Predict(age=None, gender=None, gender_probability=None, emotion=None, faces=0)
     else:
         answer = Predict(age=whole_years(face["age"]), gender=face["gender"],
                          gender_probability=face["gender_probability"], emotion=face["emotion"],
-                         faces=len(faces))
+                         faces=analysis.faces_found)
     return jsonify(answer.dump())
 
 

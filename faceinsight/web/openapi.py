@@ -15,7 +15,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from faceinsight import __version__, contract
-from faceinsight.analyze import MAX_FACES
+from faceinsight.pipeline import MAX_FACES
 from faceinsight.web.uploads import FALSE_WORDS, TRUE_WORDS
 
 JSON = "application/json"
@@ -126,7 +126,10 @@ def _paths(config: dict) -> dict:
     return {
         "/api/v1/analyze": {"post": {
             "summary": "Every face in one image, with age, gender and emotion",
-            "description": f"At most {MAX_FACES} faces, the largest, are read in one image.",
+            "description": (f"At most {MAX_FACES} faces are read in one image: when more are found, "
+                            f"those the detector is surest of; faces_found says how many were found. "
+                            f"Faces are listed in reading order: rows from top to bottom, each from "
+                            f"left to right."),
             "operationId": "analyze",
             "requestBody": _image_request(photo_mb),
             "responses": {"200": _json("faces found (an empty list when none)", _ref(contract.Analysis)),

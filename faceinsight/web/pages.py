@@ -8,7 +8,6 @@ import numpy as np
 from flask import Blueprint, Response, current_app, jsonify, render_template, request, send_file, session
 from PIL import Image, UnidentifiedImageError
 
-from faceinsight.analyze import MAX_FACES
 from faceinsight.contract import Captures
 from faceinsight.models import ModelError, get_models
 from faceinsight.pipeline import AGE_GENDER_SIZE, EMOTION_SIZE
@@ -32,7 +31,7 @@ def index() -> str:
         max_photo_mb=config["FACEINSIGHT_MAX_PHOTO_MB"], max_video_mb=config["FACEINSIGHT_MAX_VIDEO_MB"],
         default_fps=config["FACEINSIGHT_VIDEO_DEFAULT_FPS"], max_fps=config["FACEINSIGHT_VIDEO_MAX_FPS"],
         retention_hours=config["FACEINSIGHT_RETENTION_HOURS"],
-        job_ttl_minutes=config["FACEINSIGHT_JOB_TTL_MINUTES"], max_faces=MAX_FACES)
+        job_ttl_minutes=config["FACEINSIGHT_JOB_TTL_MINUTES"])
 
 
 @blueprint.get("/health")

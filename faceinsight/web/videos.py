@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import math
@@ -24,6 +25,9 @@ blueprint = Blueprint("videos", __name__)
 COPY_CHUNK = 1024 * 1024
 TOKEN_HEADER = "X-Job-Token"
 PLAIN_DECIMAL = re.compile(r"[0-9]+\.?[0-9]*|\.[0-9]+", re.ASCII)
+# Characters no file name may hold on some system (Windows), and runs of spaces.
+NOT_IN_FILE_NAMES = re.compile(r'[<>:"/\\|?*\s]+')
+DOWNLOAD_STEM_CHARS = 80  # a download's name keeps at most this much of the video's
 
 
 def jobs() -> JobManager:
@@ -195,7 +199,11 @@ def delete(job_id: str) -> Response:
     return jsonify(VideoDeleted(id=job_id, deleted=True).dump())
 
 
-def _finished_results(job_id: str) -> dict:
+def _finished_results(job_id: str) -> tuple[dict, dict]:
+    """A finished job's state and results.
+
+    :raises ApiError: 404 (no such job, or its results are gone), 409 (not done).
+    """
     state = _job_or_404(job_id)
     if state["status"] != "done":
         reason = state.get("error") if state["status"] in FINISHED else "it is still being analysed"
@@ -203,27 +211,47 @@ def _finished_results(job_id: str) -> dict:
     results = jobs().results(job_id)
     if results is None:
         raise ApiError(404, "the job's results are gone (deleted or expired)")
-    return results
+    return state, results
 
 
-def _download_name(job_id: str, suffix: str) -> str:
-    return f"faceinsight-video-{job_id[:8]}.{suffix}"
+def download_name(video_name: str, job_id: str, suffix: str) -> str:
+    """A results download's file name, after the video's: ``holiday.mp4`` gives
+    ``holiday-faces.csv``; a video without a usable name gives ``faceinsight-video-<id>.csv``.
+
+    :param video_name: the upload's cleaned name (no folders or control characters).
+    :param job_id: the job, for a video without a name.
+    :param suffix: ``csv`` or ``json``.
+    """
+    stem = NOT_IN_FILE_NAMES.sub(" ", Path(video_name).stem).strip(" .")[:DOWNLOAD_STEM_CHARS].strip(" .")
+    return f"{stem}-faces.{suffix}" if stem else f"faceinsight-video-{job_id[:8]}.{suffix}"
+
+
+def _download(state: dict, body: str, mimetype: str, suffix: str) -> Response:
+    """``body`` as an attachment named after the job's video (a non-ASCII name as RFC 6266
+    says: an ASCII ``filename`` and a UTF-8 ``filename*``, written by :func:`flask.send_file`).
+
+    :param state: the job's state (its id and video name).
+    :param body: the download's text.
+    :param mimetype: its type.
+    :param suffix: its file name's extension.
+    """
+    name = download_name(state.get("name") or "", state["id"], suffix)
+    return send_file(io.BytesIO(body.encode("utf-8")), mimetype=mimetype, as_attachment=True,
+                     download_name=name, max_age=0, conditional=False, etag=False)
 
 
 @blueprint.get("/api/v1/videos/<job_id>/results.csv")
 def download_csv(job_id: str) -> Response:
     """Per-frame results as CSV (one row per face; an empty row for a frame with none)."""
-    body = results_csv(_finished_results(job_id))
-    return Response(body, mimetype="text/csv", headers={
-        "Content-Disposition": f'attachment; filename="{_download_name(job_id, "csv")}"'})
+    state, results = _finished_results(job_id)
+    return _download(state, results_csv(results), "text/csv", "csv")
 
 
 @blueprint.get("/api/v1/videos/<job_id>/results.json")
 def download_json(job_id: str) -> Response:
     """The full results as a JSON download."""
-    body = json.dumps(_finished_results(job_id), indent=1)
-    return Response(body, mimetype="application/json", headers={
-        "Content-Disposition": f'attachment; filename="{_download_name(job_id, "json")}"'})
+    state, results = _finished_results(job_id)
+    return _download(state, json.dumps(results, indent=1), "application/json", "json")
 
 
 @blueprint.get("/api/v1/videos/<job_id>/frames/<int:frame>.jpg")

@@ -232,7 +232,7 @@ function centreInside(a, b) {
  * Take an answer's faces (boxes in video pixels) as the new targets of the drawn boxes: each
  * face continues the drawn box it overlaps most (greedy, best pairs first), so boxes glide
  * instead of jumping; a new face appears at its place, a face no longer found disappears.
- * The order is the answer's (largest first), so box n stays list item n.
+ * The order is the answer's (reading order), so box n stays list item n.
  */
 function retarget(faces) {
   const pairs = [];

@@ -78,6 +78,9 @@ async function analyseInto(section, file, current) {
       : `${file.name || "The photo"}; no face found`);
     canvas.dataset.faces = String(result.faces.length);
   }
+  const found = result.faces_found ?? result.faces.length;
+  const leftOut = found > result.faces.length ? leftOutText(found, result.faces.length) : "";
+  if (leftOut) section.append(el("p", "muted faces-left-out", `${leftOut}.`));
   const cards = el("div", "cards photo-cards");
   renderCards(cards, result.faces, 3);
   section.append(cards);
@@ -88,7 +91,12 @@ async function analyseInto(section, file, current) {
     text: facesLine(result.faces),
     thumb: canvas ? thumbnail(canvas, canvas.width, canvas.height) : "",
   });
-  return { faces: result.faces.length, storageError: result.storage_error };
+  return { faces: result.faces.length, leftOut, name: file.name, storageError: result.storage_error };
+}
+
+/** What a photo with more faces than the server reads says: how many were found, how many read. */
+function leftOutText(found, read) {
+  return `${found} faces found; the ${read} surest were read`;
 }
 
 /** Analyse the photos of one drop or pick, one after the other; they replace earlier results. */
@@ -117,10 +125,10 @@ export async function handlePhotos(fileList) {
   else if (faceless) notes.push(`No face found in ${faceless} of ${taken.length} photos.`);
   const storage = outcomes.find((o) => o.storageError);
   if (storage) notes.push(storage.storageError);
-  const maxFaces = Number(document.body.dataset.maxFaces || "20"); // the server's cap a photo
-  if (outcomes.some((o) => o.faces >= maxFaces)) {
-    notes.push(`At most ${maxFaces} faces are read in a photo, the largest; smaller ones were left out.`);
-  }
+  // Only where faces were left out: a photo of exactly as many faces as are read lost none.
+  const capped = outcomes.filter((o) => o.leftOut);
+  if (taken.length === 1 && capped.length) notes.push(`${capped[0].leftOut}.`);
+  else capped.forEach((o) => notes.push(`${o.name}: ${o.leftOut}.`));
   if (!notes.length) {
     // Said aloud by screen readers too (the banner is a polite live region).
     const found = outcomes.reduce((sum, o) => sum + (o.faces || 0), 0);

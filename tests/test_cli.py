@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 from face_helpers import (
@@ -77,7 +78,8 @@ def check_folder_records(records: list[dict], root: Path) -> None:
     assert [Path(r["file"]).relative_to(root).as_posix() for r in records] == sorted(EXPECTED_ORDER)
     by_name = {Path(r["file"]).relative_to(root).as_posix(): r for r in records}
     for record in records:
-        assert set(record) == {"file", "faces", "error"}
+        assert list(record) == ["file", "faces", "faces_found", "error"]
+        assert record["faces_found"] == len(record["faces"])
     for name in READABLE:
         record = by_name[name]
         assert record["error"] is None and len(record["faces"]) == 1
@@ -132,11 +134,43 @@ def test_json_no_detect_on_a_face_crop(crop_file: Path, face_crop: np.ndarray) -
 def test_human_readable_output(photo_folder: Path) -> None:
     done = run_predict(photo_folder / "astronaut.jpg", photo_folder / "truncated.jpg")
     assert done.returncode == 1
+    assert done.stderr == ""  # not even the runtime's "INFO: Created ... XNNPACK delegate"
     face_line, error_line = done.stdout.splitlines()
     match = HUMAN_LINE.match(face_line)
     assert match and match["file"] == str(photo_folder / "astronaut.jpg") and match["n"] == "1"
     assert box_on_astronaut_face([int(v) for v in match["box"].split(", ")])
     assert error_line.startswith(f"{photo_folder / 'truncated.jpg'}: error: ")
+
+
+def test_the_runtime_speaks_only_when_asked(crop_file: Path) -> None:
+    """LiteRT writes "INFO: Created TensorFlow Lite XNNPACK delegate for CPU." to stderr as the
+    models load, on every run; --verbose shows it, and a run without it prints nothing there."""
+    quiet = run_predict("--json", crop_file)
+    assert quiet.returncode == 0 and quiet.stderr == "", quiet.stderr
+    verbose = run_predict("--json", "--verbose", crop_file)
+    assert verbose.returncode == 0 and "INFO: Created TensorFlow Lite XNNPACK delegate" in verbose.stderr
+    assert json_lines(quiet.stdout) == json_lines(verbose.stdout)
+
+
+def test_other_messages_written_while_models_load_still_show(capfd: pytest.CaptureFixture) -> None:
+    with cli.runtime_info_hidden():
+        os.write(2, b"INFO: Created TensorFlow Lite XNNPACK delegate for CPU.\n")
+        os.write(2, b"ERROR: something the user must see\n")
+    assert capfd.readouterr().err == "ERROR: something the user must see\n"
+
+
+def test_faces_are_listed_left_to_right(tmp_path: Path, astronaut: np.ndarray,
+                                        capsys: pytest.CaptureFixture) -> None:
+    """The smaller face on the left is face 1 (faces were listed largest first)."""
+    small = np.zeros((512, 384, 3), np.uint8)
+    small[64:448] = cv2.resize(astronaut, (384, 384), interpolation=cv2.INTER_AREA)
+    path = tmp_path / "two.png"
+    path.write_bytes(encode(np.hstack([small, astronaut]), "PNG"))
+    assert cli.main(["--json", str(path)]) == 0
+    [record] = json_lines(capsys.readouterr().out)
+    boxes = [face["box"] for face in record["faces"]]
+    assert record["faces_found"] == len(boxes) == 2
+    assert boxes[0][0] < boxes[1][0] and boxes[0][2] < boxes[1][2]
 
 
 def test_missing_models_folder_is_a_clear_error(tmp_path: Path, photo_folder: Path) -> None:
@@ -175,7 +209,8 @@ def test_main_photo_without_a_face(tmp_path: Path, capsys: pytest.CaptureFixture
     assert cli.main([str(blank)]) == 0
     assert capsys.readouterr().out.strip() == f"{blank}: no face found"
     assert cli.main(["--json", str(blank)]) == 0
-    assert json_lines(capsys.readouterr().out) == [{"file": str(blank), "faces": [], "error": None}]
+    assert json_lines(capsys.readouterr().out) == [{"file": str(blank), "faces": [], "faces_found": 0,
+                                                    "error": None}]
 
 
 def test_hidden_files_and_folders_are_left_out(tmp_path: Path, crop_file: Path,
@@ -225,6 +260,9 @@ def test_describe_formats_every_face() -> None:
         f"x.jpg face {n} at (1, 2, 30, 40): age 31 (26-37, group 31-80), female 93%, happy 90%"
         for n in (1, 2)]
     assert all(HUMAN_LINE.match(line) for line in lines)
+    assert cli.describe({"file": "x.jpg", "faces": [face, face], "faces_found": 2, "error": None}) == lines
+    capped = cli.describe({"file": "x.jpg", "faces": [face, face], "faces_found": 130, "error": None})
+    assert capped == ["x.jpg: 130 faces found; the 2 surest were read", *lines]
 
 
 # --- hostile and odd files ------------------------------------------------------------------

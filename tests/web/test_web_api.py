@@ -6,14 +6,15 @@ boxes on the astronaut's face, never particular ages or emotions.
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 from face_helpers import assert_face_contract
 from openapi_spec_validator import validate
-from webhelpers import data_url, encode, overlaps_astronaut_face, upload
+from webhelpers import astronaut, data_url, encode, overlaps_astronaut_face, upload
 
 from faceinsight.contract import Analysis, Predict
-from faceinsight.labels import EMOTIONS, GENDERS
+from faceinsight.labels import EMOTIONS, GENDERS, whole_years
 from faceinsight.models import ModelError
 
 
@@ -22,9 +23,10 @@ def test_analyze_multipart_finds_the_astronaut(client, astronaut_jpeg):
     assert response.status_code == 200
     body = response.get_json()
     Analysis.model_validate(body, strict=True)
-    assert list(body) == ["faces", "image", "timing_ms"]
+    assert list(body) == ["faces", "faces_found", "image", "timing_ms"]
     assert body["image"] == {"width": 512, "height": 512}
     assert body["faces"], "the astronaut's face was not found"
+    assert body["faces_found"] == len(body["faces"])
     for face in body["faces"]:
         assert_face_contract(face)
     assert overlaps_astronaut_face(body["faces"][0]["box"])
@@ -87,6 +89,40 @@ def test_predict_legacy_shape(client, astronaut_jpeg, blank_png):
     assert body["faces"] >= 1
     empty = upload(client, blank_png, "blank.png", url="/predict").get_json()
     assert empty == {"age": None, "gender": None, "gender_probability": None, "emotion": None, "faces": 0}
+
+
+def test_a_crowd_over_the_cap_is_counted_and_predict_still_answers_for_the_largest(client, monkeypatch):
+    """120 faces found: the 100 surest are read, in reading order, and the answer says 120.
+    /predict answers for the largest face read, the last in reading order."""
+    from faceinsight.detectors import Detection
+    from faceinsight.models import get_models
+    from faceinsight.pipeline import MAX_FACES
+
+    rng = np.random.default_rng(3)
+    scores = rng.permutation(120) / 120 + 0.001
+    detections = [Detection((10 + 60 * (i % 12), 10 + 60 * (i // 12), 40, 40), float(s))
+                  for i, s in enumerate(scores)]
+    detections[-1] = Detection((700, 600, 56, 56), 1.0)  # the largest, bottom right, surest
+    detector = get_models().detector
+    monkeypatch.setattr(detector, "detect_scored",
+                        lambda image: sorted(detections, key=lambda d: d.score, reverse=True))
+    noise = rng.integers(0, 256, (860, 900, 3), dtype=np.uint8)
+    noise[574:574 + 239, 623:623 + 239] = cv2.resize(astronaut(), (239, 239))  # her face on the largest box
+    photo = encode(noise, "PNG")
+    body = upload(client, photo, "crowd.png").get_json()
+    assert body["faces_found"] == 120 and len(body["faces"]) == MAX_FACES == 100
+    surest = sorted(detections, key=lambda d: d.score, reverse=True)[:100]
+    assert sorted(tuple(face["box"]) for face in body["faces"]) == sorted(d.box for d in surest)
+    corners = [(face["box"][1] // 60, face["box"][0]) for face in body["faces"]]  # (row, x)
+    assert corners == sorted(corners) and body["faces"][-1]["box"] == [700, 600, 56, 56]
+    legacy = upload(client, photo, "crowd.png", url="/predict").get_json()
+    assert legacy["faces"] == 120
+
+    def reading(face: dict) -> tuple:  # what /predict says of a face
+        return whole_years(face["age"]), face["gender"], face["gender_probability"], face["emotion"]
+
+    answered = [face for face in body["faces"] if reading(face) == reading(legacy)]
+    assert answered == [body["faces"][-1]]
 
 
 def test_pixel_limit_is_configured_and_413(app_config):

@@ -130,10 +130,11 @@ def test_video_job_runs_to_completion(client, video_file, app_config):
 
     csv_response = client.get(state["links"]["csv"])
     assert csv_response.status_code == 200 and csv_response.mimetype == "text/csv"
-    assert "attachment" in csv_response.headers["Content-Disposition"]
+    assert csv_response.headers["Content-Disposition"] == "attachment; filename=clip-faces.csv"
     assert csv_response.get_data(as_text=True).startswith("frame,source_frame,time_s,track")
     json_response = client.get(state["links"]["json"])
     assert json_response.status_code == 200 and json_response.get_json() == results
+    assert json_response.headers["Content-Disposition"] == "attachment; filename=clip-faces.json"
 
     frame_url = state["links"]["frame"].replace("{frame}", "0")
     frame = client.get(frame_url)
@@ -146,6 +147,22 @@ def test_video_job_runs_to_completion(client, video_file, app_config):
     assert client.get(created["url"]).status_code == 404
     assert client.delete(created["url"]).status_code == 404
     assert not job_dir.exists()
+
+
+def test_downloads_are_named_after_the_video_safely(client, video_file):
+    """A name that is not ASCII, holds characters some systems refuse or says nothing."""
+    from faceinsight.web.videos import download_name
+
+    created = post_video(client, video_file, name="Été: à Paris <1>|2?.avi").get_json()
+    state = wait_for_job(client, created["url"])
+    assert state["status"] == "done", state
+    for link, suffix in (("csv", "csv"), ("json", "json")):
+        disposition = client.get(state["links"][link]).headers["Content-Disposition"]
+        assert disposition == (f"attachment; filename=\"Ete a Paris 1 2-faces.{suffix}\"; "
+                               f"filename*=UTF-8''%C3%89t%C3%A9%20%C3%A0%20Paris%201%202-faces.{suffix}")
+    assert download_name("", "0123456789abcdef", "csv") == "faceinsight-video-01234567.csv"
+    assert download_name("...", "0123456789abcdef", "csv") == "faceinsight-video-01234567.csv"
+    assert download_name("a" * 300 + ".mp4", "0123456789abcdef", "csv") == "a" * 80 + "-faces.csv"
 
 
 def test_video_limits(app_config, video_file, tmp_path):

@@ -172,7 +172,7 @@ def network_time_ms(models: FaceModels, photos: list[bytes], runs: int, warmup: 
                 detector.checker.confirms(gray, box)
 
         times[f"Haar checks of unsure boxes ({len(checked)})"] = median_ms(haar_checks, runs, warmup)
-    crops = [crop for image in images for crop in analyze.locate_faces(image, models)]
+    crops = [crop for image in images for crop in analyze.locate_faces(image, models).crops]
 
     def face_networks() -> None:
         for crop in crops:
@@ -230,7 +230,7 @@ def main(argv: list[str] | None = None) -> int:
     models = FaceModels(args.models, threads=args.threads)
     release = release_models(args.release)
     photos = bench_photos()
-    crops = analyze.locate_faces(pipeline.decode_image(photos[0]), models)[0]
+    crops = analyze.locate_faces(pipeline.decode_image(photos[0]), models).crops[0]
     print(f"Face Insight speed against release {args.release}: {platform.machine()}, "
           f"Python {platform.python_version()}, {args.threads} thread(s), OpenCV {cv2.__version__}, "
           f"detector {models.detector.name}\n")

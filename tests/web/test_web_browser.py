@@ -735,21 +735,36 @@ def test_focus_stays_on_the_snapshot_button_and_results_are_announced(browser, s
     context.close()
 
 
-def test_a_photo_at_the_face_limit_says_smaller_faces_were_left_out(browser, server):
+def test_a_photo_says_faces_were_left_out_only_when_they_were(browser, server):
+    """Issue 26: 20 faces said "the largest; smaller ones were left out" though none was.
+    Now 20 or 25 faces read of as many found say nothing of it; 100 read of 130 say so."""
     import json
 
     context, page = open_page(browser, server)
     scores = {name: 0.0 for name in ("angry", "disgust", "fear", "happy", "neutral", "sad", "surprise")}
     face = {"age": 30.0, "age_range": [25, 36], "age_group": "19-30", "gender": "female",
             "gender_probability": 0.9, "emotion": "happy", "emotion_scores": {**scores, "happy": 1.0}}
-    faces = [{**face, "box": [10 + 25 * (i % 10), 10 + 60 * (i // 10), 20, 20]} for i in range(20)]
-    answer = {"faces": faces, "image": {"width": 512, "height": 512},
-              "timing_ms": {"decode": 1, "detect": 1, "predict": 1, "total": 3}}
+
+    def answer(read: int, found: int) -> str:
+        faces = [{**face, "box": [5 + 50 * (i % 10), 5 + 50 * (i // 10), 20, 20]} for i in range(read)]
+        return json.dumps({"faces": faces, "faces_found": found, "image": {"width": 512, "height": 512},
+                           "timing_ms": {"decode": 1, "detect": 1, "predict": 1, "total": 3}})
+
+    answers = [answer(20, 20), answer(25, 25), answer(100, 130)]
     page.route("**/api/v1/analyze", lambda route: route.fulfill(
-        status=200, content_type="application/json", body=json.dumps(answer)))
+        status=200, content_type="application/json", body=answers.pop(0)))
     page.click("#tab-photo")
-    drop_photos(page, [("crowd.jpg", encode(astronaut(), "JPEG"), "image/jpeg")])
-    wait_until(page, "document.getElementById('message').textContent.includes('At most 20 faces')")
+    photo = encode(astronaut(), "JPEG")
+    for name, count in (("twenty.jpg", 20), ("twenty-five.jpg", 25)):
+        drop_photos(page, [(name, photo, "image/jpeg")])
+        wait_until(page, f"document.getElementById('message').textContent === '{name}: {count} faces found.'")
+        assert page.locator("#photo-results .face-card").count() == count
+        assert page.locator(".faces-left-out").count() == 0
+    drop_photos(page, [("crowd.jpg", photo, "image/jpeg")])
+    said = "130 faces found; the 100 surest were read."
+    wait_until(page, f"document.getElementById('message').textContent === '{said}'")
+    assert page.text_content(".faces-left-out") == said
+    assert page.locator("#photo-results .face-card").count() == 100
     context.close()
 
 

@@ -104,3 +104,31 @@ def test_two_people_side_by_side_keep_their_own_tracks():
         ([face((100 + 10 * i, 100, 90, 90), 30, "male", 0.9),
           face((260 - 10 * i, 100, 90, 90), 30, "female", 0.9)], False) for i in range(5)])
     assert {tuple(f["track"] for f in frame["faces"]) for frame in frames} == {(1, 2)}
+
+
+def test_a_frames_faces_come_in_reading_order_in_the_results_and_the_csv(tmp_path):
+    """A small face on the left and a large one on the right: the left one is listed first in
+    every frame, and in the CSV (they were listed largest first)."""
+    import csv
+    import io
+
+    import cv2
+    from skimage import data
+
+    from faceinsight.video import analyze_video, results_csv
+
+    colour = data.astronaut()
+    small = np.zeros((512, 384, 3), np.uint8)
+    small[64:448] = cv2.resize(colour, (384, 384), interpolation=cv2.INTER_AREA)
+    frame = cv2.cvtColor(np.hstack([small, colour]), cv2.COLOR_RGB2BGR)
+    path = tmp_path / "pair.avi"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 4.0, frame.shape[1::-1])
+    for _ in range(4):
+        writer.write(frame)
+    writer.release()
+    results = analyze_video(str(path), 4.0)
+    for analysed in results["frames"]:
+        boxes = [face["box"] for face in analysed["faces"]]
+        assert len(boxes) == 2 and boxes[0][0] < boxes[1][0] and boxes[0][2] < boxes[1][2]
+    rows = list(csv.DictReader(io.StringIO(results_csv(results))))
+    assert [int(row["box_x"]) < 384 for row in rows] == [True, False] * len(results["frames"])

@@ -140,6 +140,13 @@ function stopCamera() {
   resetOverlay();
 }
 
+/** Stop following the faces in view: the next answer's faces start afresh. */
+function forgetFaces() {
+  state.tracker.clear();
+  state.faces = [];
+  state.drawn.clear();
+}
+
 function setLive(on) {
   state.live = on;
   state.generation += 1;
@@ -148,9 +155,7 @@ function setLive(on) {
   state.inFlight = null;
   cancelAnimationFrame(state.raf);
   state.raf = 0;
-  state.tracker.clear();
-  state.faces = [];
-  state.drawn.clear();
+  forgetFaces();
   state.waiting = false;
   state.lastDraw = 0;
   if (on) {
@@ -210,9 +215,7 @@ async function sendFrame(force = false) {
   } catch (error) {
     if (generation === state.generation && error.name !== "AbortError") {
       $("live-status").textContent = `Live paused: ${error.message}`;
-      state.tracker.clear(); // no stale boxes over a face that may have moved on
-      state.faces = [];
-      state.drawn.clear();
+      forgetFaces(); // no stale boxes over a face that may have moved on
       resetOverlay();
       retryMs = LIVE_RETRY_MS;
     }

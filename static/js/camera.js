@@ -1,12 +1,16 @@
 // Webcam mode: enable the camera, live overlay from downscaled frames, full-resolution snapshots.
 // The camera runs only while the Webcam tab is shown and the page is visible: leaving either
 // stops its tracks (the camera light goes off) and coming back restarts what was on.
+// The preview is a mirror, as in every webcam app, and the frames sent (live and snapshot) are
+// mirrored the same way: the server reads what the user sees, so its boxes land on the preview
+// as they are and its faces, numbered left to right, are numbered as seen. (The models read a
+// face and its mirror image alike: they average both.)
 import { drawFaces, drawSized } from "./draw.js";
 import { renderCards } from "./cards.js";
 import { addEntry } from "./log.js";
+import { FaceTracker } from "./tracking.js";
 import {
-  analyzeImage, canvasBlob, clearMessage, el, faceSummary, facesFound, facesLine, scaledCanvas, showMessage,
-  thumbnail,
+  analyzeImage, canvasBlob, clearMessage, el, faceSummary, facesFound, facesLine, showMessage, thumbnail,
 } from "./util.js";
 
 const LIVE_MAX_SIDE = 360; // live frames are downscaled: fast to send, enough for the detector
@@ -15,18 +19,20 @@ const LIVE_RETRY_MS = 1000; // after a failed live request, wait this long befor
 const NEW_FRAME_WAIT_MS = 150; // send anyway when the browser reports no new camera frame by then
 const SMOOTHING_MS = 80; // boxes glide to each answer's position with this time constant
 const RATE_WINDOW_MS = 3000; // the live rate shown is measured over this much of the recent past
-const MATCH_IOU = 0.2; // an answer's face continues a drawn box that it overlaps this much
 
 const state = {
   stream: null, live: false, timer: null,
-  starting: false, paused: null, // paused: {live} when the camera was stopped by leaving the tab
+  wantLive: true, // the Live switch: on unless the user turned it off; live starts with the camera
+  starting: false, paused: false, // paused: the camera was stopped by leaving the tab
   // The live loop: one request in flight at most; when its answer arrives the next request
   // takes the newest camera frame (frames in between are never queued, only skipped).
   inFlight: null, // the AbortController of the request in flight
   generation: 0, // bumped when live stops: a late answer of an earlier run is ignored
   countsFrames: false, frameSeq: 0, sentSeq: -1, // camera frames presented, and the one last sent
   waiting: false, // the loop waits for a new camera frame
-  boxes: [], // drawn faces: {box: smoothed [x, y, w, h] in video pixels, target, face}
+  tracker: new FaceTracker(), // the faces followed from answer to answer, readings steadied
+  faces: [], // the followed faces shown, in reading order (boxes in video pixels, as seen)
+  drawn: new Map(), // each followed face's drawn box (by id), gliding to its latest box
   raf: 0, lastDraw: 0, updates: 0,
   snapshots: 0, // bumped by Clear session: a snapshot answered after it is not shown
   answered: [], // when the recent live answers came (performance.now())
@@ -72,6 +78,7 @@ function resetOverlay() {
   overlay.height = video.videoHeight || 480;
   overlay.getContext("2d").clearRect(0, 0, overlay.width, overlay.height);
   overlay.dataset.faces = "0";
+  overlay.dataset.boxes = "[]";
   $("live-faces").replaceChildren();
 }
 
@@ -81,7 +88,7 @@ function inView() {
 }
 
 async function toggleCamera() {
-  state.paused = null;
+  state.paused = false;
   if (state.stream) stopCamera();
   else await startCamera();
 }
@@ -102,7 +109,7 @@ async function startCamera() {
   }
   if (!inView()) { // the user left while the browser was asking: do not run in the background
     for (const track of stream.getTracks()) track.stop();
-    state.paused = { live: false };
+    state.paused = true;
     return false;
   }
   state.stream = stream;
@@ -115,6 +122,7 @@ async function startCamera() {
   $("camera-enable").textContent = "Stop camera";
   $("live-toggle").disabled = false;
   $("snapshot").disabled = false;
+  if (state.wantLive) setLive(true); // the overlay starts with the camera
   return true;
 }
 
@@ -126,11 +134,17 @@ function stopCamera() {
   $("camera-video").srcObject = null;
   $("camera-placeholder").hidden = false;
   $("camera-enable").textContent = "Enable camera";
-  $("live-toggle").checked = false;
-  $("live-toggle").disabled = true;
+  $("live-toggle").disabled = true; // still showing whether live starts with the camera
   $("snapshot").disabled = true;
   $("live-status").textContent = "";
   resetOverlay();
+}
+
+/** Stop following the faces in view: the next answer's faces start afresh. */
+function forgetFaces() {
+  state.tracker.clear();
+  state.faces = [];
+  state.drawn.clear();
 }
 
 function setLive(on) {
@@ -141,7 +155,7 @@ function setLive(on) {
   state.inFlight = null;
   cancelAnimationFrame(state.raf);
   state.raf = 0;
-  state.boxes = [];
+  forgetFaces();
   state.waiting = false;
   state.lastDraw = 0;
   if (on) {
@@ -194,14 +208,14 @@ async function sendFrame(force = false) {
   state.sentSeq = state.frameSeq;
   let retryMs = 0;
   try {
-    const { canvas, scale } = scaledCanvas(video, video.videoWidth, video.videoHeight, LIVE_MAX_SIDE);
+    const { canvas, scale } = mirroredFrame(video, LIVE_MAX_SIDE);
     const blob = await canvasBlob(canvas, "image/jpeg", LIVE_QUALITY);
     const result = await analyzeImage(blob, "live.jpg", { store: false, signal: controller.signal });
     if (state.live && generation === state.generation) showLive(result.faces, scale);
   } catch (error) {
     if (generation === state.generation && error.name !== "AbortError") {
       $("live-status").textContent = `Live paused: ${error.message}`;
-      state.boxes = []; // no stale boxes over a face that may have moved on
+      forgetFaces(); // no stale boxes over a face that may have moved on
       resetOverlay();
       retryMs = LIVE_RETRY_MS;
     }
@@ -214,44 +228,21 @@ async function sendFrame(force = false) {
   }
 }
 
-function iou(a, b) {
-  const w = Math.min(a[0] + a[2], b[0] + b[2]) - Math.max(a[0], b[0]);
-  const h = Math.min(a[1] + a[3], b[1] + b[3]) - Math.max(a[1], b[1]);
-  if (w <= 0 || h <= 0) return 0;
-  return (w * h) / (a[2] * a[3] + b[2] * b[3] - w * h);
-}
-
-/** Whether box b's centre lies inside box a (a face that moved fast overlaps little). */
-function centreInside(a, b) {
-  const cx = b[0] + b[2] / 2;
-  const cy = b[1] + b[3] / 2;
-  return cx >= a[0] && cx <= a[0] + a[2] && cy >= a[1] && cy <= a[1] + a[3];
-}
-
 /**
- * Take an answer's faces (boxes in video pixels) as the new targets of the drawn boxes: each
- * face continues the drawn box it overlaps most (greedy, best pairs first), so boxes glide
- * instead of jumping; a new face appears at its place, a face no longer found disappears.
- * The order is the answer's (reading order), so box n stays list item n.
+ * The camera's current frame mirrored as the preview shows it, no larger than maxSide.
+ * @param video the camera's video element
+ * @param maxSide the longest side of the frame drawn
+ * @returns {canvas, scale}: scale is the canvas's pixels per video pixel
  */
-function retarget(faces) {
-  const pairs = [];
-  faces.forEach((face, i) => state.boxes.forEach((old, j) => {
-    const overlap = iou(old.target, face.box);
-    if (overlap >= MATCH_IOU || centreInside(old.target, face.box)) pairs.push([overlap, i, j]);
-  }));
-  pairs.sort((p, q) => q[0] - p[0]);
-  const matched = new Map();
-  const used = new Set();
-  for (const [, i, j] of pairs) {
-    if (matched.has(i) || used.has(j)) continue;
-    matched.set(i, j);
-    used.add(j);
-  }
-  state.boxes = faces.map((face, i) => {
-    const old = matched.has(i) ? state.boxes[matched.get(i)] : null;
-    return { box: old ? old.box.slice() : face.box.slice(), target: face.box.slice(), face };
-  });
+function mirroredFrame(video, maxSide) {
+  const scale = Math.min(1, maxSide / Math.max(video.videoWidth, video.videoHeight));
+  const canvas = document.createElement("canvas");
+  canvas.width = Math.max(1, Math.round(video.videoWidth * scale));
+  canvas.height = Math.max(1, Math.round(video.videoHeight * scale));
+  const ctx = canvas.getContext("2d");
+  ctx.setTransform(-1, 0, 0, 1, canvas.width, 0);
+  ctx.drawImage(video, 0, 0, canvas.width, canvas.height);
+  return { canvas, scale };
 }
 
 /** Draw the boxes, each moved part of the way to its target (exponential smoothing in time). */
@@ -268,17 +259,20 @@ function drawLive(now) {
   state.lastDraw = now;
   const step = 1 - Math.exp(-dt / SMOOTHING_MS);
   let moving = false;
-  for (const item of state.boxes) {
-    item.box = item.box.map((v, k) => {
-      const next = v + (item.target[k] - v) * step;
-      if (Math.abs(item.target[k] - next) < 0.5) return item.target[k];
+  const drawn = state.faces.map((face) => {
+    const from = state.drawn.get(face.id) || face.box;
+    const box = from.map((v, k) => {
+      const next = v + (face.box[k] - v) * step;
+      if (Math.abs(face.box[k] - next) < 0.5) return face.box[k];
       moving = true;
       return next;
     });
-  }
+    state.drawn.set(face.id, box);
+    return { ...face, box };
+  });
   const ctx = overlay.getContext("2d");
   ctx.clearRect(0, 0, overlay.width, overlay.height);
-  drawFaces(ctx, state.boxes.map((item) => ({ ...item.face, box: item.box })), 1, { mirror: true });
+  drawFaces(ctx, drawn, 1);
   if (moving) state.raf = requestAnimationFrame(drawLive);
   else state.lastDraw = 0;
 }
@@ -292,13 +286,23 @@ function liveRate(now) {
   return seconds >= 1 ? ` · ${((state.answered.length - 1) / seconds).toFixed(1)} frames/s` : "";
 }
 
-function showLive(faces, scale) {
-  const inVideo = faces.map((face) => ({ ...face, box: face.box.map((v) => v / scale) }));
-  retarget(inVideo);
+/**
+ * Show an answer: its faces (boxes in the sent frame's pixels) continue the faces followed so
+ * far, and each followed face is drawn and listed with its steadied readings, numbered in
+ * reading order as seen. A face missed by one answer stays a moment (see FaceTracker).
+ */
+function showLive(answered, scale) {
+  const inVideo = answered.map((face) => ({ ...face, box: face.box.map((v) => v / scale) }));
+  const faces = state.tracker.update(inVideo, performance.now());
+  state.faces = faces;
+  for (const id of state.drawn.keys()) {
+    if (!faces.some((face) => face.id === id)) state.drawn.delete(id);
+  }
   state.updates += 1;
   const overlay = $("camera-overlay");
   overlay.dataset.faces = String(faces.length);
   overlay.dataset.updates = String(state.updates); // read by the browser benchmark and tests
+  overlay.dataset.boxes = JSON.stringify(faces.map((face) => face.box.map(Math.round))); // read by tests
   if (!state.raf) state.raf = requestAnimationFrame(drawLive);
   const list = $("live-faces");
   list.replaceChildren(...faces.map((face, i) => el("li", null, `${i + 1}: ${faceSummary(face)}`)));
@@ -314,7 +318,7 @@ function showLive(faces, scale) {
 /** Stop the camera because its tab or the page went out of view, remembering what was on. */
 function pauseCamera() {
   if (!state.stream) return;
-  state.paused = { live: state.live };
+  state.paused = true;
   stopCamera();
   $("live-status").textContent = "Camera paused while you are away from this tab.";
 }
@@ -322,15 +326,9 @@ function pauseCamera() {
 /** Restart what pauseCamera stopped, once the tab and the page are back in view. */
 async function resumeCamera() {
   if (!state.paused || !inView()) return;
-  const { live } = state.paused;
-  state.paused = null;
+  state.paused = false;
   $("live-status").textContent = "";
-  if (await startCamera()) {
-    if (live) {
-      $("live-toggle").checked = true;
-      setLive(true);
-    }
-  }
+  await startCamera(); // live too, unless the user turned it off
 }
 
 /** Called when the page's mode tabs change, and on visibility changes. */
@@ -365,7 +363,7 @@ async function snapshot() {
   button.disabled = true; // a disabled button loses the focus: it is given back below
   const cleared = state.snapshots;
   try {
-    const { canvas } = scaledCanvas(video, video.videoWidth, video.videoHeight, 100000);
+    const { canvas } = mirroredFrame(video, Infinity); // the full frame, as the preview shows it
     const blob = await canvasBlob(canvas, "image/jpeg", 0.92);
     const result = await analyzeImage(blob, "snapshot.jpg", { store: true });
     if (cleared !== state.snapshots) return; // the session was cleared meanwhile: forget it
@@ -400,7 +398,11 @@ export function clearSnapshot() {
 export function initCamera() {
   $("camera-enable").addEventListener("click", toggleCamera);
   document.addEventListener("visibilitychange", cameraViewChanged);
-  $("live-toggle").addEventListener("change", (event) => setLive(event.target.checked));
+  $("live-toggle").checked = state.wantLive;
+  $("live-toggle").addEventListener("change", (event) => {
+    state.wantLive = event.target.checked;
+    setLive(state.wantLive);
+  });
   $("snapshot").addEventListener("click", snapshot);
   if (!window.isSecureContext) {
     $("camera-enable").title = "The camera needs https or localhost";

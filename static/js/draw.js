@@ -36,11 +36,10 @@ const NEAR_STEPS = 2; // label heights a label may move from its box to stay cle
  * box that covers neither another label nor another face goes inside its own box's top, over
  * what it must. A label not right above, below or inside its box is marked crowded.
  */
-function placeLabels(ctx, texts, faces, scale, { width, height, labelHeight, line, mirror }) {
-  // Each box as seen on screen (a mirrored canvas shows x at width - x), in label coordinates.
+function placeLabels(ctx, texts, faces, scale, { width, height, labelHeight, line }) {
   const boxes = faces.map((face) => {
     const [x, y, w, h] = face.box.map((v) => v * scale);
-    return { left: mirror ? width - (x + w) : x, top: y, width: w, height: h };
+    return { left: x, top: y, width: w, height: h };
   });
   const placed = [];
   return faces.map((face, index) => {
@@ -71,11 +70,9 @@ function placeLabels(ctx, texts, faces, scale, { width, height, labelHeight, lin
  * @param ctx the canvas context
  * @param faces faces from the API (boxes in source pixels)
  * @param scale canvas pixels per source pixel
- * @param options {mirror, names}: mirror: the canvas is shown mirrored by CSS (scaleX(-1));
- *   labels are drawn mirrored too, so that they read the right way round on screen. names:
- *   each face's label prefix instead of its number (e.g. video track ids "#2")
+ * @param options {names}: each face's label prefix instead of its number (e.g. video track ids "#2")
  */
-export function drawFaces(ctx, faces, scale = 1, { mirror = false, names = null } = {}) {
+export function drawFaces(ctx, faces, scale = 1, { names = null } = {}) {
   const width = ctx.canvas.width;
   const height = ctx.canvas.height;
   // Sized for the screen: about 14 CSS px of text however large the picture or small the phone
@@ -91,9 +88,9 @@ export function drawFaces(ctx, faces, scale = 1, { mirror = false, names = null 
   // Whole labels where they all have room beside the faces; else numbers alone for every face
   // (the cards say the rest): a crowd's numbers all stay readable, next to their own boxes.
   let spots = placeLabels(ctx, faces.map((face, i) => `${prefixes[i]}: ${faceLabel(face)}`), faces, scale,
-    { width, height, labelHeight, line, mirror });
+    { width, height, labelHeight, line });
   if (spots.some((spot) => spot.crowded)) {
-    spots = placeLabels(ctx, prefixes, faces, scale, { width, height, labelHeight, line, mirror });
+    spots = placeLabels(ctx, prefixes, faces, scale, { width, height, labelHeight, line });
   }
   faces.forEach((face, index) => {
     const [x, y, w, h] = face.box.map((v) => v * scale);
@@ -102,13 +99,10 @@ export function drawFaces(ctx, faces, scale = 1, { mirror = false, names = null 
     ctx.strokeStyle = color;
     ctx.strokeRect(x, y, w, h);
     const { text: label, left, top, width: textWidth } = spots[index];
-    ctx.save();
-    if (mirror) ctx.setTransform(-1, 0, 0, 1, width, 0);
     ctx.fillStyle = color;
     ctx.fillRect(left, top, textWidth, labelHeight);
     ctx.fillStyle = face.emotion === "happy" ? "#1d2430" : "#ffffff"; // dark on the yellow
     ctx.fillText(label, left + 4, top + fontSize + 4);
-    ctx.restore();
   });
 }
 

@@ -21,6 +21,7 @@ const noJob = () => ({
   url: null, results: null, timer: null, xhr: null, listed: false, failingSince: null, wait: POLL_MS,
   sent: false, // the upload's body has all left: the server may be making the job already
   cancelled: false, // Cancel pressed then: the job is deleted as soon as the server names it
+  resumed: false, // followed again after a reload: the form is shown the job's own rate
 });
 const job = noJob();
 let shown = null; // the results on screen, redrawn when the theme changes
@@ -192,6 +193,10 @@ async function poll() {
   if (url !== job.url) return; // cancelled or replaced while the check was on its way
   job.failingSince = null;
   job.wait = POLL_MS;
+  if (job.resumed) { // the reloaded form shows the default rate, not the one this job runs at
+    job.resumed = false;
+    $("video-fps").value = String(state.sample_fps);
+  }
   // The file and rate too: after a reload the form no longer shows them.
   setProgress(state.progress, `${state.progress} % · ${state.status} · ${state.name || job.name || "video"}, `
     + `${state.sample_fps} frames/s`);
@@ -584,6 +589,7 @@ function resumeSavedJob() {
   }
   if (!saved || typeof saved.url !== "string" || !saved.url.startsWith("/api/v1/videos/")) return;
   followJob(saved.url, saved.name || "the video");
+  job.resumed = true;
   setProgress(0, "checking on the video job…");
   poll();
 }

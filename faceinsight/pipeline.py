@@ -18,6 +18,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from pi_heif import register_heif_opener
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from faceinsight.detectors import MIN_FACE_SIDE, Box, Detection, Detector, to_gray
@@ -29,11 +30,17 @@ EMOTION_SIZE = 48
 # It bounds the work (the models take about 1.5 ms a face) and stays above real crowds.
 MAX_FACES = 100
 ROW_SHARE = 0.5  # faces whose vertical centres lie within this share of a face height share a row
-# What decode_image reads; GIF and TIFF give their first frame.
-IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif", ".tif", ".tiff"})
+# What decode_image reads; GIF and TIFF give their first frame, HEIC/HEIF (a phone's photos)
+# its primary image.
+IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif", ".tif", ".tiff",
+                              ".heic", ".heif"})
 # The only decoders an upload reaches (Pillow would also open ICO, TGA, PPM, PSD, JPEG 2000...,
 # whatever the file is named). JPEG's opener also reads a camera's multi-picture JPEG (MPO).
-IMAGE_FORMATS = ("JPEG", "PNG", "BMP", "WEBP", "GIF", "TIFF")
+# HEIF comes from pi-heif, libheif's decode-only build: it reads the size from the container
+# before decoding, as the others do, and applies the file's rotation itself (its EXIF
+# orientation then reads 1, so exif_transpose does not turn it twice).
+IMAGE_FORMATS = ("JPEG", "PNG", "BMP", "WEBP", "GIF", "TIFF", "HEIF")
+register_heif_opener()
 DEFAULT_MAX_PIXELS = 40_000_000
 MAX_SIDE = 20_000  # the longest side analysed, in pixels (413 above)
 MAX_ASPECT = 25.0  # the longer side may be at most this many times the shorter (422 above)
@@ -164,7 +171,8 @@ def decode_image(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarra
     Before any pixel is decoded, the header's size and shape (:func:`check_image_shape`) and a
     JPEG's scan count (:func:`check_jpeg_scans`) are checked, so one image is bounded work.
 
-    :param data: the encoded file (JPEG, PNG, BMP, WebP; GIF and TIFF give their first frame).
+    :param data: the encoded file (JPEG, PNG, BMP, WebP, HEIC/HEIF; GIF and TIFF give their
+        first frame).
     :param max_pixels: refuse images whose header claims more pixels than this, before decoding.
     :raises ImageTooLargeError: the header claims more than ``max_pixels`` pixels, or a side
         longer than :data:`MAX_SIDE`.

@@ -38,6 +38,23 @@ def encode(image: np.ndarray | Image.Image, fmt: str = "PNG", **options) -> byte
     return buffer.getvalue()
 
 
+def encode_heic(image: np.ndarray | Image.Image, exif: Image.Exif | None = None) -> bytes:
+    """HEIC bytes, as an iPhone saves its photos (pillow-heif's encoder, a test requirement:
+    serving reads them with pi-heif, which cannot write).
+
+    :param image: an RGB uint8 array or a Pillow image.
+    :param exif: EXIF to store with it (an orientation is stored as the file's own rotation).
+    """
+    import pillow_heif
+
+    if isinstance(image, np.ndarray):
+        image = Image.fromarray(image)
+    buffer = io.BytesIO()
+    options = {"exif": exif.tobytes()} if exif is not None else {}
+    pillow_heif.from_pillow(image).save(buffer, quality=90, **options)
+    return buffer.getvalue()
+
+
 def assert_face_contract(face: dict, model: type[Face] = Face) -> None:
     """One face record is a :class:`faceinsight.contract.Face` (strictly: keys in order, types,
     ranges), and what the schema cannot say: a real box, scores summing to 1, the top emotion."""

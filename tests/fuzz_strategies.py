@@ -9,7 +9,7 @@ import io
 from collections.abc import Sequence
 
 import cv2
-from face_helpers import encode
+from face_helpers import encode, encode_heic
 from hypothesis import strategies as st
 from PIL import Image
 
@@ -63,7 +63,7 @@ def photo_seeds() -> list[bytes]:
     return [encode(small, "JPEG", quality=80), encode(small, "JPEG", quality=80, progressive=True),
             encode(small, "PNG"), encode(pil.convert("P"), "PNG"), encode(pil.convert("RGBA"), "PNG"),
             encode(small, "BMP"), encode(small, "WEBP"), encode(small, "TIFF"), animated.getvalue(),
-            encode(pil.convert("CMYK"), "JPEG")]
+            encode(pil.convert("CMYK"), "JPEG"), encode_heic(small)]
 
 
 def hostile_bytes(seeds: Sequence[bytes]) -> st.SearchStrategy[bytes]:

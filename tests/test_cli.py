@@ -18,6 +18,7 @@ from face_helpers import (
     assert_face_contract,
     box_on_astronaut_face,
     encode,
+    encode_heic,
     jpeg_claiming,
     png_claiming,
 )
@@ -55,6 +56,7 @@ def photo_folder(tmp_path_factory: pytest.TempPathFactory, astronaut: np.ndarray
     (nested / "astronaut.PNG").write_bytes(encode(astronaut, "PNG"))
     Image.fromarray(astronaut).save(root / "astronaut.gif")  # read as the web upload reads them
     Image.fromarray(astronaut).save(nested / "astronaut.tiff")
+    (nested / "IMG_0001.HEIC").write_bytes(encode_heic(astronaut))  # a phone's photo
     (root / "not-a-photo.jpg").write_text("this is a text file with a .jpg name\n")
     (root / "truncated.jpg").write_bytes(jpeg[:len(jpeg) // 3])
     (root / "notes.txt").write_text("ignored: not an image extension\n")
@@ -69,12 +71,13 @@ def crop_file(tmp_path_factory: pytest.TempPathFactory, face_crop: np.ndarray) -
     return path
 
 
-READABLE = ["astronaut.gif", "astronaut.jpg", "nested/deeper/astronaut.PNG", "nested/deeper/astronaut.tiff"]
+READABLE = ["astronaut.gif", "astronaut.jpg", "nested/deeper/IMG_0001.HEIC", "nested/deeper/astronaut.PNG",
+            "nested/deeper/astronaut.tiff"]
 EXPECTED_ORDER = [*READABLE, "not-a-photo.jpg", "truncated.jpg"]
 
 
 def check_folder_records(records: list[dict], root: Path) -> None:
-    """The six images of ``photo_folder``, in sorted order, each with the right outcome."""
+    """The seven images of ``photo_folder``, in sorted order, each with the right outcome."""
     assert [Path(r["file"]).relative_to(root).as_posix() for r in records] == sorted(EXPECTED_ORDER)
     by_name = {Path(r["file"]).relative_to(root).as_posix(): r for r in records}
     for record in records:

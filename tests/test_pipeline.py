@@ -7,7 +7,7 @@ import io
 import cv2
 import numpy as np
 import pytest
-from face_helpers import box_on_astronaut_face, encode, png_claiming
+from face_helpers import box_on_astronaut_face, encode, encode_heic, png_claiming
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image, ImageFile
@@ -49,6 +49,25 @@ def test_exif_orientation_is_honoured() -> None:
     # Turned clockwise, the green top band becomes the right-hand side, red goes on top.
     assert near(image[30, 36], (0, 255, 0))
     assert near(image[5, 10], (255, 0, 0)) and near(image[55, 10], (0, 0, 255))
+
+
+def test_heic_decodes_upright_to_rgb_uint8() -> None:
+    """HEIC, the iPhone's default: colours kept, and a photo stored sideways with its rotation
+    turned once (the decoder applies it; EXIF must not turn it a second time)."""
+    image = decode_image(encode_heic(CARD))
+    assert image.shape == (40, 60, 3) and image.dtype == np.uint8
+    assert near(image[30, 5], (255, 0, 0)) and near(image[30, 55], (0, 0, 255))
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    turned = decode_image(encode_heic(CARD, exif))
+    assert turned.shape == (60, 40, 3)
+    assert near(turned[30, 36], (0, 255, 0))
+    assert near(turned[5, 10], (255, 0, 0)) and near(turned[55, 10], (0, 0, 255))
+
+
+def test_heic_size_is_checked_before_decoding() -> None:
+    with pytest.raises(ImageTooLargeError, match="60x40 pixels; the limit is 2,000 pixels"):
+        decode_image(encode_heic(CARD), max_pixels=2000)
 
 
 def test_sixteen_bit_png_is_scaled_to_eight_bits() -> None:
@@ -649,6 +668,7 @@ def test_to_gray_accepts_every_layout(astronaut: np.ndarray) -> None:
 
 SAMPLE_FILES = {fmt: encode(np.random.default_rng(9).integers(0, 256, (24, 32, 3), dtype=np.uint8),
                             fmt) for fmt in ("JPEG", "PNG", "BMP", "WEBP", "GIF", "TIFF")}
+SAMPLE_FILES["HEIF"] = encode_heic(np.random.default_rng(9).integers(0, 256, (24, 32, 3), dtype=np.uint8))
 
 
 def decodes_or_refuses(data: bytes) -> None:

@@ -87,7 +87,8 @@ def _image_request(max_photo_mb: float, keeps: bool = True) -> dict:
     return {"required": True, "content": {
         "multipart/form-data": {"schema": _object(
             {"file": {"type": "string", "format": "binary",
-                      "description": f"JPEG, PNG, BMP, WebP, GIF or TIFF; at most {max_photo_mb:g} MiB"},
+                      "description": f"JPEG, PNG, BMP, WebP, GIF, TIFF or HEIC/HEIF; "
+                                     f"at most {max_photo_mb:g} MiB"},
              **_flags(form=True, keeps=keeps)}, required=["file"])},
         JSON: {"schema": _object(
             {"image": {"type": "string", "pattern": r"^data:image/[\w.+-]+;base64,[A-Za-z0-9+/]+={0,2}$",

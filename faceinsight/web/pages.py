@@ -18,7 +18,7 @@ from faceinsight.web.uploads import read_flag, read_json_body
 blueprint = Blueprint("pages", __name__)
 
 IMAGE_TYPES = {"JPEG": "image/jpeg", "PNG": "image/png", "GIF": "image/gif", "WEBP": "image/webp",
-               "BMP": "image/bmp", "TIFF": "image/tiff", "MPO": "image/jpeg"}
+               "BMP": "image/bmp", "TIFF": "image/tiff", "MPO": "image/jpeg", "HEIF": "image/heic"}
 
 
 @blueprint.get("/")

@@ -3,9 +3,15 @@
 import { drawFaces, drawSized } from "./draw.js";
 import { renderCards } from "./cards.js";
 import { addEntry } from "./log.js";
-import { analyzeImage, el, facesFound, facesLine, showMessage, thumbnail } from "./util.js";
+import {
+  analyzeImage, canvasBlob, el, facesFound, facesLine, scaledCanvas, showMessage, thumbnail,
+} from "./util.js";
 
 const MAX_FILES = 10; // one drop analyses at most this many photos
+const MAX_SHRINK_MB = 60; // a photo over the upload limit is shrunk here if it is at most this large
+// A photo over the upload limit is sent upright as a JPEG of at most these sides, tried in
+// order until one fits: 4096 px keeps a crowd's small faces (the server tiles large photos).
+const SHRINK_STEPS = [[4096, 0.9], [3072, 0.85], [2048, 0.85]];
 
 let batch = 0; // a newer drop makes an older one's late answers irrelevant
 
@@ -19,6 +25,41 @@ async function decodeForDisplay(file) {
   } catch (error) {
     return null; // e.g. TIFF: the server can read it even if the browser cannot show it
   }
+}
+
+/** A decoded photo as an upright JPEG Blob under limitBytes, or null if none of the sizes fits. */
+async function shrunkToFit(bitmap, limitBytes) {
+  for (const [side, quality] of SHRINK_STEPS) {
+    const { canvas } = scaledCanvas(bitmap, bitmap.width, bitmap.height, side, "#ffffff");
+    const blob = await canvasBlob(canvas, "image/jpeg", quality);
+    if (blob.size <= limitBytes) return blob;
+  }
+  return null;
+}
+
+function asJpegName(name) {
+  return `${(name || "photo").replace(/\.[^.]*$/, "")}.jpg`;
+}
+
+function megabytes(bytes) {
+  return `${(bytes / 1e6).toFixed(1)} MB`;
+}
+
+/** What to send for a photo: the file itself, or, over the upload limit, a shrunk copy made in
+ * the browser (a phone's 12 MB photo), with a note saying so; an error text when neither fits. */
+async function uploadFor(file, bitmap, limitMb) {
+  const limitBytes = limitMb * 1024 * 1024;
+  if (file.size <= limitBytes) return { blob: file, name: file.name, note: "" };
+  if (!bitmap) {
+    return { error: `larger than ${limitMb} MiB, in a format this browser cannot shrink` };
+  }
+  if (file.size > MAX_SHRINK_MB * 1e6) return { error: `larger than ${MAX_SHRINK_MB} MB` };
+  const blob = await shrunkToFit(bitmap, limitBytes);
+  if (!blob) return { error: `too detailed to send under ${limitMb} MiB even when shrunk` };
+  return {
+    blob, name: asJpegName(file.name),
+    note: `Sent as a smaller copy (${megabytes(blob.size)} instead of ${megabytes(file.size)}).`,
+  };
 }
 
 /** Remove every photo result. */
@@ -41,14 +82,16 @@ function resultSection(file, index) {
 async function analyseInto(section, file, current) {
   const status = section.querySelector(".status");
   const limitMb = Number(document.body.dataset.maxPhotoMb || "10");
-  if (file.size > limitMb * 1024 * 1024) {
-    status.textContent = `Not analysed: larger than ${limitMb} MiB. Choose a smaller photo.`;
+  const bitmap = await decodeForDisplay(file);
+  const upload = await uploadFor(file, bitmap, limitMb);
+  if (upload.error) {
+    status.textContent = `Not analysed: ${upload.error}. Choose a smaller photo.`;
     status.className = "error-text status";
-    return { error: true, text: `${file.name} is larger than ${limitMb} MiB, the limit.` };
+    return { error: true, text: `${file.name} is ${upload.error}.` };
   }
   let result;
   try {
-    result = await analyzeImage(file, file.name, { store: true });
+    result = await analyzeImage(upload.blob, upload.name, { store: true });
   } catch (error) {
     if (current !== batch) return { stale: true };
     status.textContent = `Not analysed: ${error.message}`;
@@ -56,8 +99,10 @@ async function analyseInto(section, file, current) {
     return { error: true, text: `${file.name}: ${error.message}` };
   }
   if (current !== batch) return { stale: true };
-  const bitmap = await decodeForDisplay(file);
-  status.remove();
+  if (upload.note) {
+    status.textContent = upload.note;
+    status.className = "muted shrunk";
+  } else status.remove();
   let canvas = null;
   if (bitmap) {
     // Boxes come in the upright image's pixels; draw the bitmap at that size.

@@ -6,11 +6,14 @@ boxes on the astronaut's face, never particular ages or emotions.
 
 from __future__ import annotations
 
+import io
+
 import cv2
 import numpy as np
 import pytest
-from face_helpers import assert_face_contract
+from face_helpers import assert_face_contract, encode_heic
 from openapi_spec_validator import validate
+from PIL import Image
 from webhelpers import astronaut, data_url, encode, overlaps_astronaut_face, upload
 
 from faceinsight.contract import Analysis, Predict
@@ -30,6 +33,23 @@ def test_analyze_multipart_finds_the_astronaut(client, astronaut_jpeg):
     for face in body["faces"]:
         assert_face_contract(face)
     assert overlaps_astronaut_face(body["faces"][0]["box"])
+
+
+def test_an_iphone_heic_photo_is_read_on_every_photo_route(client):
+    """HEIC, as an iPhone saves it: stored sideways with its rotation, named .heic or sent with
+    only its type (as a browser does for a file named without an extension)."""
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    heic = encode_heic(Image.fromarray(astronaut()).transpose(Image.Transpose.ROTATE_90), exif)
+    for name, fields in (("IMG_0001.HEIC", {}), ("photo", {})):
+        form = {"file": (io.BytesIO(heic), name, "image/heic"), **fields}
+        body = client.post("/api/v1/analyze", data=form, content_type="multipart/form-data").get_json()
+        assert body["image"] == {"width": 512, "height": 512}
+        assert overlaps_astronaut_face(body["faces"][0]["box"]), body
+        assert body["faces"][0]["gender"] == "female"
+    assert client.post("/api/v1/analyze", json={"image": data_url(heic, "image/heic")}).get_json()["faces"]
+    legacy = upload(client, heic, name="IMG_0001.heic", url="/predict").get_json()
+    assert legacy["faces"] == 1 and legacy["gender"] == "female"
 
 
 def test_analyze_matches_the_cli_json(client, astronaut_jpeg, tmp_path):

@@ -790,3 +790,41 @@ def test_cancel_once_the_upload_has_left_deletes_the_job(browser, server, tmp_pa
     listing = page.evaluate("async () => (await (await fetch('/session/captures')).json()).videos")
     assert listing == []
     context.close()
+
+
+def phone_photo() -> bytes:
+    """A 4000x3000 phone photo of three people of over 10 MiB, stored sideways with EXIF
+    orientation 6 as a phone held upright stores it (read sideways, no face is found)."""
+    from PIL import Image
+
+    rng = np.random.default_rng(3)
+    grain = cv2.resize(rng.integers(0, 256, (750, 1000, 3), dtype=np.uint8), (4000, 3000))
+    photo = np.clip(grain.astype(np.int16) + rng.integers(-50, 50, grain.shape, dtype=np.int16), 0, 255)
+    photo = photo.astype(np.uint8)
+    face = cv2.resize(astronaut(), (700, 700), interpolation=cv2.INTER_AREA)
+    for left in (300, 1650, 3000):
+        photo[1100:1800, left:left + 700] = face
+    exif = Image.Exif()
+    exif[0x0112] = 6  # turn 90 degrees clockwise to show
+    sideways = Image.fromarray(photo).transpose(Image.Transpose.ROTATE_90)
+    return encode(np.asarray(sideways), "JPEG", quality=95, exif=exif.tobytes())
+
+
+def test_a_phone_photo_over_the_limit_is_shrunk_in_the_browser_and_read(browser, server, tmp_path):
+    """A 4000x3000 phone JPEG over the 10 MiB limit was refused ("larger than 10 MiB"): the page
+    now sends an upright smaller copy, and the boxes land on the three faces."""
+    path = tmp_path / "IMG_4032.JPG"
+    path.write_bytes(phone_photo())
+    assert path.stat().st_size > 10 * 1024 * 1024
+    context, page = open_page(browser, server)
+    page.click("#tab-photo")
+    page.set_input_files("#photo-input", str(path))
+    canvas = page.locator("#photo-results .photo-canvas")
+    canvas.wait_for()
+    assert canvas.get_attribute("data-faces") == "3"
+    width, height = page.evaluate("(() => { const c = document.querySelector('#photo-results canvas');"
+                                  " return [c.width, c.height]; })()")
+    assert width > height and width <= 4096  # upright, as shown
+    assert "smaller copy" in page.locator("#photo-results .shrunk").text_content()
+    assert page.locator("#photo-results .face-card").count() == 3
+    context.close()

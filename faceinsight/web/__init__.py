@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from flask import Flask, current_app, request
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from faceinsight.jobs import JobManager
 from faceinsight.models import ModelError, get_models
@@ -196,6 +197,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         settings["FACEINSIGHT_ANALYSIS_SLOTS"], settings["FACEINSIGHT_ANALYSIS_QUEUE"])
     app.wsgi_app = ClientDeadlines(app.wsgi_app, settings["FACEINSIGHT_CLIENT_TIMEOUT_SECONDS"],
                                    settings["FACEINSIGHT_MIN_UPLOAD_KBPS"] * 1000, UPLOAD_GRACE_S)
+    if hops := settings["FACEINSIGHT_PROXY_HOPS"]:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
     app.before_request(_limit_request_size)
     for module in (pages, api, videos):
         app.register_blueprint(module.blueprint)

@@ -138,6 +138,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("FACEINSIGHT_MIN_UPLOAD_KBPS", 8.0, QUANTITY,
             "after 10 s, an upload must average this many kB/s, or it ends with 408 (a slow "
             "client cannot hold a thread)"),
+    Setting("FACEINSIGHT_PROXY_HOPS", 0, Number(whole=True, zero=True),
+            "proxies in front that set `X-Forwarded-For` and `-Proto` (`make serve` sets 1 for its "
+            "nginx): the client's address and scheme are read from them; 0: from the connection"),
     Setting("FACEINSIGHT_VIDEO_MAX_SECONDS", 600.0, QUANTITY, "longest video accepted, in seconds (422)"),
     Setting("FACEINSIGHT_VIDEO_MAX_FRAMES", 1200, COUNT,
             "most frames one video job analyses (duration x sampling rate; 422 above)"),

@@ -1,11 +1,12 @@
 # make run   - set up a virtual environment and serve the app on the shipped models
 # make test  - set up the test environment and run the whole suite
+# make serve - the same app behind nginx (and an RQ worker with REDIS_URL), as deployed
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
 
-.PHONY: run test lint axe bench eval calibrate train-emotion train-age-gender convert clean
+.PHONY: run serve test lint axe bench eval calibrate train-emotion train-age-gender convert clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +24,11 @@ $(VENV)/.dev: requirements.txt requirements-train.txt requirements-dev.txt pypro
 
 run: $(VENV)/.serve
 	$(BIN)/gunicorn --config gunicorn.conf.py --bind 127.0.0.1:$(PORT) "faceinsight.web:create_app()"
+
+# The production shape: nginx (Debian's package) buffering in front of gunicorn, and an RQ worker
+# when REDIS_URL is set (docs/OPERATIONS.md).
+serve: $(VENV)/.serve
+	$(BIN)/python -m faceinsight.web.production --port $(PORT)
 
 # axe-core (npm registry) for the accessibility browser tests; without npm they skip, saying why.
 AXE := .cache/npm/node_modules/axe-core/axe.min.js

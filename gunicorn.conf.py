@@ -1,7 +1,8 @@
 """gunicorn settings for Face Insight, from the environment, with defaults for a 2-core box.
 
 WEB_CONCURRENCY   worker processes (default 2: one per core; each loads the models once)
-GUNICORN_THREADS  threads per worker (default 4: requests wait on I/O and the model locks)
+GUNICORN_THREADS  threads per worker (default 16: most wait on clients; analyses run in the app's
+                  FACEINSIGHT_ANALYSIS_SLOTS, so a busy worker still answers /health)
 PORT              port; when set (a platform such as Heroku) the server listens on 0.0.0.0
 GUNICORN_BIND     explicit bind address, e.g. 127.0.0.1:8000 (wins over PORT)
 GUNICORN_TIMEOUT  seconds a request may take before its worker is restarted (default 120)
@@ -26,7 +27,7 @@ def _whole(name: str, default: int, smallest: int = 1) -> int:
 _port = os.environ.get("PORT")
 bind = os.environ.get("GUNICORN_BIND") or (f"0.0.0.0:{_port}" if _port else "127.0.0.1:8000")
 workers = _whole("WEB_CONCURRENCY", 2)
-threads = _whole("GUNICORN_THREADS", 4)
+threads = _whole("GUNICORN_THREADS", 16)
 worker_class = "gthread"
 timeout = _whole("GUNICORN_TIMEOUT", 120)
 graceful_timeout = 30

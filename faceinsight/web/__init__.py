@@ -14,10 +14,12 @@ from collections.abc import Callable
 from typing import Any
 
 from flask import Flask, current_app, request
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from faceinsight.jobs import JobManager
 from faceinsight.models import ModelError, get_models
 from faceinsight.web import api, pages, videos
+from faceinsight.web.admission import AnalysisGate, ClientDeadlines
 from faceinsight.web.errors import STATED_LIMIT_MB, register_error_handlers
 from faceinsight.web.security import configure_security
 from faceinsight.web.settings import MB, PROJECT_ROOT, load_settings
@@ -27,6 +29,7 @@ log = logging.getLogger(__name__)
 
 # Room for the multipart envelope around the file, and base64's 4/3 growth in JSON bodies.
 MULTIPART_SLACK = 64 * 1024
+UPLOAD_GRACE_S = 10.0  # seconds before an upload's rate floor applies
 VIDEO_ENDPOINTS = frozenset({"videos.create"})
 
 
@@ -190,6 +193,12 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         job_ttl_s=settings["FACEINSIGHT_JOB_TTL_MINUTES"] * 60,
         retention_s=settings["FACEINSIGHT_RETENTION_HOURS"] * 3600)
     app.extensions["faceinsight.sweeper"] = Sweeper(app, settings["FACEINSIGHT_SWEEP_MINUTES"] * 60)
+    app.extensions["faceinsight.analysis_gate"] = AnalysisGate(
+        settings["FACEINSIGHT_ANALYSIS_SLOTS"], settings["FACEINSIGHT_ANALYSIS_QUEUE"])
+    app.wsgi_app = ClientDeadlines(app.wsgi_app, settings["FACEINSIGHT_CLIENT_TIMEOUT_SECONDS"],
+                                   settings["FACEINSIGHT_MIN_UPLOAD_KBPS"] * 1000, UPLOAD_GRACE_S)
+    if hops := settings["FACEINSIGHT_PROXY_HOPS"]:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
     app.before_request(_limit_request_size)
     for module in (pages, api, videos):
         app.register_blueprint(module.blueprint)

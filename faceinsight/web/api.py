@@ -12,6 +12,7 @@ from faceinsight.analyze import analyze_bytes, largest_face
 from faceinsight.contract import Analysis, Predict
 from faceinsight.labels import whole_years
 from faceinsight.pipeline import ImageDecodeError, ImageRefusedError, ImageTooLargeError
+from faceinsight.web.admission import ClientGoneError, ServerBusyError, client_gone
 from faceinsight.web.errors import ApiError
 from faceinsight.web.openapi import openapi_document
 from faceinsight.web.security import session_id
@@ -78,14 +79,22 @@ def read_image_request() -> ImageRequest:
 
 
 def run_analysis(image: ImageRequest) -> ImageAnalysis:
-    """Decode and analyse, mapping the pipeline's errors to 413 (too many pixels, a side too
-    long) and 422 (unreadable, an extreme shape, too many JPEG scans).
+    """Decode and analyse in one of the process's analysis slots, mapping the pipeline's errors
+    to 413 (too many pixels, a side too long) and 422 (unreadable, an extreme shape, too many
+    JPEG scans), and a full queue to 503 with ``Retry-After``.
 
     :param image: the parsed request.
     """
+    gate = current_app.extensions["faceinsight.analysis_gate"]
     try:
-        return analyze_bytes(image.data, detect=image.detect,
-                             max_pixels=current_app.config["FACEINSIGHT_MAX_PIXELS"])
+        with gate.slot(lambda: client_gone(request.environ)):
+            return analyze_bytes(image.data, detect=image.detect,
+                                 max_pixels=current_app.config["FACEINSIGHT_MAX_PIXELS"])
+    except ServerBusyError as error:
+        raise ApiError(503, str(error), {"Retry-After": str(error.retry_after_s)}) from error
+    except ClientGoneError as error:
+        log.info("a photo's client left before its analysis began: not analysed")
+        raise ApiError(400, "the client closed the connection before the analysis began") from error
     except ImageTooLargeError as error:
         raise ApiError(413, str(error)) from error
     except ImageRefusedError as error:

@@ -128,6 +128,19 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("FACEINSIGHT_MAX_PIXELS", DEFAULT_MAX_PIXELS, COUNT,
             "largest image (or video frame) in pixels, checked before decoding (413 for a photo, "
             "422 for a video)"),
+    Setting("FACEINSIGHT_ANALYSIS_SLOTS", 2, COUNT,
+            "photo analyses run at once per server process (about its cores); others wait in its queue"),
+    Setting("FACEINSIGHT_ANALYSIS_QUEUE", 8, COUNT,
+            "photos waiting for an analysis slot per process; 503 with `Retry-After` above (and after "
+            "30 s of waiting)"),
+    Setting("FACEINSIGHT_CLIENT_TIMEOUT_SECONDS", 20.0, QUANTITY,
+            "a read or write of a client's connection that makes no progress this long ends it"),
+    Setting("FACEINSIGHT_MIN_UPLOAD_KBPS", 8.0, QUANTITY,
+            "after 10 s, an upload must average this many kB/s, or it ends with 408 (a slow "
+            "client cannot hold a thread)"),
+    Setting("FACEINSIGHT_PROXY_HOPS", 0, Number(whole=True, zero=True),
+            "proxies in front that set `X-Forwarded-For` and `-Proto` (`make serve` sets 1 for its "
+            "nginx): the client's address and scheme are read from them; 0: from the connection"),
     Setting("FACEINSIGHT_VIDEO_MAX_SECONDS", 600.0, QUANTITY, "longest video accepted, in seconds (422)"),
     Setting("FACEINSIGHT_VIDEO_MAX_FRAMES", 1200, COUNT,
             "most frames one video job analyses (duration x sampling rate; 422 above)"),
@@ -231,6 +244,6 @@ def settings_table() -> str:
                 "or `haar`; each model must ship a crop geometry for it, or start-up stops |")
     rows.append("| `PORT` / `GUNICORN_BIND` | `8000` on 127.0.0.1 | where gunicorn listens (`PORT` alone "
                 "binds 0.0.0.0, as platforms expect) |")
-    rows.append("| `WEB_CONCURRENCY` / `GUNICORN_THREADS` | `2` / `4` | gunicorn workers and threads "
-                "(2-core default) |")
+    rows.append("| `WEB_CONCURRENCY` / `GUNICORN_THREADS` | `2` / `16` | gunicorn workers and threads "
+                "(2-core default; threads mostly wait on clients, analyses on their slots) |")
     return "\n".join(rows)

@@ -7,9 +7,12 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import requests
@@ -91,3 +94,67 @@ def rss_mib(pid: int) -> float | None:
     except OSError:
         return None
     return None
+
+
+def slow_upload(url: str, stop: threading.Event, outcomes: list[str]) -> None:
+    """POST a photo's multipart body one byte a second until answered, cut off or told to stop;
+    appends the answer's status line, "closed" or "still sending" to ``outcomes``."""
+    host, port = url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=30) as sock:
+        sock.sendall(b"POST /api/v1/analyze HTTP/1.1\r\nHost: " + host.encode()
+                     + b"\r\nContent-Type: multipart/form-data; boundary=b\r\n"
+                     + b"Content-Length: 100000\r\n\r\n--b\r\n")
+        sock.settimeout(1.0)
+        while not stop.is_set():
+            try:
+                answer = sock.recv(200)
+                outcomes.append(answer.split(b"\r\n", 1)[0].decode() if answer else "closed")
+                return
+            except TimeoutError:
+                pass
+            except OSError:
+                outcomes.append("closed")
+                return
+            try:
+                sock.sendall(b"x")
+            except OSError:
+                outcomes.append("closed")
+                return
+    outcomes.append("still sending")
+
+
+@dataclass
+class SlowTrial:
+    """What the other clients met while slow clients sent their bodies (:func:`slow_clients_trial`)."""
+
+    slowest_health_s: float = 0.0
+    photo_s: float = float("inf")
+    outcomes: list[str] = field(default_factory=list)
+
+
+def slow_clients_trial(url: str, photo: bytes, clients: int = 10, seconds: float = 14.0) -> SlowTrial:
+    """``clients`` connections send a photo's body a byte a second for ``seconds``; meanwhile
+    ``/health`` is asked every half second (each within 2 s) and ``photo`` analysed once."""
+    import requests
+
+    trial, stop = SlowTrial(), threading.Event()
+    threads = [threading.Thread(target=slow_upload, args=(url, stop, trial.outcomes)) for _ in range(clients)]
+    for thread in threads:
+        thread.start()
+    time.sleep(1.0)
+    started = time.monotonic()
+    try:
+        while time.monotonic() - started < seconds:
+            begun = time.monotonic()
+            assert requests.get(f"{url}/health", timeout=2).status_code == 200
+            trial.slowest_health_s = max(trial.slowest_health_s, time.monotonic() - begun)
+            if trial.photo_s == float("inf"):
+                answer = requests.post(f"{url}/api/v1/analyze", files={"file": ("a.jpg", photo)}, timeout=10)
+                assert answer.status_code == 200 and answer.json()["faces"], answer.text
+                trial.photo_s = time.monotonic() - begun
+            time.sleep(0.5)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(30)
+    return trial

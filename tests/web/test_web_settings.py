@@ -56,7 +56,7 @@ def test_gunicorn_config_defaults_and_environment(monkeypatch):
     for name in ("PORT", "GUNICORN_BIND", "WEB_CONCURRENCY", "GUNICORN_THREADS"):
         monkeypatch.delenv(name, raising=False)
     config = runpy.run_path(str(ROOT / "gunicorn.conf.py"))
-    assert config["bind"] == "127.0.0.1:8000" and config["workers"] == 2 and config["threads"] == 4
+    assert config["bind"] == "127.0.0.1:8000" and config["workers"] == 2 and config["threads"] == 16
     assert config["worker_class"] == "gthread" and config["preload_app"] is False
     assert callable(config["on_starting"])  # verifies the model files before any worker starts
     monkeypatch.setenv("PORT", "5000")

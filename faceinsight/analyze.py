@@ -23,6 +23,7 @@ class Analysis:
     width: int
     height: int
     timing_ms: dict[str, float] = field(default_factory=dict)
+    preview_jpeg: bytes | None = None  # the image as a small JPEG, when asked for
 
     def answer(self) -> contract.Analysis:
         """The web API's answer (:class:`faceinsight.contract.Analysis`); needs the four timings
@@ -79,13 +80,15 @@ def analyze_image(image: np.ndarray, detect: bool = True, models: FaceModels | N
 
 
 def analyze_bytes(data: bytes, detect: bool = True, models: FaceModels | None = None,
-                  max_pixels: int = pipeline.DEFAULT_MAX_PIXELS) -> Analysis:
+                  max_pixels: int = pipeline.DEFAULT_MAX_PIXELS, preview_side: int = 0) -> Analysis:
     """Decode image bytes and analyse them (see :func:`analyze_image`).
 
     :param data: an encoded image file.
     :param detect: False when the image already is one face crop.
     :param models: the models to use (default: the shared ones).
     :param max_pixels: refuse images larger than this before decoding.
+    :param preview_side: above 0: also keep the decoded image as a JPEG no longer than this
+        (``preview_jpeg``), upright, for a client that cannot show the format it sent.
     :raises pipeline.ImageDecodeError: the bytes are not a readable image.
     """
     started = time.perf_counter()
@@ -94,6 +97,8 @@ def analyze_bytes(data: bytes, detect: bool = True, models: FaceModels | None = 
     result = analyze_image(image, detect=detect, models=models)
     result.timing_ms = {"decode": decoded, **result.timing_ms}
     result.timing_ms["total"] = round(sum(result.timing_ms.values()), 2)
+    if preview_side:
+        result.preview_jpeg = pipeline.jpeg_preview(image, preview_side)
     return result
 
 

@@ -152,6 +152,11 @@ class Analysis(Answer):
         description="present when the session keeps captures and this one was kept")] = None
     storage_error: SkipJsonSchema[None] | Annotated[str, Field(
         description="present when keeping the capture failed (the analysis stands)")] = None
+    preview: SkipJsonSchema[None] | Annotated[str, Field(
+        pattern=r"^data:image/jpeg;base64,", description=(
+            "present when asked for (`preview`): the image as a JPEG data URL, upright, at most "
+            "1600 pixels a side, in the same proportions as `image`, for a client that cannot show "
+            "the format it sent (HEIC, TIFF in most browsers)"))] = None
 
 
 class Predict(Answer):

@@ -21,7 +21,7 @@ import numpy as np
 from pi_heif import register_heif_opener
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from faceinsight.detectors import MIN_FACE_SIDE, Box, Detection, Detector, to_gray
+from faceinsight.detectors import MIN_FACE_SIDE, Box, Detection, Detector, bounded_copy, to_gray
 from faceinsight.files import FileTooLargeError, read_regular_file
 
 AGE_GENDER_SIZE = 128
@@ -262,6 +262,21 @@ def _to_rgb_array(image: Image.Image) -> np.ndarray:
     if array.ndim != 3 or array.shape[0] < 1 or array.shape[1] < 1:
         raise ImageDecodeError("the image has no pixels")
     return np.ascontiguousarray(array)
+
+
+def jpeg_preview(image: np.ndarray, max_side: int, quality: int = 85) -> bytes:
+    """A decoded image as JPEG bytes, shrunk so its longer side is at most ``max_side``.
+
+    :param image: RGB (or grayscale) uint8 array, upright.
+    :param max_side: the longest side of the preview, in pixels.
+    :param quality: JPEG quality, 0-100.
+    """
+    small, _ = bounded_copy(image, max_side)
+    bgr = small if small.ndim == 2 else cv2.cvtColor(small, cv2.COLOR_RGB2BGR)
+    ok, encoded = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, quality])
+    if not ok:
+        raise ImageDecodeError("the preview could not be encoded")
+    return encoded.tobytes()
 
 
 def read_image_file(path: str | Path, max_bytes: int = DEFAULT_MAX_FILE_BYTES) -> bytes:

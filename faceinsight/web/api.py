@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from flask import Blueprint, Response, current_app, jsonify, request, session, url_for
 
@@ -31,7 +32,9 @@ from faceinsight.web.uploads import (
 
 log = logging.getLogger(__name__)
 blueprint = Blueprint("api", __name__)
-FLAGS = ("detect", "store")  # the photo routes' yes/no fields, each true unless sent false
+FLAGS = ("detect", "store", "preview")  # the photo routes' yes/no fields
+DEFAULTS = {"detect": True, "store": True, "preview": False}  # each flag's value when not sent
+PREVIEW_SIDE = 1600  # pixels: the longer side of a preview (for a format the browser cannot show)
 
 
 @dataclass(frozen=True)
@@ -42,12 +45,15 @@ class ImageRequest:
     :param name: the cleaned display name.
     :param detect: False when the image already is one face crop.
     :param store: False when the client asks not to keep this image even if the session opted in.
+    :param preview: True when the answer should carry the image as a JPEG (a browser that cannot
+        show HEIC or TIFF draws the boxes on it).
     """
 
     data: bytes
     name: str
     detect: bool
     store: bool
+    preview: bool = False
 
 
 def read_image_request() -> ImageRequest:
@@ -68,14 +74,14 @@ def read_image_request() -> ImageRequest:
             raise ApiError(400, "the JSON body needs an 'image' field holding a data URL")
         data = decode_data_url(body["image"], limit)
         name = clean_name(body["name"]) if isinstance(body.get("name"), str) else ""
-        return ImageRequest(data, name, read_flag(body.get("detect"), "detect", True),
-                            read_flag(body.get("store"), "store", True))
+        flags = (read_flag(body.get(flag), flag, DEFAULTS[flag]) for flag in FLAGS)
+        return ImageRequest(data, name, *flags)
     part = uploaded_file(request)
     name = clean_name(part.filename)
     check_photo_type(name, part.mimetype or "")
     data = read_part(part, limit)
-    detect, store = (read_flag(form_field(request, flag, "true or false"), flag, True) for flag in FLAGS)
-    return ImageRequest(data, name, detect, store)
+    flags = (read_flag(form_field(request, flag, "true or false"), flag, DEFAULTS[flag]) for flag in FLAGS)
+    return ImageRequest(data, name, *flags)
 
 
 def run_analysis(image: ImageRequest) -> ImageAnalysis:
@@ -89,7 +95,8 @@ def run_analysis(image: ImageRequest) -> ImageAnalysis:
     try:
         with gate.slot(lambda: client_gone(request.environ)):
             return analyze_bytes(image.data, detect=image.detect,
-                                 max_pixels=current_app.config["FACEINSIGHT_MAX_PIXELS"])
+                                 max_pixels=current_app.config["FACEINSIGHT_MAX_PIXELS"],
+                                 preview_side=PREVIEW_SIDE if image.preview else 0)
     except ServerBusyError as error:
         raise ApiError(503, str(error), {"Retry-After": str(error.retry_after_s)}) from error
     except ClientGoneError as error:
@@ -131,15 +138,18 @@ def keep_capture(image: ImageRequest, result: dict) -> dict | None:
 def analyze() -> Response:
     """Every face in one image: boxes, age, gender and emotion, as ``predict.py --json`` gives them."""
     image = read_image_request()
-    result = run_analysis(image).answer().dump()
-    kept = keep_capture(image, result)
+    analysis = run_analysis(image)
+    result = analysis.answer().dump()
+    kept = keep_capture(image, result) or {}
+    if analysis.preview_jpeg is not None:
+        kept["preview"] = "data:image/jpeg;base64," + base64.b64encode(analysis.preview_jpeg).decode()
     return jsonify(Analysis(**result, **kept).dump() if kept else result)
 
 
 @blueprint.post("/predict")
 def predict() -> Response:
     """The older single-face answer (largest face) for clients of the tools this replaces."""
-    image = read_image_request()
+    image = replace(read_image_request(), preview=False)  # the older shape has no image
     analysis = run_analysis(image)
     face = largest_face(analysis.faces)  # the faces come in reading order, not largest first
     if face is None:

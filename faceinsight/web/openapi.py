@@ -72,9 +72,12 @@ def _flags(form: bool, keeps: bool) -> dict:
                                   "least 20 pixels a side (422 below), framed as the detector frames "
                                   "a face (brow to chin, ear to ear); a looser crop reads wrongly"},
     }
-    if keeps:
+    if keeps:  # the analyze route (it alone keeps images, and answers with them)
         flags["store"] = {**schema, "default": "true" if form else True,
                           "description": "false: never keep this image, even if the session keeps captures"}
+        flags["preview"] = {**schema, "default": "false" if form else False,
+                            "description": "true: the answer also carries the image as a small JPEG "
+                                           "(`preview`), for a client that cannot show the format sent"}
     return flags
 
 
@@ -105,7 +108,9 @@ def _photo_errors() -> dict:
         "413": _error("the upload is over the size limit, or the image over the pixel limit"),
         "415": _error("the body is not multipart/JSON, or the file or data URL is not an image type"),
         "422": _error("the bytes are not a readable image (corrupt, truncated, not an image)"),
-        "503": _error("the models are missing or corrupt (the message names the file)"),
+        "408": _error("the upload arrived too slowly (under the server's floor rate after 10 s)"),
+        "503": _error("the analysis queue is full (`Retry-After` says when to come back), or the "
+                      "models are missing or corrupt (the message names the file)"),
     }
 
 

@@ -23,7 +23,20 @@ async function decodeForDisplay(file) {
   try {
     return await createImageBitmap(file, { imageOrientation: "from-image" });
   } catch (error) {
-    return null; // e.g. TIFF: the server can read it even if the browser cannot show it
+    return null; // e.g. HEIC, TIFF: the server reads it and sends a preview to show
+  }
+}
+
+/** The server's JPEG preview of a photo this browser cannot read (a data URL), decoded. */
+async function decodePreview(dataUrl) {
+  if (!dataUrl) return null;
+  const image = new Image(); // an <img> may load a data: URL (img-src); fetch may not (connect-src)
+  image.src = dataUrl;
+  try {
+    await image.decode();
+    return image;
+  } catch (error) {
+    return null;
   }
 }
 
@@ -82,7 +95,7 @@ function resultSection(file, index) {
 async function analyseInto(section, file, current) {
   const status = section.querySelector(".status");
   const limitMb = Number(document.body.dataset.maxPhotoMb || "10");
-  const bitmap = await decodeForDisplay(file);
+  let bitmap = await decodeForDisplay(file);
   const upload = await uploadFor(file, bitmap, limitMb);
   if (upload.error) {
     status.textContent = `Not analysed: ${upload.error}. Choose a smaller photo.`;
@@ -91,7 +104,7 @@ async function analyseInto(section, file, current) {
   }
   let result;
   try {
-    result = await analyzeImage(upload.blob, upload.name, { store: true });
+    result = await analyzeImage(upload.blob, upload.name, { store: true, preview: !bitmap });
   } catch (error) {
     if (current !== batch) return { stale: true };
     status.textContent = `Not analysed: ${error.message}`;
@@ -99,6 +112,7 @@ async function analyseInto(section, file, current) {
     return { error: true, text: `${file.name}: ${error.message}` };
   }
   if (current !== batch) return { stale: true };
+  bitmap = bitmap || await decodePreview(result.preview);
   if (upload.note) {
     status.textContent = upload.note;
     status.className = "muted shrunk";

@@ -95,11 +95,14 @@ export async function postSession(url, body) {
   return response.json();
 }
 
-/** Send an image (Blob or File) to /api/v1/analyze; resolves to the analysis JSON. */
-export async function analyzeImage(blob, name, { store = true, signal } = {}) {
+/** Send an image (Blob or File) to /api/v1/analyze; resolves to the analysis JSON. With
+ * preview, the answer also carries the image as a JPEG data URL (for a HEIC or TIFF file this
+ * browser cannot show). */
+export async function analyzeImage(blob, name, { store = true, preview = false, signal } = {}) {
   const form = new FormData();
   form.append("file", blob, name || "image.jpg");
   form.append("store", store ? "true" : "false");
+  if (preview) form.append("preview", "true");
   // Time to send the file on a slow uplink (10 s a MB) and 30 s for the server to answer.
   const timeoutMs = 30000 + (blob.size / 1e6) * 10000;
   const response = await fetchWithin("/api/v1/analyze", {

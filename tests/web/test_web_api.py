@@ -6,6 +6,7 @@ boxes on the astronaut's face, never particular ages or emotions.
 
 from __future__ import annotations
 
+import base64
 import io
 
 import cv2
@@ -19,6 +20,7 @@ from webhelpers import astronaut, data_url, encode, overlaps_astronaut_face, upl
 from faceinsight.contract import Analysis, Predict
 from faceinsight.labels import EMOTIONS, GENDERS, whole_years
 from faceinsight.models import ModelError
+from faceinsight.pipeline import decode_image
 
 
 def test_analyze_multipart_finds_the_astronaut(client, astronaut_jpeg):
@@ -48,8 +50,32 @@ def test_an_iphone_heic_photo_is_read_on_every_photo_route(client):
         assert overlaps_astronaut_face(body["faces"][0]["box"]), body
         assert body["faces"][0]["gender"] == "female"
     assert client.post("/api/v1/analyze", json={"image": data_url(heic, "image/heic")}).get_json()["faces"]
+    # A browser cannot show HEIC: asked, the answer carries the upright image as a JPEG to draw on.
+    form = {"file": (io.BytesIO(heic), "IMG_0001.HEIC"), "preview": "true"}
+    body = client.post("/api/v1/analyze", data=form, content_type="multipart/form-data").get_json()
+    Analysis.model_validate(body, strict=True)
+    assert body["preview"].startswith("data:image/jpeg;base64,")
+    preview = decode_image(base64.b64decode(body["preview"].split(",", 1)[1]))
+    assert preview.shape == (512, 512, 3)
+    assert overlaps_astronaut_face(body["faces"][0]["box"])  # boxes are in the preview's pixels too
+    face = preview[100:160, 200:260].mean(axis=(0, 1))
+    assert face[0] > face[2] + 30  # skin, not the blue of her suit: upright, as the boxes are
     legacy = upload(client, heic, name="IMG_0001.heic", url="/predict").get_json()
     assert legacy["faces"] == 1 and legacy["gender"] == "female"
+
+
+def test_a_preview_comes_only_when_asked_and_is_at_most_1600_px(client) -> None:
+    wide = np.zeros((900, 3200, 3), np.uint8)
+    wide[200:712, 1000:1512] = astronaut()
+    photo = encode(wide)
+    plain = upload(client, photo).get_json()
+    assert "preview" not in plain and plain["faces"]
+    asked = client.post("/api/v1/analyze", json={"image": data_url(photo), "preview": True}).get_json()
+    assert decode_image(base64.b64decode(asked["preview"].split(",", 1)[1])).shape == (450, 1600, 3)
+    assert asked["faces"] == plain["faces"]
+    assert upload(client, photo, preview="maybe").status_code == 400
+    legacy = upload(client, photo, url="/predict", preview="true").get_json()
+    assert "preview" not in legacy and legacy["faces"] == 1
 
 
 def test_analyze_matches_the_cli_json(client, astronaut_jpeg, tmp_path):

@@ -828,3 +828,25 @@ def test_a_phone_photo_over_the_limit_is_shrunk_in_the_browser_and_read(browser,
     assert "smaller copy" in page.locator("#photo-results .shrunk").text_content()
     assert page.locator("#photo-results .face-card").count() == 3
     context.close()
+
+
+def test_an_iphone_heic_photo_is_shown_with_its_boxes(browser, server, tmp_path):
+    """Chromium cannot show HEIC: the page asks the server for a preview and boxes the face on it."""
+    from face_helpers import encode_heic
+
+    path = tmp_path / "IMG_0001.HEIC"
+    path.write_bytes(encode_heic(astronaut()))
+    context, page = open_page(browser, server)
+    page.click("#tab-photo")
+    page.set_input_files("#photo-input", str(path))
+    canvas = page.locator("#photo-results .photo-canvas")
+    canvas.wait_for()
+    assert canvas.get_attribute("data-faces") == "1"
+    # The picture is drawn: her face's pixels are skin, not an empty canvas.
+    red, blue = page.evaluate("""(() => {
+        const c = document.querySelector('#photo-results canvas');
+        const d = c.getContext('2d').getImageData(230, 120, 1, 1).data;
+        return [d[0], d[2]]; })()""")
+    assert red > blue + 30
+    assert page.locator("#photo-results .face-card").count() == 1
+    context.close()

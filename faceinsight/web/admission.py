@@ -63,6 +63,11 @@ class AnalysisGate:
         """Requests running or waiting now."""
         return self._admitted
 
+    def _expected_wait_s(self) -> float:
+        """How long one more request would wait for a slot, at the recent analysis time."""
+        ahead = self._admitted - self.running + 1
+        return max(0, ahead) / self.running * self._mean_s
+
     def retry_after_s(self) -> int:
         """Seconds until a place is likely free: the queue ahead, at the recent analysis time."""
         return max(1, math.ceil(self._admitted / self.running * self._mean_s))
@@ -76,7 +81,8 @@ class AnalysisGate:
         :raises ClientGoneError: the client left while the request waited.
         """
         with self._lock:
-            if self._admitted >= self.running + self.waiting:
+            # Full, or a wait longer than it would be given: told at once, not after wait_s.
+            if self._admitted >= self.running + self.waiting or self._expected_wait_s() > self.wait_s:
                 raise ServerBusyError(self.retry_after_s())
             self._admitted += 1
         try:

@@ -80,6 +80,26 @@ def test_a_request_that_waits_too_long_is_told_to_come_back() -> None:
     assert gate.admitted == 0
 
 
+def test_a_wait_longer_than_allowed_is_refused_at_once() -> None:
+    """Slow analyses (large photos): a request that would wait past wait_s is told so now, not
+    after waiting (a burst of 38-megapixel photos had 503s after 30 s)."""
+    gate = AnalysisGate(running=1, waiting=5, wait_s=3)
+    gate._mean_s = 2.0  # the recent analyses took 2 s each
+    release, threads = hold_slots(gate, 1)
+    threads.append(threading.Thread(target=wait_in_queue, args=(gate,)))  # waits about 2 s: let in
+    threads[-1].start()
+    while gate.admitted < 2:
+        pass
+    started = time.monotonic()
+    with pytest.raises(ServerBusyError) as busy:  # would wait about 4 s
+        with gate.slot():
+            pass
+    assert time.monotonic() - started < 0.5 and busy.value.retry_after_s >= 4
+    release.set()
+    for thread in threads:
+        thread.join(10)
+
+
 def test_a_client_that_left_is_not_analysed() -> None:
     gate = AnalysisGate(running=1, waiting=1)
     ran = []

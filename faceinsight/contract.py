@@ -246,6 +246,9 @@ class VideoJob(Answer):
     warning: Annotated[str | None, Field(
         description="a finished job that read far fewer frames than the video promised "
                     "(damaged or cut short): its results cover what could be read")] = None
+    note: Annotated[str | None, Field(
+        description="what happened to the job on its way, e.g. 'restarted after a server "
+                    "restart' (it was queued again from the start)")] = None
     keep: bool
     links: JobLinks
     results: SkipJsonSchema[None] | Annotated[VideoResults, Field(

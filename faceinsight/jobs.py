@@ -17,15 +17,19 @@ probed, so a video is probed once.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import hmac
 import json
 import logging
+import os
 import re
 import secrets
 import shutil
+import socket
 import threading
 import time
+import weakref
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,6 +53,17 @@ FRAME_MAX_SIDE = 640  # thumbnails kept for seeking; boxes stay in the video's o
 # stall limit has lost the process that ran it.
 STALE_RUNNING_S = 2 * DecoderLimits.stall_s
 STOPPED_REASON = "the analysis stopped unexpectedly (its worker ended)"
+RESTARTED_NOTE = "restarted after a server restart"
+UPLOAD_GONE_REASON = ("the server restarted during the analysis and the uploaded video was no longer "
+                      "there; send it again")
+TOO_MANY_RESTARTS_REASON = ("the server restarted during the analysis {0} times; the video was not "
+                            "tried again")
+MAX_ATTEMPTS = 3  # a video whose analysis ends its process each time is not retried for ever
+# An RQ job is judged only once its state is this old: the web process writes the state just
+# before it enqueues the job, and another process must not take the gap for a lost job.
+RQ_GRACE_S = 30.0
+CANCELLED_REASON = "the job was cancelled"
+UNFINISHED = frozenset({"queued", "running"})
 JOBS = "jobs"
 
 
@@ -107,6 +122,77 @@ def _write_json(path: Path, value: Any) -> None:
     write_private(path, json.dumps(value).encode())
 
 
+def _boot_id() -> str:
+    """This machine's boot id ("" where the system has none to give): a pid is only
+    meaningful within one boot."""
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        return ""
+
+
+def _process_start(pid: int) -> str | None:
+    """When a process started, in clock ticks since boot (tells a reused pid from the one
+    recorded); None when there is no such process. Without ``/proc``: "" for a live pid.
+
+    :param pid: the process id.
+    """
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return stat[stat.rindex(")") + 2:].split()[19]  # field 22, after the command in brackets
+    except FileNotFoundError:
+        return None if Path("/proc/self/stat").exists() else _pid_exists(pid)
+    except (OSError, ValueError, IndexError):
+        return ""
+
+
+def _pid_exists(pid: int) -> str | None:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except OSError:
+        pass  # exists, another user's
+    return ""
+
+
+# The thread runners alive in this process, by their token: a job recorded by this process but
+# by a runner since shut down (tests; an app made again) has lost its runner.
+_LIVE_MANAGERS: weakref.WeakValueDictionary[str, ThreadRunner] = weakref.WeakValueDictionary()
+
+
+def thread_runner_identity(token: str) -> dict:
+    """What a thread-runner job records about the process that runs it (see :func:`runner_gone`).
+
+    :param token: the manager's own token within its process.
+    """
+    pid = os.getpid()
+    return {"kind": "thread", "host": socket.gethostname(), "boot": _boot_id(), "pid": pid,
+            "started": _process_start(pid) or "", "token": token}
+
+
+def thread_runner_gone(runner: dict) -> bool:
+    """Whether the process (and manager) that was to run a thread-runner job has ended.
+
+    Only a process on this machine can be checked: a job of another host (a shared upload
+    folder) counts as running here, and the silence rule (:func:`is_stopped`) still applies.
+
+    :param runner: the job's recorded ``runner`` (:func:`thread_runner_identity`).
+    """
+    if runner.get("host") != socket.gethostname():
+        return False
+    boot = _boot_id()
+    if runner.get("boot") and boot and runner["boot"] != boot:
+        return True  # the machine restarted since
+    pid = int(runner.get("pid") or 0)
+    started = _process_start(pid) if pid > 0 else None
+    if started is None or (started and runner.get("started") and started != runner["started"]):
+        return True  # no such process, or another one under a reused pid
+    if pid == os.getpid():
+        return runner.get("token") not in _LIVE_MANAGERS
+    return False
+
+
 def is_stopped(state: dict | None, now: float, stale_s: float = STALE_RUNNING_S) -> bool:
     """Whether a job reads as running but has been silent too long to still be running.
 
@@ -147,6 +233,19 @@ class JobSpec:
     max_pixels: int
     max_faces: int = 20
     decoder: DecoderLimits = field(default_factory=DecoderLimits)
+
+    def to_dict(self) -> dict:
+        """The spec as plain JSON values (kept in the job's folder, to run it again)."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, value: dict) -> JobSpec:
+        """The spec :meth:`to_dict` wrote.
+
+        :raises TypeError, KeyError: not such a spec (another version's, or damaged).
+        """
+        return cls(**{**value, "video": VideoInfo(**value["video"]),
+                      "decoder": DecoderLimits(**value["decoder"])})
 
 
 class JobStore:
@@ -207,6 +306,8 @@ class JobStore:
             state = self.load(job_id)
             if not is_stopped(state, now):
                 return None
+            if not state.get("keep"):  # gone before the state says failed
+                self.remove_upload(job_id)
             stamp = time.time()
             state.update(status="failed", error=reason, finished=stamp, updated=stamp)
             try:
@@ -216,6 +317,42 @@ class JobStore:
             except OSError as error:  # still reads as failed: the check repeats on the next read
                 log.error("could not record that video job %s stopped: %s", job_id, error)
             return state
+
+    def save_spec(self, job_id: str, spec: JobSpec) -> None:
+        """Keep what the job runs from, so that a restarted server can run it again."""
+        _write_json(self.folder(job_id) / "spec.json", spec.to_dict())
+
+    def load_spec(self, job_id: str) -> JobSpec | None:
+        """The job's spec (:meth:`save_spec`), or None when gone or unreadable."""
+        try:
+            return JobSpec.from_dict(json.loads((self.folder(job_id) / "spec.json").read_text()))
+        except (OSError, ValueError, TypeError, KeyError):
+            return None
+
+    def claim(self, job_id: str, attempt: int) -> bool:
+        """Take the right to restart one attempt of a job, once among every process: the
+        first to create the attempt's claim file wins.
+
+        :param job_id: the job.
+        :param attempt: the attempt that ended (its ``attempts`` count).
+        """
+        try:
+            with (self.folder(job_id) / f"restart-{attempt}").open("x"):
+                return True
+        except OSError:  # taken by another process, or the job is gone
+            return False
+
+    def finish(self, job_id: str, keep: bool, **fields: Any) -> bool:
+        """Record a job's end as :meth:`update` does, first deleting its upload (unless kept):
+        no client ever reads a failed or cancelled job whose video is still on disk.
+
+        :param job_id: the job.
+        :param keep: the user keeps captures (the video stays).
+        :param fields: the final state (``status`` and the rest).
+        """
+        if not keep:
+            self.remove_upload(job_id)
+        return self.update(job_id, **fields)
 
     def remove_upload(self, job_id: str) -> None:
         """Delete the job's uploaded video (``video.<ext>``), keeping its results and frames."""
@@ -302,14 +439,15 @@ def _failure_reason(job_id: str, error: Exception) -> str:
     return "internal error while analysing the video"
 
 
-def _record_failure(store: JobStore, job_id: str, reason: str) -> None:
-    """Mark a job failed with its reason; if even that cannot be written, log it.
+def _record_failure(store: JobStore, job_id: str, keep: bool, reason: str) -> None:
+    """Mark a job failed with its reason (its upload deleted first, unless kept); if even that
+    cannot be written, log it.
 
     (A job whose state cannot be written reads as failed once it has been silent for
     ``STALE_RUNNING_S``: see :meth:`JobManager.get`.)
     """
     try:
-        store.update(job_id, status="failed", error=reason, finished=time.time())
+        store.finish(job_id, keep, status="failed", error=reason, finished=time.time())
     except Exception:
         log.exception("could not record that video job %s failed (%s)", job_id, reason)
 
@@ -340,7 +478,8 @@ def execute_job(job_id: str, spec: JobSpec, store: JobStore) -> None:
     frames_dir = Path(spec.job_dir) / "frames"
     try:
         if store.cancel_requested(job_id):
-            store.update(job_id, status="cancelled", error="the job was cancelled")
+            store.finish(job_id, spec.keep, status="cancelled", error=CANCELLED_REASON,
+                         finished=time.time())
             return
         store.update(job_id, status="running", started=time.time())
         frames_dir.mkdir(exist_ok=True)
@@ -365,13 +504,13 @@ def execute_job(job_id: str, spec: JobSpec, store: JobStore) -> None:
                      frames_analyzed=len(results["frames"]),
                      warning=short_video_warning(len(results["frames"]), promised["frames"]))
     except VideoCancelled:
-        store.update(job_id, status="cancelled", error="the job was cancelled", finished=time.time())
+        store.finish(job_id, spec.keep, status="cancelled", error=CANCELLED_REASON, finished=time.time())
     except (VideoError, ModelError) as error:
-        _record_failure(store, job_id, str(error))
+        _record_failure(store, job_id, spec.keep, str(error))
     except Exception as error:  # the job fails alone; the server carries on
         if store.cancel_requested(job_id):
             return  # deleted while running: its folder vanished under it
-        _record_failure(store, job_id, _failure_reason(job_id, error))
+        _record_failure(store, job_id, spec.keep, _failure_reason(job_id, error))
     finally:
         if not spec.keep:
             video_path.unlink(missing_ok=True)  # the upload is only needed while analysing
@@ -395,9 +534,15 @@ def rq_task(job_id: str, spec: JobSpec, jobs_root: str) -> None:
 class Runner(Protocol):
     """How jobs are run: :class:`ThreadRunner` or :class:`RqRunner`."""
 
-    def submit(self, job_id: str, spec: JobSpec) -> None: ...
+    def submit(self, job_id: str, spec: JobSpec, force: bool = False) -> None: ...
 
     def cancel(self, job_id: str) -> None: ...
+
+    def identity(self) -> dict: ...
+
+    def gone(self, job_id: str, runner: dict) -> bool | None: ...
+
+    def forget(self, job_id: str) -> None: ...
 
     def shutdown(self) -> None: ...
 
@@ -416,15 +561,18 @@ class ThreadRunner:
         self._pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="video-job")
         self._futures: dict[str, Future] = {}
         self._lock = threading.Lock()
+        self.token = secrets.token_hex(8)
+        _LIVE_MANAGERS[self.token] = self
 
-    def submit(self, job_id: str, spec: JobSpec) -> None:
+    def submit(self, job_id: str, spec: JobSpec, force: bool = False) -> None:
         """Queue a job in the pool.
 
+        :param force: queue it even past ``max_pending`` (a job accepted before a restart).
         :raises JobQueueFull: ``max_pending`` jobs are already waiting or running.
         """
         with self._lock:
             self._futures = {k: f for k, f in self._futures.items() if not f.done()}
-            if len(self._futures) >= self.max_pending:
+            if len(self._futures) >= self.max_pending and not force:
                 raise JobQueueFull("too many video jobs are waiting; try again in a minute")
             self._futures[job_id] = self._pool.submit(execute_job, job_id, spec, self.store)
 
@@ -435,8 +583,24 @@ class ThreadRunner:
         if future is not None:
             future.cancel()  # only stops a job that has not started; running ones poll the flag
 
+    def identity(self) -> dict:
+        """What a job records about its runner: this process (and this runner in it)."""
+        return thread_runner_identity(self.token)
+
+    def gone(self, job_id: str, runner: dict) -> bool | None:
+        """Whether a job recorded with ``runner`` lost it (None: not a thread-runner job).
+
+        :param job_id: the job.
+        :param runner: the job's recorded ``runner``.
+        """
+        return thread_runner_gone(runner) if runner.get("kind") == "thread" else None
+
+    def forget(self, job_id: str) -> None:
+        """Nothing to drop: the ended process took its queue with it."""
+
     def shutdown(self) -> None:
         """Stop the pool without waiting (tests)."""
+        _LIVE_MANAGERS.pop(self.token, None)
         self._pool.shutdown(wait=False, cancel_futures=True)
 
 
@@ -460,13 +624,14 @@ class RqRunner:
         self.jobs_root = str(jobs_root)
         self.timeout_s = timeout_s
 
-    def submit(self, job_id: str, spec: JobSpec) -> None:
+    def submit(self, job_id: str, spec: JobSpec, force: bool = False) -> None:
         """Enqueue a job.
 
+        :param force: enqueue it even past ``max_pending`` (a job accepted before a restart).
         :raises JobQueueFull: ``max_pending`` jobs are already queued.
         :raises redis.exceptions.RedisError: Redis is not reachable.
         """
-        if self.queue.count >= self.max_pending:
+        if self.queue.count >= self.max_pending and not force:
             raise JobQueueFull("too many video jobs are waiting; try again in a minute")
         self.queue.enqueue_call(func=rq_task, args=(job_id, spec, self.jobs_root), job_id=job_id,
                                 timeout=self.timeout_s, result_ttl=0, failure_ttl=self.timeout_s)
@@ -483,8 +648,49 @@ class RqRunner:
         except (NoSuchJobError, InvalidJobOperation):
             pass
 
+    def identity(self) -> dict:
+        """What a job records about its runner: the RQ queue (the job is found by its id)."""
+        return {"kind": "rq", "queue": self.queue.name}
+
+    def gone(self, job_id: str, runner: dict) -> bool | None:
+        """Whether a job's RQ job is lost: missing from Redis (restarted without persistence,
+        flushed) or ended as failed, stopped or cancelled by RQ. None when it cannot be told
+        (not an RQ job, Redis unreachable).
+
+        :param job_id: the job (and its RQ job's id).
+        :param runner: the job's recorded ``runner``.
+        """
+        if runner.get("kind") != "rq":
+            return None
+        from redis.exceptions import RedisError
+        from rq.exceptions import NoSuchJobError
+        from rq.job import Job
+
+        try:
+            status = Job.fetch(job_id, connection=self.redis).get_status()
+        except NoSuchJobError:
+            return True
+        except (RedisError, ValueError):
+            return None
+        return str(getattr(status, "value", status)) in ("failed", "stopped", "canceled")
+
+    def forget(self, job_id: str) -> None:
+        """Drop what RQ still holds of a lost job, before it is enqueued again."""
+        from redis.exceptions import RedisError
+        from rq.exceptions import NoSuchJobError
+        from rq.job import Job
+
+        with contextlib.suppress(NoSuchJobError, RedisError):
+            Job.fetch(job_id, connection=self.redis).delete()
+
     def shutdown(self) -> None:
         """Nothing to stop: the workers are other processes."""
+
+
+def _other_backend_gone(runner: dict) -> bool:
+    """Whether a job recorded by the other backend has lost its runner, as far as this
+    process can tell: a thread runner's process is checked; RQ cannot be asked without Redis."""
+    return runner.get("kind") == "thread" and thread_runner_gone(runner)
 
 
 class JobManager:
@@ -528,7 +734,8 @@ class JobManager:
         folder.mkdir(parents=True, mode=0o700)
         return job_id, folder
 
-    def submit(self, job_id: str, owner: str, spec: JobSpec, token_sha256: str = "") -> dict:
+    def submit(self, job_id: str, owner: str, spec: JobSpec, token_sha256: str = "",
+               extra: dict | None = None) -> dict:
         """Record a job as queued and hand it to the backend.
 
         :param job_id: from :meth:`new_job`.
@@ -536,6 +743,7 @@ class JobManager:
         :param spec: what to analyse (see :class:`JobSpec`).
         :param token_sha256: the hash of the job's token (:func:`new_job_token`): whoever holds
             the token may read and delete it too.
+        :param extra: more fields for its state (who sent it, for fair shares).
         :raises JobQueueFull: the queue is full (the job and its folder are removed).
         """
         now = time.time()
@@ -543,8 +751,10 @@ class JobManager:
                  "status": "queued", "progress": 0, "error": None, "created": now, "updated": now,
                  "sample_fps": spec.sample_fps, "frames_analyzed": 0,
                  "frames_expected": spec.frames_expected, "keep": spec.keep,
-                 "ttl_s": int(self.retention_s if spec.keep else self.job_ttl_s)}
+                 "ttl_s": int(self.retention_s if spec.keep else self.job_ttl_s),
+                 "runner": self.runner.identity(), "attempts": 1, "note": None, **(extra or {})}
         try:
+            self.store.save_spec(job_id, spec)
             self.store.create(state)
             self.runner.submit(job_id, spec)
         except Exception:
@@ -562,20 +772,83 @@ class JobManager:
         return self._current_state(job_id, time.time())
 
     def _current_state(self, job_id: str, now: float) -> dict | None:
-        """A job's state, first recording it as failed if its worker is gone (:func:`is_stopped`)."""
+        """A job's state, first dealing with a job whose runner is gone: re-queued, or failed
+        (:meth:`_recover`); or failed when it has been silent too long (:func:`is_stopped`)."""
         state = self.store.load(job_id)
+        if state and state.get("status") in UNFINISHED and self._runner_gone(job_id, state, now):
+            state = self._recover(job_id, state) or self.store.load(job_id)
         if is_stopped(state, now):
             state = self._record_stopped(job_id, now) or self.store.load(job_id)
         return state
 
+    def _runner_gone(self, job_id: str, state: dict, now: float) -> bool:
+        """Whether the process or RQ job recorded as running an unfinished job has ended (a job
+        recorded before runners were recorded is judged by its silence alone)."""
+        runner = state.get("runner")
+        if not isinstance(runner, dict):
+            return False
+        if runner.get("kind") == "rq" and now - float(state.get("updated", 0)) < RQ_GRACE_S:
+            return False  # maybe not enqueued yet
+        return bool(self.runner.gone(job_id, runner) if runner.get("kind") == self.backend
+                    else _other_backend_gone(runner))
+
+    def _recover(self, job_id: str, state: dict) -> dict | None:
+        """Run a job again whose runner is gone, when its upload is still there; otherwise
+        record it as failed, saying why, its upload deleted first. Once among all processes
+        (:meth:`JobStore.claim`); the new state, or None when another process took it.
+        """
+        attempts = int(state.get("attempts") or 1)
+        if not self.store.claim(job_id, attempts):
+            return None
+        state = self.store.load(job_id)
+        if not state or state.get("status") not in UNFINISHED:
+            return None  # it ended (or was deleted) meanwhile
+        spec = self.store.load_spec(job_id)
+        if spec is None or not Path(spec.video_path).is_file():
+            reason = UPLOAD_GONE_REASON
+        elif attempts >= MAX_ATTEMPTS:
+            reason = TOO_MANY_RESTARTS_REASON.format(attempts)
+        else:
+            return self._requeue(job_id, spec, attempts + 1)
+        log.warning("video job %s lost its runner; recorded as failed: %s", job_id, reason)
+        keep = bool(state.get("keep")) and spec is not None
+        self.store.finish(job_id, keep, status="failed", error=reason, finished=time.time(),
+                          note=RESTARTED_NOTE)
+        return self.store.load(job_id)
+
+    def _requeue(self, job_id: str, spec: JobSpec, attempt: int) -> dict | None:
+        """Queue a job again from the start, in this process's runner."""
+        log.warning("video job %s lost its runner; queued again (attempt %d)", job_id, attempt)
+        self.runner.forget(job_id)
+        self.store.update(job_id, status="queued", progress=0, frames_analyzed=0, error=None,
+                          runner=self.runner.identity(), attempts=attempt, note=RESTARTED_NOTE)
+        try:
+            self.runner.submit(job_id, spec, force=True)
+        except Exception as error:  # Redis gone meanwhile: say so rather than wait for ever
+            log.error("video job %s could not be queued again: %s", job_id, error)
+            self.store.finish(job_id, spec.keep, status="failed", finished=time.time(),
+                              error="the server restarted during the analysis and could not queue "
+                                    "it again; send the video again")
+        return self.store.load(job_id)
+
+    def recover(self) -> int:
+        """Deal with every job whose runner is gone (start-up); how many there were.
+
+        Re-queued jobs run in this process (thread runner) or go back to the RQ queue.
+        """
+        now, count = time.time(), 0
+        for job_id in self.store.ids():
+            state = self.store.load(job_id)
+            if state and state.get("status") in UNFINISHED and self._runner_gone(job_id, state, now):
+                count += self._recover(job_id, state) is not None
+        return count
+
     def _record_stopped(self, job_id: str, now: float) -> dict | None:
-        """Fail a job whose worker died and drop its upload, as a job that fails normally does
-        (results and frames stay until the job expires; a kept video stays)."""
+        """Fail a job whose worker died, its upload deleted first, as a job that fails normally
+        is (results and frames stay until the job expires; a kept video stays)."""
         state = self.store.fail_if_stopped(job_id, now, STOPPED_REASON)
         if state is not None:
             log.warning("video job %s stopped without finishing; recorded as failed", job_id)
-            if not state.get("keep"):
-                self.store.remove_upload(job_id)
         return state
 
     def results(self, job_id: str) -> dict | None:
@@ -618,8 +891,9 @@ class JobManager:
         return sum(self.delete(job_id) for job_id in self.store.ids_owned_by(owner))
 
     def sweep(self, now: float | None = None) -> int:
-        """Fail jobs whose worker died (dropping their uploads), then remove jobs idle past their
-        lifetime (and folders whose state is gone). A sweep already under way in this process
+        """Re-queue (or fail) jobs whose runner is gone, fail jobs whose worker went silent
+        (dropping their uploads), then remove jobs idle past their lifetime (and folders whose
+        state is gone). A sweep already under way in this process
         (the timer's or a request's) makes this one return at once.
 
         :param now: the current time (tests).

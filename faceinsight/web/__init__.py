@@ -100,6 +100,21 @@ def _sweep_every(sweeper_ref: Callable[[], Sweeper | None], interval_s: float,
         del sweeper
 
 
+def recover_jobs_in_background(manager: JobManager) -> threading.Thread:
+    """At start-up, re-queue (or fail, saying why) the video jobs whose process or RQ job has
+    gone, off the start-up path (a large jobs folder takes a while to read).
+
+    :param manager: this app's jobs.
+    """
+    def recover() -> None:
+        if count := _logged_sweep("video job recovery", manager.recover):
+            log.warning("%d video jobs had lost their runner: queued again or failed", count)
+
+    thread = threading.Thread(target=recover, name="job-recovery", daemon=True)
+    thread.start()
+    return thread
+
+
 def _limit_request_size() -> None:
     """Before each request: the body limit for its kind (video or photo), so 413 comes early."""
     config = current_app.config
@@ -189,6 +204,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         max_pending=settings["FACEINSIGHT_JOB_QUEUE"], queue_name=settings["FACEINSIGHT_RQ_QUEUE"],
         job_ttl_s=settings["FACEINSIGHT_JOB_TTL_MINUTES"] * 60,
         retention_s=settings["FACEINSIGHT_RETENTION_HOURS"] * 3600)
+    recover_jobs_in_background(app.extensions["faceinsight.jobs"])
     app.extensions["faceinsight.sweeper"] = Sweeper(app, settings["FACEINSIGHT_SWEEP_MINUTES"] * 60)
     app.before_request(_limit_request_size)
     for module in (pages, api, videos):

@@ -329,6 +329,13 @@ class JobStore:
         except (OSError, ValueError, TypeError, KeyError):
             return None
 
+    def drop_run_files(self, job_id: str) -> None:
+        """Delete what only an unfinished job needs (its spec, restart claims), once it ended."""
+        folder = self.folder(job_id)
+        for path in [folder / "spec.json", *folder.glob("restart-*")]:
+            with contextlib.suppress(OSError):
+                path.unlink()
+
     def claim(self, job_id: str, attempt: int) -> bool:
         """Take the right to restart one attempt of a job, once among every process: the
         first to create the attempt's claim file wins.
@@ -515,6 +522,8 @@ def execute_job(job_id: str, spec: JobSpec, store: JobStore) -> None:
         if not spec.keep:
             video_path.unlink(missing_ok=True)  # the upload is only needed while analysing
         with contextlib.suppress(Exception):
+            if (store.load(job_id) or {}).get("status") in FINISHED:
+                store.drop_run_files(job_id)
             if store.load(job_id) is None:
                 # Deleted while running: a frame written during the delete could have kept
                 # the folder alive, so the worker removes what is left.
@@ -814,6 +823,7 @@ class JobManager:
         keep = bool(state.get("keep")) and spec is not None
         self.store.finish(job_id, keep, status="failed", error=reason, finished=time.time(),
                           note=RESTARTED_NOTE)
+        self.store.drop_run_files(job_id)
         return self.store.load(job_id)
 
     def _requeue(self, job_id: str, spec: JobSpec, attempt: int) -> dict | None:
@@ -829,6 +839,7 @@ class JobManager:
             self.store.finish(job_id, spec.keep, status="failed", finished=time.time(),
                               error="the server restarted during the analysis and could not queue "
                                     "it again; send the video again")
+            self.store.drop_run_files(job_id)
         return self.store.load(job_id)
 
     def recover(self) -> int:
@@ -849,6 +860,7 @@ class JobManager:
         state = self.store.fail_if_stopped(job_id, now, STOPPED_REASON)
         if state is not None:
             log.warning("video job %s stopped without finishing; recorded as failed", job_id)
+            self.store.drop_run_files(job_id)
         return state
 
     def results(self, job_id: str) -> dict | None:

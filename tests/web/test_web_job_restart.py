@@ -109,6 +109,8 @@ def test_queued_and_running_jobs_of_an_ended_process_are_queued_again_and_finish
         assert state["note"] == RESTARTED_NOTE and state["attempts"] == 2
         assert manager.results(created["id"])["summary"]["frames_analyzed"] == 4
         assert not uploads(manager, created["id"])
+        left = {path.name for path in manager.store.folder(created["id"]).iterdir()}
+        assert left == {"state.json", "results.json", "frames"}, "what only a running job needs stays"
     # The page is told what happened.
     shown = client.get(running["url"]).get_json()
     assert shown["status"] == "done" and shown["note"] == RESTARTED_NOTE

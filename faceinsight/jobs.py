@@ -22,6 +22,7 @@ import hashlib
 import hmac
 import json
 import logging
+import math
 import os
 import re
 import secrets
@@ -30,6 +31,7 @@ import socket
 import threading
 import time
 import weakref
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -65,10 +67,89 @@ RQ_GRACE_S = 30.0
 CANCELLED_REASON = "the job was cancelled"
 UNFINISHED = frozenset({"queued", "running"})
 JOBS = "jobs"
+ACTIVE = ".active"  # the index of unfinished jobs, in the jobs folder
 
 
 class JobQueueFull(RuntimeError):
-    """Too many video jobs are waiting or running; the client should retry later."""
+    """Too many video jobs are waiting or running; the client should retry later.
+
+    :param message: what the client is told.
+    :param retry_after_s: about when a place frees (see :func:`wait_estimate_s`); 0 when the
+        raiser cannot tell (the web tier then estimates it).
+    """
+
+    def __init__(self, message: str, retry_after_s: int = 0):
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+class JobShareFull(JobQueueFull):
+    """One session (or cookieless client) already has its share of waiting or running jobs."""
+
+
+@dataclass(frozen=True)
+class Share:
+    """Whose jobs count against one limit: a session's, or a cookieless client's.
+
+    :param field: the job-state field that names the sender (``owner`` or ``client``).
+    :param value: the sender's value of it.
+    :param limit: waiting or running jobs allowed to this sender.
+    :param who: how the refusal names the sender ("this session", "this client").
+    """
+
+    field: str
+    value: str
+    limit: int
+    who: str
+
+    def holds(self, state: dict) -> bool:
+        """Whether a job's state counts against this share."""
+        return bool(self.value) and state.get(self.field) == self.value
+
+
+SECONDS_PER_FRAME = 1.0  # a frame's analysis when no running job shows the real pace (measured 0.3-1.7)
+RETRY_AFTER_RANGE_S = (5, 3600)
+
+
+def spoken_wait(seconds: int) -> str:
+    """A wait as a message says it: "40 s", "3 min"."""
+    return f"{seconds} s" if seconds < 90 else f"{round(seconds / 60)} min"
+
+
+def _remaining_frames(state: dict) -> int:
+    return max(1, int(state.get("frames_expected") or 1) - int(state.get("frames_analyzed") or 0))
+
+
+def seconds_per_frame(states: list[dict], now: float) -> float:
+    """The pace of the running jobs (their elapsed time over frames analysed), or
+    :data:`SECONDS_PER_FRAME` when none has analysed a frame yet.
+
+    :param states: unfinished jobs.
+    :param now: the current time.
+    """
+    paces = [(now - float(s["started"])) / int(s["frames_analyzed"]) for s in states
+             if s.get("status") == "running" and s.get("started") and int(s.get("frames_analyzed") or 0) > 0]
+    return sum(paces) / len(paces) if paces else SECONDS_PER_FRAME
+
+
+def wait_estimate_s(states: list[dict], mine: Callable[[dict], bool], workers: int, now: float) -> int:
+    """About how long until the first job ``mine`` selects ends: the frames left of every job
+    ahead of it and its own (jobs run oldest first), at the running jobs' pace, over the jobs
+    run at once. Within :data:`RETRY_AFTER_RANGE_S`.
+
+    :param states: the unfinished jobs.
+    :param mine: selects the jobs whose end frees the place asked for.
+    :param workers: jobs run at once.
+    :param now: the current time.
+    """
+    frames = 0
+    for state in sorted(states, key=lambda s: float(s.get("created", 0))):
+        frames += _remaining_frames(state)
+        if mine(state):
+            break
+    seconds = math.ceil(frames * seconds_per_frame(states, now) / max(1, workers))
+    low, high = RETRY_AFTER_RANGE_S
+    return min(high, max(low, seconds))
 
 
 def new_job_id() -> str:
@@ -308,6 +389,7 @@ class JobStore:
                 return None
             if not state.get("keep"):  # gone before the state says failed
                 self.remove_upload(job_id)
+            self.drop_run_files(job_id)
             stamp = time.time()
             state.update(status="failed", error=reason, finished=stamp, updated=stamp)
             try:
@@ -329,10 +411,36 @@ class JobStore:
         except (OSError, ValueError, TypeError, KeyError):
             return None
 
+    def mark_active(self, job_id: str) -> None:
+        """List a new job in the index of unfinished jobs (``.active/<id>``), which fair shares
+        read instead of every job's state.
+
+        :raises OSError: the folder is not writable.
+        """
+        folder = self.root / ACTIVE
+        folder.mkdir(mode=0o700, exist_ok=True)
+        (folder / job_id).touch()
+
+    def active_states(self) -> list[dict]:
+        """The states of the unfinished jobs in the index; finished or removed ones leave it."""
+        folder = self.root / ACTIVE
+        if not folder.is_dir():
+            return []
+        states = []
+        for marker in folder.iterdir():
+            state = self.load(marker.name) if valid_job_id(marker.name) else None
+            if state is None or state.get("status") in FINISHED:
+                with contextlib.suppress(OSError):
+                    marker.unlink()
+            else:
+                states.append(state)
+        return states
+
     def drop_run_files(self, job_id: str) -> None:
-        """Delete what only an unfinished job needs (its spec, restart claims), once it ended."""
+        """Delete what only an unfinished job needs (its spec, restart claims, its place in the
+        index of unfinished jobs), once it ended or is removed."""
         folder = self.folder(job_id)
-        for path in [folder / "spec.json", *folder.glob("restart-*")]:
+        for path in [folder / "spec.json", *folder.glob("restart-*"), self.root / ACTIVE / job_id]:
             with contextlib.suppress(OSError):
                 path.unlink()
 
@@ -359,6 +467,7 @@ class JobStore:
         """
         if not keep:
             self.remove_upload(job_id)
+        self.drop_run_files(job_id)
         return self.update(job_id, **fields)
 
     def remove_upload(self, job_id: str) -> None:
@@ -396,6 +505,8 @@ class JobStore:
         (its state, a frame) then finds no folder and stops, where removing in place could
         race with its writes and leave the folder, its state and a frame behind.
         """
+        with contextlib.suppress(OSError):
+            (self.root / ACTIVE / job_id).unlink()
         trash = self.root / f"{TRASH_PREFIX}{job_id}-{secrets.token_hex(4)}"
         try:
             self.folder(job_id).rename(trash)
@@ -507,6 +618,7 @@ def execute_job(job_id: str, spec: JobSpec, store: JobStore) -> None:
         if not spec.keep:  # gone before "done" is visible, so no client sees it linger
             video_path.unlink(missing_ok=True)
         store.save_results(job_id, results)
+        store.drop_run_files(job_id)  # before "done": a client then sees only what stays
         store.update(job_id, status="done", progress=100, finished=time.time(),
                      frames_analyzed=len(results["frames"]),
                      warning=short_video_warning(len(results["frames"]), promised["frames"]))
@@ -522,8 +634,6 @@ def execute_job(job_id: str, spec: JobSpec, store: JobStore) -> None:
         if not spec.keep:
             video_path.unlink(missing_ok=True)  # the upload is only needed while analysing
         with contextlib.suppress(Exception):
-            if (store.load(job_id) or {}).get("status") in FINISHED:
-                store.drop_run_files(job_id)
             if store.load(job_id) is None:
                 # Deleted while running: a frame written during the delete could have kept
                 # the folder alive, so the worker removes what is left.
@@ -567,7 +677,8 @@ class ThreadRunner:
     def __init__(self, store: JobStore, workers: int, max_pending: int):
         self.store = store
         self.max_pending = max(1, max_pending)
-        self._pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="video-job")
+        self.workers = max(1, workers)
+        self._pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="video-job")
         self._futures: dict[str, Future] = {}
         self._lock = threading.Lock()
         self.token = secrets.token_hex(8)
@@ -732,6 +843,7 @@ class JobManager:
         else:
             self.runner = ThreadRunner(self.store, workers, max_pending)
         self._sweeping = threading.Lock()  # one sweep at a time in this process (timer, requests)
+        self._admitting = threading.Lock()
 
     def new_job(self) -> tuple[str, Path]:
         """A fresh job id and its (private, empty) folder, to save the upload into.
@@ -744,7 +856,7 @@ class JobManager:
         return job_id, folder
 
     def submit(self, job_id: str, owner: str, spec: JobSpec, token_sha256: str = "",
-               extra: dict | None = None) -> dict:
+               extra: dict | None = None, share: Share | None = None) -> dict:
         """Record a job as queued and hand it to the backend.
 
         :param job_id: from :meth:`new_job`.
@@ -753,7 +865,10 @@ class JobManager:
         :param token_sha256: the hash of the job's token (:func:`new_job_token`): whoever holds
             the token may read and delete it too.
         :param extra: more fields for its state (who sent it, for fair shares).
-        :raises JobQueueFull: the queue is full (the job and its folder are removed).
+        :param share: the sender's share of the queue (checked with the job's admission).
+        :raises JobShareFull: the sender already has its share of jobs (the job is removed).
+        :raises JobQueueFull: the queue is full (the job and its folder are removed), with
+            :func:`wait_estimate_s` as its ``retry_after_s``.
         """
         now = time.time()
         state = {"id": job_id, "owner": owner, "token_hash": token_sha256, "name": spec.name,
@@ -763,13 +878,62 @@ class JobManager:
                  "ttl_s": int(self.retention_s if spec.keep else self.job_ttl_s),
                  "runner": self.runner.identity(), "attempts": 1, "note": None, **(extra or {})}
         try:
-            self.store.save_spec(job_id, spec)
-            self.store.create(state)
-            self.runner.submit(job_id, spec)
+            with self._admitting:  # one count-then-record at a time in this process
+                if share is not None:
+                    self.check_share(share)
+                self.store.save_spec(job_id, spec)
+                self.store.create(state)
+                self.runner.submit(job_id, spec)
+                self._index(job_id)  # after: a refused job leaves nothing behind
+        except JobShareFull:
+            self.store.remove(job_id)
+            raise
+        except JobQueueFull:
+            self.store.remove(job_id)
+            wait = self.wait_s(lambda _state: True)  # a place frees as the oldest job ends
+            raise JobQueueFull("too many video jobs are waiting or running on the server; try again "
+                               f"in about {spoken_wait(wait)}", wait) from None
         except Exception:
             self.store.remove(job_id)
             raise
         return state
+
+    def _index(self, job_id: str) -> None:
+        """List an accepted job among the unfinished ones (a failure only weakens fair shares)."""
+        try:
+            self.store.mark_active(job_id)
+        except OSError as error:
+            log.error("could not index video job %s: %s", job_id, error)
+
+    def check_share(self, share: Share) -> None:
+        """Refuse a sender that already has its share of waiting or running jobs.
+
+        :param share: the sender and its limit.
+        :raises JobShareFull: naming the limit and about when one of its jobs ends.
+        """
+        states = self.store.active_states()
+        held = sum(share.holds(state) for state in states)
+        if held >= share.limit:
+            wait = wait_estimate_s(states, share.holds, self.runner_count(), time.time())
+            raise JobShareFull(
+                f"{share.who} already has {held} video jobs waiting or running, the most one "
+                f"sender may have at once; send this one when one of them ends, in about "
+                f"{spoken_wait(wait)}", wait)
+
+    def wait_s(self, mine: Callable[[dict], bool]) -> int:
+        """About how long until the first job ``mine`` selects ends (:func:`wait_estimate_s`)."""
+        return wait_estimate_s(self.store.active_states(), mine, self.runner_count(), time.time())
+
+    def runner_count(self) -> int:
+        """Jobs run at once: the pool's threads, or the RQ workers on the queue (at least 1)."""
+        if isinstance(self.runner, ThreadRunner):
+            return self.runner.workers
+        try:
+            from rq import Worker
+
+            return max(1, Worker.count(queue=self.runner.queue))
+        except Exception:  # Redis unreachable: the estimate is only a hint
+            return 1
 
     def get(self, job_id: str) -> dict | None:
         """A job's state, or None when unknown (a dead process's running job is failed here).
@@ -823,7 +987,6 @@ class JobManager:
         keep = bool(state.get("keep")) and spec is not None
         self.store.finish(job_id, keep, status="failed", error=reason, finished=time.time(),
                           note=RESTARTED_NOTE)
-        self.store.drop_run_files(job_id)
         return self.store.load(job_id)
 
     def _requeue(self, job_id: str, spec: JobSpec, attempt: int) -> dict | None:
@@ -839,7 +1002,6 @@ class JobManager:
             self.store.finish(job_id, spec.keep, status="failed", finished=time.time(),
                               error="the server restarted during the analysis and could not queue "
                                     "it again; send the video again")
-            self.store.drop_run_files(job_id)
         return self.store.load(job_id)
 
     def recover(self) -> int:
@@ -860,7 +1022,6 @@ class JobManager:
         state = self.store.fail_if_stopped(job_id, now, STOPPED_REASON)
         if state is not None:
             log.warning("video job %s stopped without finishing; recorded as failed", job_id)
-            self.store.drop_run_files(job_id)
         return state
 
     def results(self, job_id: str) -> dict | None:
@@ -916,6 +1077,7 @@ class JobManager:
         try:
             now = time.time() if now is None else now
             self.store.remove_trash()
+            self.store.active_states()  # drops finished jobs from the index
             return sum(self.delete(job_id) for job_id in self.store.ids() if self._expired(job_id, now))
         finally:
             self._sweeping.release()

@@ -143,6 +143,9 @@ SETTINGS: tuple[Setting, ...] = (
             "video jobs run at once per server process (in-process backend)"),
     Setting("FACEINSIGHT_JOB_QUEUE", 8, COUNT,
             "video jobs waiting or running per process (per RQ queue with Redis); 429 above"),
+    Setting("FACEINSIGHT_JOB_PER_CLIENT", 3, COUNT,
+            "video jobs waiting or running per session, or per client address for requests "
+            "without a session cookie (API use); 429 with an estimated `Retry-After` above"),
     Setting("FACEINSIGHT_JOB_TTL_MINUTES", 60.0, QUANTITY,
             "a video job (frames, results) is removed this long after its last activity, "
             "unless the user keeps captures"),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import logging
 import math
@@ -12,7 +14,15 @@ from pathlib import Path
 from flask import Blueprint, Request, Response, current_app, jsonify, request, send_file, session, url_for
 
 from faceinsight.contract import JOB_FIELDS, VideoDeleted, VideoJob, VideoJobCreated
-from faceinsight.jobs import FINISHED, JobManager, JobQueueFull, JobSpec, may_access, new_job_token
+from faceinsight.jobs import (
+    FINISHED,
+    JobManager,
+    JobQueueFull,
+    JobSpec,
+    Share,
+    may_access,
+    new_job_token,
+)
 from faceinsight.video import DecoderLimits, VideoError, check_limits, probe, read_rate, results_csv
 from faceinsight.web.errors import ApiError
 from faceinsight.web.security import session_id
@@ -75,6 +85,39 @@ def refuse_a_cleared_session() -> None:
                             "the clear is analysed; send the video again")
 
 
+def client_key() -> str:
+    """This request's remote address, keyed with the app's secret (job states on disk never
+    hold an address)."""
+    secret = str(current_app.config["SECRET_KEY"]).encode()
+    return hmac.new(secret, (request.remote_addr or "").encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def sender_share() -> Share:
+    """Whose jobs count against this upload's share: its session's, or, for a request without a
+    session cookie (API use), its remote address's cookieless jobs."""
+    limit = int(current_app.config["FACEINSIGHT_JOB_PER_CLIENT"])
+    owner = session_id(create=False)
+    if owner:
+        return Share("owner", owner, limit, "this session")
+    return Share("client", client_key(), limit, "this client (without a session cookie)")
+
+
+def refuse_past_share(share: Share) -> None:
+    """Refuse an upload early, before its body is read, when its sender has its share.
+
+    :raises ApiError: 429 with ``Retry-After``.
+    """
+    try:
+        jobs().check_share(share)
+    except JobQueueFull as error:
+        raise _queue_full(error) from error
+
+
+def _queue_full(error: JobQueueFull) -> ApiError:
+    """The 429 for a full queue or share, with the estimate of when a place frees."""
+    return ApiError(429, str(error), {"Retry-After": str(error.retry_after_s or 60)})
+
+
 def decoder_limits() -> DecoderLimits:
     """The decoding child's limits from the app's settings."""
     config = current_app.config
@@ -121,6 +164,8 @@ def create() -> tuple[Response, int, dict[str, str]]:
     """Start analysing an uploaded video in the background; 202 with the job's id and URL."""
     config = current_app.config
     refuse_a_cleared_session()
+    share = sender_share()
+    refuse_past_share(share)
     part = uploaded_file(request, example="clip.mp4")
     name = clean_name(part.filename)
     ext = video_extension(name, part.mimetype or "", first_bytes(part))
@@ -145,13 +190,14 @@ def create() -> tuple[Response, int, dict[str, str]]:
                        max_frames=config["FACEINSIGHT_VIDEO_MAX_FRAMES"],
                        max_pixels=config["FACEINSIGHT_MAX_PIXELS"], decoder=limits)
         token, token_sha256 = new_job_token()
-        state = jobs().submit(job_id, session_id(), spec, token_sha256)
+        sender = {"client": share.value} if share.field == "client" else {}
+        state = jobs().submit(job_id, session_id(), spec, token_sha256, extra=sender, share=share)
     except VideoError as error:
         shutil.rmtree(folder, ignore_errors=True)
         raise ApiError(422, str(error)) from error
     except JobQueueFull as error:
         shutil.rmtree(folder, ignore_errors=True)
-        raise ApiError(429, str(error), {"Retry-After": "60"}) from error  # "in a minute"
+        raise _queue_full(error) from error
     except OSError as error:
         shutil.rmtree(folder, ignore_errors=True)
         raise ApiError(503, f"the server cannot store the video right now: {error.strerror or error}",

@@ -272,8 +272,8 @@ def test_a_cancelled_job_has_no_upload_when_its_state_says_cancelled(
     manager = client.application.extensions["faceinsight.jobs"]
     assert finished_state(manager, created["id"])["status"] == "cancelled"
 
-    def cancelled_while_running(*_args, should_stop, **_kwargs):
-        manager.store.request_cancel(created["id"])
+    def cancelled_while_running(video_path, *_args, should_stop, **_kwargs):
+        (Path(video_path).parent / "cancel").touch()  # as Cancel does, while frames are read
         assert should_stop()
         raise jobs_module.VideoCancelled()
 

@@ -145,7 +145,8 @@ class Analysis(Answer):
     stored: SkipJsonSchema[None] | Annotated[Stored, Field(
         description="present when the session keeps captures and this one was kept")] = None
     storage_error: SkipJsonSchema[None] | Annotated[str, Field(
-        description="present when keeping the capture failed (the analysis stands)")] = None
+        description="present when the capture was not kept though the session keeps captures: "
+                    "the disk is full or nearly, or the session has its quota (the analysis stands)")] = None
 
 
 class Predict(Answer):
@@ -267,6 +268,9 @@ class VideoJobCreated(Answer):
     token: Annotated[str, Field(description=(
         "the job's secret, given only here: send it as X-Job-Token to read or delete the job "
         "without the session cookie"))]
+    storage_error: SkipJsonSchema[None] | Annotated[str, Field(description=(
+        "present when the session keeps captures but this video is not kept (its quota, a "
+        "nearly full disk): it is analysed all the same"))] = None
 
 
 # The web API's small answers.

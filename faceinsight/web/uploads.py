@@ -39,6 +39,7 @@ DATA_URL = re.compile(r"^data:(?P<type>[\w.+-]+/[\w.+-]+)?(?P<params>(;[\w.+-]+=
                       r"(?P<b64>;base64)?,(?P<data>.*)$", re.DOTALL | re.IGNORECASE)  # RFC 2397: any case
 CAPTURES = "captures"
 CLEARED_SUFFIX = ".cleared"  # beside a session's folder: Clear session ran for it
+KEPT_VIDEO_SUFFIX = ".video"  # in a session's folder: names one of its kept videos (the quota)
 TRUE_WORDS = ("true", "1", "yes", "on")  # how a form (or JSON) flag may say yes...
 FALSE_WORDS = ("false", "0", "no", "off")  # ... or no, in any case
 
@@ -300,6 +301,44 @@ class CaptureStore:
                 path.unlink(missing_ok=True)
             raise
         return capture_id
+
+    def note_kept_video(self, owner: str, job_id: str, video: Path) -> None:
+        """Count a kept video against its session's quota: a small file beside its captures
+        names the video (it goes when the video does, see :meth:`usage`).
+
+        :param owner: the session id.
+        :param job_id: the video's job.
+        :param video: the kept video file.
+        :raises OSError: the folder is not writable.
+        """
+        folder = self._folder(owner)
+        if self.was_cleared(owner):
+            return  # its job is refused or deleted with the session
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        write_private(folder / f"{job_id}{KEPT_VIDEO_SUFFIX}", str(video).encode())
+
+    def usage(self, owner: str) -> tuple[int, int]:
+        """What a session keeps: (bytes, items), its captures and kept videos together. A note
+        of a video that is gone (deleted, expired) is dropped.
+
+        :param owner: the session id.
+        """
+        folder = self._folder(owner)
+        size = items = 0
+        for path in folder.iterdir() if folder.is_dir() else []:
+            try:
+                if path.suffix == KEPT_VIDEO_SUFFIX:
+                    size += Path(path.read_text()).stat().st_size
+                    items += 1
+                else:
+                    size += path.stat().st_size
+                    items += path.suffix == ".img"
+            except FileNotFoundError:
+                if path.suffix == KEPT_VIDEO_SUFFIX:
+                    path.unlink(missing_ok=True)
+            except OSError:
+                continue
+        return size, items
 
     def _cleared_mark(self, owner: str) -> Path:
         return self.root / f"{self._folder(owner).name}{CLEARED_SUFFIX}"

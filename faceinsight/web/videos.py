@@ -25,6 +25,7 @@ from faceinsight.jobs import (
 )
 from faceinsight.video import DecoderLimits, VideoError, check_limits, probe, read_rate, results_csv
 from faceinsight.web.errors import ApiError
+from faceinsight.web.quota import KEEPING, keep_refusal
 from faceinsight.web.security import session_id
 from faceinsight.web.settings import MB, mib
 from faceinsight.web.uploads import clean_name, first_bytes, form_field, uploaded_file, video_extension
@@ -118,6 +119,14 @@ def _queue_full(error: JobQueueFull) -> ApiError:
     return ApiError(429, str(error), {"Retry-After": str(error.retry_after_s or 60)})
 
 
+def note_kept_video(job_id: str, video: Path) -> None:
+    """Count a kept video against its session's quota (a failure is logged: the job stands)."""
+    try:
+        current_app.extensions["faceinsight.captures"].note_kept_video(session_id(), job_id, video)
+    except OSError as error:
+        log.warning("could not note kept video %s for the quota: %s", job_id, error)
+
+
 def decoder_limits() -> DecoderLimits:
     """The decoding child's limits from the app's settings."""
     config = current_app.config
@@ -178,20 +187,24 @@ def create() -> tuple[Response, int, dict[str, str]]:
                        {"Retry-After": "60"}) from error
     try:
         video_path = folder / f"video{ext}"
-        save_upload(part.stream, video_path, int(config["FACEINSIGHT_MAX_VIDEO_MB"] * MB))
+        size = save_upload(part.stream, video_path, int(config["FACEINSIGHT_MAX_VIDEO_MB"] * MB))
         limits = decoder_limits()
         info = probe(str(video_path), config["FACEINSIGHT_MAX_PIXELS"], limits)  # in a child
         sample_fps = read_rate(info, sample_fps)  # the job, and a refusal, say the rate read at
         expected = check_limits(info, sample_fps, config["FACEINSIGHT_VIDEO_MAX_SECONDS"],
                                 config["FACEINSIGHT_VIDEO_MAX_FRAMES"])
-        spec = JobSpec(video_path=str(video_path), job_dir=str(folder), name=name, sample_fps=sample_fps,
-                       keep=bool(session.get("keep")), video=info, frames_expected=expected,
-                       max_seconds=config["FACEINSIGHT_VIDEO_MAX_SECONDS"],
-                       max_frames=config["FACEINSIGHT_VIDEO_MAX_FRAMES"],
-                       max_pixels=config["FACEINSIGHT_MAX_PIXELS"], decoder=limits)
         token, token_sha256 = new_job_token()
         sender = {"client": share.value} if share.field == "client" else {}
-        state = jobs().submit(job_id, session_id(), spec, token_sha256, extra=sender, share=share)
+        with KEEPING:  # the quota's check and the note of what is kept, one step
+            refusal = keep_refusal(session_id(), size) if session.get("keep") else None
+            spec = JobSpec(video_path=str(video_path), job_dir=str(folder), name=name, sample_fps=sample_fps,
+                           keep=bool(session.get("keep")) and not refusal, video=info,
+                           frames_expected=expected, max_seconds=config["FACEINSIGHT_VIDEO_MAX_SECONDS"],
+                           max_frames=config["FACEINSIGHT_VIDEO_MAX_FRAMES"],
+                           max_pixels=config["FACEINSIGHT_MAX_PIXELS"], decoder=limits)
+            state = jobs().submit(job_id, session_id(), spec, token_sha256, extra=sender, share=share)
+            if spec.keep:
+                note_kept_video(job_id, video_path)
     except VideoError as error:
         shutil.rmtree(folder, ignore_errors=True)
         raise ApiError(422, str(error)) from error
@@ -206,7 +219,8 @@ def create() -> tuple[Response, int, dict[str, str]]:
         shutil.rmtree(folder, ignore_errors=True)  # a client gone mid-upload leaves nothing behind
         raise
     url = url_for("videos.status", job_id=job_id)
-    body = VideoJobCreated(id=job_id, status=state["status"], url=url, token=token)
+    not_kept = {"storage_error": f"the video is analysed but not kept: {refusal}"} if refusal else {}
+    body = VideoJobCreated(id=job_id, status=state["status"], url=url, token=token, **not_kept)
     return jsonify(body.dump()), 202, {"Location": url}
 
 

@@ -141,6 +141,7 @@ async function submit(event) {
     }
     followJob(created.url, file.name);
     setProgress(0, "0 % · queued");
+    if (created.storage_error) showMessage(`${file.name}: ${created.storage_error}.`, "warning");
     poll();
   } catch (error) {
     if (job.cancelled) {  // refused after Cancel: it was not kept either

@@ -116,7 +116,8 @@ def test_video_job_runs_to_completion(client, video_file, app_config):
     assert response.status_code == 202
     created = response.get_json()
     VideoJobCreated.model_validate(created, strict=True)
-    assert list(created) == list(VideoJobCreated.model_fields)
+    # storage_error only when a session keeping captures has this video not kept
+    assert list(created) == [name for name in VideoJobCreated.model_fields if name != "storage_error"]
     assert response.headers["Location"] == created["url"]
     state = wait_for_job(client, created["url"])
     VideoJob.model_validate(state, strict=True)

@@ -67,7 +67,8 @@ RQ_GRACE_S = 30.0
 CANCELLED_REASON = "the job was cancelled"
 UNFINISHED = frozenset({"queued", "running"})
 JOBS = "jobs"
-ACTIVE = ".active"  # the index of unfinished jobs, in the jobs folder
+ACTIVE = ".jobs-active"  # the index of unfinished jobs, beside the jobs folder (which it leaves
+# to job folders alone: a refused upload leaves nothing there)
 
 
 class JobQueueFull(RuntimeError):
@@ -337,6 +338,7 @@ class JobStore:
 
     def __init__(self, root: Path):
         self.root = Path(root)
+        self.active_root = self.root.parent / ACTIVE
         self._lock = threading.Lock()
 
     def folder(self, job_id: str) -> Path:
@@ -412,18 +414,18 @@ class JobStore:
             return None
 
     def mark_active(self, job_id: str) -> None:
-        """List a new job in the index of unfinished jobs (``.active/<id>``), which fair shares
+        """List a new job in the index of unfinished jobs (``<uploads>/.jobs-active/<id>``), which fair shares
         read instead of every job's state.
 
         :raises OSError: the folder is not writable.
         """
-        folder = self.root / ACTIVE
+        folder = self.active_root
         folder.mkdir(mode=0o700, exist_ok=True)
         (folder / job_id).touch()
 
     def active_states(self) -> list[dict]:
         """The states of the unfinished jobs in the index; finished or removed ones leave it."""
-        folder = self.root / ACTIVE
+        folder = self.active_root
         if not folder.is_dir():
             return []
         states = []
@@ -440,7 +442,7 @@ class JobStore:
         """Delete what only an unfinished job needs (its spec, restart claims, its place in the
         index of unfinished jobs), once it ended or is removed."""
         folder = self.folder(job_id)
-        for path in [folder / "spec.json", *folder.glob("restart-*"), self.root / ACTIVE / job_id]:
+        for path in [folder / "spec.json", *folder.glob("restart-*"), self.active_root / job_id]:
             with contextlib.suppress(OSError):
                 path.unlink()
 
@@ -506,7 +508,7 @@ class JobStore:
         race with its writes and leave the folder, its state and a frame behind.
         """
         with contextlib.suppress(OSError):
-            (self.root / ACTIVE / job_id).unlink()
+            (self.active_root / job_id).unlink()
         trash = self.root / f"{TRASH_PREFIX}{job_id}-{secrets.token_hex(4)}"
         try:
             self.folder(job_id).rename(trash)

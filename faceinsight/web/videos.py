@@ -7,6 +7,7 @@ import hmac
 import json
 import logging
 import math
+import os
 import re
 import shutil
 from pathlib import Path
@@ -28,7 +29,14 @@ from faceinsight.web.errors import ApiError
 from faceinsight.web.quota import KEEPING, keep_refusal
 from faceinsight.web.security import session_id
 from faceinsight.web.settings import MB, mib
-from faceinsight.web.uploads import clean_name, first_bytes, form_field, uploaded_file, video_extension
+from faceinsight.web.uploads import (
+    clean_name,
+    first_bytes,
+    form_field,
+    spooled_path,
+    uploaded_file,
+    video_extension,
+)
 
 log = logging.getLogger(__name__)
 blueprint = Blueprint("videos", __name__)
@@ -136,13 +144,29 @@ def decoder_limits() -> DecoderLimits:
 
 
 def save_upload(stream, path: Path, limit: int) -> int:
-    """Copy an uploaded video to its job folder, refusing it past ``limit`` bytes.
+    """Put an uploaded video in its job folder, refusing it past ``limit`` bytes: a part spooled
+    in the upload folder (:func:`spool_file`) is linked there, anything else copied.
 
     :param stream: the file part's stream.
     :param path: the destination.
     :param limit: the largest size accepted, in bytes.
     :raises ApiError: 413 over the limit, 400 when empty.
     """
+    spooled = spooled_path(stream, current_app.config["FACEINSIGHT_UPLOAD_DIR"])
+    if spooled is not None:
+        stream.flush()
+        size = os.fstat(stream.fileno()).st_size
+        if size > limit:
+            raise ApiError(413, f"the video is too large; the limit is {mib(limit)}")
+        if size == 0:
+            raise ApiError(400, "the uploaded file is empty")
+        try:
+            os.link(spooled, path)  # the same file, under the job's name; the spool's name goes
+            path.chmod(0o600)
+            return size
+        except OSError as error:  # links not supported there: copy as for any stream
+            log.info("could not link the spooled video (%s); copying it", error)
+            stream.seek(0)
     size = 0
     with path.open("wb") as out:
         while chunk := stream.read(COPY_CHUNK):

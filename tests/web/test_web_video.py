@@ -346,6 +346,7 @@ def test_client_gone_mid_upload_leaves_nothing(app, app_config, video_file):
         time.sleep(1.0)
         jobs_dir = app_config["FACEINSIGHT_UPLOAD_DIR"] / "jobs"
         assert not jobs_dir.exists() or not list(jobs_dir.iterdir())
+        assert not list(app_config["FACEINSIGHT_UPLOAD_DIR"].glob(".incoming/*")), "the part as it arrived"
         assert app.test_client().get("/health").status_code == 200
     finally:
         server.shutdown()

@@ -240,7 +240,7 @@ def _pid_exists(pid: int) -> str | None:
 
 # The thread runners alive in this process, by their token: a job recorded by this process but
 # by a runner since shut down (tests; an app made again) has lost its runner.
-_LIVE_MANAGERS: weakref.WeakValueDictionary[str, ThreadRunner] = weakref.WeakValueDictionary()
+_LIVE_RUNNERS: weakref.WeakValueDictionary[str, ThreadRunner] = weakref.WeakValueDictionary()
 
 
 def thread_runner_identity(token: str) -> dict:
@@ -254,7 +254,7 @@ def thread_runner_identity(token: str) -> dict:
 
 
 def thread_runner_gone(runner: dict) -> bool:
-    """Whether the process (and manager) that was to run a thread-runner job has ended.
+    """Whether the process (and the runner in it) that was to run a thread-runner job has ended.
 
     Only a process on this machine can be checked: a job of another host (a shared upload
     folder) counts as running here, and the silence rule (:func:`is_stopped`) still applies.
@@ -266,12 +266,12 @@ def thread_runner_gone(runner: dict) -> bool:
     boot = _boot_id()
     if runner.get("boot") and boot and runner["boot"] != boot:
         return True  # the machine restarted since
-    pid = int(runner.get("pid") or 0)
-    started = _process_start(pid) if pid > 0 else None
+    pid = runner.get("pid")
+    started = _process_start(pid) if isinstance(pid, int) and pid > 0 else None
     if started is None or (started and runner.get("started") and started != runner["started"]):
         return True  # no such process, or another one under a reused pid
     if pid == os.getpid():
-        return runner.get("token") not in _LIVE_MANAGERS
+        return runner.get("token") not in _LIVE_RUNNERS
     return False
 
 
@@ -684,7 +684,7 @@ class ThreadRunner:
         self._futures: dict[str, Future] = {}
         self._lock = threading.Lock()
         self.token = secrets.token_hex(8)
-        _LIVE_MANAGERS[self.token] = self
+        _LIVE_RUNNERS[self.token] = self
 
     def submit(self, job_id: str, spec: JobSpec, force: bool = False) -> None:
         """Queue a job in the pool.
@@ -722,7 +722,7 @@ class ThreadRunner:
 
     def shutdown(self) -> None:
         """Stop the pool without waiting (tests)."""
-        _LIVE_MANAGERS.pop(self.token, None)
+        _LIVE_RUNNERS.pop(self.token, None)
         self._pool.shutdown(wait=False, cancel_futures=True)
 
 
@@ -1007,15 +1007,15 @@ class JobManager:
         return self.store.load(job_id)
 
     def recover(self) -> int:
-        """Deal with every job whose runner is gone (start-up); how many there were.
+        """Deal with every unfinished job whose runner is gone (start-up); how many there were.
 
+        Reads the index of unfinished jobs, not every job (the sweep reads every job).
         Re-queued jobs run in this process (thread runner) or go back to the RQ queue.
         """
         now, count = time.time(), 0
-        for job_id in self.store.ids():
-            state = self.store.load(job_id)
-            if state and state.get("status") in UNFINISHED and self._runner_gone(job_id, state, now):
-                count += self._recover(job_id, state) is not None
+        for state in self.store.active_states():
+            if self._runner_gone(state["id"], state, now):
+                count += self._recover(state["id"], state) is not None
         return count
 
     def _record_stopped(self, job_id: str, now: float) -> dict | None:

@@ -151,7 +151,8 @@ class Analysis(Answer):
     stored: SkipJsonSchema[None] | Annotated[Stored, Field(
         description="present when the session keeps captures and this one was kept")] = None
     storage_error: SkipJsonSchema[None] | Annotated[str, Field(
-        description="present when keeping the capture failed (the analysis stands)")] = None
+        description="present when the capture was not kept though the session keeps captures: "
+                    "the disk is full or nearly, or the session has its quota (the analysis stands)")] = None
     preview: SkipJsonSchema[None] | Annotated[str, Field(
         pattern=r"^data:image/jpeg;base64,", description=(
             "present when asked for (`preview`): the image as a JPEG data URL, upright, at most "
@@ -258,6 +259,9 @@ class VideoJob(Answer):
     warning: Annotated[str | None, Field(
         description="a finished job that read far fewer frames than the video promised "
                     "(damaged or cut short): its results cover what could be read")] = None
+    note: Annotated[str | None, Field(
+        description="what happened to the job on its way, e.g. 'restarted after a server "
+                    "restart' (it was queued again from the start)")] = None
     keep: bool
     links: JobLinks
     results: SkipJsonSchema[None] | Annotated[VideoResults, Field(
@@ -276,6 +280,9 @@ class VideoJobCreated(Answer):
     token: Annotated[str, Field(description=(
         "the job's secret, given only here: send it as X-Job-Token to read or delete the job "
         "without the session cookie"))]
+    storage_error: SkipJsonSchema[None] | Annotated[str, Field(description=(
+        "present when the session keeps captures but this video is not kept (its quota, a "
+        "nearly full disk): it is analysed all the same"))] = None
 
 
 # The web API's small answers.

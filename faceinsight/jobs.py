@@ -17,15 +17,21 @@ probed, so a video is probed once.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import hmac
 import json
 import logging
+import math
+import os
 import re
 import secrets
 import shutil
+import socket
 import threading
 import time
+import weakref
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,11 +56,102 @@ FRAME_MAX_SIDE = 640  # thumbnails kept for seeking; boxes stay in the video's o
 # stall limit has lost the process that ran it.
 STALE_RUNNING_S = 2 * DecoderLimits.stall_s
 STOPPED_REASON = "the analysis stopped unexpectedly (its worker ended)"
+RESTARTED_NOTE = "restarted after a server restart"
+UPLOAD_GONE_REASON = ("the server restarted during the analysis and the uploaded video was no longer "
+                      "there; send it again")
+TOO_MANY_RESTARTS_REASON = ("the server restarted during the analysis {0} times; the video was not "
+                            "tried again")
+MAX_ATTEMPTS = 3  # a video whose analysis ends its process each time is not retried for ever
+# An RQ job is judged only once its state is this old: the web process writes the state just
+# before it enqueues the job, and another process must not take the gap for a lost job.
+RQ_GRACE_S = 30.0
+CANCELLED_REASON = "the job was cancelled"
+UNFINISHED = frozenset({"queued", "running"})
 JOBS = "jobs"
+ACTIVE = ".jobs-active"  # the index of unfinished jobs, beside the jobs folder (which it leaves
+# to job folders alone: a refused upload leaves nothing there)
 
 
 class JobQueueFull(RuntimeError):
-    """Too many video jobs are waiting or running; the client should retry later."""
+    """Too many video jobs are waiting or running; the client should retry later.
+
+    :param message: what the client is told.
+    :param retry_after_s: about when a place frees (see :func:`wait_estimate_s`); 0 when the
+        raiser cannot tell (the web tier then estimates it).
+    """
+
+    def __init__(self, message: str, retry_after_s: int = 0):
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+class JobShareFull(JobQueueFull):
+    """One session (or cookieless client) already has its share of waiting or running jobs."""
+
+
+@dataclass(frozen=True)
+class Share:
+    """Whose jobs count against one limit: a session's, or a cookieless client's.
+
+    :param field: the job-state field that names the sender (``owner`` or ``client``).
+    :param value: the sender's value of it.
+    :param limit: waiting or running jobs allowed to this sender.
+    :param who: how the refusal names the sender ("this session", "this client").
+    """
+
+    field: str
+    value: str
+    limit: int
+    who: str
+
+    def holds(self, state: dict) -> bool:
+        """Whether a job's state counts against this share."""
+        return bool(self.value) and state.get(self.field) == self.value
+
+
+SECONDS_PER_FRAME = 1.0  # a frame's analysis when no running job shows the real pace (measured 0.3-1.7)
+RETRY_AFTER_RANGE_S = (5, 3600)
+
+
+def spoken_wait(seconds: int) -> str:
+    """A wait as a message says it: "40 s", "3 min"."""
+    return f"{seconds} s" if seconds < 90 else f"{round(seconds / 60)} min"
+
+
+def _remaining_frames(state: dict) -> int:
+    return max(1, int(state.get("frames_expected") or 1) - int(state.get("frames_analyzed") or 0))
+
+
+def seconds_per_frame(states: list[dict], now: float) -> float:
+    """The pace of the running jobs (their elapsed time over frames analysed), or
+    :data:`SECONDS_PER_FRAME` when none has analysed a frame yet.
+
+    :param states: unfinished jobs.
+    :param now: the current time.
+    """
+    paces = [(now - float(s["started"])) / int(s["frames_analyzed"]) for s in states
+             if s.get("status") == "running" and s.get("started") and int(s.get("frames_analyzed") or 0) > 0]
+    return sum(paces) / len(paces) if paces else SECONDS_PER_FRAME
+
+
+def wait_estimate_s(states: list[dict], mine: Callable[[dict], bool], workers: int, now: float) -> int:
+    """About how long until the first job ``mine`` selects ends: the frames left of every job
+    ahead of it and its own (jobs run oldest first), at the running jobs' pace, over the jobs
+    run at once. Within :data:`RETRY_AFTER_RANGE_S`.
+
+    :param states: the unfinished jobs.
+    :param mine: selects the jobs whose end frees the place asked for.
+    :param workers: jobs run at once.
+    :param now: the current time.
+    """
+    frames = 0
+    for state in sorted(states, key=lambda s: float(s.get("created", 0))):
+        frames += _remaining_frames(state)
+        if mine(state):
+            break
+    seconds = math.ceil(frames * seconds_per_frame(states, now) / max(1, workers))
+    low, high = RETRY_AFTER_RANGE_S
+    return min(high, max(low, seconds))
 
 
 def new_job_id() -> str:
@@ -108,6 +205,77 @@ def _write_json(path: Path, value: Any) -> None:
     write_private(path, json.dumps(value).encode())
 
 
+def _boot_id() -> str:
+    """This machine's boot id ("" where the system has none to give): a pid is only
+    meaningful within one boot."""
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        return ""
+
+
+def _process_start(pid: int) -> str | None:
+    """When a process started, in clock ticks since boot (tells a reused pid from the one
+    recorded); None when there is no such process. Without ``/proc``: "" for a live pid.
+
+    :param pid: the process id.
+    """
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return stat[stat.rindex(")") + 2:].split()[19]  # field 22, after the command in brackets
+    except FileNotFoundError:
+        return None if Path("/proc/self/stat").exists() else _pid_exists(pid)
+    except (OSError, ValueError, IndexError):
+        return ""
+
+
+def _pid_exists(pid: int) -> str | None:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except OSError:
+        pass  # exists, another user's
+    return ""
+
+
+# The thread runners alive in this process, by their token: a job recorded by this process but
+# by a runner since shut down (tests; an app made again) has lost its runner.
+_LIVE_RUNNERS: weakref.WeakValueDictionary[str, ThreadRunner] = weakref.WeakValueDictionary()
+
+
+def thread_runner_identity(token: str) -> dict:
+    """What a thread-runner job records about the process that runs it (see :func:`runner_gone`).
+
+    :param token: the manager's own token within its process.
+    """
+    pid = os.getpid()
+    return {"kind": "thread", "host": socket.gethostname(), "boot": _boot_id(), "pid": pid,
+            "started": _process_start(pid) or "", "token": token}
+
+
+def thread_runner_gone(runner: dict) -> bool:
+    """Whether the process (and the runner in it) that was to run a thread-runner job has ended.
+
+    Only a process on this machine can be checked: a job of another host (a shared upload
+    folder) counts as running here, and the silence rule (:func:`is_stopped`) still applies.
+
+    :param runner: the job's recorded ``runner`` (:func:`thread_runner_identity`).
+    """
+    if runner.get("host") != socket.gethostname():
+        return False
+    boot = _boot_id()
+    if runner.get("boot") and boot and runner["boot"] != boot:
+        return True  # the machine restarted since
+    pid = runner.get("pid")
+    started = _process_start(pid) if isinstance(pid, int) and pid > 0 else None
+    if started is None or (started and runner.get("started") and started != runner["started"]):
+        return True  # no such process, or another one under a reused pid
+    if pid == os.getpid():
+        return runner.get("token") not in _LIVE_RUNNERS
+    return False
+
+
 def is_stopped(state: dict | None, now: float, stale_s: float = STALE_RUNNING_S) -> bool:
     """Whether a job reads as running but has been silent too long to still be running.
 
@@ -149,6 +317,19 @@ class JobSpec:
     max_faces: int = MAX_FACES
     decoder: DecoderLimits = field(default_factory=DecoderLimits)
 
+    def to_dict(self) -> dict:
+        """The spec as plain JSON values (kept in the job's folder, to run it again)."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, value: dict) -> JobSpec:
+        """The spec :meth:`to_dict` wrote.
+
+        :raises TypeError, KeyError: not such a spec (another version's, or damaged).
+        """
+        return cls(**{**value, "video": VideoInfo(**value["video"]),
+                      "decoder": DecoderLimits(**value["decoder"])})
+
 
 class JobStore:
     """Job state, results and cancel flags as files in each job's folder (both backends).
@@ -158,6 +339,7 @@ class JobStore:
 
     def __init__(self, root: Path):
         self.root = Path(root)
+        self.active_root = self.root.parent / ACTIVE
         self._lock = threading.Lock()
 
     def folder(self, job_id: str) -> Path:
@@ -208,6 +390,9 @@ class JobStore:
             state = self.load(job_id)
             if not is_stopped(state, now):
                 return None
+            if not state.get("keep"):  # gone before the state says failed
+                self.remove_upload(job_id)
+            self.drop_run_files(job_id)
             stamp = time.time()
             state.update(status="failed", error=reason, finished=stamp, updated=stamp)
             try:
@@ -217,6 +402,76 @@ class JobStore:
             except OSError as error:  # still reads as failed: the check repeats on the next read
                 log.error("could not record that video job %s stopped: %s", job_id, error)
             return state
+
+    def save_spec(self, job_id: str, spec: JobSpec) -> None:
+        """Keep what the job runs from, so that a restarted server can run it again."""
+        _write_json(self.folder(job_id) / "spec.json", spec.to_dict())
+
+    def load_spec(self, job_id: str) -> JobSpec | None:
+        """The job's spec (:meth:`save_spec`), or None when gone or unreadable."""
+        try:
+            return JobSpec.from_dict(json.loads((self.folder(job_id) / "spec.json").read_text()))
+        except (OSError, ValueError, TypeError, KeyError):
+            return None
+
+    def mark_active(self, job_id: str) -> None:
+        """List a new job in the index of unfinished jobs (``<uploads>/.jobs-active/<id>``), which fair shares
+        read instead of every job's state.
+
+        :raises OSError: the folder is not writable.
+        """
+        folder = self.active_root
+        folder.mkdir(mode=0o700, exist_ok=True)
+        (folder / job_id).touch()
+
+    def active_states(self) -> list[dict]:
+        """The states of the unfinished jobs in the index; finished or removed ones leave it."""
+        folder = self.active_root
+        if not folder.is_dir():
+            return []
+        states = []
+        for marker in folder.iterdir():
+            state = self.load(marker.name) if valid_job_id(marker.name) else None
+            if state is None or state.get("status") in FINISHED:
+                with contextlib.suppress(OSError):
+                    marker.unlink()
+            else:
+                states.append(state)
+        return states
+
+    def drop_run_files(self, job_id: str) -> None:
+        """Delete what only an unfinished job needs (its spec, restart claims, its place in the
+        index of unfinished jobs), once it ended or is removed."""
+        folder = self.folder(job_id)
+        for path in [folder / "spec.json", *folder.glob("restart-*"), self.active_root / job_id]:
+            with contextlib.suppress(OSError):
+                path.unlink()
+
+    def claim(self, job_id: str, attempt: int) -> bool:
+        """Take the right to restart one attempt of a job, once among every process: the
+        first to create the attempt's claim file wins.
+
+        :param job_id: the job.
+        :param attempt: the attempt that ended (its ``attempts`` count).
+        """
+        try:
+            with (self.folder(job_id) / f"restart-{attempt}").open("x"):
+                return True
+        except OSError:  # taken by another process, or the job is gone
+            return False
+
+    def finish(self, job_id: str, keep: bool, **fields: Any) -> bool:
+        """Record a job's end as :meth:`update` does, first deleting its upload (unless kept):
+        no client ever reads a failed or cancelled job whose video is still on disk.
+
+        :param job_id: the job.
+        :param keep: the user keeps captures (the video stays).
+        :param fields: the final state (``status`` and the rest).
+        """
+        if not keep:
+            self.remove_upload(job_id)
+        self.drop_run_files(job_id)
+        return self.update(job_id, **fields)
 
     def remove_upload(self, job_id: str) -> None:
         """Delete the job's uploaded video (``video.<ext>``), keeping its results and frames."""
@@ -253,6 +508,8 @@ class JobStore:
         (its state, a frame) then finds no folder and stops, where removing in place could
         race with its writes and leave the folder, its state and a frame behind.
         """
+        with contextlib.suppress(OSError):
+            (self.active_root / job_id).unlink()
         trash = self.root / f"{TRASH_PREFIX}{job_id}-{secrets.token_hex(4)}"
         try:
             self.folder(job_id).rename(trash)
@@ -303,14 +560,15 @@ def _failure_reason(job_id: str, error: Exception) -> str:
     return "internal error while analysing the video"
 
 
-def _record_failure(store: JobStore, job_id: str, reason: str) -> None:
-    """Mark a job failed with its reason; if even that cannot be written, log it.
+def _record_failure(store: JobStore, job_id: str, keep: bool, reason: str) -> None:
+    """Mark a job failed with its reason (its upload deleted first, unless kept); if even that
+    cannot be written, log it.
 
     (A job whose state cannot be written reads as failed once it has been silent for
     ``STALE_RUNNING_S``: see :meth:`JobManager.get`.)
     """
     try:
-        store.update(job_id, status="failed", error=reason, finished=time.time())
+        store.finish(job_id, keep, status="failed", error=reason, finished=time.time())
     except Exception:
         log.exception("could not record that video job %s failed (%s)", job_id, reason)
 
@@ -341,7 +599,8 @@ def execute_job(job_id: str, spec: JobSpec, store: JobStore) -> None:
     frames_dir = Path(spec.job_dir) / "frames"
     try:
         if store.cancel_requested(job_id):
-            store.update(job_id, status="cancelled", error="the job was cancelled")
+            store.finish(job_id, spec.keep, status="cancelled", error=CANCELLED_REASON,
+                         finished=time.time())
             return
         store.update(job_id, status="running", started=time.time())
         frames_dir.mkdir(exist_ok=True)
@@ -362,17 +621,18 @@ def execute_job(job_id: str, spec: JobSpec, store: JobStore) -> None:
         if not spec.keep:  # gone before "done" is visible, so no client sees it linger
             video_path.unlink(missing_ok=True)
         store.save_results(job_id, results)
+        store.drop_run_files(job_id)  # before "done": a client then sees only what stays
         store.update(job_id, status="done", progress=100, finished=time.time(),
                      frames_analyzed=len(results["frames"]),
                      warning=short_video_warning(len(results["frames"]), promised["frames"]))
     except VideoCancelled:
-        store.update(job_id, status="cancelled", error="the job was cancelled", finished=time.time())
+        store.finish(job_id, spec.keep, status="cancelled", error=CANCELLED_REASON, finished=time.time())
     except (VideoError, ModelError) as error:
-        _record_failure(store, job_id, str(error))
+        _record_failure(store, job_id, spec.keep, str(error))
     except Exception as error:  # the job fails alone; the server carries on
         if store.cancel_requested(job_id):
             return  # deleted while running: its folder vanished under it
-        _record_failure(store, job_id, _failure_reason(job_id, error))
+        _record_failure(store, job_id, spec.keep, _failure_reason(job_id, error))
     finally:
         if not spec.keep:
             video_path.unlink(missing_ok=True)  # the upload is only needed while analysing
@@ -396,9 +656,15 @@ def rq_task(job_id: str, spec: JobSpec, jobs_root: str) -> None:
 class Runner(Protocol):
     """How jobs are run: :class:`ThreadRunner` or :class:`RqRunner`."""
 
-    def submit(self, job_id: str, spec: JobSpec) -> None: ...
+    def submit(self, job_id: str, spec: JobSpec, force: bool = False) -> None: ...
 
     def cancel(self, job_id: str) -> None: ...
+
+    def identity(self) -> dict: ...
+
+    def gone(self, job_id: str, runner: dict) -> bool | None: ...
+
+    def forget(self, job_id: str) -> None: ...
 
     def shutdown(self) -> None: ...
 
@@ -414,18 +680,22 @@ class ThreadRunner:
     def __init__(self, store: JobStore, workers: int, max_pending: int):
         self.store = store
         self.max_pending = max(1, max_pending)
-        self._pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="video-job")
+        self.workers = max(1, workers)
+        self._pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="video-job")
         self._futures: dict[str, Future] = {}
         self._lock = threading.Lock()
+        self.token = secrets.token_hex(8)
+        _LIVE_RUNNERS[self.token] = self
 
-    def submit(self, job_id: str, spec: JobSpec) -> None:
+    def submit(self, job_id: str, spec: JobSpec, force: bool = False) -> None:
         """Queue a job in the pool.
 
+        :param force: queue it even past ``max_pending`` (a job accepted before a restart).
         :raises JobQueueFull: ``max_pending`` jobs are already waiting or running.
         """
         with self._lock:
             self._futures = {k: f for k, f in self._futures.items() if not f.done()}
-            if len(self._futures) >= self.max_pending:
+            if len(self._futures) >= self.max_pending and not force:
                 raise JobQueueFull("too many video jobs are waiting; try again in a minute")
             self._futures[job_id] = self._pool.submit(execute_job, job_id, spec, self.store)
 
@@ -436,8 +706,24 @@ class ThreadRunner:
         if future is not None:
             future.cancel()  # only stops a job that has not started; running ones poll the flag
 
+    def identity(self) -> dict:
+        """What a job records about its runner: this process (and this runner in it)."""
+        return thread_runner_identity(self.token)
+
+    def gone(self, job_id: str, runner: dict) -> bool | None:
+        """Whether a job recorded with ``runner`` lost it (None: not a thread-runner job).
+
+        :param job_id: the job.
+        :param runner: the job's recorded ``runner``.
+        """
+        return thread_runner_gone(runner) if runner.get("kind") == "thread" else None
+
+    def forget(self, job_id: str) -> None:
+        """Nothing to drop: the ended process took its queue with it."""
+
     def shutdown(self) -> None:
         """Stop the pool without waiting (tests)."""
+        _LIVE_RUNNERS.pop(self.token, None)
         self._pool.shutdown(wait=False, cancel_futures=True)
 
 
@@ -461,13 +747,14 @@ class RqRunner:
         self.jobs_root = str(jobs_root)
         self.timeout_s = timeout_s
 
-    def submit(self, job_id: str, spec: JobSpec) -> None:
+    def submit(self, job_id: str, spec: JobSpec, force: bool = False) -> None:
         """Enqueue a job.
 
+        :param force: enqueue it even past ``max_pending`` (a job accepted before a restart).
         :raises JobQueueFull: ``max_pending`` jobs are already queued.
         :raises redis.exceptions.RedisError: Redis is not reachable.
         """
-        if self.queue.count >= self.max_pending:
+        if self.queue.count >= self.max_pending and not force:
             raise JobQueueFull("too many video jobs are waiting; try again in a minute")
         self.queue.enqueue_call(func=rq_task, args=(job_id, spec, self.jobs_root), job_id=job_id,
                                 timeout=self.timeout_s, result_ttl=0, failure_ttl=self.timeout_s)
@@ -484,8 +771,49 @@ class RqRunner:
         except (NoSuchJobError, InvalidJobOperation):
             pass
 
+    def identity(self) -> dict:
+        """What a job records about its runner: the RQ queue (the job is found by its id)."""
+        return {"kind": "rq", "queue": self.queue.name}
+
+    def gone(self, job_id: str, runner: dict) -> bool | None:
+        """Whether a job's RQ job is lost: missing from Redis (restarted without persistence,
+        flushed) or ended as failed, stopped or cancelled by RQ. None when it cannot be told
+        (not an RQ job, Redis unreachable).
+
+        :param job_id: the job (and its RQ job's id).
+        :param runner: the job's recorded ``runner``.
+        """
+        if runner.get("kind") != "rq":
+            return None
+        from redis.exceptions import RedisError
+        from rq.exceptions import NoSuchJobError
+        from rq.job import Job
+
+        try:
+            status = Job.fetch(job_id, connection=self.redis).get_status()
+        except NoSuchJobError:
+            return True
+        except (RedisError, ValueError):
+            return None
+        return str(getattr(status, "value", status)) in ("failed", "stopped", "canceled")
+
+    def forget(self, job_id: str) -> None:
+        """Drop what RQ still holds of a lost job, before it is enqueued again."""
+        from redis.exceptions import RedisError
+        from rq.exceptions import NoSuchJobError
+        from rq.job import Job
+
+        with contextlib.suppress(NoSuchJobError, RedisError):
+            Job.fetch(job_id, connection=self.redis).delete()
+
     def shutdown(self) -> None:
         """Nothing to stop: the workers are other processes."""
+
+
+def _other_backend_gone(runner: dict) -> bool:
+    """Whether a job recorded by the other backend has lost its runner, as far as this
+    process can tell: a thread runner's process is checked; RQ cannot be asked without Redis."""
+    return runner.get("kind") == "thread" and thread_runner_gone(runner)
 
 
 class JobManager:
@@ -518,6 +846,7 @@ class JobManager:
         else:
             self.runner = ThreadRunner(self.store, workers, max_pending)
         self._sweeping = threading.Lock()  # one sweep at a time in this process (timer, requests)
+        self._admitting = threading.Lock()
 
     def new_job(self) -> tuple[str, Path]:
         """A fresh job id and its (private, empty) folder, to save the upload into.
@@ -529,7 +858,8 @@ class JobManager:
         folder.mkdir(parents=True, mode=0o700)
         return job_id, folder
 
-    def submit(self, job_id: str, owner: str, spec: JobSpec, token_sha256: str = "") -> dict:
+    def submit(self, job_id: str, owner: str, spec: JobSpec, token_sha256: str = "",
+               extra: dict | None = None, share: Share | None = None) -> dict:
         """Record a job as queued and hand it to the backend.
 
         :param job_id: from :meth:`new_job`.
@@ -537,21 +867,76 @@ class JobManager:
         :param spec: what to analyse (see :class:`JobSpec`).
         :param token_sha256: the hash of the job's token (:func:`new_job_token`): whoever holds
             the token may read and delete it too.
-        :raises JobQueueFull: the queue is full (the job and its folder are removed).
+        :param extra: more fields for its state (who sent it, for fair shares).
+        :param share: the sender's share of the queue (checked with the job's admission).
+        :raises JobShareFull: the sender already has its share of jobs (the job is removed).
+        :raises JobQueueFull: the queue is full (the job and its folder are removed), with
+            :func:`wait_estimate_s` as its ``retry_after_s``.
         """
         now = time.time()
         state = {"id": job_id, "owner": owner, "token_hash": token_sha256, "name": spec.name,
                  "status": "queued", "progress": 0, "error": None, "created": now, "updated": now,
                  "sample_fps": spec.sample_fps, "frames_analyzed": 0,
                  "frames_expected": spec.frames_expected, "keep": spec.keep,
-                 "ttl_s": int(self.retention_s if spec.keep else self.job_ttl_s)}
+                 "ttl_s": int(self.retention_s if spec.keep else self.job_ttl_s),
+                 "runner": self.runner.identity(), "attempts": 1, "note": None, **(extra or {})}
         try:
-            self.store.create(state)
-            self.runner.submit(job_id, spec)
+            with self._admitting:  # one count-then-record at a time in this process
+                if share is not None:
+                    self.check_share(share)
+                self.store.save_spec(job_id, spec)
+                self.store.create(state)
+                self.runner.submit(job_id, spec)
+                self._index(job_id)  # after: a refused job leaves nothing behind
+        except JobShareFull:
+            self.store.remove(job_id)
+            raise
+        except JobQueueFull:
+            self.store.remove(job_id)
+            wait = self.wait_s(lambda _state: True)  # a place frees as the oldest job ends
+            raise JobQueueFull("too many video jobs are waiting or running on the server; try again "
+                               f"in about {spoken_wait(wait)}", wait) from None
         except Exception:
             self.store.remove(job_id)
             raise
         return state
+
+    def _index(self, job_id: str) -> None:
+        """List an accepted job among the unfinished ones (a failure only weakens fair shares)."""
+        try:
+            self.store.mark_active(job_id)
+        except OSError as error:
+            log.error("could not index video job %s: %s", job_id, error)
+
+    def check_share(self, share: Share) -> None:
+        """Refuse a sender that already has its share of waiting or running jobs.
+
+        :param share: the sender and its limit.
+        :raises JobShareFull: naming the limit and about when one of its jobs ends.
+        """
+        states = self.store.active_states()
+        held = sum(share.holds(state) for state in states)
+        if held >= share.limit:
+            wait = wait_estimate_s(states, share.holds, self.runner_count(), time.time())
+            raise JobShareFull(
+                f"{share.who} already has {held} video jobs waiting or running, the most one "
+                f"sender may have at once; send this one when one of them ends, in about "
+                f"{spoken_wait(wait)}", wait)
+
+    def wait_s(self, mine: Callable[[dict], bool]) -> int:
+        """About how long until the first job ``mine`` selects ends (:func:`wait_estimate_s`)."""
+        return wait_estimate_s(self.store.active_states(), mine, self.runner_count(), time.time())
+
+    def runner_count(self) -> int:
+        """Jobs run at once: the pool's threads, or the RQ workers on the queue (at least 1)."""
+        if isinstance(self.runner, ThreadRunner):
+            return self.runner.workers
+        try:
+            from rq import Worker
+
+            return max(1, Worker.count(queue=self.runner.queue))
+        except Exception:  # Redis unreachable: the estimate is only a hint
+            return 1
 
     def get(self, job_id: str) -> dict | None:
         """A job's state, or None when unknown (a dead process's running job is failed here).
@@ -563,20 +948,83 @@ class JobManager:
         return self._current_state(job_id, time.time())
 
     def _current_state(self, job_id: str, now: float) -> dict | None:
-        """A job's state, first recording it as failed if its worker is gone (:func:`is_stopped`)."""
+        """A job's state, first dealing with a job whose runner is gone: re-queued, or failed
+        (:meth:`_recover`); or failed when it has been silent too long (:func:`is_stopped`)."""
         state = self.store.load(job_id)
+        if state and state.get("status") in UNFINISHED and self._runner_gone(job_id, state, now):
+            state = self._recover(job_id, state) or self.store.load(job_id)
         if is_stopped(state, now):
             state = self._record_stopped(job_id, now) or self.store.load(job_id)
         return state
 
+    def _runner_gone(self, job_id: str, state: dict, now: float) -> bool:
+        """Whether the process or RQ job recorded as running an unfinished job has ended (a job
+        recorded before runners were recorded is judged by its silence alone)."""
+        runner = state.get("runner")
+        if not isinstance(runner, dict):
+            return False
+        if runner.get("kind") == "rq" and now - float(state.get("updated", 0)) < RQ_GRACE_S:
+            return False  # maybe not enqueued yet
+        return bool(self.runner.gone(job_id, runner) if runner.get("kind") == self.backend
+                    else _other_backend_gone(runner))
+
+    def _recover(self, job_id: str, state: dict) -> dict | None:
+        """Run a job again whose runner is gone, when its upload is still there; otherwise
+        record it as failed, saying why, its upload deleted first. Once among all processes
+        (:meth:`JobStore.claim`); the new state, or None when another process took it.
+        """
+        attempts = int(state.get("attempts") or 1)
+        if not self.store.claim(job_id, attempts):
+            return None
+        state = self.store.load(job_id)
+        if not state or state.get("status") not in UNFINISHED:
+            return None  # it ended (or was deleted) meanwhile
+        spec = self.store.load_spec(job_id)
+        if spec is None or not Path(spec.video_path).is_file():
+            reason = UPLOAD_GONE_REASON
+        elif attempts >= MAX_ATTEMPTS:
+            reason = TOO_MANY_RESTARTS_REASON.format(attempts)
+        else:
+            return self._requeue(job_id, spec, attempts + 1)
+        log.warning("video job %s lost its runner; recorded as failed: %s", job_id, reason)
+        keep = bool(state.get("keep")) and spec is not None
+        self.store.finish(job_id, keep, status="failed", error=reason, finished=time.time(),
+                          note=RESTARTED_NOTE)
+        return self.store.load(job_id)
+
+    def _requeue(self, job_id: str, spec: JobSpec, attempt: int) -> dict | None:
+        """Queue a job again from the start, in this process's runner."""
+        log.warning("video job %s lost its runner; queued again (attempt %d)", job_id, attempt)
+        self.runner.forget(job_id)
+        self.store.update(job_id, status="queued", progress=0, frames_analyzed=0, error=None,
+                          runner=self.runner.identity(), attempts=attempt, note=RESTARTED_NOTE)
+        try:
+            self.runner.submit(job_id, spec, force=True)
+        except Exception as error:  # Redis gone meanwhile: say so rather than wait for ever
+            log.error("video job %s could not be queued again: %s", job_id, error)
+            self.store.finish(job_id, spec.keep, status="failed", finished=time.time(),
+                              error="the server restarted during the analysis and could not queue "
+                                    "it again; send the video again")
+        return self.store.load(job_id)
+
+    def recover(self) -> int:
+        """Deal with every unfinished job whose runner is gone (start-up); how many there were.
+
+        Reads the index of unfinished jobs, not every job (the sweep reads every job).
+        Re-queued jobs run in this process (thread runner) or go back to the RQ queue.
+        """
+        now, count = time.time(), 0
+        for state in self.store.active_states():
+            if self._runner_gone(state["id"], state, now):
+                count += self._recover(state["id"], state) is not None
+        return count
+
     def _record_stopped(self, job_id: str, now: float) -> dict | None:
-        """Fail a job whose worker died and drop its upload, as a job that fails normally does
-        (results and frames stay until the job expires; a kept video stays)."""
+        """Fail a job whose worker died, its upload deleted first, as a job that fails normally
+        is (results and frames stay until the job expires; a kept video stays)."""
         state = self.store.fail_if_stopped(job_id, now, STOPPED_REASON)
         if state is not None:
             log.warning("video job %s stopped without finishing; recorded as failed", job_id)
-            if not state.get("keep"):
-                self.store.remove_upload(job_id)
         return state
 
     def results(self, job_id: str) -> dict | None:
@@ -619,8 +1067,9 @@ class JobManager:
         return sum(self.delete(job_id) for job_id in self.store.ids_owned_by(owner))
 
     def sweep(self, now: float | None = None) -> int:
-        """Fail jobs whose worker died (dropping their uploads), then remove jobs idle past their
-        lifetime (and folders whose state is gone). A sweep already under way in this process
+        """Re-queue (or fail) jobs whose runner is gone, fail jobs whose worker went silent
+        (dropping their uploads), then remove jobs idle past their lifetime (and folders whose
+        state is gone). A sweep already under way in this process
         (the timer's or a request's) makes this one return at once.
 
         :param now: the current time (tests).
@@ -631,6 +1080,7 @@ class JobManager:
         try:
             now = time.time() if now is None else now
             self.store.remove_trash()
+            self.store.active_states()  # drops finished jobs from the index
             return sum(self.delete(job_id) for job_id in self.store.ids() if self._expired(job_id, now))
         finally:
             self._sweeping.release()

@@ -6,14 +6,15 @@ environment variable (see :mod:`faceinsight.web.settings`); ``config`` overrides
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
 import weakref
 from collections.abc import Callable
-from typing import Any
+from typing import IO, Any
 
-from flask import Flask, current_app, request
+from flask import Flask, Request, current_app, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from faceinsight.jobs import JobManager
@@ -23,7 +24,7 @@ from faceinsight.web.admission import AnalysisGate, ClientDeadlines
 from faceinsight.web.errors import STATED_LIMIT_MB, register_error_handlers
 from faceinsight.web.security import configure_security
 from faceinsight.web.settings import MB, PROJECT_ROOT, load_settings
-from faceinsight.web.uploads import CaptureStore
+from faceinsight.web.uploads import CaptureStore, spool_file, sweep_spool
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +32,7 @@ log = logging.getLogger(__name__)
 MULTIPART_SLACK = 64 * 1024
 UPLOAD_GRACE_S = 10.0  # seconds before an upload's rate floor applies
 VIDEO_ENDPOINTS = frozenset({"videos.create"})
+SPOOL_MAX_AGE_S = 3600  # a video part untouched this long was left by a process that ended
 
 
 class Sweeper:
@@ -74,6 +76,8 @@ class Sweeper:
         captures = _logged_sweep("kept capture", lambda: extensions["faceinsight.captures"].sweep(
             config["FACEINSIGHT_RETENTION_HOURS"] * 3600))
         jobs = _logged_sweep("video job", extensions["faceinsight.jobs"].sweep)
+        _logged_sweep("spooled upload",
+                      lambda: sweep_spool(config["FACEINSIGHT_UPLOAD_DIR"], SPOOL_MAX_AGE_S))
         if captures or jobs:
             log.info("sweep removed %d captures and %d video jobs", captures, jobs)
         return captures, jobs
@@ -101,6 +105,43 @@ def _sweep_every(sweeper_ref: Callable[[], Sweeper | None], interval_s: float,
             return
         sweeper.run()
         del sweeper
+
+
+def recover_jobs_in_background(manager: JobManager) -> threading.Thread:
+    """At start-up, re-queue (or fail, saying why) the video jobs whose process or RQ job has
+    gone, off the start-up path (a large jobs folder takes a while to read).
+
+    :param manager: this app's jobs.
+    """
+    def recover() -> None:
+        if count := _logged_sweep("video job recovery", manager.recover):
+            log.warning("%d video jobs had lost their runner: queued again or failed", count)
+
+    thread = threading.Thread(target=recover, name="job-recovery", daemon=True)
+    thread.start()
+    return thread
+
+
+class FaceInsightRequest(Request):
+    """Flask's request, with a video part spooled in the upload folder (:func:`spool_file`),
+    and removed when the request ends, even one whose body stopped half-way."""
+
+    def _get_file_stream(self, total_content_length: int | None, content_type: str | None,
+                         filename: str | None = None, content_length: int | None = None) -> IO[bytes]:
+        if self.endpoint in VIDEO_ENDPOINTS and filename is not None:
+            spool = spool_file(current_app.config["FACEINSIGHT_UPLOAD_DIR"])
+            if spool is not None:
+                self.__dict__.setdefault("faceinsight_spools", []).append(spool)
+                return spool
+        return super()._get_file_stream(total_content_length, content_type, filename, content_length)
+
+    def close(self) -> None:
+        """Close (so delete) the spooled parts too: a part whose parsing failed (a client gone,
+        a full disk) is in no ``files`` for Werkzeug to close."""
+        for spool in self.__dict__.pop("faceinsight_spools", []):
+            with contextlib.suppress(OSError):
+                spool.close()
+        super().close()
 
 
 def _limit_request_size() -> None:
@@ -182,6 +223,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
                                                settings["FACEINSIGHT_MAX_PHOTO_MB"] * 4 / 3) * MB
                                            + MULTIPART_SLACK)
     app.json.sort_keys = False  # keep faces in the CLI's key order
+    app.request_class = FaceInsightRequest
     configure_security(app)
     register_error_handlers(app)
 
@@ -192,6 +234,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         max_pending=settings["FACEINSIGHT_JOB_QUEUE"], queue_name=settings["FACEINSIGHT_RQ_QUEUE"],
         job_ttl_s=settings["FACEINSIGHT_JOB_TTL_MINUTES"] * 60,
         retention_s=settings["FACEINSIGHT_RETENTION_HOURS"] * 3600)
+    recover_jobs_in_background(app.extensions["faceinsight.jobs"])
     app.extensions["faceinsight.sweeper"] = Sweeper(app, settings["FACEINSIGHT_SWEEP_MINUTES"] * 60)
     app.extensions["faceinsight.analysis_gate"] = AnalysisGate(
         settings["FACEINSIGHT_ANALYSIS_SLOTS"], settings["FACEINSIGHT_ANALYSIS_QUEUE"])

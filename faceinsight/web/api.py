@@ -16,6 +16,7 @@ from faceinsight.pipeline import ImageDecodeError, ImageRefusedError, ImageTooLa
 from faceinsight.web.admission import ClientGoneError, ServerBusyError, client_gone
 from faceinsight.web.errors import ApiError
 from faceinsight.web.openapi import openapi_document
+from faceinsight.web.quota import KEEPING, keep_refusal
 from faceinsight.web.security import session_id
 from faceinsight.web.settings import MB
 from faceinsight.web.uploads import (
@@ -115,7 +116,8 @@ def run_analysis(image: ImageRequest) -> ImageAnalysis:
 def keep_capture(image: ImageRequest, result: dict) -> dict | None:
     """Store the image for a session that opted in; describe what happened, or None.
 
-    A full or read-only upload folder does not fail the analysis: the response says so.
+    A full or read-only upload folder, or a session past its quota (:mod:`quota`), does not
+    fail the analysis: the response says why nothing was kept.
 
     :param image: the parsed request.
     :param result: the analysis as returned to the client.
@@ -125,7 +127,10 @@ def keep_capture(image: ImageRequest, result: dict) -> dict | None:
     owner = session_id()
     try:
         store = current_app.extensions["faceinsight.captures"]
-        capture_id = store.save(owner, image.data, image.name, result)
+        with KEEPING:
+            if refusal := keep_refusal(owner, len(image.data)):
+                return {"storage_error": f"the capture was not kept: {refusal}"}
+            capture_id = store.save(owner, image.data, image.name, result)
     except SessionClearedError:
         return None  # sent before Clear session, answered after it: kept nowhere, as asked
     except OSError as error:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import functools
 import logging
 import time
@@ -65,6 +66,10 @@ def _http_message(error: HTTPException) -> str:
     messages = {404: "not found", 405: "method not allowed"}
     return messages.get(error.code or 0, error.description or error.name)
 
+
+DISK_FULL = frozenset({errno.ENOSPC, errno.EDQUOT})
+DISK_FULL_MESSAGE = ("the server has no room for this upload right now (no space left on its disk); "
+                     "try again later")
 
 DRAIN_CHUNK = 64 * 1024
 DRAIN_SECONDS = 2.0  # a thread waits this long at most for a client that stopped sending
@@ -145,6 +150,16 @@ def register_error_handlers(app: Flask) -> None:
         log.error("Redis error: %s", error)
         return error_response(503, "the video job queue (Redis) is not reachable; try again later",
                               {"Retry-After": "30"})
+
+    @app.errorhandler(OSError)
+    def _disk_full(error: OSError) -> Response:
+        # Werkzeug spools a form part over 500 KB to TMPDIR while it parses the request: a
+        # full disk there (or anywhere a request writes without its own handling) is the
+        # server's state, not a bug.
+        if error.errno in DISK_FULL:
+            log.error("no room to handle a request: %s", error)
+            return error_response(503, DISK_FULL_MESSAGE, {"Retry-After": "60"})
+        return _unexpected(error)
 
     @app.errorhandler(Exception)
     def _unexpected(error: Exception) -> Response:

@@ -156,11 +156,22 @@ SETTINGS: tuple[Setting, ...] = (
             "video jobs run at once per server process (in-process backend)"),
     Setting("FACEINSIGHT_JOB_QUEUE", 8, COUNT,
             "video jobs waiting or running per process (per RQ queue with Redis); 429 above"),
+    Setting("FACEINSIGHT_JOB_PER_CLIENT", 3, COUNT,
+            "video jobs waiting or running per session, or per client address for requests "
+            "without a session cookie (API use); 429 with an estimated `Retry-After` above"),
     Setting("FACEINSIGHT_JOB_TTL_MINUTES", 60.0, QUANTITY,
             "a video job (frames, results) is removed this long after its last activity, "
             "unless the user keeps captures"),
     Setting("FACEINSIGHT_RETENTION_HOURS", 24.0, QUANTITY,
             "kept captures and kept video jobs are swept this long after they were made"),
+    Setting("FACEINSIGHT_KEEP_MAX_MB", 100.0, QUANTITY,
+            "most MiB one session keeps (captures and kept videos together); past it an upload is "
+            "analysed but not kept, and its answer says why (`storage_error`)"),
+    Setting("FACEINSIGHT_KEEP_MAX_ITEMS", 100, COUNT,
+            "most captures and videos one session keeps (the same way past it)"),
+    Setting("FACEINSIGHT_KEEP_MIN_FREE_MB", 1024.0, QUANTITY_OR_OFF,
+            "nothing more is kept while the upload folder's disk has less free space than this "
+            "(MiB); 0 turns the floor off"),
     Setting("FACEINSIGHT_SWEEP_MINUTES", 10.0, QUANTITY_OR_OFF,
             "how often the age-based sweep runs; 0 turns it off"),
     Setting("FACEINSIGHT_CHECK_MODELS", True, _bool,

@@ -13,10 +13,12 @@ import logging
 import re
 import secrets
 import shutil
+import tempfile
 import time
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 from flask import Request, request
 from werkzeug.datastructures import FileStorage
@@ -39,6 +41,7 @@ DATA_URL = re.compile(r"^data:(?P<type>[\w.+-]+/[\w.+-]+)?(?P<params>(;[\w.+-]+=
                       r"(?P<b64>;base64)?,(?P<data>.*)$", re.DOTALL | re.IGNORECASE)  # RFC 2397: any case
 CAPTURES = "captures"
 CLEARED_SUFFIX = ".cleared"  # beside a session's folder: Clear session ran for it
+KEPT_VIDEO_SUFFIX = ".video"  # in a session's folder: names one of its kept videos (the quota)
 TRUE_WORDS = ("true", "1", "yes", "on")  # how a form (or JSON) flag may say yes...
 FALSE_WORDS = ("false", "0", "no", "off")  # ... or no, in any case
 
@@ -93,6 +96,55 @@ def check_photo_type(name: str, mimetype: str) -> None:
         return
     shown = ext or mimetype
     raise ApiError(415, f"unsupported file type {shown!r}: send a JPEG, PNG, BMP, WebP, GIF or TIFF image")
+
+
+SPOOL = ".incoming"  # in the upload folder: video parts as they arrive (see spool_file)
+
+
+def spool_file(upload_dir: Path) -> IO[bytes] | None:
+    """A private temporary file in the upload folder for a video part as it arrives, so that
+    the video is written once, on the disk its job reads it from (Werkzeug would spool it to
+    TMPDIR, and the job folder would get a second copy); it is deleted when closed. None when
+    the folder cannot take it (the caller spools to TMPDIR as before).
+
+    :param upload_dir: the upload folder.
+    """
+    folder = Path(upload_dir) / SPOOL
+    try:
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        return tempfile.NamedTemporaryFile(dir=folder, prefix="video-", suffix=".part")
+    except OSError as error:
+        log.warning("spooling a video part to TMPDIR: the upload folder cannot take it (%s)", error)
+        return None
+
+
+def spooled_path(stream: object, upload_dir: Path) -> Path | None:
+    """The file a part was spooled to by :func:`spool_file`, or None for any other stream."""
+    name = getattr(stream, "name", None)
+    if not isinstance(name, str):
+        return None
+    path = Path(name)
+    return path if path.parent == Path(upload_dir) / SPOOL else None
+
+
+def sweep_spool(upload_dir: Path, max_age_s: float, now: float | None = None) -> int:
+    """Remove spooled parts left by a process that ended mid-upload (untouched for
+    ``max_age_s``: a part still arriving is written to all the time); how many.
+
+    :param upload_dir: the upload folder.
+    :param max_age_s: the age past which a part is abandoned.
+    :param now: the current time (tests).
+    """
+    now = time.time() if now is None else now
+    folder, removed = Path(upload_dir) / SPOOL, 0
+    for path in folder.glob("video-*.part") if folder.is_dir() else []:
+        try:
+            if now - path.stat().st_mtime > max_age_s:
+                path.unlink()
+                removed += 1
+        except OSError:
+            continue
+    return removed
 
 
 def first_bytes(part: FileStorage, count: int = 16) -> bytes:
@@ -300,6 +352,44 @@ class CaptureStore:
                 path.unlink(missing_ok=True)
             raise
         return capture_id
+
+    def note_kept_video(self, owner: str, job_id: str, video: Path) -> None:
+        """Count a kept video against its session's quota: a small file beside its captures
+        names the video (it goes when the video does, see :meth:`usage`).
+
+        :param owner: the session id.
+        :param job_id: the video's job.
+        :param video: the kept video file.
+        :raises OSError: the folder is not writable.
+        """
+        folder = self._folder(owner)
+        if self.was_cleared(owner):
+            return  # its job is refused or deleted with the session
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        write_private(folder / f"{job_id}{KEPT_VIDEO_SUFFIX}", str(video).encode())
+
+    def usage(self, owner: str) -> tuple[int, int]:
+        """What a session keeps: (bytes, items), its captures and kept videos together. A note
+        of a video that is gone (deleted, expired) is dropped.
+
+        :param owner: the session id.
+        """
+        folder = self._folder(owner)
+        size = items = 0
+        for path in folder.iterdir() if folder.is_dir() else []:
+            try:
+                if path.suffix == KEPT_VIDEO_SUFFIX:
+                    size += Path(path.read_text()).stat().st_size
+                    items += 1
+                else:
+                    size += path.stat().st_size
+                    items += path.suffix == ".img"
+            except FileNotFoundError:
+                if path.suffix == KEPT_VIDEO_SUFFIX:
+                    path.unlink(missing_ok=True)
+            except OSError:
+                continue
+        return size, items
 
     def _cleared_mark(self, owner: str) -> Path:
         return self.root / f"{self._folder(owner).name}{CLEARED_SUFFIX}"

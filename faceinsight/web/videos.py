@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import io
 import json
 import logging
 import math
+import os
 import re
 import shutil
 from pathlib import Path
@@ -13,12 +16,28 @@ from pathlib import Path
 from flask import Blueprint, Request, Response, current_app, jsonify, request, send_file, session, url_for
 
 from faceinsight.contract import JOB_FIELDS, VideoDeleted, VideoJob, VideoJobCreated
-from faceinsight.jobs import FINISHED, JobManager, JobQueueFull, JobSpec, may_access, new_job_token
+from faceinsight.jobs import (
+    FINISHED,
+    JobManager,
+    JobQueueFull,
+    JobSpec,
+    Share,
+    may_access,
+    new_job_token,
+)
 from faceinsight.video import DecoderLimits, VideoError, check_limits, probe, read_rate, results_csv
 from faceinsight.web.errors import ApiError
+from faceinsight.web.quota import KEEPING, keep_refusal
 from faceinsight.web.security import session_id
 from faceinsight.web.settings import MB, mib
-from faceinsight.web.uploads import clean_name, first_bytes, form_field, uploaded_file, video_extension
+from faceinsight.web.uploads import (
+    clean_name,
+    first_bytes,
+    form_field,
+    spooled_path,
+    uploaded_file,
+    video_extension,
+)
 
 log = logging.getLogger(__name__)
 blueprint = Blueprint("videos", __name__)
@@ -79,6 +98,47 @@ def refuse_a_cleared_session() -> None:
                             "the clear is analysed; send the video again")
 
 
+def client_key() -> str:
+    """This request's remote address, keyed with the app's secret (job states on disk never
+    hold an address)."""
+    secret = str(current_app.config["SECRET_KEY"]).encode()
+    return hmac.new(secret, (request.remote_addr or "").encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def sender_share() -> Share:
+    """Whose jobs count against this upload's share: its session's, or, for a request without a
+    session cookie (API use), its remote address's cookieless jobs."""
+    limit = int(current_app.config["FACEINSIGHT_JOB_PER_CLIENT"])
+    owner = session_id(create=False)
+    if owner:
+        return Share("owner", owner, limit, "this session")
+    return Share("client", client_key(), limit, "this client (without a session cookie)")
+
+
+def refuse_past_share(share: Share) -> None:
+    """Refuse an upload early, before its body is read, when its sender has its share.
+
+    :raises ApiError: 429 with ``Retry-After``.
+    """
+    try:
+        jobs().check_share(share)
+    except JobQueueFull as error:
+        raise _queue_full(error) from error
+
+
+def _queue_full(error: JobQueueFull) -> ApiError:
+    """The 429 for a full queue or share, with the estimate of when a place frees."""
+    return ApiError(429, str(error), {"Retry-After": str(error.retry_after_s or 60)})
+
+
+def note_kept_video(job_id: str, video: Path) -> None:
+    """Count a kept video against its session's quota (a failure is logged: the job stands)."""
+    try:
+        current_app.extensions["faceinsight.captures"].note_kept_video(session_id(), job_id, video)
+    except OSError as error:
+        log.warning("could not note kept video %s for the quota: %s", job_id, error)
+
+
 def decoder_limits() -> DecoderLimits:
     """The decoding child's limits from the app's settings."""
     config = current_app.config
@@ -88,13 +148,29 @@ def decoder_limits() -> DecoderLimits:
 
 
 def save_upload(stream, path: Path, limit: int) -> int:
-    """Copy an uploaded video to its job folder, refusing it past ``limit`` bytes.
+    """Put an uploaded video in its job folder, refusing it past ``limit`` bytes: a part spooled
+    in the upload folder (:func:`spool_file`) is linked there, anything else copied.
 
     :param stream: the file part's stream.
     :param path: the destination.
     :param limit: the largest size accepted, in bytes.
     :raises ApiError: 413 over the limit, 400 when empty.
     """
+    spooled = spooled_path(stream, current_app.config["FACEINSIGHT_UPLOAD_DIR"])
+    if spooled is not None:
+        stream.flush()
+        size = os.fstat(stream.fileno()).st_size
+        if size > limit:
+            raise ApiError(413, f"the video is too large; the limit is {mib(limit)}")
+        if size == 0:
+            raise ApiError(400, "the uploaded file is empty")
+        try:
+            os.link(spooled, path)  # the same file, under the job's name; the spool's name goes
+            path.chmod(0o600)
+            return size
+        except OSError as error:  # links not supported there: copy as for any stream
+            log.info("could not link the spooled video (%s); copying it", error)
+            stream.seek(0)
     size = 0
     with path.open("wb") as out:
         while chunk := stream.read(COPY_CHUNK):
@@ -125,6 +201,8 @@ def create() -> tuple[Response, int, dict[str, str]]:
     """Start analysing an uploaded video in the background; 202 with the job's id and URL."""
     config = current_app.config
     refuse_a_cleared_session()
+    share = sender_share()
+    refuse_past_share(share)
     part = uploaded_file(request, example="clip.mp4")
     name = clean_name(part.filename)
     ext = video_extension(name, part.mimetype or "", first_bytes(part))
@@ -137,25 +215,30 @@ def create() -> tuple[Response, int, dict[str, str]]:
                        {"Retry-After": "60"}) from error
     try:
         video_path = folder / f"video{ext}"
-        save_upload(part.stream, video_path, int(config["FACEINSIGHT_MAX_VIDEO_MB"] * MB))
+        size = save_upload(part.stream, video_path, int(config["FACEINSIGHT_MAX_VIDEO_MB"] * MB))
         limits = decoder_limits()
         info = probe(str(video_path), config["FACEINSIGHT_MAX_PIXELS"], limits)  # in a child
         sample_fps = read_rate(info, sample_fps)  # the job, and a refusal, say the rate read at
         expected = check_limits(info, sample_fps, config["FACEINSIGHT_VIDEO_MAX_SECONDS"],
                                 config["FACEINSIGHT_VIDEO_MAX_FRAMES"])
-        spec = JobSpec(video_path=str(video_path), job_dir=str(folder), name=name, sample_fps=sample_fps,
-                       keep=bool(session.get("keep")), video=info, frames_expected=expected,
-                       max_seconds=config["FACEINSIGHT_VIDEO_MAX_SECONDS"],
-                       max_frames=config["FACEINSIGHT_VIDEO_MAX_FRAMES"],
-                       max_pixels=config["FACEINSIGHT_MAX_PIXELS"], decoder=limits)
         token, token_sha256 = new_job_token()
-        state = jobs().submit(job_id, session_id(), spec, token_sha256)
+        sender = {"client": share.value} if share.field == "client" else {}
+        with KEEPING:  # the quota's check and the note of what is kept, one step
+            refusal = keep_refusal(session_id(), size) if session.get("keep") else None
+            spec = JobSpec(video_path=str(video_path), job_dir=str(folder), name=name, sample_fps=sample_fps,
+                           keep=bool(session.get("keep")) and not refusal, video=info,
+                           frames_expected=expected, max_seconds=config["FACEINSIGHT_VIDEO_MAX_SECONDS"],
+                           max_frames=config["FACEINSIGHT_VIDEO_MAX_FRAMES"],
+                           max_pixels=config["FACEINSIGHT_MAX_PIXELS"], decoder=limits)
+            state = jobs().submit(job_id, session_id(), spec, token_sha256, extra=sender, share=share)
+            if spec.keep:
+                note_kept_video(job_id, video_path)
     except VideoError as error:
         shutil.rmtree(folder, ignore_errors=True)
         raise ApiError(422, str(error)) from error
     except JobQueueFull as error:
         shutil.rmtree(folder, ignore_errors=True)
-        raise ApiError(429, str(error), {"Retry-After": "60"}) from error  # "in a minute"
+        raise _queue_full(error) from error
     except OSError as error:
         shutil.rmtree(folder, ignore_errors=True)
         raise ApiError(503, f"the server cannot store the video right now: {error.strerror or error}",
@@ -164,7 +247,8 @@ def create() -> tuple[Response, int, dict[str, str]]:
         shutil.rmtree(folder, ignore_errors=True)  # a client gone mid-upload leaves nothing behind
         raise
     url = url_for("videos.status", job_id=job_id)
-    body = VideoJobCreated(id=job_id, status=state["status"], url=url, token=token)
+    not_kept = {"storage_error": f"the video is analysed but not kept: {refusal}"} if refusal else {}
+    body = VideoJobCreated(id=job_id, status=state["status"], url=url, token=token, **not_kept)
     return jsonify(body.dump()), 202, {"Location": url}
 
 

@@ -142,6 +142,7 @@ async function submit(event) {
     }
     followJob(created.url, file.name);
     setProgress(0, "0 % · queued");
+    if (created.storage_error) showMessage(`${file.name}: ${created.storage_error}.`, "warning");
     poll();
   } catch (error) {
     if (job.cancelled) {  // refused after Cancel: it was not kept either
@@ -198,8 +199,9 @@ async function poll() {
     $("video-fps").value = String(state.sample_fps);
   }
   // The file and rate too: after a reload the form no longer shows them.
+  // A note says what happened on the way (e.g. started again after a server restart).
   setProgress(state.progress, `${state.progress} % · ${state.status} · ${state.name || job.name || "video"}, `
-    + `${state.sample_fps} frames/s`);
+    + `${state.sample_fps} frames/s${state.note ? ` · ${state.note}` : ""}`);
   const finished = ["done", "failed", "cancelled"].includes(state.status);
   if (state.keep && (finished || !job.listed)) {
     // A kept video appears in "Kept on the server" when it starts, and again with its outcome.
@@ -209,6 +211,7 @@ async function poll() {
   if (state.status === "done") {
     showResults(state);
     if (state.warning) showMessage(`${job.name}: ${state.warning}.`, "warning");
+    else if (state.note) showMessage(`${state.name || job.name}: ${state.note}; analysed from the start.`);
     resetJob();
   } else if (state.status === "failed" || state.status === "cancelled") {
     showMessage(`The video was not analysed: ${state.error || state.status}`, "error");

@@ -70,6 +70,7 @@ UNFINISHED = frozenset({"queued", "running"})
 JOBS = "jobs"
 ACTIVE = ".jobs-active"  # the index of unfinished jobs, beside the jobs folder (which it leaves
 # to job folders alone: a refused upload leaves nothing there)
+BY_OWNER = ".jobs-by-owner"  # the index of each session's jobs: <hash of the session>/<job id>
 
 
 class JobQueueFull(RuntimeError):
@@ -340,6 +341,7 @@ class JobStore:
     def __init__(self, root: Path):
         self.root = Path(root)
         self.active_root = self.root.parent / ACTIVE
+        self.owners_root = self.root.parent / BY_OWNER
         self._lock = threading.Lock()
 
     def folder(self, job_id: str) -> Path:
@@ -510,6 +512,9 @@ class JobStore:
         """
         with contextlib.suppress(OSError):
             (self.active_root / job_id).unlink()
+        owner = (self.load(job_id) or {}).get("owner")
+        if owner:
+            self.unmark_owned(job_id, owner)
         trash = self.root / f"{TRASH_PREFIX}{job_id}-{secrets.token_hex(4)}"
         try:
             self.folder(job_id).rename(trash)
@@ -531,12 +536,60 @@ class JobStore:
             return []
         return [path.name for path in self.root.iterdir() if valid_job_id(path.name)]
 
+    def owner_folder(self, owner: str) -> Path:
+        """The folder of one session's index (named by a hash: a session id is a secret)."""
+        return self.owners_root / hashlib.sha256(owner.encode()).hexdigest()[:32]
+
+    def mark_owned(self, job_id: str, owner: str) -> None:
+        """List a new job in its session's index, so that listing and clearing a session read
+        that session's jobs only (with 60,000 jobs on disk they read them all: 4.4 s).
+
+        :raises OSError: the folder is not writable.
+        """
+        folder = self.owner_folder(owner)
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        (folder / job_id).touch()
+
+    def unmark_owned(self, job_id: str, owner: str) -> None:
+        """Take a removed job out of its session's index (and the session's folder, once empty)."""
+        folder = self.owner_folder(owner)
+        with contextlib.suppress(OSError):
+            (folder / job_id).unlink()
+        with contextlib.suppress(OSError):
+            folder.rmdir()  # only when empty
+
+    def index_owners(self) -> int:
+        """Build the sessions' index from every job's state, once, where no index exists yet
+        (jobs made before it); returns how many jobs it listed."""
+        if self.owners_root.is_dir():
+            return 0
+        listed = 0
+        for job_id in self.ids():
+            owner = (self.load(job_id) or {}).get("owner")
+            if owner:
+                self.mark_owned(job_id, owner)
+                listed += 1
+        self.owners_root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        return listed
+
     def ids_owned_by(self, owner: str) -> list[str]:
-        """The ids of one session's jobs.
+        """The ids of one session's jobs, from its index: it costs what the session owns, not
+        what the server holds. A listed job that is gone leaves the index.
 
         :param owner: the session id.
         """
-        return [job_id for job_id in self.ids() if (self.load(job_id) or {}).get("owner") == owner]
+        folder = self.owner_folder(owner)
+        if not folder.is_dir():
+            return []
+        owned = []
+        for marker in folder.iterdir():
+            state = self.load(marker.name) if valid_job_id(marker.name) else None
+            if state is None:
+                with contextlib.suppress(OSError):
+                    marker.unlink()
+            elif state.get("owner") == owner:
+                owned.append(marker.name)
+        return owned
 
 
 def _save_frame(folder: Path, number: int, rgb: np.ndarray) -> None:
@@ -836,6 +889,11 @@ class JobManager:
         self.retention_s = retention_s
         self.backend = "rq" if redis_url else "thread"
         self.store = JobStore(self.root)
+        try:
+            if listed := self.store.index_owners():
+                log.info("indexed %d video jobs by session (once: jobs made before the index)", listed)
+        except OSError as error:  # a read-only upload folder: listing falls back to nothing new
+            log.error("could not index the video jobs by session: %s", error)
         self.redis: Any = None
         self.runner: Runner
         if redis_url:
@@ -887,7 +945,7 @@ class JobManager:
                 self.store.save_spec(job_id, spec)
                 self.store.create(state)
                 self.runner.submit(job_id, spec)
-                self._index(job_id)  # after: a refused job leaves nothing behind
+                self._index(job_id, owner)  # after: a refused job leaves nothing behind
         except JobShareFull:
             self.store.remove(job_id)
             raise
@@ -901,10 +959,13 @@ class JobManager:
             raise
         return state
 
-    def _index(self, job_id: str) -> None:
-        """List an accepted job among the unfinished ones (a failure only weakens fair shares)."""
+    def _index(self, job_id: str, owner: str) -> None:
+        """List an accepted job among the unfinished ones and its session's (a failure only
+        weakens fair shares, or leaves the job off its session's list until it expires)."""
         try:
             self.store.mark_active(job_id)
+            if owner:
+                self.store.mark_owned(job_id, owner)
         except OSError as error:
             log.error("could not index video job %s: %s", job_id, error)
 

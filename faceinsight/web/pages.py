@@ -100,7 +100,7 @@ def kept_videos(owner: str) -> list[dict]:
     """The session's video jobs kept with "Keep my captures" on: listed so that the page can
     delete each one (``DELETE`` its ``url``), not only all at once with "Clear session"."""
     manager = current_app.extensions["faceinsight.jobs"]
-    states = (manager.get(job_id) for job_id in manager.store.ids())  # one read of each job
+    states = (manager.get(job_id) for job_id in manager.store.ids_owned_by(owner))
     kept = [state for state in states if state and state.get("owner") == owner and state.get("keep")]
     return [{"id": state["id"], "name": state.get("name") or "video", "created": state["created"],
              "status": state["status"], "url": f"/api/v1/videos/{state['id']}"}

@@ -19,7 +19,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from faceinsight.jobs import JobManager
 from faceinsight.models import ModelError, get_models
-from faceinsight.web import api, pages, videos
+from faceinsight.web import api, apidocs, pages, videos
 from faceinsight.web.admission import AnalysisGate, ClientDeadlines
 from faceinsight.web.errors import STATED_LIMIT_MB, register_error_handlers
 from faceinsight.web.security import configure_security
@@ -243,6 +243,6 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     if hops := settings["FACEINSIGHT_PROXY_HOPS"]:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
     app.before_request(_limit_request_size)
-    for module in (pages, api, videos):
+    for module in (pages, api, apidocs, videos):
         app.register_blueprint(module.blueprint)
     return app

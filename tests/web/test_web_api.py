@@ -286,3 +286,18 @@ def test_a_flag_in_the_url_is_refused_not_ignored(client, astronaut_jpeg: bytes,
     assert response.status_code == 400
     assert response.get_json()["error"] == (f"send {flag!r} in the request body beside the image, "
                                             f"not in the URL")
+
+
+def test_the_api_page_shows_every_route_and_answer(client) -> None:
+    """``/api`` is the OpenAPI document for people: every route and every answer's schema."""
+    document = client.get("/api/v1/openapi.json").get_json()
+    page = client.get("/api")
+    assert page.status_code == 200 and page.mimetype == "text/html"
+    html = page.get_data(as_text=True)
+    for path, item in document["paths"].items():
+        for method in ("get", "post", "delete"):
+            if method in item:
+                assert f"<code>{method.upper()} {path}</code>" in html
+    for name in document["components"]["schemas"]:
+        assert f'id="schema-{name}"' in html
+    assert "<script>" not in html  # nothing inline: the page keeps the app's CSP

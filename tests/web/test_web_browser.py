@@ -850,3 +850,23 @@ def test_an_iphone_heic_photo_is_shown_with_its_boxes(browser, server, tmp_path)
     assert red > blue + 30
     assert page.locator("#photo-results .face-card").count() == 1
     context.close()
+
+
+@pytest.mark.parametrize("theme", ["light", "dark"])
+def test_the_api_page_lists_every_route_readably(browser, server, axe_source, theme):
+    """The footer's API link opens a page a person reads (not raw JSON): every route of the
+    OpenAPI document, its fields and answers; axe-clean in both themes, no sideways scroll."""
+    import json as json_module
+
+    context, page = open_page(browser, server, viewport={"width": 390, "height": 844}, color_scheme=theme)
+    page.click("footer a[href='/api']")
+    page.wait_for_selector("h1")
+    document = json_module.loads(page.evaluate("fetch('/api/v1/openapi.json').then(r => r.text())"))
+    headings = page.locator(".api-route h2").all_text_contents()
+    expected = [f"{method.upper()} {path}" for path, item in document["paths"].items()
+                for method in item if method in ("get", "post", "delete")]
+    assert sorted(headings) == sorted(expected)
+    assert "preview" in page.locator("#post-api-v1-analyze").text_content()
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    assert axe_violations(page, axe_source) == []
+    context.close()

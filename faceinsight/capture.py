@@ -9,6 +9,7 @@ in ``predict.py``'s formats.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ from PIL import Image
 
 from faceinsight import pipeline
 from faceinsight.analyze import face_record, locate_faces
-from faceinsight.cli import describe, whole_number
+from faceinsight.cli import describe, runtime_info_hidden, whole_number
 from faceinsight.models import FaceModels, ModelError, get_models
 
 DEFAULT_OUT = Path("captures")
@@ -155,6 +156,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="print the captured face's record in predict.py's JSON format (read "
                              "from the frame as the camera gave it, before it was saved as JPEG)")
     parser.add_argument("--models", type=Path, default=None, help="folder with manifest.json")
+    parser.add_argument("--verbose", action="store_true",
+                        help="also show the model runtime's INFO lines (hidden by default)")
     return parser.parse_args(argv)
 
 
@@ -162,7 +165,8 @@ def main(argv: list[str] | None = None) -> int:
     """Run the capture; exit status 0 with a face, 1 without one, 2 when nothing could be read."""
     args = parse_args(argv)
     try:
-        models = get_models(args.models)
+        with contextlib.nullcontext() if args.verbose else runtime_info_hidden():
+            models = get_models(args.models)
         capture = open_source(args.device, args.source)
     except (ModelError, CaptureError) as error:
         print(f"error: {error}", file=sys.stderr)

@@ -8,7 +8,9 @@ throwaway folders) for each case and prints what happened:
 * one client without a cookie sends 20 videos: how many are accepted, the 429s' Retry-After,
   and whether a fresh session's upload is then accepted;
 * one session with "Keep my captures" sends 40 photos of 9.7 MiB: how many are kept, and the
-  bytes kept on disk.
+  bytes kept on disk;
+* Redis restarted (no persistence) with two video jobs queued and no RQ worker yet: how long
+  until both are done once a worker starts (where redis-server is installed).
 
 Not a test: the timings depend on the machine.
 
@@ -21,7 +23,10 @@ import argparse
 import json
 import os
 import re
+import shutil
 import signal
+import socket
+import subprocess
 import sys
 import tempfile
 import time
@@ -33,8 +38,8 @@ import requests
 
 # The gunicorn launcher the live-server tests use (tests/web/live_server.py), not a second copy.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "web"))
-from live_server import start_gunicorn, stop_gunicorn, wait_ready  # noqa: E402
-from webhelpers import astronaut, encode, write_video  # noqa: E402
+from live_server import ROOT, start_gunicorn, stop_gunicorn, wait_ready  # noqa: E402
+from webhelpers import astronaut, encode, free_port, write_video  # noqa: E402
 
 FINISHED = ("done", "failed", "cancelled")
 COMMENT = b"\xff\xfe" + (65535).to_bytes(2, "big") + b"x" * 65533  # one JPEG comment segment
@@ -130,18 +135,75 @@ def case_quota(folder: Path) -> None:
         stop_gunicorn(process)
 
 
+def start_redis(port: int) -> subprocess.Popen:
+    """A redis-server without persistence on a loopback port, answering once this returns."""
+    process = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                                "--appendonly", "no"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(100):
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return process
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError("redis-server did not start")
+
+
+def case_redis_restart(folder: Path, video: bytes) -> None:
+    if shutil.which("redis-server") is None:
+        print("Redis restart: skipped (redis-server is not installed)")
+        return
+    port = free_port()
+    redis_url = f"redis://127.0.0.1:{port}/0"
+    redis = start_redis(port)
+    process, url = start_gunicorn(2, 4, folder, {"REDIS_URL": redis_url})
+    worker = None
+    try:
+        wait_ready(url, process)
+        session = requests.Session()
+        session.get(url + "/")
+        jobs = [session.post(url + "/api/v1/videos", files={"file": ("clip.avi", video)},
+                             data={"sample_fps": "2"}).json() for _ in range(2)]
+        redis.terminate()
+        redis.wait(timeout=10)
+        redis = start_redis(port)  # empty: the queued jobs are gone from it
+        restarted = time.monotonic()
+        env = {**os.environ, "FACEINSIGHT_UPLOAD_DIR": str(folder / "uploads"), "PYTHONPATH": str(ROOT)}
+        command = [str(Path(sys.executable).with_name("rq")), "worker", "--url", redis_url, "faceinsight"]
+        worker = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        ended = poll(session, url, jobs, limit_s=300)
+        outcome = Counter(f"{s['status']} ({s.get('note') or s.get('error') or 'first run'})" for s in ended)
+        print(f"Redis restarted with 2 jobs queued: both finished {time.monotonic() - restarted:.1f} s "
+              f"later: {dict(outcome)}")
+    finally:
+        stop_gunicorn(process)
+        for child in (worker, redis):
+            if child is not None and child.poll() is None:
+                child.terminate()
+                try:
+                    child.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    child.kill()
+                    child.wait(timeout=10)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--frames", type=int, default=300,
                         help="frames of the test video (10 fps, all analysed)")
+    parser.add_argument("--case", choices=["kill", "greedy", "quota", "redis"], action="append",
+                        help="run only these cases (default: all)")
     args = parser.parse_args(argv)
+    cases = args.case or ["kill", "greedy", "quota", "redis"]
     cv2.setNumThreads(1)
     with tempfile.TemporaryDirectory(prefix="faceinsight-bench-") as scratch:
         root = Path(scratch)
         video = write_video(root / "clip.avi", frames=args.frames, fps=10.0, side=320).read_bytes()
-        case_kill_worker(root / "kill", video)
-        case_greedy_client(root / "greedy", video)
-        case_quota(root / "quota")
+        runs = {"kill": lambda: case_kill_worker(root / "kill", video),
+                "greedy": lambda: case_greedy_client(root / "greedy", video),
+                "quota": lambda: case_quota(root / "quota"),
+                "redis": lambda: case_redis_restart(root / "redis", video)}
+        for case in cases:
+            runs[case]()
     return 0
 
 

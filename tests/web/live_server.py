@@ -38,7 +38,8 @@ def start_gunicorn(workers: int, threads: int, folder: Path, extra_env: dict[str
            "FACEINSIGHT_INSTANCE_DIR": str(folder / "instance"),
            "PYTHONPATH": str(ROOT),  # this checkout's code, whichever one is installed
            **(extra_env or {})}
-    env.pop("REDIS_URL", None)
+    if "REDIS_URL" not in (extra_env or {}):
+        env.pop("REDIS_URL", None)  # the in-process runner, unless the caller asks for Redis
     process = subprocess.Popen(
         [str(Path(sys.executable).with_name("gunicorn")), "--config", "gunicorn.conf.py",
          "--access-logfile", "/dev/null", "faceinsight.web:create_app()"],

@@ -643,3 +643,23 @@ def test_recover_reads_a_float_emotion_tflite_and_refuses_an_int8_one() -> None:
     assert [layer.name for layer in model.layers if layer.get_weights()][-1] == "emotion"
     with pytest.raises(ValueError, match="int8"):
         tflite_layers(keras_to_tflite(served, calibration=crops))
+
+
+@needs_tensorflow
+def test_recover_dequantises_an_int8_emotion_tflite_when_asked() -> None:
+    """With ``dequantise`` the int8 weights come back as ``(q - zero point) * scale`` per output
+    channel: each layer within one quantisation step of the float weights, the rebuilt network's
+    outputs within the int8 tolerance of the int8 file."""
+    from faceinsight.training.architectures import emotion_model, served_form
+    from faceinsight.training.convert import keras_to_tflite
+    from faceinsight.training.recover import INT8_TOLERANCE, recover, tflite_layers
+
+    served = served_form(emotion_model())
+    crops = np.random.default_rng(0).integers(0, 256, (16, 48, 48), dtype=np.uint8)
+    int8 = keras_to_tflite(served, calibration=crops)
+    floats = tflite_layers(keras_to_tflite(served))
+    for (_, kernel, _), (_, rounded, _) in zip(floats, tflite_layers(int8, dequantise=True), strict=True):
+        step = np.abs(kernel).reshape(len(kernel), -1).max(axis=1) / 127
+        assert (np.abs(kernel - rounded).reshape(len(kernel), -1).max(axis=1) <= step * 0.51 + 1e-3).all()
+    _, worst = recover(int8, crops[:4], dequantise=True)
+    assert worst <= INT8_TOLERANCE

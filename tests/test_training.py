@@ -491,6 +491,66 @@ def test_emotion_training_on_framed_crops_of_faces_in_context(tiny_run: TinyRun)
     assert section["training"]["args"]["background"] == "0.5"
 
 
+def fake_ferplus_and_ckplus(root: Path, astronaut: np.ndarray) -> tuple[Path, Path]:
+    """A FER+ labels.csv voting every fake training face half neutral, half its own label, and
+    a ckplus48-style folder of ten subjects' 48 px faces (one contempt face without emotion7)."""
+    import cv2
+
+    ferplus, ckplus = root / "ferplus", root / "ckplus48"
+    ferplus.mkdir(exist_ok=True)
+    columns = ["neutral", "happiness", "surprise", "sadness", "anger", "disgust", "fear"]
+    ours = ["neutral", "happy", "surprise", "sad", "angry", "disgust", "fear"]
+    lines = ["path," + ",".join(columns) + ",contempt,unknown,NF"]
+    for path in sorted((root / "fer2013" / "train").glob("*/*.jpg")):
+        votes = [5 * (column == "neutral") + 5 * (name == path.parent.name)
+                 for column, name in zip(columns, ours, strict=True)]
+        lines.append(f"train/{path.parent.name}/{path.name}," + ",".join(map(str, votes)) + ",0,0,0")
+    (ferplus / "labels.csv").write_text("\n".join(lines) + "\n")
+    (ckplus / "images").mkdir(parents=True, exist_ok=True)
+    gray = pipeline.to_gray(astronaut)
+    x, y, w, h = HaarDetector().detect(gray)[0]
+    face = cv2.resize(gray[y:y + h, x:x + w], (48, 48), interpolation=cv2.INTER_AREA)
+    rows = ["path,emotion7,ck_label,subject,sequence,frame"]
+    for number in range(10):
+        for emotion in ("happy", "surprise", ""):
+            name = f"images/S{number:03d}_{emotion or 'contempt'}.png"
+            (ckplus / name).write_bytes(encode(face, "PNG"))
+            rows.append(f"{name},{emotion},x,S{number:03d},001,1")
+    (ckplus / "labels.csv").write_text("\n".join(rows) + "\n")
+    return ferplus, ckplus
+
+
+def test_emotion_training_on_ferplus_votes_and_ckplus_training_subjects(tiny_run: TinyRun,
+                                                                        astronaut: np.ndarray) -> None:
+    """Soft targets mix each label with FER+'s votes; CK+'s training subjects join, repeated,
+    through the same framed crops; val/ keeps its one-hot original labels; a round runs."""
+    from faceinsight.training import train_emotion
+    from faceinsight.training.ckplus import is_held_out_subject
+    from faceinsight.training.datasets import load_fer2013
+
+    ferplus, ckplus = fake_ferplus_and_ckplus(tiny_run.root, astronaut)
+    extra = ["--ferplus", str(ferplus), "--soft-weight", "0.5", "--ckplus", str(ckplus),
+             "--ckplus-repeat", "2", "--box-scale", "0.1", "--background", "0.5"]
+    args = train_emotion.parse_args(["--data", str(tiny_run.root / "fer2013"), *extra])
+    fer_train = load_fer2013(args.data, "train", in_context=True)
+    val = load_fer2013(args.data, "val")
+    train, val = train_emotion.with_soft_targets(fer_train, val, args)
+    training_subjects = sum(not is_held_out_subject(f"S{n:03d}") for n in range(10))
+    fer = len(fer_train["label"])
+    assert len(train["images"]) == fer + 2 * 2 * training_subjects  # happy + surprise, x2
+    happy, neutral = EMOTIONS.index("happy"), EMOTIONS.index("neutral")
+    first_happy = np.flatnonzero(fer_train["label"] == happy)[0]
+    assert train["target"][first_happy, happy] == pytest.approx(0.75)
+    assert train["target"][first_happy, neutral] == pytest.approx(0.25)
+    assert (train["target"][fer:].max(axis=1) == 1.0).all()  # CK+ faces keep one-hot labels
+    np.testing.assert_array_equal(val["target"].argmax(axis=1), val["label"])
+    x, y = train_emotion.training_batches(train, args)[0]
+    assert x.shape[1:] == (48, 48, 1) and y.shape == (len(x), len(EMOTIONS))
+    section = continue_training(tiny_run, train_emotion, tiny_run.emotion_out / "best.keras",
+                                "emotion_soft", "--data", str(tiny_run.root / "fer2013"), *extra)
+    assert 0 <= section["summary"]["accuracy"] <= 1
+
+
 def _face_and_blank_in_context(astronaut: np.ndarray) -> tuple[np.ndarray, tuple[int, int, int, int]]:
     """The astronaut's face as a 96 px chip in a mirrored border, beside a blank image of the
     same size, and where the chip lies in both."""
@@ -643,3 +703,23 @@ def test_recover_reads_a_float_emotion_tflite_and_refuses_an_int8_one() -> None:
     assert [layer.name for layer in model.layers if layer.get_weights()][-1] == "emotion"
     with pytest.raises(ValueError, match="int8"):
         tflite_layers(keras_to_tflite(served, calibration=crops))
+
+
+@needs_tensorflow
+def test_recover_dequantises_an_int8_emotion_tflite_when_asked() -> None:
+    """With ``dequantise`` the int8 weights come back as ``(q - zero point) * scale`` per output
+    channel: each layer within one quantisation step of the float weights, the rebuilt network's
+    outputs within the int8 tolerance of the int8 file."""
+    from faceinsight.training.architectures import emotion_model, served_form
+    from faceinsight.training.convert import keras_to_tflite
+    from faceinsight.training.recover import INT8_TOLERANCE, recover, tflite_layers
+
+    served = served_form(emotion_model())
+    crops = np.random.default_rng(0).integers(0, 256, (16, 48, 48), dtype=np.uint8)
+    int8 = keras_to_tflite(served, calibration=crops)
+    floats = tflite_layers(keras_to_tflite(served))
+    for (_, kernel, _), (_, rounded, _) in zip(floats, tflite_layers(int8, dequantise=True), strict=True):
+        step = np.abs(kernel).reshape(len(kernel), -1).max(axis=1) / 127
+        assert (np.abs(kernel - rounded).reshape(len(kernel), -1).max(axis=1) <= step * 0.51 + 1e-3).all()
+    _, worst = recover(int8, crops[:4], dequantise=True)
+    assert worst <= INT8_TOLERANCE

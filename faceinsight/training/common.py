@@ -271,7 +271,8 @@ def jittered_crops(contexts: np.ndarray, boxes: np.ndarray, size: int, rng: np.r
         if paste and rng.random() < paste:
             context = pasted_in_photo(context, chip, rng)
             framed = scaled_box(framed, PASTED_BOX_SCALE)
-        elif background and rng.random() < background:
+        # A batch of one face (a split's last, say) has no other image to borrow a background from.
+        elif background and len(contexts) > 1 and rng.random() < background:
             other = contexts[(index + 1 + int(rng.integers(len(contexts) - 1))) % len(contexts)]
             context = other_background(context, other, framed, rng)
         if low_resolution and rng.random() < low_resolution:

@@ -8,6 +8,12 @@ cut from each face in a mirrored border through the serving crop function, the b
 detector varies it (as the age/gender model trains); ``--detector-framing models`` first frames
 each face as serving does (the served detector's box and the emotion geometry of that folder's
 manifest). Without them, the 48 px crops are shifted.
+
+``--ferplus`` trains on soft targets: each file's original label mixed with FER+'s ten
+annotators' votes (``--soft-weight``, :mod:`faceinsight.training.ferplus`); ``--ckplus`` adds
+the CK+ faces of the training subjects (:mod:`faceinsight.training.ckplus`), repeated
+``--ckplus-repeat`` times, through the same framing and augmentation. ``val/`` is scored against
+its original labels either way.
 """
 
 from __future__ import annotations
@@ -31,7 +37,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     add_training_arguments(parser, out="build/emotion", epochs=14)
     parser.add_argument("--limit-per-class", type=int, default=None, help="smoke runs only")
     add_framing_arguments(parser, box_scale=0.0, box_shift=0.0, box_rotate=0.0)
+    parser.add_argument("--ferplus", type=Path, default=None,
+                        help="FER+ folder (labels.csv): train on soft targets from its votes")
+    parser.add_argument("--soft-weight", type=float, default=0.5,
+                        help="the votes' share of each target with --ferplus (0..1)")
+    parser.add_argument("--ckplus", type=Path, default=None,
+                        help="ckplus48 folder: add the CK+ faces of the training subjects")
+    parser.add_argument("--ckplus-repeat", type=int, default=3,
+                        help="times each CK+ training face appears per epoch")
     return parser.parse_args(argv)
+
+
+def soft_training(args: argparse.Namespace) -> bool:
+    """Whether targets are distributions (FER+ votes or added data) rather than class indices."""
+    return bool(args.ferplus or args.ckplus)
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -51,31 +70,104 @@ def main(argv: list[str] | None = None) -> dict:
     val = load_fer2013(args.data, "val", args.cache, limit_per_class=args.limit_per_class)
     print(f"train {len(train['label'])} crops, val {len(val['label'])} crops", flush=True)
 
+    if soft_training(args):
+        train, val = with_soft_targets(train, val, args)
     train_batches = training_batches(train, args)
-    val_batches = AugmentedBatches(val["images"], val["label"], 256, args.seed, 0, augment=False)
+    val_batches = AugmentedBatches(val["images"], val["target"] if soft_training(args) else val["label"],
+                                   256, args.seed, 0, augment=False)
     model = new_model(emotion_model, args.init_weights)
     compile_and_fit(model, train_batches, val_batches, args, "val_accuracy", "max",
-                    started, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+                    started, **loss_and_metrics(args))
 
     from faceinsight.training.report import report_emotion
     return report_emotion(args.out, val, args.reports)
 
 
+def loss_and_metrics(args: argparse.Namespace) -> dict:
+    """Cross-entropy on class indices, or on target distributions (soft targets); accuracy
+    either way is the argmax against the target's argmax (``val/``: its original label)."""
+    if not soft_training(args):
+        return {"loss": "sparse_categorical_crossentropy", "metrics": ["accuracy"]}
+    import keras
+
+    return {"loss": "categorical_crossentropy",
+            "metrics": [keras.metrics.CategoricalAccuracy(name="accuracy")]}
+
+
+def with_soft_targets(train: dict, val: dict, args: argparse.Namespace) -> tuple[dict, dict]:
+    """``target`` distributions for both splits: training's from FER+ votes (with ``--ferplus``)
+    and CK+'s training subjects added (with ``--ckplus``); ``val/``'s one-hot original labels."""
+    import numpy as np
+
+    from faceinsight.labels import EMOTIONS
+    from faceinsight.training.ferplus import read_votes, soft_targets, votes_for
+
+    one_hot = np.eye(len(EMOTIONS), dtype=np.float32)
+    train = dict(train, target=one_hot[train["label"]])
+    if args.ferplus:
+        votes = read_votes(args.ferplus / "labels.csv")
+        train_votes = votes_for(train["names"], "train", votes)
+        print(f"FER+ votes for {int((train_votes.sum(axis=1) > 0).sum())} of {len(train_votes)} "
+              f"training faces; soft weight {args.soft_weight}", flush=True)
+        train["target"] = soft_targets(train["label"], train_votes, args.soft_weight)
+    if args.ckplus:
+        train = with_ckplus(train, args)
+    return train, dict(val, target=one_hot[val["label"]])
+
+
+def with_ckplus(train: dict, args: argparse.Namespace) -> dict:
+    """``train`` with CK+'s training-subject faces appended ``--ckplus-repeat`` times, framed as
+    FER2013's are (faces in context when training cuts framed crops), after FER2013's faces."""
+    import numpy as np
+
+    from faceinsight.labels import EMOTIONS
+    from faceinsight.training.ckplus import load_ckplus
+
+    faces = load_ckplus(args.ckplus, held_out=False, in_context=framed(args))
+    repeat = max(1, args.ckplus_repeat)
+    print(f"CK+: {len(faces['label'])} training-subject faces, x{repeat}", flush=True)
+    images = np.concatenate([train["images"]] + [faces["images"]] * repeat)
+    target = np.concatenate([train["target"]]
+                            + [np.eye(len(EMOTIONS), dtype=np.float32)[faces["label"]]] * repeat)
+    label = np.concatenate([train["label"]] + [faces["label"]] * repeat)
+    names = np.concatenate([train["names"]] + [faces["names"]] * repeat)
+    return {"images": images, "target": target, "label": label, "names": names,
+            "ckplus_faces": faces["names"], "ckplus_repeat": repeat}
+
+
 def training_batches(train: dict, args: argparse.Namespace):
     """Framed crops of faces in context (:func:`framed` options) or shifted 48 px crops."""
     from faceinsight.training.batches import AugmentedBatches, FramedBatches
-    from faceinsight.training.common import BoxJitter, augmentation_options, served_boxes
+    from faceinsight.training.common import BoxJitter, augmentation_options
     from faceinsight.training.datasets import FER_CHIP_SIDE, FER_CONTEXT_PAD, chip_box
 
+    targets = train.get("target", train["label"])
     if not framed(args):
-        return AugmentedBatches(train["images"], train["label"], args.batch_size, args.seed,
+        return AugmentedBatches(train["images"], targets, args.batch_size, args.seed,
                                 shift=4, **augmentation_options(args))
     jitter = BoxJitter(args.box_scale, args.box_shift, args.box_rotate)
     chip = chip_box(FER_CHIP_SIDE, FER_CONTEXT_PAD)
-    box = served_boxes(args, train["images"], chip, "emotion")
-    return FramedBatches(train["images"], box, train["label"],
+    box = framed_boxes(train, args, chip)
+    return FramedBatches(train["images"], box, targets,
                          args.batch_size, args.seed, FER_CHIP_SIDE, jitter, None, args.erase,
                          args.workers, args.background, args.low_resolution, args.paste, chip)
+
+
+def framed_boxes(train: dict, args: argparse.Namespace, chip: tuple[int, int, int, int]):
+    """:func:`served_boxes` for FER2013's faces and for CK+'s (each face once) apart: each set's
+    detections are cached under its own fingerprint, so adding CK+ detects no FER2013 face again."""
+    import numpy as np
+
+    from faceinsight.training.common import served_boxes
+
+    if "ckplus_faces" not in train:
+        return served_boxes(args, train["images"], chip, "emotion")
+    fer, count = len(train["images"]) - len(train["ckplus_faces"]) * train["ckplus_repeat"], \
+        len(train["ckplus_faces"])
+    parts = [train["images"][:fer], train["images"][fer:fer + count]]
+    fer_boxes, ck_boxes = (np.broadcast_to(served_boxes(args, faces, chip, "emotion"), (len(faces), 4))
+                           for faces in parts)
+    return np.concatenate([fer_boxes] + [ck_boxes] * int(train["ckplus_repeat"]))
 
 
 if __name__ == "__main__":

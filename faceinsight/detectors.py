@@ -288,8 +288,9 @@ class BlazeFaceDetector:
         The full-range model misses a face that fills its input (it learnt faces at a distance):
         35 % of UTKFace's 200 px validation chips, a saved crop, an avatar, an ID photo, a close
         webcam frame gave no face. The copy is shrunk so that, padded by :data:`PADDED_BORDER`
-        of its longer side on every side with its edge pixels repeated, it is the model's input;
-        there the face is two thirds of the input, as the model knows faces. Its boxes pass the
+        of its longer side on every side with its edge pixels repeated, it is the model's input,
+        where a face that filled the image is two thirds of it (chips found 0.652 -> 0.994; the
+        other borders and BlazeFace's short-range model measured in docs/MODELS.md). Its boxes pass the
         same score and Haar rules (:meth:`detect` on the copy), then only those of
         :data:`PADDED_MIN_SHARE` of the longer side or more are kept (a smaller face was the
         first look's to find; the copy's smaller boxes were nearly all background), mapped back

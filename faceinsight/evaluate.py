@@ -10,7 +10,10 @@ and the CLI do. Beside each served figure stand two more answers on the same fac
 crop (the chip fed straight to the model) and the true square (the decoded photo cut at the
 square where the chip was placed, no detector). Served against true square is what the detector
 and its calibrated crop cost; true square against bare is what the photo itself costs (the
-feathered edge, resampling, JPEG). Writes ``reports/served_eval.json``.
+feathered edge, resampling, JPEG). Beside those photos, two sets of tight crops, a face filling
+the image as a saved crop, an avatar or an ID photo does: UTKFace's validation chips as they are
+(their own 200 px JPEG files) and FER2013's ``val/`` faces enlarged to 192 px. Writes
+``reports/served_eval.json``.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from faceinsight.models import FaceModels, models_folder
 
 SCENE_SIZE = (640, 480)
 FACE_SIDES = (60, 250)  # placed face (chip) sides, pixels
+ENLARGED_SIDE = 192  # FER2013's 48 px faces enlarged to this side: a tight crop of a face
 
 
 @dataclass
@@ -144,13 +148,14 @@ def encode_jpeg(image: np.ndarray, quality: int = 92) -> bytes:
 def served_faces(photos: list, models: FaceModels) -> tuple[list[dict], dict]:
     """Run every photo through the served path; pair each placed face with its answer.
 
-    :param photos: ``(image, [Placed, ...])`` pairs.
+    :param photos: ``(image, [Placed, ...])`` pairs; an image is an RGB array (sent as a JPEG)
+        or a file's bytes (sent as they are).
     :returns: one row per placed face (``found``, labels, served and bare answers) and the
         detection counts.
     """
     rows, false_positives, seconds = [], 0, 0.0
     for image, placed in photos:
-        jpeg = encode_jpeg(image)
+        jpeg = image if isinstance(image, bytes) else encode_jpeg(image)
         started = time.perf_counter()
         result = analyze.analyze_bytes(jpeg, models=models)
         seconds += time.perf_counter() - started
@@ -198,6 +203,32 @@ def mirrored_photos(chips: list, labels: list[dict], models: FaceModels, rng) ->
     for chip, label in zip(chips, labels, strict=True):
         image, square = in_mirrored_border(chip, rng)
         photos.append((image, [Placed(square, label, bare_answer(chip, models))]))
+    return photos
+
+
+def utkface_chips_as_they_are(folder: Path, count: int, models: FaceModels) -> list:
+    """The first ``count`` UTKFace validation chips as their own files (200 px JPEGs, the face
+    filling the image), each with its bare answer: a tight crop through the served path."""
+    from faceinsight.training.datasets import parse_utkface_name, utkface_names
+
+    photos = []
+    for name in utkface_names(folder, validation=True)[:count]:
+        record = parse_utkface_name(name)
+        data = pipeline.read_image_file(folder / name)
+        chip = pipeline.decode_image(data)
+        labels = {"age": record.age, "gender": record.gender}
+        square = (0, 0, min(chip.shape[:2]))
+        photos.append((data, [Placed(square, labels, bare_answer(chip, models))]))
+    return photos
+
+
+def enlarged_photos(chips: list, labels: list[dict], models: FaceModels) -> list:
+    """Each face alone, enlarged to :data:`ENLARGED_SIDE` px and filling the image, with its
+    bare answer: FER2013's tight 48 px faces as a tight crop of a larger photo."""
+    photos = []
+    for chip, label in zip(chips, labels, strict=True):
+        image = cv2.resize(chip, (ENLARGED_SIDE, ENLARGED_SIDE), interpolation=cv2.INTER_CUBIC)
+        photos.append((image, [Placed((0, 0, ENLARGED_SIDE), label, bare_answer(chip, models))]))
     return photos
 
 
@@ -286,6 +317,9 @@ def evaluate(utkface: Path, fer2013: Path, models: FaceModels, faces: int, seed:
     fer_chips, fer_labels = load_fer_validation(fer2013, faces, rng)
     fer_scenes, _ = served_faces(scene_photos(fer_chips, fer_labels, models, rng), models)
     fer_mirrored, _ = served_faces(mirrored_photos(fer_chips, fer_labels, models, rng), models)
+    # Tight crops last, drawing nothing from rng: the rows above stay as they were.
+    chips_as_they_are, _ = served_faces(utkface_chips_as_they_are(utkface, faces, models), models)
+    fer_enlarged, _ = served_faces(enlarged_photos(fer_chips, fer_labels, models), models)
     return {
         "detector": models.detector.name,
         "photos": {**scene_counts,
@@ -295,6 +329,8 @@ def evaluate(utkface: Path, fer2013: Path, models: FaceModels, faces: int, seed:
         "age_gender_mirrored_border": age_gender_figures(mirrored),
         "emotion_in_photos": emotion_figures(fer_scenes),
         "emotion_mirrored_border": emotion_figures(fer_mirrored),
+        "age_gender_chips_as_they_are": age_gender_figures(chips_as_they_are),
+        "emotion_enlarged": emotion_figures(fer_enlarged),
     }
 
 

@@ -7,7 +7,7 @@ import io
 import cv2
 import numpy as np
 import pytest
-from face_helpers import box_on_astronaut_face, encode, encode_heic, png_claiming
+from face_helpers import ASTRONAUT_FACE, box_on_astronaut_face, encode, encode_heic, png_claiming
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image, ImageFile
@@ -387,6 +387,60 @@ def test_clip_box_keeps_a_box_inside_the_image() -> None:
     assert pipeline.clip_box((90, 40, 30, 30), 100, 50) == (90, 40, 10, 10)
     assert pipeline.clip_box((10, 10, 20, 20), 100, 50) == (10, 10, 20, 20)
     assert pipeline.clip_box((150, 60, 10, 10), 100, 50) == (99, 49, 1, 1)
+
+
+def tight_crop(astronaut: np.ndarray, face: tuple[int, int, int, int], side: int) -> np.ndarray:
+    """The astronaut's photo cut at ``face`` (x0, y0, x1, y1), enlarged to ``side`` pixels: a
+    saved crop, an avatar, an ID photo."""
+    x0, y0, x1, y1 = face
+    return cv2.resize(astronaut[y0:y1, x0:x1], (side, side), interpolation=cv2.INTER_CUBIC)
+
+
+def on_the_tight_crop_face(box, face: tuple[int, int, int, int], side: int) -> bool:
+    """Whether a box found in a :func:`tight_crop` lies on the astronaut's face."""
+    x0, y0, x1, _ = face
+    scale = (x1 - x0) / side
+    return box_on_astronaut_face((round(box[0] * scale + x0), round(box[1] * scale + y0),
+                                  round(box[2] * scale), round(box[3] * scale)))
+
+
+# Her face from forehead to chin, and the same cut 15 px into it at the top and left.
+ASTRONAUT_FACE_CUT = (ASTRONAUT_FACE[0] + 15, ASTRONAUT_FACE[1] + 15, *ASTRONAUT_FACE[2:])
+
+
+@pytest.mark.parametrize("face", [ASTRONAUT_FACE, ASTRONAUT_FACE_CUT], ids=["face box", "cut by the edge"])
+def test_a_face_filling_the_image_is_found_and_read(astronaut: np.ndarray, models: FaceModels,
+                                                   face: tuple[int, int, int, int]) -> None:
+    """A face that fills the image, as a saved crop does: one box on it, read as a woman."""
+    crop = decode_image(encode(tight_crop(astronaut, face, 300), "JPEG", quality=92))
+    result = analyze_image(crop, models=models)
+    assert len(result.faces) == 1, result.faces
+    [found] = result.faces
+    assert on_the_tight_crop_face(found["box"], face, 300) and found["gender"] == "female", found
+
+
+def test_a_face_the_first_look_misses_is_found_by_the_padded_look(astronaut: np.ndarray) -> None:
+    """The full-range model misses some faces that fill its input (a third of UTKFace's chips);
+    the second look, at a copy with a border, finds them, in the image's own pixels."""
+    blazeface = FaceModels(MODELS_DIR, detector="blazeface").detector
+    crop = tight_crop(astronaut, ASTRONAUT_FACE_CUT, 300)
+    assert blazeface.detect_scored(crop, second_look=False) == []  # the case this test is about
+    [box] = blazeface.detect(crop)
+    assert on_the_tight_crop_face(box, ASTRONAUT_FACE_CUT, 300), box
+
+
+@pytest.mark.parametrize("name", ["blank", "noise", "suit", "rocket", "coffee"])
+def test_an_image_without_a_face_gives_none_at_the_second_look_either(astronaut: np.ndarray,
+                                                                     models: FaceModels, name: str) -> None:
+    from skimage import data
+
+    images = {"blank": lambda: np.full((200, 200, 3), 200, np.uint8),
+              "noise": lambda: np.random.default_rng(0).integers(0, 256, (200, 200, 3), np.uint8),
+              "suit": lambda: astronaut[300:, :212], "rocket": lambda: data.rocket()[100:400, 200:500],
+              "coffee": lambda: data.coffee()[:300, :300]}
+    image = np.ascontiguousarray(images[name]())
+    assert models.detector.detect(image) == []
+    assert analyze_image(image, models=models).faces == []
 
 
 def test_a_group_photo_under_1280_px_gives_every_face(astronaut: np.ndarray) -> None:

@@ -652,6 +652,11 @@ def test_detections_of_training_faces_are_kept_between_rounds(astronaut: np.ndar
         checked = BlazeFaceDetector(detector.model)
         checked.checker = HaarDetector(max_side=320)
         assert detector_fingerprint(checked) != detector_fingerprint(detector)
+
+        class Looser(BlazeFaceDetector):  # its class's settings decide boxes too: the second look's
+            PADDED_MIN_SHARE = 0.3
+
+        assert detector_fingerprint(Looser(detector.model)) != detector_fingerprint(detector)
     assert detector_fingerprint(HaarDetector()) == detector_fingerprint(HaarDetector())
 
 

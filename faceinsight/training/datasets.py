@@ -149,13 +149,14 @@ def cached_detections(contexts: np.ndarray, chip: tuple[int, int, int, int], det
 
 
 def detector_fingerprint(detector) -> str:
-    """A digest of what decides a detector's boxes: its kind, its weights, its thresholds (and
-    those of a detector it asks, such as BlazeFace's Haar check) and OpenCV's version (the Haar
-    cascade ships with OpenCV)."""
+    """A digest of what decides a detector's boxes: its kind, its weights, its thresholds and
+    its class's settings (such as BlazeFace's second look at a padded copy), those of a detector
+    it asks (BlazeFace's Haar check) and OpenCV's version (the Haar cascade ships with OpenCV)."""
     import cv2
 
     digest = hashlib.sha256(f"{detector.name} {cv2.__version__}".encode())
-    for key, value in sorted(vars(detector).items()):
+    settings = {key: getattr(type(detector), key) for key in dir(type(detector)) if key.isupper()}
+    for key, value in sorted({**settings, **vars(detector)}.items()):
         if isinstance(value, bytes):
             digest.update(hashlib.sha256(value).digest())
         elif isinstance(value, (int, float, str)):

@@ -561,10 +561,11 @@ class JobStore:
     def index_owners(self) -> int:
         """Build the sessions' index from every job's state, once, where no index exists yet
         (jobs made before it); returns how many jobs it listed."""
-        if self.owners_root.is_dir():
+        ids = self.ids()
+        if self.owners_root.is_dir() or not ids:  # none yet: each is indexed as it comes
             return 0
         listed = 0
-        for job_id in self.ids():
+        for job_id in ids:
             owner = (self.load(job_id) or {}).get("owner")
             if owner:
                 self.mark_owned(job_id, owner)

@@ -95,7 +95,8 @@ def check_photo_type(name: str, mimetype: str) -> None:
     if not ext and (mimetype.startswith("image/") or mimetype in NEUTRAL_TYPES):
         return
     shown = ext or mimetype
-    raise ApiError(415, f"unsupported file type {shown!r}: send a JPEG, PNG, BMP, WebP, GIF or TIFF image")
+    raise ApiError(415, f"unsupported file type {shown!r}: send a JPEG, PNG, HEIC, BMP, WebP, GIF or "
+                        "TIFF image")
 
 
 SPOOL = ".incoming"  # in the upload folder: video parts as they arrive (see spool_file)

@@ -100,8 +100,11 @@ def test_hostile_video_names_are_cleaned(client, app_config, tmp_path: Path) -> 
         assert state["status"] == "done" and state["name"] == kept.format(ext="avi")
         assert state["results"]["video"]["name"] == kept.format(ext="avi")
     uploads = app_config["FACEINSIGHT_UPLOAD_DIR"]
-    names = {p.name for p in uploads.rglob("*") if p.is_file()}
+    index = uploads / ".jobs-by-owner"  # each session's jobs, by job id under a hash of the session
+    names = {p.name for p in uploads.rglob("*") if p.is_file() and index not in p.parents}
     assert names <= {"state.json", "results.json"} | {f"{n}.jpg" for n in range(10)}, names
+    assert all(re.fullmatch(r"[0-9a-f]{32}/[0-9a-f]{32}", p.relative_to(index).as_posix())
+               for p in index.rglob("*") if p.is_file())
 
 
 def test_limits_come_from_the_environment_per_kind(app_config: dict, tmp_path: Path, monkeypatch) -> None:

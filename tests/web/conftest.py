@@ -9,7 +9,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -95,3 +95,20 @@ def redis_url(tmp_path_factory) -> Iterator[str]:
 def pytest_configure(config) -> None:
     config.addinivalue_line(
         "markers", "browser: runs the page in headless Chromium (skip with -m 'not browser')")
+
+
+@pytest.fixture
+def make_app(app_config: dict) -> Iterator[Callable[..., object]]:
+    """Make apps on ``app_config`` with overrides (``make(FACEINSIGHT_...=...)``); each one's
+    sweeper and job pool are stopped when the test ends."""
+    made: list = []
+
+    def make(**overrides):
+        application = create_app({**app_config, **overrides})
+        made.append(application)
+        return application
+
+    yield make
+    for application in made:
+        application.extensions["faceinsight.sweeper"].stop()
+        application.extensions["faceinsight.jobs"].shutdown()

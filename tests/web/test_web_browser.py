@@ -792,6 +792,17 @@ def test_cancel_once_the_upload_has_left_deletes_the_job(browser, server, tmp_pa
     context.close()
 
 
+def choose_photo(browser, server, path: Path):
+    """A fresh page's Photo tab given one file to read; returns the context, the page and the
+    boxed picture once it is drawn."""
+    context, page = open_page(browser, server)
+    page.click("#tab-photo")
+    page.set_input_files("#photo-input", str(path))
+    canvas = page.locator("#photo-results .photo-canvas")
+    canvas.wait_for()
+    return context, page, canvas
+
+
 def phone_photo() -> bytes:
     """A 4000x3000 phone photo of three people of over 10 MiB, stored sideways with EXIF
     orientation 6 as a phone held upright stores it (read sideways, no face is found)."""
@@ -816,11 +827,7 @@ def test_a_phone_photo_over_the_limit_is_shrunk_in_the_browser_and_read(browser,
     path = tmp_path / "IMG_4032.JPG"
     path.write_bytes(phone_photo())
     assert path.stat().st_size > 10 * 1024 * 1024
-    context, page = open_page(browser, server)
-    page.click("#tab-photo")
-    page.set_input_files("#photo-input", str(path))
-    canvas = page.locator("#photo-results .photo-canvas")
-    canvas.wait_for()
+    context, page, canvas = choose_photo(browser, server, path)
     assert canvas.get_attribute("data-faces") == "3"
     width, height = page.evaluate("(() => { const c = document.querySelector('#photo-results canvas');"
                                   " return [c.width, c.height]; })()")
@@ -836,11 +843,7 @@ def test_an_iphone_heic_photo_is_shown_with_its_boxes(browser, server, tmp_path)
 
     path = tmp_path / "IMG_0001.HEIC"
     path.write_bytes(encode_heic(astronaut()))
-    context, page = open_page(browser, server)
-    page.click("#tab-photo")
-    page.set_input_files("#photo-input", str(path))
-    canvas = page.locator("#photo-results .photo-canvas")
-    canvas.wait_for()
+    context, page, canvas = choose_photo(browser, server, path)
     assert canvas.get_attribute("data-faces") == "1"
     # The picture is drawn: her face's pixels are skin, not an empty canvas.
     red, blue = page.evaluate("""(() => {

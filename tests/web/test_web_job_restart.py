@@ -12,7 +12,7 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -60,18 +60,6 @@ def uploads(manager: JobManager, job_id: str) -> list[Path]:
     return list(manager.store.folder(job_id).glob("video*"))
 
 
-@pytest.fixture
-def make_app(app_config: dict) -> Iterator[Callable[..., object]]:
-    made: list = []
-
-    def make(**overrides):
-        application = create_app({**app_config, **overrides})
-        made.append(application)
-        return application
-
-    yield make
-    for application in made:
-        application.extensions["faceinsight.jobs"].shutdown()
 
 
 @pytest.fixture

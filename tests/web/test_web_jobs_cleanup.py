@@ -8,7 +8,7 @@ import gc
 import io
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -131,19 +131,6 @@ def test_a_stopped_job_whose_state_cannot_be_written_still_reads_failed(app, mon
 
 # --- the timed sweep (defect B) -----------------------------------------------------------------
 
-@pytest.fixture
-def make_app(app_config: dict) -> Iterator[Callable[..., object]]:
-    made: list = []
-
-    def make(**overrides):
-        application = create_app({**app_config, **overrides})
-        made.append(application)
-        return application
-
-    yield make
-    for application in made:
-        application.extensions["faceinsight.sweeper"].stop()
-        application.extensions["faceinsight.jobs"].shutdown()
 
 
 def add_job(manager: JobManager, status: str = "done", silent_s: float = 0.0) -> str:

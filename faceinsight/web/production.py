@@ -20,6 +20,7 @@ import socket
 import string
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -39,28 +40,34 @@ def free_loopback_port() -> int:
         return probe.getsockname()[1]
 
 
-def write_nginx_config(folder: Path, listen: str, upstream: str, max_upload_mb: float) -> Path:
-    """nginx's configuration and temporary folders in ``folder`` (its prefix); returns the file.
+def write_nginx_config(folder: Path, listen: str, upstream: str, max_upload_mb: float) -> tuple[Path, Path]:
+    """nginx's configuration and temporary folders; returns the configuration file and the
+    temporary folder (in ``folder`` unless run as root).
 
-    :param folder: nginx's prefix: its pid file, configuration and temporary files.
+    :param folder: nginx's prefix: its pid file, configuration and (not as root) temporary files.
     :param listen: where nginx listens (``host:port`` or a port).
     :param upstream: gunicorn's ``host:port``.
     :param max_upload_mb: the app's largest upload (a video), in MiB.
     """
-    user = ""
-    for name in TEMP_FOLDERS:
-        (folder / "tmp" / name).mkdir(parents=True, exist_ok=True)
-    if os.geteuid() == 0:  # nginx's workers drop to nobody: they must write its temporary files
+    user, temp = "", folder / "tmp"
+    if os.geteuid() == 0:
+        # nginx's workers drop to nobody, who may not get through the instance folder's parents
+        # (a home folder is private): their temporary files go in a folder of their own in the
+        # system's temporary folder (uploads over 1 MiB failed with 500 otherwise).
         nobody = pwd.getpwnam("nobody")
         user = f"user nobody {_group_name(nobody.pw_gid)};"
-        for path in [folder / "tmp", *(folder / "tmp" / name for name in TEMP_FOLDERS)]:
+        temp = Path(tempfile.mkdtemp(prefix="faceinsight-nginx-"))
+        for path in [temp, *(temp / name for name in TEMP_FOLDERS)]:
+            path.mkdir(exist_ok=True)
             os.chown(path, nobody.pw_uid, nobody.pw_gid)
+    for name in TEMP_FOLDERS:
+        (temp / name).mkdir(parents=True, exist_ok=True)
     text = string.Template(NGINX_TEMPLATE.read_text()).safe_substitute(
-        user=user, listen=listen, upstream=upstream, per_client=PER_CLIENT_CONNECTIONS,
+        user=user, temp=temp, listen=listen, upstream=upstream, per_client=PER_CLIENT_CONNECTIONS,
         max_body_mb=int(max_upload_mb) + FORM_SLACK_MB, max_upload_mb=f"{max_upload_mb:g}")
     config = folder / "nginx.conf"
     config.write_text(text)
-    return config
+    return config, temp
 
 
 def _group_name(gid: int) -> str:
@@ -69,12 +76,13 @@ def _group_name(gid: int) -> str:
     return grp.getgrgid(gid).gr_name
 
 
-def commands(folder: Path, port: int, host: str, redis_url: str | None) -> dict[str, list[str]]:
-    """The command of each process: nginx, gunicorn and, with Redis, an RQ worker."""
+def commands(folder: Path, port: int, host: str, redis_url: str | None) -> tuple[dict[str, list[str]], Path]:
+    """The command of each process (nginx, gunicorn and, with Redis, an RQ worker), and nginx's
+    temporary folder."""
     settings = load_settings()
     upstream = f"127.0.0.1:{free_loopback_port()}"
     max_upload = max(settings["FACEINSIGHT_MAX_VIDEO_MB"], settings["FACEINSIGHT_MAX_PHOTO_MB"] * 4 / 3)
-    config = write_nginx_config(folder, f"{host}:{port}", upstream, max_upload)
+    config, temp = write_nginx_config(folder, f"{host}:{port}", upstream, max_upload)
     nginx = shutil.which("nginx") or "/usr/sbin/nginx"
     bin_dir = Path(sys.executable).parent
     found = {
@@ -85,7 +93,7 @@ def commands(folder: Path, port: int, host: str, redis_url: str | None) -> dict[
     if redis_url:
         found["rq worker"] = [str(bin_dir / "rq"), "worker", "--url", redis_url,
                               settings["FACEINSIGHT_RQ_QUEUE"]]
-    return found
+    return found, temp
 
 
 def supervise(children: dict[str, subprocess.Popen]) -> int:
@@ -130,12 +138,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     folder = load_settings()["FACEINSIGHT_INSTANCE_DIR"] / "nginx"
     folder.mkdir(parents=True, exist_ok=True)
-    planned = commands(folder, args.port, args.host, os.environ.get("REDIS_URL") or None)
+    planned, temp = commands(folder, args.port, args.host, os.environ.get("REDIS_URL") or None)
     environ = {**os.environ, "FACEINSIGHT_PROXY_HOPS": "1"}  # client addresses from nginx's header
     children = {name: subprocess.Popen(command, env=environ) for name, command in planned.items()}
     print(f"Face Insight at http://{args.host}:{args.port} (nginx -> gunicorn"
           f"{' + RQ worker' if 'rq worker' in children else ''})", file=sys.stderr)
-    return supervise(children)
+    try:
+        return supervise(children)
+    finally:
+        shutil.rmtree(temp, ignore_errors=True)  # nothing of nginx's buffering is left behind
 
 
 if __name__ == "__main__":

@@ -87,3 +87,13 @@ def test_a_video_job_runs_on_the_rq_worker(production: str, tmp_path: Path) -> N
             break
         time.sleep(0.5)
     assert state["status"] == "done", state
+
+
+def test_a_large_upload_is_buffered_by_nginx_and_read(production: str, astronaut_jpeg: bytes) -> None:
+    """An upload over nginx's 1 MiB memory buffer goes through its temporary file first (which
+    its workers, not root, must be able to write)."""
+    padded = astronaut_jpeg[:2] + (b"\xff\xfe\xff\xff" + b"x" * 65533) * 48 + astronaut_jpeg[2:]
+    assert len(padded) > 3 * 2**20
+    answer = requests.post(f"{production}/api/v1/analyze", files={"file": ("big.jpg", padded)}, timeout=30)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["faces"]

@@ -69,14 +69,20 @@ def poll(session: requests.Session, url: str, jobs: list[dict], limit_s: float) 
         time.sleep(0.5)
 
 
+def submit_videos(url: str, video: bytes, count: int, sample_fps: str) -> tuple[requests.Session, list[dict]]:
+    """A fresh session (the page's cookie) that uploads ``video`` ``count`` times; the jobs' JSON."""
+    session = requests.Session()
+    session.get(url + "/")
+    jobs = [session.post(url + "/api/v1/videos", files={"file": ("clip.avi", video)},
+                         data={"sample_fps": sample_fps}).json() for _ in range(count)]
+    return session, jobs
+
+
 def case_kill_worker(folder: Path, video: bytes) -> None:
     process, url = start_gunicorn(2, 4, folder, {"FACEINSIGHT_JOB_PER_CLIENT": "10"})
     try:
         wait_ready(url, process)
-        session = requests.Session()
-        session.get(url + "/")
-        jobs = [session.post(url + "/api/v1/videos", files={"file": ("clip.avi", video)},
-                             data={"sample_fps": "10"}).json() for _ in range(4)]
+        session, jobs = submit_videos(url, video, 4, "10")
         time.sleep(2)
         states = [json.loads((folder / "uploads/jobs" / job["id"] / "state.json").read_text())
                   for job in jobs]
@@ -159,10 +165,7 @@ def case_redis_restart(folder: Path, video: bytes) -> None:
     worker = None
     try:
         wait_ready(url, process)
-        session = requests.Session()
-        session.get(url + "/")
-        jobs = [session.post(url + "/api/v1/videos", files={"file": ("clip.avi", video)},
-                             data={"sample_fps": "2"}).json() for _ in range(2)]
+        session, jobs = submit_videos(url, video, 2, "2")
         redis.terminate()
         redis.wait(timeout=10)
         redis = start_redis(port)  # empty: the queued jobs are gone from it

@@ -335,9 +335,12 @@ class BlazeFaceDetector:
         pad = max(1, round(border * max(small.shape[:2])))
         padded = cv2.copyMakeBorder(small, pad, pad, pad, pad, self.PADDED_MODE)
         smallest = self.PADDED_MIN_SHARE * max(small.shape[:2])
-        return [Detection(_in_original((x - pad, y - pad, w, h), factor), found.score)
-                for found in self.detect_scored(padded, second_look=False)
-                for x, y, w, h in [found.box] if max(w, h) >= smallest]
+        kept = []
+        for found in self.detect_scored(padded, second_look=False):
+            x, y, w, h = found.box
+            if max(w, h) >= smallest:
+                kept.append(Detection(_in_original((x - pad, y - pad, w, h), factor), found.score))
+        return kept
 
     def _same_face(self, box: Box, found: list[Box]) -> bool:
         return any(_shared_fraction(box, kept) >= self.SAME_FACE_SHARE for kept in found)

@@ -12,6 +12,7 @@ the others are stopped and this process exits with its status.
 from __future__ import annotations
 
 import argparse
+import grp
 import os
 import pwd
 import shutil
@@ -55,7 +56,7 @@ def write_nginx_config(folder: Path, listen: str, upstream: str, max_upload_mb: 
         # (a home folder is private): their temporary files go in a folder of their own in the
         # system's temporary folder (uploads over 1 MiB failed with 500 otherwise).
         nobody = pwd.getpwnam("nobody")
-        user = f"user nobody {_group_name(nobody.pw_gid)};"
+        user = f"user nobody {grp.getgrgid(nobody.pw_gid).gr_name};"
         temp = Path(tempfile.mkdtemp(prefix="faceinsight-nginx-"))
         for path in [temp, *(temp / name for name in TEMP_FOLDERS)]:
             path.mkdir(exist_ok=True)
@@ -68,12 +69,6 @@ def write_nginx_config(folder: Path, listen: str, upstream: str, max_upload_mb: 
     config = folder / "nginx.conf"
     config.write_text(text)
     return config, temp
-
-
-def _group_name(gid: int) -> str:
-    import grp
-
-    return grp.getgrgid(gid).gr_name
 
 
 def commands(folder: Path, port: int, host: str, redis_url: str | None) -> tuple[dict[str, list[str]], Path]:

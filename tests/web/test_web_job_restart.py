@@ -5,18 +5,16 @@ final state while its upload is still on disk."""
 
 from __future__ import annotations
 
-import io
 import os
 import signal
 import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from webhelpers import keep_captures
+from webhelpers import accepted_video, keep_captures, wait_until
 
 from faceinsight import jobs as jobs_module
 from faceinsight.jobs import (
@@ -33,22 +31,6 @@ from faceinsight.web import create_app
 PROJECT = Path(__file__).resolve().parents[2]
 
 
-def post_video(client, path: Path) -> dict:
-    data = {"file": (io.BytesIO(path.read_bytes()), path.name)}
-    response = client.post("/api/v1/videos", data=data, content_type="multipart/form-data")
-    assert response.status_code == 202, response.get_json()
-    return response.get_json()
-
-
-def wait_until(condition: Callable[[], bool], timeout: float = 60.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-    return True
-
-
 def finished_state(manager: JobManager, job_id: str, timeout: float = 60.0) -> dict:
     """The job's state once it has finished (read as a client's status check reads it)."""
     assert wait_until(lambda: (manager.get(job_id) or {}).get("status") in jobs_module.FINISHED, timeout), \
@@ -58,8 +40,6 @@ def finished_state(manager: JobManager, job_id: str, timeout: float = 60.0) -> d
 
 def uploads(manager: JobManager, job_id: str) -> list[Path]:
     return list(manager.store.folder(job_id).glob("video*"))
-
-
 
 
 @pytest.fixture
@@ -83,7 +63,7 @@ def test_queued_and_running_jobs_of_an_ended_process_are_queued_again_and_finish
     monkeypatch.setattr(jobs_module, "execute_job", lambda *_args: None)  # accepted, never run
     first = make_app()
     client = first.test_client()
-    queued, running = post_video(client, video_file), post_video(client, video_file)
+    queued, running = accepted_video(client, video_file), accepted_video(client, video_file)
     old = first.extensions["faceinsight.jobs"]
     leave_as_ended_process(old, queued["id"], dead_pid)
     leave_as_ended_process(old, running["id"], dead_pid, status="running", progress=40,
@@ -107,7 +87,7 @@ def test_queued_and_running_jobs_of_an_ended_process_are_queued_again_and_finish
 def test_a_job_whose_upload_is_gone_fails_at_once_with_a_reason(make_app, video_file, monkeypatch, dead_pid):
     monkeypatch.setattr(jobs_module, "execute_job", lambda *_args: None)
     client = make_app().test_client()
-    created = post_video(client, video_file)
+    created = accepted_video(client, video_file)
     manager = client.application.extensions["faceinsight.jobs"]
     leave_as_ended_process(manager, created["id"], dead_pid, status="running")
     for path in uploads(manager, created["id"]):
@@ -123,7 +103,7 @@ def test_a_job_that_ended_its_process_too_often_fails_and_frees_its_upload(
         make_app, video_file, monkeypatch, dead_pid):
     monkeypatch.setattr(jobs_module, "execute_job", lambda *_args: None)
     client = make_app().test_client()
-    created = post_video(client, video_file)
+    created = accepted_video(client, video_file)
     manager = client.application.extensions["faceinsight.jobs"]
     leave_as_ended_process(manager, created["id"], dead_pid, status="running", attempts=MAX_ATTEMPTS)
     assert uploads(manager, created["id"])
@@ -137,7 +117,7 @@ def test_a_job_that_ended_its_process_too_often_fails_and_frees_its_upload(
 def test_a_job_of_a_live_process_is_left_alone(make_app, video_file, monkeypatch):
     monkeypatch.setattr(jobs_module, "execute_job", lambda *_args: None)
     client = make_app().test_client()
-    created = post_video(client, video_file)
+    created = accepted_video(client, video_file)
     manager = client.application.extensions["faceinsight.jobs"]
     other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
@@ -159,7 +139,7 @@ def test_only_one_process_takes_over_a_job(make_app, video_file, monkeypatch, de
     taken: list[str] = []
     monkeypatch.setattr(jobs_module, "execute_job", lambda job_id, *_args: taken.append(job_id))
     client = make_app().test_client()
-    created = post_video(client, video_file)
+    created = accepted_video(client, video_file)
     taken.clear()
     manager = client.application.extensions["faceinsight.jobs"]
     leave_as_ended_process(manager, created["id"], dead_pid)
@@ -238,11 +218,11 @@ def test_a_failed_job_has_no_upload_when_its_state_says_failed(
         raise VideoError("the video has no frames that can be decoded")
 
     monkeypatch.setattr(jobs_module, "analyze_video", broken)
-    created = post_video(client, video_file)
+    created = accepted_video(client, video_file)
     manager = client.application.extensions["faceinsight.jobs"]
     assert finished_state(manager, created["id"])["status"] == "failed"
     monkeypatch.setattr(jobs_module, "analyze_video", lambda *a, **k: 1 / 0)
-    created = post_video(client, video_file)
+    created = accepted_video(client, video_file)
     assert finished_state(manager, created["id"])["status"] == "failed"
     assert final_states_seen_with_uploads == []
 
@@ -256,7 +236,7 @@ def test_a_cancelled_job_has_no_upload_when_its_state_says_cancelled(
         real(job_id, spec, store)
 
     monkeypatch.setattr(jobs_module, "execute_job", cancelled_first)
-    created = post_video(client, video_file)
+    created = accepted_video(client, video_file)
     manager = client.application.extensions["faceinsight.jobs"]
     assert finished_state(manager, created["id"])["status"] == "cancelled"
 
@@ -267,7 +247,7 @@ def test_a_cancelled_job_has_no_upload_when_its_state_says_cancelled(
 
     monkeypatch.setattr(jobs_module, "execute_job", real)
     monkeypatch.setattr(jobs_module, "analyze_video", cancelled_while_running)
-    created = post_video(client, video_file)
+    created = accepted_video(client, video_file)
     assert finished_state(manager, created["id"])["status"] == "cancelled"
     assert not uploads(manager, created["id"])
     assert final_states_seen_with_uploads == []
@@ -276,7 +256,7 @@ def test_a_cancelled_job_has_no_upload_when_its_state_says_cancelled(
 def test_a_kept_job_that_fails_keeps_its_video(client, video_file, monkeypatch):
     keep_captures(client)
     monkeypatch.setattr(jobs_module, "analyze_video", lambda *a, **k: 1 / 0)
-    created = post_video(client, video_file)
+    created = accepted_video(client, video_file)
     manager = client.application.extensions["faceinsight.jobs"]
     assert finished_state(manager, created["id"])["status"] == "failed"
     assert uploads(manager, created["id"]), "the user asked to keep it"
@@ -292,7 +272,7 @@ def test_rq_jobs_lost_with_redis_are_queued_again(app_config, redis_url, video_f
     connection.flushdb()
     app = create_app({**app_config, "REDIS_URL": redis_url})
     client = app.test_client()
-    created = post_video(client, video_file)
+    created = accepted_video(client, video_file)
     manager = app.extensions["faceinsight.jobs"]
     connection.flushdb()  # what a restarted Redis without persistence holds
     assert manager.get(created["id"])["status"] == "queued", "judged only after the grace period"

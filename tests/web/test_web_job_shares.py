@@ -4,22 +4,16 @@ Retry-After is estimated from the jobs ahead, while other senders' uploads are s
 
 from __future__ import annotations
 
-import io
 import time
-from pathlib import Path
 
 import pytest
+from webhelpers import post_video
 
 from faceinsight import jobs as jobs_module
 from faceinsight.jobs import SECONDS_PER_FRAME, wait_estimate_s
 from faceinsight.web import create_app
 
 SHARE = 3
-
-
-def post_video(client, path: Path):
-    data = {"file": (io.BytesIO(path.read_bytes()), path.name)}
-    return client.post("/api/v1/videos", data=data, content_type="multipart/form-data")
 
 
 @pytest.fixture

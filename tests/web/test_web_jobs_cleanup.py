@@ -5,37 +5,18 @@ arrives."""
 from __future__ import annotations
 
 import gc
-import io
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from webhelpers import keep_captures, upload
+from webhelpers import accepted_video, keep_captures, upload, wait_until
 
 from faceinsight import jobs as jobs_module
 from faceinsight.jobs import STALE_RUNNING_S, JobManager, new_job_id
 from faceinsight.web import create_app
 
 TINY_MINUTES = 0.002  # 0.12 s: the timer's interval and the job lifetime in the timer tests
-
-
-def post_video(client, path: Path) -> dict:
-    data = {"file": (io.BytesIO(path.read_bytes()), path.name)}
-    response = client.post("/api/v1/videos", data=data, content_type="multipart/form-data")
-    assert response.status_code == 202
-    return response.get_json()
-
-
-def wait_until(condition: Callable[[], bool], timeout: float = 3.0) -> bool:
-    """Poll ``condition`` until it holds or ``timeout`` passes; its last value."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.02)
-    return True
 
 
 @pytest.fixture
@@ -64,7 +45,7 @@ def uploads(manager: JobManager, job_id: str) -> list[Path]:
 @pytest.mark.usefixtures("idle_worker")
 def test_a_job_whose_worker_died_is_recorded_failed_and_its_upload_removed(app, client, video_file):
     manager = app.extensions["faceinsight.jobs"]
-    created = post_video(client, video_file)
+    created = accepted_video(client, video_file)
     job_id = created["id"]
     make_running(manager, job_id, silent_s=STALE_RUNNING_S + 5)
     assert uploads(manager, job_id)
@@ -85,7 +66,7 @@ def test_a_job_whose_worker_died_is_recorded_failed_and_its_upload_removed(app, 
 @pytest.mark.usefixtures("idle_worker")
 def test_a_running_job_that_reported_recently_is_left_alone(app, client, video_file):
     manager = app.extensions["faceinsight.jobs"]
-    created = post_video(client, video_file)
+    created = accepted_video(client, video_file)
     make_running(manager, created["id"], silent_s=STALE_RUNNING_S - 5)
     assert client.get(created["url"]).get_json()["status"] == "running"
     assert manager.sweep() == 0
@@ -96,7 +77,7 @@ def test_a_running_job_that_reported_recently_is_left_alone(app, client, video_f
 def test_a_kept_job_whose_worker_died_keeps_its_video(app, client, video_file):
     keep_captures(client)
     manager = app.extensions["faceinsight.jobs"]
-    created = post_video(client, video_file)
+    created = accepted_video(client, video_file)
     make_running(manager, created["id"], silent_s=STALE_RUNNING_S + 5)
     assert client.get(created["url"]).get_json()["status"] == "failed"
     assert uploads(manager, created["id"]), "the user asked to keep it"
@@ -105,7 +86,7 @@ def test_a_kept_job_whose_worker_died_keeps_its_video(app, client, video_file):
 @pytest.mark.usefixtures("idle_worker")
 def test_the_sweep_records_a_dead_job_without_anyone_reading_it(app, client, video_file):
     manager = app.extensions["faceinsight.jobs"]
-    created = post_video(client, video_file)
+    created = accepted_video(client, video_file)
     make_running(manager, created["id"], silent_s=STALE_RUNNING_S + 5)
     assert manager.sweep() == 0  # failed now, but not yet expired
     assert manager.store.load(created["id"])["status"] == "failed"
@@ -130,7 +111,6 @@ def test_a_stopped_job_whose_state_cannot_be_written_still_reads_failed(app, mon
 
 
 # --- the timed sweep (defect B) -----------------------------------------------------------------
-
 
 
 def add_job(manager: JobManager, status: str = "done", silent_s: float = 0.0) -> str:

@@ -5,11 +5,8 @@ as for a full disk."""
 
 from __future__ import annotations
 
-import io
-from pathlib import Path
-
 import pytest
-from webhelpers import keep_captures, upload, wait_for_job
+from webhelpers import keep_captures, post_video, upload, wait_for_job
 
 from faceinsight.web import create_app, quota
 from faceinsight.web.security import CSRF_HEADER
@@ -34,11 +31,6 @@ def make_client(app_config):
 def kept_bytes(app_config) -> int:
     return sum(path.stat().st_size for path in (app_config["FACEINSIGHT_UPLOAD_DIR"] / "captures").rglob("*")
                if path.is_file())
-
-
-def post_video(client, path: Path):
-    data = {"file": (io.BytesIO(path.read_bytes()), path.name)}
-    return client.post("/api/v1/videos", data=data, content_type="multipart/form-data")
 
 
 def test_a_session_keeps_at_most_its_quota_and_is_told(make_client, app_config, astronaut_jpeg):

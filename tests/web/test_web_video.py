@@ -6,7 +6,6 @@ import csv
 import io
 import threading
 import time
-from pathlib import Path
 
 import pytest
 from face_helpers import assert_face_contract
@@ -15,6 +14,7 @@ from webhelpers import (
     keep_captures,
     overlaps_astronaut_face,
     page_csrf,
+    post_video,
     wait_for_job,
     write_video,
 )
@@ -33,12 +33,6 @@ from faceinsight.video import (
 )
 from faceinsight.web import create_app
 from faceinsight.web.security import CSRF_HEADER
-
-
-def post_video(client, path: Path, name: str | None = None, **fields):
-    data = {"file": (io.BytesIO(path.read_bytes()), name or path.name), **fields}
-    return client.post("/api/v1/videos", data=data, content_type="multipart/form-data")
-
 
 # --- faceinsight.video ---------------------------------------------------------------------
 

@@ -6,6 +6,7 @@ import base64
 import io
 import socket
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import cv2
@@ -110,3 +111,26 @@ def keep_captures(client) -> str:
     response = client.post("/session/privacy", json={"keep": True}, headers={"X-CSRF-Token": token})
     assert response.status_code == 200 and response.get_json() == {"keep": True}
     return token
+
+
+def post_video(client, path: Path, name: str | None = None, **fields):
+    """POST a video file to ``/api/v1/videos`` (plus form ``fields``) with Flask's test client."""
+    data = {"file": (io.BytesIO(path.read_bytes()), name or path.name), **fields}
+    return client.post("/api/v1/videos", data=data, content_type="multipart/form-data")
+
+
+def accepted_video(client, path: Path) -> dict:
+    """:func:`post_video`, which must be accepted (202); the job's JSON."""
+    response = post_video(client, path)
+    assert response.status_code == 202, response.get_json()
+    return response.get_json()
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 3.0) -> bool:
+    """Poll ``condition`` until it holds or ``timeout`` passes; its last value."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True

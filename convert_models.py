@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from faceinsight.pipeline import AGE_GENDER_SIZE, EMOTION_SIZE
+from faceinsight.crops import AGE_GENDER_SIZE, EMOTION_SIZE
 
 
 def sample_crops(size: int, count: int = 8, seed: int = 0) -> np.ndarray:
@@ -25,8 +25,9 @@ def sample_crops(size: int, count: int = 8, seed: int = 0) -> np.ndarray:
     try:
         from skimage import data
 
+        from faceinsight.crops import WHOLE_BOX, crop_face
         from faceinsight.detectors import HaarDetector
-        from faceinsight.pipeline import WHOLE_BOX, crop_face, to_gray
+        from faceinsight.images import to_gray
 
         image = data.astronaut()
         crops.append(crop_face(to_gray(image), HaarDetector().detect(image)[0], WHOLE_BOX, size))
@@ -37,7 +38,7 @@ def sample_crops(size: int, count: int = 8, seed: int = 0) -> np.ndarray:
 
 def utkface_calibration_crops(folder: Path, count: int = 300, seed: int = 0) -> np.ndarray:
     """Training-split UTKFace crops, as training frames them, for int8 calibration."""
-    from faceinsight.pipeline import load_image, to_gray
+    from faceinsight.images import load_image, to_gray
     from faceinsight.training.datasets import chip_crop, utkface_names
 
     names = utkface_names(folder, validation=False)
@@ -47,7 +48,8 @@ def utkface_calibration_crops(folder: Path, count: int = 300, seed: int = 0) -> 
 
 def fer2013_calibration_crops(folder: Path, count: int = 1000, seed: int = 0) -> np.ndarray:
     """FER2013 training crops, as training frames them, for int8 calibration."""
-    from faceinsight.pipeline import crops_for_whole_image, load_image, to_gray
+    from faceinsight.crops import crops_for_whole_image
+    from faceinsight.images import load_image, to_gray
     from faceinsight.training.datasets import fer2013_paths
 
     paths = fer2013_paths(folder, "train")

@@ -17,7 +17,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from faceinsight import evaluate, pipeline
+from faceinsight import evaluate, images
 from faceinsight.detectors import BlazeFaceDetector
 from faceinsight.models import MODELS_DIR, FaceModels
 
@@ -33,7 +33,7 @@ def training_chips(folder: Path, count: int, rng: np.random.Generator) -> list[n
     from faceinsight.training.datasets import utkface_names
 
     names = utkface_names(folder, validation=False)
-    return [pipeline.load_image(folder / name) for name in rng.choice(names, count, replace=False)]
+    return [images.load_image(folder / name) for name in rng.choice(names, count, replace=False)]
 
 
 def scene(chips: list[np.ndarray], size: tuple[int, int], sides: tuple[int, int], faces: int,
@@ -53,7 +53,7 @@ def scene(chips: list[np.ndarray], size: tuple[int, int], sides: tuple[int, int]
         chip = chips[int(rng.integers(0, len(chips)))]
         face = cv2.resize(chip, (side, side), interpolation=cv2.INTER_AREA)
         evaluate.feather_onto(photo, face, x, y)
-    return pipeline.decode_image(evaluate.encode_jpeg(photo.astype(np.uint8))), squares
+    return images.decode_image(evaluate.encode_jpeg(photo.astype(np.uint8))), squares
 
 
 def measure(detector: BlazeFaceDetector, photos: list) -> str:

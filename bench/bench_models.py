@@ -23,15 +23,16 @@ from pathlib import Path
 
 import numpy as np
 
-from faceinsight import analyze, pipeline
+from faceinsight import analyze, crops, images
 from faceinsight.analyze import analyze_bytes
-from faceinsight.detectors import BlazeFaceDetector, HaarDetector, to_gray
+from faceinsight.detectors import BlazeFaceDetector, HaarDetector
+from faceinsight.images import to_gray
 from faceinsight.models import MODELS_DIR, FaceModels, TFLiteModel, assemble_model, read_manifest
 
 RELEASE = "0e5160e"  # the last release before the calibrated crops, int8 and BlazeFace
 RELEASE_HAAR = HaarDetector(max_side=100_000)  # the release ran the cascade at full resolution
-RELEASE_AGE_CROP = pipeline.CropGeometry(1.4)  # the box plus 20 % a side
-RELEASE_EMOTION_CROP = pipeline.CropGeometry(1.1)  # the box plus 5 % a side
+RELEASE_AGE_CROP = crops.CropGeometry(1.4)  # the box plus 20 % a side
+RELEASE_EMOTION_CROP = crops.CropGeometry(1.1)  # the box plus 5 % a side
 
 PHOTO_SIZE = (640, 480)  # width, height
 
@@ -104,11 +105,11 @@ def ratio_row(name: str, release: dict, current: dict) -> dict:
             "speed_up": round(release["median_ms"] / current["median_ms"], 2)}
 
 
-def per_face_rows(models: FaceModels, release: dict, crops: pipeline.FaceCrops, runs: int,
+def per_face_rows(models: FaceModels, release: dict, face: crops.FaceCrops, runs: int,
                   warmup: int) -> list[dict]:
     """Each interpreter alone, the release's beside today's, on the same crop."""
     rows = []
-    for key, crop in (("age_gender", crops.age_gender), ("emotion", crops.emotion)):
+    for key, crop in (("age_gender", face.age_gender), ("emotion", face.emotion)):
         today = models.age_gender if key == "age_gender" else models.emotion
         current = summarise(key, time_ms(lambda m=today, c=crop: m.run(c), runs, warmup))
         old = summarise(key, time_ms(lambda m=release[key], c=crop: m.run(c), runs, warmup))
@@ -118,11 +119,11 @@ def per_face_rows(models: FaceModels, release: dict, crops: pipeline.FaceCrops, 
 
 def release_photo_path(jpeg: bytes, release: dict) -> None:
     """What the release did per photo: decode, Haar at full resolution, 1.4 x box crops, models."""
-    image = pipeline.decode_image(jpeg)
-    gray = pipeline.to_gray(image)
+    image = images.decode_image(jpeg)
+    gray = images.to_gray(image)
     for box in RELEASE_HAAR.detect(gray):
-        release["age_gender"].run(pipeline.crop_face(gray, box, RELEASE_AGE_CROP, 128))
-        release["emotion"].run(pipeline.crop_face(gray, box, RELEASE_EMOTION_CROP, 48))
+        release["age_gender"].run(crops.crop_face(gray, box, RELEASE_AGE_CROP, 128))
+        release["emotion"].run(crops.crop_face(gray, box, RELEASE_EMOTION_CROP, 48))
 
 
 def photo_rows(models: FaceModels, release: dict, photos: list[bytes], runs: int,
@@ -134,7 +135,7 @@ def photo_rows(models: FaceModels, release: dict, photos: list[bytes], runs: int
     current = summarise("served", time_ms(each(lambda j: analyze_bytes(j, models=models)), runs, warmup))
     old = summarise("release", time_ms(each(lambda j: release_photo_path(j, release)), runs, warmup))
     haar = summarise("haar", time_ms(each(lambda j: RELEASE_HAAR.detect(
-        pipeline.to_gray(pipeline.decode_image(j)))), runs, warmup))
+        images.to_gray(images.decode_image(j)))), runs, warmup))
     return [ratio_row(f"photo, whole served path ({len(photos)} photos)", old, current),
             ratio_row("photo, served path against one Haar pass at release settings", haar, current)]
 
@@ -149,14 +150,14 @@ def network_time_ms(models: FaceModels, photos: list[bytes], runs: int, warmup: 
     (the detector's network once a photo, both face models once a face; their inputs made
     beforehand, outside the timing) and the Haar cascade's checks of BlazeFace's unsure boxes
     (which hold its false detections down)."""
-    images = [pipeline.decode_image(jpeg) for jpeg in photos]
+    decoded = [images.decode_image(jpeg) for jpeg in photos]
     detector = models.detector
-    times = {"decode": median_ms(lambda: [pipeline.decode_image(jpeg) for jpeg in photos], runs, warmup)}
+    times = {"decode": median_ms(lambda: [images.decode_image(jpeg) for jpeg in photos], runs, warmup)}
     if isinstance(detector, BlazeFaceDetector):
         interpreter = detector._interpreter()
         index = interpreter.get_input_details()[0]["index"]
         tensors = [(detector._square_input(image)[0].astype(np.float32) / 127.5 - 1.0)[None]
-                   for image in images]
+                   for image in decoded]
 
         def detector_network() -> None:
             for tensor in tensors:
@@ -164,7 +165,7 @@ def network_time_ms(models: FaceModels, photos: list[bytes], runs: int, warmup: 
                 interpreter.invoke()
 
         times["detector network"] = median_ms(detector_network, runs, warmup)
-        checked = [(to_gray(image), box) for image in images
+        checked = [(to_gray(image), box) for image in decoded
                    for box, score in detector._candidates(image) if score < detector.sure_score]
 
         def haar_checks() -> None:
@@ -230,11 +231,11 @@ def main(argv: list[str] | None = None) -> int:
     models = FaceModels(args.models, threads=args.threads)
     release = release_models(args.release)
     photos = bench_photos()
-    crops = analyze.locate_faces(pipeline.decode_image(photos[0]), models).crops[0]
+    face = analyze.locate_faces(images.decode_image(photos[0]), models).crops[0]
     print(f"Face Insight speed against release {args.release}: {platform.machine()}, "
           f"Python {platform.python_version()}, {args.threads} thread(s), OpenCV {cv2.__version__}, "
           f"detector {models.detector.name}\n")
-    rows = per_face_rows(models, release, crops, args.runs, args.warmup)
+    rows = per_face_rows(models, release, face, args.runs, args.warmup)
     rows += photo_rows(models, release, photos, args.photo_runs, args.warmup)
     width = max(len(r["name"]) for r in rows)
     print(f"{'what':<{width}}  {'release ms':>10}  {'today ms':>9}  {'speed-up':>8}")

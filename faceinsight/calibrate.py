@@ -7,7 +7,7 @@ detector frames a face its own way, so the crop that reproduces a chip's framing
 detector. We set training chips in a mirrored border (a face in context; FER2013's 48 px faces
 enlarged first), run the detector, and record the median chip square relative to the box found:
 its side over the box's side and its centre's offset in box sides. Serving cuts crops with that
-geometry through :func:`faceinsight.pipeline.crop_face`, the function training cuts its crops
+geometry through :func:`faceinsight.crops.crop_face`, the function training cuts its crops
 with.
 """
 
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from faceinsight import detectors, pipeline
+from faceinsight import crops, detectors, images
 from faceinsight.models import assemble_model, models_folder, read_manifest, save_manifest
 
 CHIPS = 1500  # chips measured per dataset: the median moves by well under 1 % beyond this
@@ -66,7 +66,7 @@ def utkface_contexts(folder: Path, count: int, seed: int = 0) -> list:
 
     names = utkface_names(folder, validation=False)
     chosen = np.random.default_rng(seed).choice(names, min(count, len(names)), replace=False)
-    return [(chip_in_context(pipeline.to_gray(pipeline.load_image(folder / n))), [chip_box()])
+    return [(chip_in_context(images.to_gray(images.load_image(folder / n))), [chip_box()])
             for n in chosen]
 
 
@@ -79,8 +79,8 @@ def utkface_photos(folder: Path, count: int, seed: int = 0) -> list:
     rng = np.random.default_rng(seed)
     names = utkface_names(folder, validation=False)
     chosen = rng.choice(names, min(count, len(names)), replace=False)
-    chips = [pipeline.load_image(folder / n) for n in chosen]
-    return [(pipeline.decode_image(encode_jpeg(image)),
+    chips = [images.load_image(folder / n) for n in chosen]
+    return [(images.decode_image(encode_jpeg(image)),
              [(x, y, side, side) for x, y, side in (s for s in squares if s is not None)])
             for image, squares, _ in grouped_photos(chips, rng)]
 
@@ -92,9 +92,9 @@ def fer2013_contexts(folder: Path, count: int, seed: int = 0, upscale: int = 3):
 
     paths = fer2013_paths(folder, "train")
     chosen = np.random.default_rng(seed).choice(len(paths), min(count, len(paths)), replace=False)
-    side = pipeline.EMOTION_SIZE * upscale
+    side = crops.EMOTION_SIZE * upscale
     chip = (side // 2, side // 2, side, side)
-    return [(chip_in_context(pipeline.to_gray(pipeline.load_image(paths[i])), side, side // 2), [chip])
+    return [(chip_in_context(images.to_gray(images.load_image(paths[i])), side, side // 2), [chip])
             for i in chosen]
 
 

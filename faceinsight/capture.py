@@ -20,7 +20,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from faceinsight import pipeline
+from faceinsight import crops, images
 from faceinsight.analyze import face_record, locate_faces
 from faceinsight.cli import describe, runtime_info_hidden, whole_number
 from faceinsight.models import FaceModels, ModelError, get_models
@@ -39,7 +39,7 @@ class Capture:
 
     frame: np.ndarray
     index: int
-    crops: pipeline.FaceCrops
+    crops: crops.FaceCrops
 
 
 def check_video_source(source: str) -> None:
@@ -65,7 +65,7 @@ def check_video_source(source: str) -> None:
 def is_photo(path: Path) -> bool:
     """Whether the file is an image the pipeline reads, by its content (whatever its name)."""
     try:
-        with Image.open(path, formats=pipeline.IMAGE_FORMATS):
+        with Image.open(path, formats=images.IMAGE_FORMATS):
             return True
     except Exception:  # not an image, or unreadable: OpenCV will say what it makes of it
         return False
@@ -120,11 +120,11 @@ def save_capture(found: Capture, out_dir: Path, stamp: str) -> dict[str, Path]:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise CaptureError(f"cannot save into {out_dir}: {error.strerror or error}") from error
-    face = pipeline.crop_box(found.frame, found.crops.box)
-    images = {"frame": (found.frame, "jpg"), "face": (face, "jpg"),
+    face = crops.crop_box(found.frame, found.crops.box)
+    files = {"frame": (found.frame, "jpg"), "face": (face, "jpg"),
               "face128": (found.crops.age_gender, "png"), "face48": (found.crops.emotion, "png")}
     written = {}
-    for role, (image, extension) in images.items():
+    for role, (image, extension) in files.items():
         path = out_dir / f"capture-{stamp}-{role}.{extension}"
         bgr = cv2.cvtColor(image, cv2.COLOR_RGB2BGR) if image.ndim == 3 else image
         try:

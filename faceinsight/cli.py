@@ -12,9 +12,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from faceinsight.analyze import analyze_file
+from faceinsight.images import DEFAULT_MAX_PIXELS, IMAGE_EXTENSIONS, ImageDecodeError
 from faceinsight.labels import whole_years
 from faceinsight.models import ModelError, get_models
-from faceinsight.pipeline import DEFAULT_MAX_PIXELS, IMAGE_EXTENSIONS, ImageDecodeError
 
 MAX_PIXELS_VARIABLE = "FACEINSIGHT_MAX_PIXELS"  # the server's setting, read here too
 

@@ -20,7 +20,8 @@ from typing import Protocol
 import cv2
 import numpy as np
 
-Box = tuple[int, int, int, int]  # x, y, width, height
+from faceinsight.boxes import Box, largest_first, scaled, shared_fraction, weighted_nms
+from faceinsight.images import bounded_copy, to_gray
 
 HAAR = "haar"
 BLAZEFACE = "blazeface"
@@ -47,42 +48,6 @@ class Detector(Protocol):
     def detect_scored(self, image: np.ndarray) -> list[Detection]:
         """The same faces with their scores, surest first."""
         ...
-
-
-def to_gray(image: np.ndarray) -> np.ndarray:
-    """One grayscale channel of an RGB, H x W x 1 or H x W uint8 array."""
-    if image.ndim == 2:
-        return image
-    if image.shape[2] == 1:
-        return image[:, :, 0]
-    return cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
-
-
-def bounded_copy(image: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
-    """The image shrunk so its longer side is at most ``max_side``, and the factor to map back.
-
-    :returns: ``(copy, factor)``: a box found on the copy times ``factor`` is in the original.
-    """
-    longer = max(image.shape[:2])
-    if longer <= max_side:
-        return image, 1.0
-    factor = longer / max_side
-    height, width = image.shape[:2]
-    size = (max(1, round(width / factor)), max(1, round(height / factor)))
-    if 2 <= factor <= 4:
-        # OpenCV's area averaging is fast only at a factor of exactly 2: a gentle linear step
-        # to twice the size, then halving, gives the same pixels in a third of the time.
-        image = cv2.resize(image, (2 * size[0], 2 * size[1]), interpolation=cv2.INTER_LINEAR)
-    return cv2.resize(image, size, interpolation=cv2.INTER_AREA), factor
-
-
-def _in_original(box, factor: float) -> Box:
-    """A box found on a :func:`bounded_copy`, in the original image's whole pixels."""
-    return tuple(int(round(v * factor)) for v in box)  # type: ignore[return-value]
-
-
-def _largest_first(boxes) -> list[Box]:
-    return sorted(boxes, key=lambda b: b[2] * b[3], reverse=True)
 
 
 def _surest_first(detections) -> list[Detection]:
@@ -118,7 +83,7 @@ class HaarDetector:
         return cascade
 
     def detect(self, image: np.ndarray) -> list[Box]:
-        return _largest_first(found.box for found in self.detect_scored(image))
+        return largest_first(found.box for found in self.detect_scored(image))
 
     def detect_scored(self, image: np.ndarray) -> list[Detection]:
         """The faces with their scores, surest first. A face's score is its best window's sum
@@ -132,7 +97,7 @@ class HaarDetector:
         found, _, weights = self._cascade().detectMultiScale3(
             cv2.equalizeHist(small), scaleFactor=1.1, minNeighbors=self.min_neighbors,
             minSize=(min_side, min_side), outputRejectLevels=True)
-        return _surest_first(Detection(_in_original(box, factor), float(weight))
+        return _surest_first(Detection(scaled(box, factor), float(weight))
                              for box, weight in zip(found, np.ravel(weights), strict=True))
 
     def confirms(self, gray: np.ndarray, box: Box, min_neighbors: int = 1) -> bool:
@@ -278,7 +243,7 @@ class BlazeFaceDetector:
         return square, factor
 
     def detect(self, image: np.ndarray) -> list[Box]:
-        return _largest_first(found.box for found in self.detect_scored(image))
+        return largest_first(found.box for found in self.detect_scored(image))
 
     def detect_scored(self, image: np.ndarray, second_look: bool = True) -> list[Detection]:
         """The faces with their scores, surest first: each box's probability from the whole
@@ -339,11 +304,11 @@ class BlazeFaceDetector:
         for found in self.detect_scored(padded, second_look=False):
             x, y, w, h = found.box
             if max(w, h) >= smallest:
-                kept.append(Detection(_in_original((x - pad, y - pad, w, h), factor), found.score))
+                kept.append(Detection(scaled((x - pad, y - pad, w, h), factor), found.score))
         return kept
 
     def _same_face(self, box: Box, found: list[Box]) -> bool:
-        return any(_shared_fraction(box, kept) >= self.SAME_FACE_SHARE for kept in found)
+        return any(shared_fraction(box, kept) >= self.SAME_FACE_SHARE for kept in found)
 
     def _closer_look(self, image: np.ndarray, box: Box) -> tuple[Box, float] | None:
         """In a tiled photo, a box's neighbourhood searched again at up to the model's full
@@ -379,7 +344,7 @@ class BlazeFaceDetector:
             return None
         merged, best = weighted_nms(corners[inside], scores[inside], self.overlap)
         x0, y0, x1, y1 = merged[0]  # the surest
-        return _in_original((x0, y0, x1 - x0, y1 - y0), 1.0), best[0]
+        return scaled((x0, y0, x1 - x0, y1 - y0), 1.0), best[0]
 
     def _candidates(self, image: np.ndarray) -> list[tuple[Box, float]]:
         """Merged boxes scoring ``min_score`` or more, in the image's pixels, with their scores
@@ -393,7 +358,7 @@ class BlazeFaceDetector:
         if not len(scores):
             return []
         merged, best = weighted_nms(corners, scores, self.overlap)
-        return [(_in_original((x0, y0, x1 - x0, y1 - y0), 1.0), score)
+        return [(scaled((x0, y0, x1 - x0, y1 - y0), 1.0), score)
                 for (x0, y0, x1, y1), score in zip(merged, best, strict=True)]
 
     def _tile_boxes(self, image: np.ndarray, tile: tuple[int, int, int]) -> tuple[np.ndarray, np.ndarray]:
@@ -452,43 +417,3 @@ class BlazeFaceDetector:
         centres = raw[:, :2] + self.anchors[keep]
         corners = np.concatenate([centres - raw[:, 2:] / 2, centres + raw[:, 2:] / 2], axis=1)
         return corners * (self.SIZE * factor), scores[keep]
-
-
-def _shared_fraction(a: Box, b: Box) -> float:
-    """The area two boxes share, as a fraction of the smaller one's."""
-    width = min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0])
-    height = min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1])
-    if width <= 0 or height <= 0:
-        return 0.0
-    return width * height / max(1, min(a[2] * a[3], b[2] * b[3]))
-
-
-def weighted_nms(corners: np.ndarray, scores: np.ndarray,
-                 overlap: float) -> tuple[list[np.ndarray], list[float]]:
-    """MediaPipe's weighted non-maximum suppression: each kept box is the score-weighted mean
-    of the boxes it overlaps, which steadies boxes from frame to frame.
-
-    :param corners: (N, 4) boxes ``x0, y0, x1, y1``.
-    :param scores: (N,) their scores.
-    :param overlap: boxes with IoU above this belong to the same face.
-    :returns: the merged boxes and the highest score in each one's group.
-    """
-    order = np.argsort(-scores)
-    corners, scores = corners[order], scores[order]
-    areas = np.prod(np.clip(corners[:, 2:] - corners[:, :2], 0, None), axis=1)
-    remaining = np.ones(len(scores), bool)
-    merged, best = [], []
-    for i in range(len(scores)):
-        if not remaining[i]:
-            continue
-        top_left = np.maximum(corners[i, :2], corners[:, :2])
-        bottom_right = np.minimum(corners[i, 2:], corners[:, 2:])
-        inter = np.prod(np.clip(bottom_right - top_left, 0, None), axis=1)
-        iou = inter / np.maximum(areas[i] + areas - inter, 1e-9)
-        group = remaining & (iou > overlap)
-        group[i] = True
-        weights = scores[group][:, None]
-        merged.append((corners[group] * weights).sum(axis=0) / weights.sum())
-        best.append(float(scores[i]))
-        remaining &= ~group
-    return merged, best

@@ -28,7 +28,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from faceinsight import analyze, pipeline
+from faceinsight import analyze, crops, images
 from faceinsight.labels import AGE_BANDS, GENDERS, age_band
 from faceinsight.models import FaceModels, models_folder
 
@@ -49,8 +49,8 @@ class Placed:
 def true_square_answer(gray: np.ndarray, square: tuple[int, int, int], models: FaceModels) -> dict:
     """The models' answer on the photo cut exactly where a chip was placed (no detector)."""
     x, y, side = square
-    crops = pipeline.crops_for_box(gray, (x, y, side, side), pipeline.Framing())  # the box itself
-    return models.predict(crops.age_gender, crops.emotion)
+    face = crops.crops_for_box(gray, (x, y, side, side), crops.Framing())  # the box itself
+    return models.predict(face.age_gender, face.emotion)
 
 
 def background(rng: np.random.Generator, size: tuple[int, int] = SCENE_SIZE) -> np.ndarray:
@@ -159,7 +159,7 @@ def served_faces(photos: list, models: FaceModels) -> tuple[list[dict], dict]:
         started = time.perf_counter()
         result = analyze.analyze_bytes(jpeg, models=models)
         seconds += time.perf_counter() - started
-        gray = pipeline.to_gray(pipeline.decode_image(jpeg))
+        gray = images.to_gray(images.decode_image(jpeg))
         boxes = [f["box"] for f in result.faces]
         pairs = match(boxes, [p.square for p in placed])
         false_positives += len(boxes) - len(pairs)
@@ -175,8 +175,8 @@ def served_faces(photos: list, models: FaceModels) -> tuple[list[dict], dict]:
 
 
 def bare_answer(chip: np.ndarray, models: FaceModels) -> dict:
-    crops = pipeline.crops_for_whole_image(pipeline.to_gray(chip))
-    return models.predict(crops.age_gender, crops.emotion)
+    face = crops.crops_for_whole_image(images.to_gray(chip))
+    return models.predict(face.age_gender, face.emotion)
 
 
 def grouped_photos(chips: list, rng: np.random.Generator) -> Iterator[tuple[np.ndarray, list, range]]:
@@ -214,8 +214,8 @@ def utkface_chips_as_they_are(folder: Path, count: int, models: FaceModels) -> l
     photos = []
     for name in utkface_names(folder, validation=True)[:count]:
         record = parse_utkface_name(name)
-        data = pipeline.read_image_file(folder / name)
-        chip = pipeline.decode_image(data)
+        data = images.read_image_file(folder / name)
+        chip = images.decode_image(data)
         labels = {"age": record.age, "gender": record.gender}
         square = (0, 0, min(chip.shape[:2]))
         photos.append((data, [Placed(square, labels, bare_answer(chip, models))]))
@@ -294,7 +294,7 @@ def load_utkface_validation(folder: Path, count: int, rng) -> tuple[list, list[d
     chips, labels = [], []
     for name in chosen:
         record = parse_utkface_name(name)
-        chips.append(pipeline.load_image(folder / name))
+        chips.append(images.load_image(folder / name))
         labels.append({"age": record.age, "gender": record.gender})
     return chips, labels
 
@@ -304,7 +304,7 @@ def load_fer_validation(folder: Path, count: int, rng) -> tuple[list, list[dict]
 
     paths = fer2013_paths(folder, "val")
     chosen = rng.choice(len(paths), min(count, len(paths)), replace=False)
-    chips = [pipeline.load_image(paths[i]) for i in chosen]
+    chips = [images.load_image(paths[i]) for i in chosen]
     return chips, [{"emotion": paths[i].parent.name} for i in chosen]
 
 

@@ -40,9 +40,9 @@ from typing import Any, Protocol
 import cv2
 import numpy as np
 
+from faceinsight.analyze import MAX_FACES
 from faceinsight.files import write_private
 from faceinsight.models import ModelError
-from faceinsight.pipeline import MAX_FACES
 from faceinsight.video import DecoderLimits, VideoCancelled, VideoError, VideoInfo, analyze_video
 
 log = logging.getLogger(__name__)

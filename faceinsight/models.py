@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 
 from faceinsight import contract, detectors
+from faceinsight.crops import CropGeometry, Framing
 from faceinsight.labels import EMOTIONS, MAX_AGE
-from faceinsight.pipeline import CropGeometry, Framing
 
 MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
 MANIFEST_NAME = "manifest.json"

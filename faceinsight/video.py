@@ -20,7 +20,8 @@ import cv2
 import numpy as np
 
 from faceinsight import decoder
-from faceinsight.analyze import analyze_image
+from faceinsight.analyze import MAX_FACES, analyze_image
+from faceinsight.boxes import Box, iou
 from faceinsight.contract import (  # noqa: F401 (CSV_FIELDS re-exported)
     CSV_FIELDS,
     VideoSummary,
@@ -37,9 +38,9 @@ from faceinsight.decoder import (  # noqa: F401 (re-exported: callers import the
     check_container,
     is_supported_container,
 )
+from faceinsight.images import DEFAULT_MAX_PIXELS
 from faceinsight.labels import EMOTIONS, age_group
 from faceinsight.models import FaceModels
-from faceinsight.pipeline import DEFAULT_MAX_PIXELS, MAX_FACES, Box
 
 TRACK_IOU = 0.3  # boxes overlapping at least this much in consecutive samples are one face
 TRACK_MAX_GAP = 5  # a track survives this many sampled frames without its face
@@ -117,18 +118,6 @@ def check_limits(info: VideoInfo, sample_fps: float, max_seconds: float, max_fra
         raise VideoTooLong(f"sampling at {sample_fps:g} frames/s would analyse {samples} frames; the "
                            f"limit is {max_frames}: choose a lower sampling rate")
     return samples
-
-
-def iou(a: Box | list[int], b: Box | list[int]) -> float:
-    """Intersection over union of two ``(x, y, w, h)`` boxes."""
-    ax, ay, aw, ah = a
-    bx, by, bw, bh = b
-    width = min(ax + aw, bx + bw) - max(ax, bx)
-    height = min(ay + ah, by + bh) - max(ay, by)
-    if width <= 0 or height <= 0:
-        return 0.0
-    inter = width * height
-    return inter / float(aw * ah + bw * bh - inter)
 
 
 TRACK_STEP = 1.0  # or whose centre moved at most this many box sides (a head turning at 2 frames/s)

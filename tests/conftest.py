@@ -16,7 +16,7 @@ import pytest
 from face_helpers import encode
 from hypothesis import settings
 
-from faceinsight import pipeline
+from faceinsight import analyze, crops
 from faceinsight.detectors import HaarDetector
 from faceinsight.models import MODELS_DIR, FaceModels, reset_models
 
@@ -50,9 +50,9 @@ def face_crop(astronaut: np.ndarray) -> np.ndarray:
 
 
 @pytest.fixture(scope="session")
-def astronaut_crops(astronaut: np.ndarray, models: FaceModels) -> pipeline.FaceCrops:
+def astronaut_crops(astronaut: np.ndarray, models: FaceModels) -> crops.FaceCrops:
     """The pipeline's two model inputs for the astronaut's face (the served detector)."""
-    return pipeline.find_faces(astronaut, models.detector, models.framing).crops[0]
+    return analyze.find_faces(astronaut, models.detector, models.framing).crops[0]
 
 
 @pytest.fixture(scope="session")

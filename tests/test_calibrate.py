@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from faceinsight import calibrate
-from faceinsight.pipeline import CropGeometry
+from faceinsight.crops import CropGeometry
 
 
 class ShrinkingDetector:

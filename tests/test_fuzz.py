@@ -17,8 +17,8 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from faceinsight.analyze import analyze_bytes
+from faceinsight.images import ImageDecodeError
 from faceinsight.models import FaceModels
-from faceinsight.pipeline import ImageDecodeError
 
 FUZZ_MAX_PIXELS = 4_000_000  # the server's limit is configurable; this keeps CI's memory modest
 PER_INPUT = timedelta(seconds=5)  # generous: CI boxes are small and shared

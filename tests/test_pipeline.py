@@ -12,11 +12,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image, ImageFile
 
-from faceinsight import pipeline
+from faceinsight import analyze, boxes, crops, images
 from faceinsight.analyze import analyze_image, locate_faces
+from faceinsight.boxes import reading_order
+from faceinsight.crops import WHOLE_BOX, Framing
 from faceinsight.detectors import BlazeFaceDetector, Detection, HaarDetector
+from faceinsight.images import ImageDecodeError, ImageTooLargeError, decode_image
 from faceinsight.models import MODELS_DIR, FaceModels
-from faceinsight.pipeline import WHOLE_BOX, Framing, ImageDecodeError, ImageTooLargeError, decode_image
 
 # A 60 x 40 test card: red left half, blue right half, a green band along the top.
 CARD = np.zeros((40, 60, 3), np.uint8)
@@ -203,7 +205,7 @@ def test_too_large_is_a_decode_error() -> None:
 
 def test_load_image_reports_a_missing_file(tmp_path) -> None:
     with pytest.raises(ImageDecodeError, match="cannot read"):
-        pipeline.load_image(tmp_path / "absent.jpg")
+        images.load_image(tmp_path / "absent.jpg")
 
 
 # --- detection ------------------------------------------------------------------------------
@@ -232,8 +234,8 @@ def test_detection_survives_jpeg_round_trip(astronaut_jpeg: bytes, models: FaceM
 def test_no_face_in_a_blank_or_tiny_image(detector) -> None:
     assert detector.detect(np.full((200, 300), 128, np.uint8)) == []
     assert detector.detect(np.zeros((10, 10), np.uint8)) == []
-    nothing = pipeline.find_faces(np.zeros((1, 1, 3), np.uint8), detector, Framing())
-    assert nothing == pipeline.FoundFaces([], 0)
+    nothing = analyze.find_faces(np.zeros((1, 1, 3), np.uint8), detector, Framing())
+    assert nothing == analyze.FoundFaces([], 0)
 
 
 def test_detection_runs_on_a_bounded_copy_and_maps_boxes_back(astronaut: np.ndarray, detector) -> None:
@@ -276,7 +278,7 @@ def test_scored_detections_are_the_same_faces_surest_first(astronaut: np.ndarray
 def test_haar_scores_leave_its_boxes_as_they_were(astronaut: np.ndarray) -> None:
     """The level weights come from detectMultiScale3; its boxes must be the plain call's."""
     haar = HaarDetector()
-    gray = cv2.equalizeHist(pipeline.to_gray(astronaut))
+    gray = cv2.equalizeHist(images.to_gray(astronaut))
     for photo in (gray, np.hstack([gray, cv2.resize(gray, (256, 256)).repeat(2, axis=0)])):
         plain = haar._cascade().detectMultiScale(photo, scaleFactor=1.1, minNeighbors=5,
                                                  minSize=(40, 40))
@@ -287,7 +289,7 @@ def test_haar_scores_leave_its_boxes_as_they_were(astronaut: np.ndarray) -> None
 
 
 def test_haar_confirms_a_face_box_and_not_a_background_box(astronaut: np.ndarray) -> None:
-    gray = pipeline.to_gray(astronaut)
+    gray = images.to_gray(astronaut)
     face = HaarDetector().detect(astronaut)[0]
     x, y, w, h = face
     assert HaarDetector().confirms(gray, face)
@@ -301,7 +303,7 @@ def test_haar_check_answers_as_one_search_over_all_sizes(astronaut: np.ndarray, 
     """The check searches the sizes near the box first and stops at a face; its answer must
     be that of one search over every size, on faces and on background alike."""
     haar = HaarDetector()
-    gray = cv2.equalizeHist(pipeline.to_gray(astronaut))
+    gray = cv2.equalizeHist(images.to_gray(astronaut))
     x, y, w, h = haar.detect(gray)[0]
     rng = np.random.default_rng(0)
     answers = []
@@ -377,16 +379,16 @@ def test_a_face_cut_by_the_edge_is_reported_inside_the_image(astronaut: np.ndarr
     height, width = photo.shape[:2]
     x, y, w, h = face.box
     assert 0 <= x and 0 <= y and x + w <= width and y + h <= height
-    assert face.box != found and face.box == pipeline.clip_box(found, width, height)
-    gray = pipeline.to_gray(photo)
-    assert np.array_equal(face.age_gender, pipeline.crop_face(gray, found, models.framing.age_gender, 128))
+    assert face.box != found and face.box == boxes.clip_box(found, width, height)
+    gray = images.to_gray(photo)
+    assert np.array_equal(face.age_gender, crops.crop_face(gray, found, models.framing.age_gender, 128))
 
 
 def test_clip_box_keeps_a_box_inside_the_image() -> None:
-    assert pipeline.clip_box((-10, 5, 30, 20), 100, 50) == (0, 5, 20, 20)
-    assert pipeline.clip_box((90, 40, 30, 30), 100, 50) == (90, 40, 10, 10)
-    assert pipeline.clip_box((10, 10, 20, 20), 100, 50) == (10, 10, 20, 20)
-    assert pipeline.clip_box((150, 60, 10, 10), 100, 50) == (99, 49, 1, 1)
+    assert boxes.clip_box((-10, 5, 30, 20), 100, 50) == (0, 5, 20, 20)
+    assert boxes.clip_box((90, 40, 30, 30), 100, 50) == (90, 40, 10, 10)
+    assert boxes.clip_box((10, 10, 20, 20), 100, 50) == (10, 10, 20, 20)
+    assert boxes.clip_box((150, 60, 10, 10), 100, 50) == (99, 49, 1, 1)
 
 
 def tight_crop(astronaut: np.ndarray, face: tuple[int, int, int, int], side: int) -> np.ndarray:
@@ -494,7 +496,7 @@ def test_a_group_photo_gives_every_face(astronaut: np.ndarray) -> None:
     photo = astronauts_in_a_photo(astronaut, (1500, 2000), placed)
     faces = blazeface.detect(photo)
     assert len(faces) == 5 and all(on_an_astronaut_face(box, placed) for box in faces)
-    whole_only = pipeline.find_faces(photo, type(blazeface)(blazeface.model, tile_from=0), Framing())
+    whole_only = analyze.find_faces(photo, type(blazeface)(blazeface.model, tile_from=0), Framing())
     assert whole_only.found == len(whole_only.crops) < 5
     unsure = [box for box, score in blazeface._candidates(photo) if score < blazeface.sure_score]
     assert any(on_an_astronaut_face(box, placed) for box in unsure)  # found by a tile only, checked
@@ -554,8 +556,8 @@ def test_a_crowd_in_a_large_photo_gives_every_face(astronaut: np.ndarray) -> Non
 
 
 def test_max_faces_limits_the_result(astronaut: np.ndarray) -> None:
-    none_read = pipeline.find_faces(astronaut, HaarDetector(), Framing(), max_faces=0)
-    assert none_read == pipeline.FoundFaces([], 1)  # found, and counted, but not read
+    none_read = analyze.find_faces(astronaut, HaarDetector(), Framing(), max_faces=0)
+    assert none_read == analyze.FoundFaces([], 1)  # found, and counted, but not read
 
 
 def test_reading_order_goes_row_by_row_left_to_right() -> None:
@@ -564,11 +566,11 @@ def test_reading_order_goes_row_by_row_left_to_right() -> None:
     boxes = [(400, 110, 90, 90), (40, 100, 80, 80), (220, 80, 100, 100),  # row 1, out of order
              (300, 300, 80, 80), (60, 330, 80, 80),  # row 2: 30 px apart, under half of 80
              (200, 500, 80, 80), (20, 560, 80, 80)]  # 60 px apart: two rows
-    order = pipeline.reading_order(boxes)
+    order = reading_order(boxes)
     assert [boxes[i] for i in order] == [(40, 100, 80, 80), (220, 80, 100, 100), (400, 110, 90, 90),
                                          (60, 330, 80, 80), (300, 300, 80, 80),
                                          (200, 500, 80, 80), (20, 560, 80, 80)]
-    assert pipeline.reading_order([]) == []
+    assert reading_order([]) == []
 
 
 class ScoredBoxes:
@@ -590,8 +592,8 @@ def test_a_crowd_over_the_cap_reads_the_surest_faces_in_reading_order() -> None:
     scores = rng.permutation(120) / 120
     detections = [Detection((20 + 100 * (i % 12), 20 + 100 * (i // 12), 80 - int(30 * s), 80 - int(30 * s)),
                             float(s)) for i, s in enumerate(scores)]
-    found = pipeline.find_faces(np.zeros((1040, 1240, 3), np.uint8), ScoredBoxes(detections), Framing())
-    assert pipeline.MAX_FACES == 100
+    found = analyze.find_faces(np.zeros((1040, 1240, 3), np.uint8), ScoredBoxes(detections), Framing())
+    assert analyze.MAX_FACES == 100
     assert found.found == 120 and len(found.crops) == 100
     surest = {d.box for d in detections if d.score >= scores[np.argsort(scores)[20]]}
     assert {crop.box for crop in found.crops} == surest
@@ -638,33 +640,33 @@ def test_crops_have_the_model_sizes_and_are_equalised(astronaut_crops) -> None:
     for crop in (astronaut_crops.age_gender, astronaut_crops.emotion):
         assert crop.dtype == np.uint8
         assert crop.min() <= 10 and crop.max() >= 245  # equalisation spreads the histogram
-        assert np.array_equal(crop, pipeline.prepare_crop(crop, crop.shape[0]))  # idempotent
+        assert np.array_equal(crop, crops.prepare_crop(crop, crop.shape[0]))  # idempotent
 
 
 def test_crops_use_the_geometry_the_manifest_ships(astronaut: np.ndarray, models: FaceModels) -> None:
-    gray = pipeline.to_gray(astronaut)
-    crops = locate_faces(astronaut, models).crops[0]
-    expected = pipeline.crop_face(gray, crops.box, models.framing.age_gender, 128)
-    assert np.array_equal(crops.age_gender, expected)
-    assert not np.array_equal(crops.age_gender, pipeline.crop_face(gray, crops.box, WHOLE_BOX, 128))
+    gray = images.to_gray(astronaut)
+    face = locate_faces(astronaut, models).crops[0]
+    expected = crops.crop_face(gray, face.box, models.framing.age_gender, 128)
+    assert np.array_equal(face.age_gender, expected)
+    assert not np.array_equal(face.age_gender, crops.crop_face(gray, face.box, WHOLE_BOX, 128))
 
 
 def test_geometry_scales_and_shifts_the_square_from_the_box() -> None:
-    geometry = pipeline.CropGeometry(scale=1.5, dx=0.1, dy=-0.2)
+    geometry = crops.CropGeometry(scale=1.5, dx=0.1, dy=-0.2)
     assert geometry.square((100, 50, 40, 20)) == pytest.approx((124.0, 52.0, 60.0))
     assert WHOLE_BOX.square((0, 0, 10, 10)) == (5.0, 5.0, 10.0)
 
 
 def test_crop_face_without_rotation_is_the_resized_square(astronaut: np.ndarray) -> None:
-    gray = pipeline.to_gray(astronaut)
-    crop = pipeline.crop_face(gray, (100, 60, 200, 200), pipeline.CropGeometry(0.5), 64)
-    assert np.array_equal(crop, pipeline.prepare_crop(gray[110:210, 150:250], 64))
+    gray = images.to_gray(astronaut)
+    crop = crops.crop_face(gray, (100, 60, 200, 200), crops.CropGeometry(0.5), 64)
+    assert np.array_equal(crop, crops.prepare_crop(gray[110:210, 150:250], 64))
 
 
 def test_crop_face_rotation_turns_the_crop(astronaut: np.ndarray) -> None:
-    gray = pipeline.to_gray(astronaut)
-    plain = pipeline.crop_face(gray, (150, 50, 140, 140), WHOLE_BOX, 128, angle=0.0)
-    turned = pipeline.crop_face(gray, (150, 50, 140, 140), WHOLE_BOX, 128, angle=90.0)
+    gray = images.to_gray(astronaut)
+    plain = crops.crop_face(gray, (150, 50, 140, 140), WHOLE_BOX, 128, angle=0.0)
+    turned = crops.crop_face(gray, (150, 50, 140, 140), WHOLE_BOX, 128, angle=90.0)
     assert turned.shape == (128, 128)
     quarter = cv2.equalizeHist(np.rot90(cv2.resize(gray[50:190, 150:290], (128, 128))))
     assert np.abs(turned.astype(int) - quarter.astype(int)).mean() < 12
@@ -673,13 +675,13 @@ def test_crop_face_rotation_turns_the_crop(astronaut: np.ndarray) -> None:
 
 def test_crop_box_inside_the_image_is_a_plain_slice() -> None:
     gray = np.arange(100, dtype=np.uint8).reshape(10, 10)
-    assert np.array_equal(pipeline.crop_box(gray, (2, 3, 4, 5)), gray[3:8, 2:6])
+    assert np.array_equal(crops.crop_box(gray, (2, 3, 4, 5)), gray[3:8, 2:6])
 
 
 @pytest.mark.parametrize("box", [(-5, -5, 10, 10), (6, 6, 10, 10), (-3, 4, 20, 3), (-20, -20, 50, 50)])
 def test_crop_box_pads_at_the_edges_by_replication(box: tuple[int, int, int, int]) -> None:
     gray = np.arange(100, dtype=np.uint8).reshape(10, 10)
-    crop = pipeline.crop_box(gray, box)
+    crop = crops.crop_box(gray, box)
     x, y, w, h = box
     assert crop.shape == (h, w)
     rows = np.clip(np.arange(y, y + h), 0, 9)
@@ -688,15 +690,15 @@ def test_crop_box_pads_at_the_edges_by_replication(box: tuple[int, int, int, int
 
 
 def test_face_at_the_image_edge_still_gives_full_crops(astronaut: np.ndarray) -> None:
-    gray = pipeline.to_gray(astronaut)
+    gray = images.to_gray(astronaut)
     x, y, w, h = HaarDetector().detect(gray)[0]
     corner = gray[y + 10:, x + 10:]  # the face now runs off the top-left edge
-    crops = pipeline.crops_for_box(corner, (-10, -10, w, h), Framing())
-    assert crops.age_gender.shape == (128, 128) and crops.emotion.shape == (48, 48)
+    face = crops.crops_for_box(corner, (-10, -10, w, h), Framing())
+    assert face.age_gender.shape == (128, 128) and face.emotion.shape == (48, 48)
 
 
 def test_no_detect_takes_the_whole_image_as_the_face(face_crop: np.ndarray) -> None:
-    found = pipeline.find_faces(face_crop, None, Framing())
+    found = analyze.find_faces(face_crop, None, Framing())
     faces = found.crops
     assert found.found == 1
     height, width = face_crop.shape[:2]
@@ -705,17 +707,17 @@ def test_no_detect_takes_the_whole_image_as_the_face(face_crop: np.ndarray) -> N
 
 
 def test_no_detect_takes_the_image_as_given_unless_too_small_to_be_a_face() -> None:
-    faces = pipeline.find_faces(np.full((27, 20, 3), 90, np.uint8), None, Framing()).crops
+    faces = analyze.find_faces(np.full((27, 20, 3), 90, np.uint8), None, Framing()).crops
     assert faces[0].box == (0, 0, 20, 27) and faces[0].age_gender.shape == (128, 128)
-    with pytest.raises(pipeline.ImageRefusedError, match="5x7 pixels; a face crop must be at least 20"):
-        pipeline.find_faces(np.full((7, 5, 3), 90, np.uint8), None, Framing())
+    with pytest.raises(images.ImageRefusedError, match="5x7 pixels; a face crop must be at least 20"):
+        analyze.find_faces(np.full((7, 5, 3), 90, np.uint8), None, Framing())
 
 
 def test_to_gray_accepts_every_layout(astronaut: np.ndarray) -> None:
-    gray = pipeline.to_gray(astronaut)
+    gray = images.to_gray(astronaut)
     assert gray.shape == (512, 512) and gray.dtype == np.uint8
-    assert pipeline.to_gray(gray) is gray
-    assert np.array_equal(pipeline.to_gray(gray[..., None]), gray)
+    assert images.to_gray(gray) is gray
+    assert np.array_equal(images.to_gray(gray[..., None]), gray)
 
 
 # --- properties -----------------------------------------------------------------------------
@@ -754,7 +756,7 @@ def test_damaged_files_never_crash_the_decoder(fmt: str, position: float, value:
 @given(x=st.integers(-60, 60), y=st.integers(-60, 60), w=st.integers(1, 80), h=st.integers(1, 80))
 def test_crop_box_always_has_the_box_shape(x: int, y: int, w: int, h: int) -> None:
     gray = np.arange(20 * 30, dtype=np.int32).reshape(20, 30)
-    crop = pipeline.crop_box(gray, (x, y, w, h))
+    crop = crops.crop_box(gray, (x, y, w, h))
     rows, cols = np.clip(np.arange(y, y + h), 0, 19), np.clip(np.arange(x, x + w), 0, 29)
     assert np.array_equal(crop, gray[np.ix_(rows, cols)])
 
@@ -770,7 +772,7 @@ def test_fast_jpeg_decoding_matches_pillow(astronaut: np.ndarray, orientation: i
     exif[0x0112] = orientation
     data = encode(astronaut[:, :400], "JPEG", quality=95, exif=exif.tobytes())
     with Image.open(io.BytesIO(data)) as image:
-        fast = pipeline._decode_plain_jpeg(data, image)
+        fast = images._decode_plain_jpeg(data, image)
         expected = np.asarray(ImageOps.exif_transpose(image).convert("RGB"))
     assert fast is not None and fast.shape == expected.shape
     assert np.abs(fast.astype(int) - expected.astype(int)).mean() < 1.0
@@ -780,6 +782,6 @@ def test_fast_jpeg_decoding_matches_pillow(astronaut: np.ndarray, orientation: i
 def test_a_truncated_jpeg_is_left_to_pillow_and_refused(astronaut_jpeg: bytes) -> None:
     cut = astronaut_jpeg[: len(astronaut_jpeg) // 2]
     with Image.open(io.BytesIO(cut)) as image:
-        assert pipeline._decode_plain_jpeg(cut, image) is None
+        assert images._decode_plain_jpeg(cut, image) is None
     with pytest.raises(ImageDecodeError):
         decode_image(cut)

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from face_helpers import assert_face_contract, encode
 
-from faceinsight import pipeline
+from faceinsight import images
 from faceinsight.detectors import HaarDetector
 from faceinsight.labels import AGE_BANDS, EMOTIONS, MAX_AGE, age_band
 from faceinsight.training.common import augment_batch
@@ -234,7 +234,7 @@ def fake_fer2013(folder: Path, face: np.ndarray, per_class: dict[str, int]) -> P
     """FER2013's image-folder layout: <split>/<emotion>/*.jpg, 48 px grayscale."""
     import cv2
 
-    gray = cv2.resize(pipeline.to_gray(face), (48, 48), interpolation=cv2.INTER_AREA)
+    gray = cv2.resize(images.to_gray(face), (48, 48), interpolation=cv2.INTER_AREA)
     for split, count in per_class.items():
         for index, emotion in enumerate(EMOTIONS):
             target = folder / split / emotion
@@ -262,7 +262,7 @@ def tiny_run(tensorflow, tmp_path_factory: pytest.TempPathFactory, astronaut: np
     from faceinsight.training import train_age_gender, train_emotion
 
     root = tmp_path_factory.mktemp("training")
-    gray = pipeline.to_gray(astronaut)
+    gray = images.to_gray(astronaut)
     x, y, w, h = HaarDetector().detect(gray)[0]
     face = astronaut[y:y + h, x:x + w]
     utk = fake_utkface(root / "utkface", face)
@@ -409,12 +409,12 @@ def test_age_gender_training_continues_from_a_checkpoint(tiny_run: TinyRun) -> N
 def test_framed_batches_cut_jittered_crops_through_the_serving_crop(astronaut: np.ndarray) -> None:
     """Training crops vary like a detector's box does, yet stay on the face; evaluation crops
     are the plain chip, exactly what crop_face makes."""
-    from faceinsight.pipeline import WHOLE_BOX, crop_face
+    from faceinsight.crops import WHOLE_BOX, crop_face
     from faceinsight.training.batches import FramedBatches
     from faceinsight.training.common import BoxJitter
     from faceinsight.training.datasets import chip_box, chip_in_context
 
-    gray = pipeline.to_gray(astronaut)
+    gray = images.to_gray(astronaut)
     x, y, w, h = HaarDetector().detect(gray)[0]
     contexts = np.stack([chip_in_context(gray[y:y + h, x:x + w])] * 8)
     targets = np.arange(8, dtype=np.float32)
@@ -507,7 +507,7 @@ def fake_ferplus_and_ckplus(root: Path, astronaut: np.ndarray) -> tuple[Path, Pa
         lines.append(f"train/{path.parent.name}/{path.name}," + ",".join(map(str, votes)) + ",0,0,0")
     (ferplus / "labels.csv").write_text("\n".join(lines) + "\n")
     (ckplus / "images").mkdir(parents=True, exist_ok=True)
-    gray = pipeline.to_gray(astronaut)
+    gray = images.to_gray(astronaut)
     x, y, w, h = HaarDetector().detect(gray)[0]
     face = cv2.resize(gray[y:y + h, x:x + w], (48, 48), interpolation=cv2.INTER_AREA)
     rows = ["path,emotion7,ck_label,subject,sequence,frame"]
@@ -556,7 +556,7 @@ def _face_and_blank_in_context(astronaut: np.ndarray) -> tuple[np.ndarray, tuple
     same size, and where the chip lies in both."""
     from faceinsight.training.datasets import chip_box, chip_in_context
 
-    gray = pipeline.to_gray(astronaut)
+    gray = images.to_gray(astronaut)
     x, y, w, h = HaarDetector().detect(gray)[0]
     face = chip_in_context(gray[y - h // 4:y + h + h // 4, x - w // 4:x + w + w // 4], 96, 32)
     return np.stack([face, np.full_like(face, 128)]), chip_box(96, 32)
@@ -608,8 +608,8 @@ def test_detector_framed_boxes_frame_each_face_as_serving_does(astronaut: np.nda
     """Each training face gets the crop square serving would cut (the served detector's box,
     framed by the model's geometry); a face the detector misses keeps its own chip; batches
     cut every face at its own box."""
+    from faceinsight.crops import WHOLE_BOX, crop_face
     from faceinsight.models import MODELS_DIR, FaceModels
-    from faceinsight.pipeline import WHOLE_BOX, crop_face
     from faceinsight.training.batches import FramedBatches
     from faceinsight.training.datasets import detector_framed_boxes
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 import keras
 from keras import layers
 
+from faceinsight.crops import AGE_GENDER_SIZE, EMOTION_SIZE
 from faceinsight.labels import EMOTIONS, MAX_AGE
-from faceinsight.pipeline import AGE_GENDER_SIZE, EMOTION_SIZE
 
 
 def _conv_block(x, filters: int, convs: int, dropout: float, name: str):

@@ -7,7 +7,7 @@ import math
 import keras
 import numpy as np
 
-from faceinsight.pipeline import WHOLE_BOX, crop_face
+from faceinsight.crops import WHOLE_BOX, crop_face
 from faceinsight.training.common import BoxJitter, augment_batch, jittered_crops
 
 
@@ -60,7 +60,7 @@ def with_targets(x: np.ndarray, targets, sample_weight: np.ndarray | None, index
 
 
 class FramedBatches(keras.utils.PyDataset):
-    """Batches of crops cut from faces in context through :func:`pipeline.crop_face`, with the
+    """Batches of crops cut from faces in context through :func:`faceinsight.crops.crop_face`, with the
     box varied as a detector varies it (scale, shift, rotation), then flips and contrast jitter.
 
     :param contexts: (N, H, W) uint8 faces in context, each with its face at ``box``.

@@ -45,16 +45,16 @@ def load_ckplus(folder: Path, held_out: bool, in_context: bool = False) -> dict[
     """One side of the subject split: ``images`` (N, 48, 48) bare crops as serving cuts a face
     crop (or, with ``in_context``, 80 x 80 faces in a mirrored border, as
     :func:`datasets.load_fer2013` gives FER2013's), ``label``, ``subject``, ``names``."""
-    from faceinsight import pipeline
+    from faceinsight import crops, images
     from faceinsight.training.datasets import FER_CHIP_SIDE, FER_CONTEXT_PAD, chip_in_context
 
     rows = read_rows(folder, held_out)
     if not rows:
         raise FileNotFoundError(f"no CK+ faces found in {folder}")
-    images = []
+    faces = []
     for path, _, _ in rows:
-        gray = pipeline.to_gray(pipeline.load_image(folder / path))
-        images.append(chip_in_context(gray, FER_CHIP_SIDE, FER_CONTEXT_PAD) if in_context
-                      else pipeline.crops_for_whole_image(gray).emotion)
-    return {"images": np.stack(images), "label": np.array([r[1] for r in rows], np.int32),
+        gray = images.to_gray(images.load_image(folder / path))
+        faces.append(chip_in_context(gray, FER_CHIP_SIDE, FER_CONTEXT_PAD) if in_context
+                      else crops.crops_for_whole_image(gray).emotion)
+    return {"images": np.stack(faces), "label": np.array([r[1] for r in rows], np.int32),
             "subject": np.array([r[2] for r in rows]), "names": np.array([r[0] for r in rows])}

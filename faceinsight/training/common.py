@@ -263,7 +263,7 @@ def jittered_crops(contexts: np.ndarray, boxes: np.ndarray, size: int, rng: np.r
     :param chip: where each context's chip lies (needed when ``paste``).
     :returns: (N, size, size, 1) float32 in 0..255, the model's input.
     """
-    from faceinsight.pipeline import WHOLE_BOX, crop_face
+    from faceinsight.crops import WHOLE_BOX, crop_face
 
     crops = []
     for index, context in enumerate(contexts):

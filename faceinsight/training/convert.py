@@ -27,14 +27,14 @@ INT8_TOLERANCE = 0.15  # full-integer models round every activation: compare the
 DESCRIPTIONS = {
     "age_gender": {
         "input": "128x128x1 float32, grayscale 0-255, histogram-equalised face crop "
-                 "cut by faceinsight.pipeline.crop_face at this model's framing (below)",
+                 "cut by faceinsight.crops.crop_face at this model's framing (below)",
         "outputs": {"age": f"probabilities over ages 0..{MAX_AGE} years (sum 1)",
                     "gender": "probability that the face is female"},
         "labels": {"gender": list(GENDERS), "age": [0, MAX_AGE]},
     },
     "emotion": {
         "input": "48x48x1 float32, grayscale 0-255, histogram-equalised face crop "
-                 "cut by faceinsight.pipeline.crop_face at this model's framing (below)",
+                 "cut by faceinsight.crops.crop_face at this model's framing (below)",
         "outputs": {"emotion": "probabilities of the seven emotions, in label order (sum 1)"},
         "labels": {"emotion": list(EMOTIONS)},
     },

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from faceinsight import pipeline
+from faceinsight import crops, images
 from faceinsight.labels import EMOTIONS
 
 
@@ -49,9 +49,9 @@ def parse_utkface_name(name: str) -> UTKFaceRecord | None:
 
 # UTKFace chips are read at the model's input side and set in a mirrored border, so that
 # training can cut crops the way a detector's box varies (larger, smaller, shifted, turned).
-CHIP_SIDE = pipeline.AGE_GENDER_SIZE
+CHIP_SIDE = crops.AGE_GENDER_SIZE
 CONTEXT_PAD = 40
-FER_CHIP_SIDE = pipeline.EMOTION_SIZE  # FER2013's faces are 48 px already
+FER_CHIP_SIDE = crops.EMOTION_SIZE  # FER2013's faces are 48 px already
 FER_CONTEXT_PAD = 16
 
 
@@ -74,21 +74,21 @@ def chip_box(side: int = CHIP_SIDE, pad: int = CONTEXT_PAD) -> tuple[int, int, i
 
 
 def _face_crop_file(path: str) -> np.ndarray:
-    return chip_in_context(pipeline.to_gray(pipeline.load_image(path)))
+    return chip_in_context(images.to_gray(images.load_image(path)))
 
 
 def _emotion_crop_file(path: str) -> np.ndarray:
-    gray = pipeline.to_gray(pipeline.load_image(path))
-    return pipeline.crops_for_whole_image(gray).emotion
+    gray = images.to_gray(images.load_image(path))
+    return crops.crops_for_whole_image(gray).emotion
 
 
 def _emotion_context_file(path: str) -> np.ndarray:
-    gray = pipeline.to_gray(pipeline.load_image(path))
+    gray = images.to_gray(images.load_image(path))
     return chip_in_context(gray, FER_CHIP_SIDE, FER_CONTEXT_PAD)
 
 
 def detector_framed_boxes(contexts: np.ndarray, chip: tuple[int, int, int, int], detector,
-                          geometry: pipeline.CropGeometry, upscale: int = 3,
+                          geometry: crops.CropGeometry, upscale: int = 3,
                           cache_dir: Path | None = None) -> tuple[np.ndarray, float]:
     """Each face's crop square as serving would cut it: the detector's box on the face in
     context, framed by the model's geometry; the chip itself where the detector finds no face.
@@ -232,8 +232,8 @@ def fer2013_paths(folder: Path, split: str) -> list[Path]:
 
 def chip_crop(gray: np.ndarray) -> np.ndarray:
     """A UTKFace chip as the age/gender model sees it in training, unvaried: set in its
-    mirrored context and cut by :func:`pipeline.crop_face` at the chip's own box."""
-    return pipeline.crop_face(chip_in_context(gray), chip_box(), pipeline.WHOLE_BOX, CHIP_SIDE)
+    mirrored context and cut by :func:`crops.crop_face` at the chip's own box."""
+    return crops.crop_face(chip_in_context(gray), chip_box(), crops.WHOLE_BOX, CHIP_SIDE)
 
 
 def is_validation_name(name: str, val_fraction: float) -> bool:
@@ -274,7 +274,7 @@ def load_fer2013(folder: Path, split: str, cache_dir: Path | None = None, worker
     labels: list[int] = []
     for index, emotion in enumerate(EMOTIONS):
         files = sorted(p for p in (folder / split / emotion).glob("*")
-                       if p.suffix.lower() in pipeline.IMAGE_EXTENSIONS)
+                       if p.suffix.lower() in images.IMAGE_EXTENSIONS)
         files = files[:limit_per_class] if limit_per_class else files
         paths += files
         labels += [index] * len(files)

@@ -3,7 +3,7 @@
     python -m faceinsight.training.emotion_eval --models models --fer2013 DATA/fer2013 \\
         --ferplus DATA/ferplus --ckplus DATA/ckplus48 [--keras build/x/best.keras] [--out f.json]
 
-Each face goes through :func:`pipeline.crops_for_whole_image` (the server's path for an image
+Each face goes through :func:`faceinsight.crops.crops_for_whole_image` (the server's path for an image
 given as one face crop) and the served ``.tflite`` (``FaceModels.predict_emotion``), or a Keras
 checkpoint in its served form (flip-averaged). The sets:
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import cv2
 
-from faceinsight import pipeline
+from faceinsight import images
 from faceinsight.training.datasets import CHIP_SIDE, VAL_FRACTION, utkface_names
 
 
@@ -32,7 +32,7 @@ def main(argv: list[str] | None = None) -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     with tarfile.open(args.out, "w:gz", compresslevel=1) as tar:
         for name in names:
-            gray = pipeline.to_gray(pipeline.load_image(args.data / name))
+            gray = images.to_gray(images.load_image(args.data / name))
             chip = cv2.resize(gray, (CHIP_SIDE, CHIP_SIDE), interpolation=cv2.INTER_AREA)
             ok, encoded = cv2.imencode(".webp", chip, [cv2.IMWRITE_WEBP_QUALITY, args.quality])
             info = tarfile.TarInfo(f"utkface/{name}.webp")

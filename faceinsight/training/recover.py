@@ -19,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
+from faceinsight.crops import EMOTION_SIZE
 from faceinsight.labels import EMOTIONS
-from faceinsight.pipeline import EMOTION_SIZE
 
 TOLERANCE = 0.01  # float16 weights read back exactly; only the arithmetic order differs
 # An int8 .tflite rounds its activations too (the converter allows 0.15 against Keras): the float

@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
     limit_threads(args.threads)
     seed_everything(args.seed)
-    from faceinsight.pipeline import AGE_GENDER_SIZE
+    from faceinsight.crops import AGE_GENDER_SIZE
     from faceinsight.training.architectures import age_gender_model
     from faceinsight.training.batches import FramedBatches
     from faceinsight.training.common import BoxJitter, compile_and_fit, new_model, served_boxes
@@ -91,7 +91,7 @@ def main(argv: list[str] | None = None) -> dict:
     if not len(val_idx):
         print("no validation files here (a packed training subset): no report", flush=True)
         return {}
-    from faceinsight.pipeline import WHOLE_BOX, crop_face
+    from faceinsight.crops import WHOLE_BOX, crop_face
     from faceinsight.training.report import report_age_gender
 
     # the unvaried crops FramedBatches evaluates on: the chips in context cut at their own box

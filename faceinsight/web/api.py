@@ -11,8 +11,8 @@ from flask import Blueprint, Response, current_app, jsonify, request, session, u
 from faceinsight.analyze import Analysis as ImageAnalysis
 from faceinsight.analyze import analyze_bytes, largest_face
 from faceinsight.contract import Analysis, Predict
+from faceinsight.images import ImageDecodeError, ImageRefusedError, ImageTooLargeError
 from faceinsight.labels import whole_years
-from faceinsight.pipeline import ImageDecodeError, ImageRefusedError, ImageTooLargeError
 from faceinsight.web.admission import ClientGoneError, ServerBusyError, client_gone
 from faceinsight.web.errors import ApiError
 from faceinsight.web.openapi import openapi_document

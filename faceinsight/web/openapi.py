@@ -15,7 +15,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from faceinsight import __version__, contract
-from faceinsight.pipeline import MAX_FACES
+from faceinsight.analyze import MAX_FACES
 from faceinsight.web.uploads import FALSE_WORDS, TRUE_WORDS
 
 JSON = "application/json"

@@ -9,8 +9,8 @@ from flask import Blueprint, Response, current_app, jsonify, render_template, re
 from PIL import Image, UnidentifiedImageError
 
 from faceinsight.contract import Captures
+from faceinsight.crops import AGE_GENDER_SIZE, EMOTION_SIZE
 from faceinsight.models import ModelError, get_models
-from faceinsight.pipeline import AGE_GENDER_SIZE, EMOTION_SIZE
 from faceinsight.web.errors import ApiError, error_response
 from faceinsight.web.security import check_csrf, csrf_token, session_id
 from faceinsight.web.uploads import read_flag, read_json_body

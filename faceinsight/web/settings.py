@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from faceinsight.pipeline import DEFAULT_MAX_PIXELS
+from faceinsight.images import DEFAULT_MAX_PIXELS
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 MB = 1024 * 1024

@@ -26,7 +26,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from faceinsight.decoder import container_extension
 from faceinsight.files import write_private
-from faceinsight.pipeline import IMAGE_EXTENSIONS
+from faceinsight.images import IMAGE_EXTENSIONS
 from faceinsight.web.errors import ApiError
 from faceinsight.web.settings import mib
 

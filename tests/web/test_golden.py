@@ -21,9 +21,9 @@ import pytest
 from webhelpers import astronaut
 
 from faceinsight.analyze import analyze_image
+from faceinsight.crops import CropGeometry, Framing
 from faceinsight.labels import GENDERS
 from faceinsight.models import MODELS_DIR, FaceModels
-from faceinsight.pipeline import CropGeometry, Framing
 
 ASTRONAUT_AGE = 35
 

@@ -18,9 +18,9 @@ from PIL import Image
 from webhelpers import astronaut, data_url, encode, overlaps_astronaut_face, upload
 
 from faceinsight.contract import Analysis, Predict
+from faceinsight.images import decode_image
 from faceinsight.labels import EMOTIONS, GENDERS, whole_years
 from faceinsight.models import ModelError
-from faceinsight.pipeline import decode_image
 
 
 def test_analyze_multipart_finds_the_astronaut(client, astronaut_jpeg):
@@ -140,9 +140,9 @@ def test_predict_legacy_shape(client, astronaut_jpeg, blank_png):
 def test_a_crowd_over_the_cap_is_counted_and_predict_still_answers_for_the_largest(client, monkeypatch):
     """120 faces found: the 100 surest are read, in reading order, and the answer says 120.
     /predict answers for the largest face read, the last in reading order."""
+    from faceinsight.analyze import MAX_FACES
     from faceinsight.detectors import Detection
     from faceinsight.models import get_models
-    from faceinsight.pipeline import MAX_FACES
 
     rng = np.random.default_rng(3)
     scores = rng.permutation(120) / 120 + 0.001

@@ -23,14 +23,14 @@ from media_bombs import bottom_up_avi, jpeg_with_empty_scans, thin_png
 from webhelpers import astronaut, data_url, encode, keep_captures, page_csrf, wait_for_job
 
 from faceinsight import decoder
-from faceinsight.jobs import token_hash
-from faceinsight.pipeline import (
+from faceinsight.images import (
     MAX_JPEG_SCANS,
     ImageRefusedError,
     ImageTooLargeError,
     count_jpeg_scans,
     decode_image,
 )
+from faceinsight.jobs import token_hash
 from faceinsight.video import VideoError, probe
 from faceinsight.web.security import CSRF_HEADER
 from faceinsight.web.videos import TOKEN_HEADER

@@ -1,19 +1,11 @@
-"""The one face pipeline shared by training, the CLI and the server.
-
-decode -> detect (:mod:`faceinsight.detectors`) -> crop by the model's geometry -> grayscale,
-resize -> equalise.
-
-Training cuts its crops with :func:`crop_face`, the function serving uses, and each model ships
-its crop geometry per detector, so a model sees at serving time the framing it learnt.
-"""
+"""Image bytes in, an RGB array out: the formats read, the limits that keep a hostile file's
+work bounded (pixels, sides, aspect, JPEG scans), EXIF orientation, and the grayscale and
+bounded-size copies the detectors search."""
 
 from __future__ import annotations
 
 import io
 import re
-import statistics
-from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -21,37 +13,47 @@ import numpy as np
 from pi_heif import register_heif_opener
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from faceinsight.detectors import MIN_FACE_SIDE, Box, Detection, Detector, bounded_copy, to_gray
 from faceinsight.files import FileTooLargeError, read_regular_file
 
-AGE_GENDER_SIZE = 128
-EMOTION_SIZE = 48
-# Faces read in one photo or video frame; when more are found, those the detector is surest of.
-# It bounds the work (the models take about 1.5 ms a face) and stays above real crowds.
-MAX_FACES = 100
-ROW_SHARE = 0.5  # faces whose vertical centres lie within this share of a face height share a row
 # What decode_image reads; GIF and TIFF give their first frame, HEIC/HEIF (a phone's photos)
 # its primary image.
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif", ".tif", ".tiff",
                               ".heic", ".heif"})
+
+
 # The only decoders an upload reaches (Pillow would also open ICO, TGA, PPM, PSD, JPEG 2000...,
 # whatever the file is named). JPEG's opener also reads a camera's multi-picture JPEG (MPO).
 # HEIF comes from pi-heif, libheif's decode-only build: it reads the size from the container
 # before decoding, as the others do, and applies the file's rotation itself (its EXIF
 # orientation then reads 1, so exif_transpose does not turn it twice).
 IMAGE_FORMATS = ("JPEG", "PNG", "BMP", "WEBP", "GIF", "TIFF", "HEIF")
+
+
 register_heif_opener()
+
+
 DEFAULT_MAX_PIXELS = 40_000_000
+
+
 MAX_SIDE = 20_000  # the longest side analysed, in pixels (413 above)
+
+
 MAX_ASPECT = 25.0  # the longer side may be at most this many times the shorter (422 above)
+
+
 MAX_JPEG_SCANS = 100  # a progressive JPEG has about 10; each scan is a pass over the whole image
+
+
 JPEG_STANDALONE = frozenset({0x01, *range(0xD0, 0xD8)})  # TEM, RST0-7: markers with no length
+
+
 DEFAULT_MAX_FILE_BYTES = 256 * 1024 * 1024  # the CLI's limit on one image file
+
+
 # Our limit (check_image_shape, from the same header, before anything is decoded) replaces
 # Pillow's own: it warned from 89 megapixels and refused from 179 with its own wording, so a
 # 200-megapixel phone photo stayed refused whatever max_pixels allowed.
 Image.MAX_IMAGE_PIXELS = None
-__all__ = ["Box", "to_gray"]  # re-exported: callers read boxes and grayscale from here
 
 
 class ImageDecodeError(ValueError):
@@ -64,24 +66,6 @@ class ImageTooLargeError(ImageDecodeError):
 
 class ImageRefusedError(ImageDecodeError):
     """A readable image whose shape or encoding would make its analysis unbounded work."""
-
-
-@dataclass(frozen=True)
-class FaceCrops:
-    """The two model inputs for one face, both uint8 grayscale and equalised."""
-
-    box: Box
-    age_gender: np.ndarray  # AGE_GENDER_SIZE x AGE_GENDER_SIZE
-    emotion: np.ndarray  # EMOTION_SIZE x EMOTION_SIZE
-
-
-@dataclass(frozen=True)
-class FoundFaces:
-    """The faces read in one image, in reading order, and how many the detector found (more
-    than were read when the cap, :data:`MAX_FACES`, left some out)."""
-
-    crops: list[FaceCrops]
-    found: int
 
 
 # A marker that ends a scan's entropy-coded data: 0xFF then anything but a stuffed zero, a
@@ -304,196 +288,28 @@ def load_image(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.nda
     return decode_image(read_image_file(path), max_pixels)
 
 
-@dataclass(frozen=True)
-class CropGeometry:
-    """Where a model's square crop lies relative to a detector's box.
+def to_gray(image: np.ndarray) -> np.ndarray:
+    """One grayscale channel of an RGB, H x W x 1 or H x W uint8 array."""
+    if image.ndim == 2:
+        return image
+    if image.shape[2] == 1:
+        return image[:, :, 0]
+    return cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
 
-    Calibrated per model and detector (``faceinsight.calibrate``) and shipped in the models'
-    manifest, so training and serving frame a face the same way.
 
-    :param scale: crop side / box side (the box's larger side).
-    :param dx: crop centre minus box centre, in box sides, to the right.
-    :param dy: crop centre minus box centre, in box sides, downwards.
+def bounded_copy(image: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
+    """The image shrunk so its longer side is at most ``max_side``, and the factor to map back.
+
+    :returns: ``(copy, factor)``: a box found on the copy times ``factor`` is in the original.
     """
-
-    scale: float = 1.0
-    dx: float = 0.0
-    dy: float = 0.0
-
-    def square(self, box: tuple[float, float, float, float]) -> tuple[float, float, float]:
-        """The crop's centre x, centre y and side for a detector box ``(x, y, w, h)``."""
-        x, y, w, h = box
-        side = max(w, h)
-        return x + w / 2 + self.dx * side, y + h / 2 + self.dy * side, self.scale * side
-
-
-WHOLE_BOX = CropGeometry()  # the crop is the box itself: dataset chips and --no-detect
-
-
-def crop_face(gray: np.ndarray, box: tuple[float, float, float, float], geometry: CropGeometry,
-              size: int, angle: float = 0.0) -> np.ndarray:
-    """The one crop function of training and serving: a model input for one face.
-
-    :param gray: the whole grayscale image.
-    :param box: the face's detector box ``(x, y, w, h)`` (floats allowed; may leave the image).
-    :param geometry: where the model's crop lies relative to the box.
-    :param size: the model's input side in pixels.
-    :param angle: rotation in degrees, counter-clockwise (training's jitter; 0 when serving).
-    :returns: ``size`` x ``size`` uint8, histogram-equalised; the border is replicated where
-        the crop leaves the image.
-    """
-    cx, cy, side = geometry.square(box)
-    side = max(side, 1.0)
-    if not angle:
-        whole = max(1, round(side))
-        left, top = round(cx - whole / 2), round(cy - whole / 2)
-        return prepare_crop(crop_box(gray, (left, top, whole, whole)), size)
-    matrix = cv2.getRotationMatrix2D((cx, cy), angle, size / side)
-    matrix[:, 2] += (size / 2 - cx, size / 2 - cy)
-    turned = cv2.warpAffine(gray, matrix, (size, size), flags=cv2.INTER_LINEAR,
-                            borderMode=cv2.BORDER_REPLICATE)
-    return cv2.equalizeHist(turned)
-
-
-def crop_box(gray: np.ndarray, box: Box) -> np.ndarray:
-    """Cut a box out of an image, replicating the border where the box leaves it.
-
-    :param gray: H x W image.
-    :param box: ``(x, y, w, h)``; may extend past the image edges.
-    """
-    x, y, w, h = box
-    height, width = gray.shape[:2]
-    pad = max(0, -x, -y, x + w - width, y + h - height)
-    if pad:
-        gray = cv2.copyMakeBorder(gray, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
-        x, y = x + pad, y + pad
-    return gray[y:y + h, x:x + w]
-
-
-def prepare_crop(face: np.ndarray, size: int) -> np.ndarray:
-    """Resize a grayscale face crop to ``size`` x ``size`` and equalise its histogram.
-
-    :param face: H x W uint8 grayscale crop (any size).
-    :param size: output side in pixels.
-    """
-    interpolation = cv2.INTER_AREA if min(face.shape[:2]) > size else cv2.INTER_LINEAR
-    resized = cv2.resize(face, (size, size), interpolation=interpolation)
-    return cv2.equalizeHist(resized)
-
-
-@dataclass(frozen=True)
-class Framing:
-    """How each model frames a face found by one detector (from the models' manifest)."""
-
-    age_gender: CropGeometry = WHOLE_BOX
-    emotion: CropGeometry = WHOLE_BOX
-
-
-def clip_box(box: Box, width: int, height: int) -> Box:
-    """The part of ``box`` inside a ``width`` x ``height`` image (a face cut by the photo's
-    edge has a detector box reaching past it; clients crop and draw with what we report).
-    A box wholly outside keeps a side of one pixel at the nearest edge."""
-    x, y, w, h = box
-    x0, y0 = min(max(0, x), width - 1), min(max(0, y), height - 1)
-    x1, y1 = max(min(width, x + w), x0 + 1), max(min(height, y + h), y0 + 1)
-    return int(x0), int(y0), int(x1 - x0), int(y1 - y0)
-
-
-def crops_for_box(gray: np.ndarray, box: Box, framing: Framing) -> FaceCrops:
-    """Both model inputs for one detected face.
-
-    :param gray: the whole grayscale image.
-    :param box: the face as found by the detector; the models' crops are cut from it (beyond
-        the photo's edge too, as they learnt), the reported box is its part inside the photo.
-    :param framing: each model's crop geometry for that detector.
-    """
-    return FaceCrops(
-        box=clip_box(box, gray.shape[1], gray.shape[0]),
-        age_gender=crop_face(gray, box, framing.age_gender, AGE_GENDER_SIZE),
-        emotion=crop_face(gray, box, framing.emotion, EMOTION_SIZE),
-    )
-
-
-def crops_for_whole_image(gray: np.ndarray) -> FaceCrops:
-    """Both model inputs when the caller says the image already is one face crop.
-
-    :param gray: the face crop, grayscale.
-    """
-    height, width = gray.shape[:2]
-    return FaceCrops(
-        box=(0, 0, int(width), int(height)),
-        age_gender=prepare_crop(gray, AGE_GENDER_SIZE),
-        emotion=prepare_crop(gray, EMOTION_SIZE),
-    )
-
-
-MIN_FACE_CROP = MIN_FACE_SIDE  # pixels a side: no detector reports a smaller face
-
-
-def check_face_crop_size(gray: np.ndarray) -> None:
-    """Refuse an image given as one face crop that is too small to hold a face, rather than
-    answer for it with made-up confidence.
-
-    :raises ImageRefusedError: a side is under :data:`MIN_FACE_CROP` pixels.
-    """
-    height, width = gray.shape[:2]
-    if min(height, width) < MIN_FACE_CROP:
-        raise ImageRefusedError(f"the image is {width}x{height} pixels; a face crop must be at "
-                                f"least {MIN_FACE_CROP} pixels on each side")
-
-
-def reading_order(boxes: Sequence[Box]) -> list[int]:
-    """The order faces are numbered in, as indices into ``boxes``: rows from top to bottom,
-    each row left to right, as text is read.
-
-    A face joins the row above when its vertical centre lies within :data:`ROW_SHARE` of a face
-    height (the two faces' mean: the row's and its own) of the row's mean centre; a row's faces
-    then go by their horizontal centres.
-
-    :param boxes: ``(x, y, w, h)`` boxes.
-    """
-    by_centre = sorted(range(len(boxes)), key=lambda i: boxes[i][1] + boxes[i][3] / 2)
-    rows: list[list[int]] = []
-    for index in by_centre:
-        _, y, _, height = boxes[index]
-        if rows:
-            row = rows[-1]
-            row_centre = statistics.fmean(boxes[i][1] + boxes[i][3] / 2 for i in row)
-            row_height = statistics.fmean(boxes[i][3] for i in row)
-            if abs(y + height / 2 - row_centre) <= ROW_SHARE * (height + row_height) / 2:
-                row.append(index)
-                continue
-        rows.append([index])
-    return [i for row in rows for i in sorted(row, key=lambda i: boxes[i][0] + boxes[i][2] / 2)]
-
-
-def choose_faces(detections: Sequence[Detection], max_faces: int = MAX_FACES) -> list[Box]:
-    """The boxes read: the ``max_faces`` detections the detector is surest of, in reading
-    order (:func:`reading_order`). Not the largest: a box's size says more than the face's
-    size (equal faces pasted at 250 px got boxes of 207-264 px, the smallest on dark skin).
-
-    :param detections: the detector's faces with their scores.
-    :param max_faces: read at most this many.
-    """
-    surest = sorted(detections, key=lambda found: found.score, reverse=True)[:max(0, max_faces)]
-    boxes = [found.box for found in surest]
-    return [boxes[i] for i in reading_order(boxes)]
-
-
-def find_faces(image: np.ndarray, detector: Detector | None, framing: Framing,
-               max_faces: int = MAX_FACES) -> FoundFaces:
-    """Locate faces in an image and make their model inputs.
-
-    :param image: RGB or grayscale uint8 array.
-    :param detector: the face detector; None when the image already is a single face crop
-        (box = whole image).
-    :param framing: each model's crop geometry for that detector.
-    :param max_faces: read at most this many faces, the surest (:func:`choose_faces`).
-    """
-    gray = to_gray(image)
-    if detector is None:
-        check_face_crop_size(gray)
-        return FoundFaces([crops_for_whole_image(gray)], found=1)
-    detections = detector.detect_scored(image)
-    crops = [crops_for_box(gray, box, framing) for box in choose_faces(detections, max_faces)]
-    return FoundFaces(crops, found=len(detections))
+    longer = max(image.shape[:2])
+    if longer <= max_side:
+        return image, 1.0
+    factor = longer / max_side
+    height, width = image.shape[:2]
+    size = (max(1, round(width / factor)), max(1, round(height / factor)))
+    if 2 <= factor <= 4:
+        # OpenCV's area averaging is fast only at a factor of exactly 2: a gentle linear step
+        # to twice the size, then halving, gives the same pixels in a third of the time.
+        image = cv2.resize(image, (2 * size[0], 2 * size[1]), interpolation=cv2.INTER_LINEAR)
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA), factor

@@ -1,4 +1,5 @@
-"""The README's CLI examples run as written (with its placeholder files made here)."""
+"""The README's commands and CLI examples run as written (with its placeholder files made here),
+its links lead to files, and docs/OPERATIONS.md's settings table is the generated one."""
 
 from __future__ import annotations
 
@@ -14,7 +15,10 @@ import numpy as np
 import pytest
 from face_helpers import encode
 
+from faceinsight.web.settings import settings_table
+
 ROOT = Path(__file__).resolve().parents[1]
+README_MAX_LINES = 150
 
 
 def readme_commands(program: str) -> list[list[str]]:
@@ -72,3 +76,42 @@ def test_the_capture_example_runs_on_a_video(placeholders: Path, tmp_path: Path)
     result = run(["capture.py", "--source", "clip.mp4", "--out", str(tmp_path), "--json"], placeholders)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["faces"]
+
+
+def test_the_readme_is_short_and_its_two_commands_are_make_targets() -> None:
+    text = (ROOT / "README.md").read_text()
+    assert len(text.splitlines()) <= README_MAX_LINES
+    makefile = (ROOT / "Makefile").read_text()
+    for target in ("run", "test"):
+        assert f"\nmake {target} " in text, f"the README does not show make {target}"
+        assert re.search(rf"^{target}:", makefile, flags=re.M), f"the Makefile has no {target} target"
+
+
+@pytest.mark.parametrize("page", ["README.md", "docs/ARCHITECTURE.md", "docs/MODELS.md", "docs/OPERATIONS.md",
+                                  "docs/CHANGELOG.md"])
+def test_relative_links_lead_to_files(page: str) -> None:
+    path = ROOT / page
+    for target in re.findall(r"\]\(([^)#:]+)(?:#[^)]*)?\)", path.read_text()):
+        assert (path.parent / target).exists(), f"{page} links to {target}, which does not exist"
+
+
+def operations_settings_table() -> str:
+    """docs/OPERATIONS.md's configuration table: from its header row to the last row after it."""
+    lines = (ROOT / "docs" / "OPERATIONS.md").read_text().splitlines()
+    header = settings_table().splitlines()[0]
+    assert header in lines, "docs/OPERATIONS.md has no configuration table"
+    start = end = lines.index(header)
+    while end < len(lines) and lines[end].startswith("|"):
+        end += 1
+    return "\n".join(lines[start:end])
+
+
+def test_the_operations_settings_table_is_the_generated_one() -> None:
+    """The table is exactly ``settings_table()`` (paste its output when a setting changes)."""
+    assert operations_settings_table() == settings_table()
+
+
+def test_the_readme_links_the_settings_instead_of_copying_them() -> None:
+    text = (ROOT / "README.md").read_text()
+    assert settings_table().splitlines()[0] not in text
+    assert "docs/OPERATIONS.md#configuration" in text

@@ -238,7 +238,7 @@ def load_settings(environ: Mapping[str, str] | None = None,
 
 
 def settings_table() -> str:
-    """The settings as a Markdown table (name, default, meaning) for the README."""
+    """The settings as a Markdown table (name, default, meaning) for docs/OPERATIONS.md."""
     rows = ["| Variable | Default | Meaning |", "|---|---|---|"]
     for setting in SETTINGS:
         default = setting.default

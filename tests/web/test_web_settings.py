@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from faceinsight.web import create_app
-from faceinsight.web.settings import SETTINGS, Number, SettingError, load_settings, settings_table
+from faceinsight.web.settings import SETTINGS, Number, SettingError, load_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 # gunicorn itself reads these (WEB_CONCURRENCY at import): a test's value must not leak into it.
@@ -33,23 +33,6 @@ def test_defaults_and_environment_parsing(tmp_path):
 def test_bad_values_name_the_variable():
     with pytest.raises(ValueError, match="FACEINSIGHT_MAX_VIDEO_MB"):
         load_settings({"FACEINSIGHT_MAX_VIDEO_MB": "lots"})
-
-
-def readme_settings_table() -> str:
-    """The README's configuration table: from its header row to the last row after it."""
-    lines = (ROOT / "README.md").read_text().splitlines()
-    header = settings_table().splitlines()[0]
-    assert header in lines, "README.md has no configuration table"
-    start = lines.index(header)
-    end = start
-    while end < len(lines) and lines[end].startswith("|"):
-        end += 1
-    return "\n".join(lines[start:end])
-
-
-def test_readme_settings_table_is_the_generated_one():
-    """README.md's configuration table is exactly ``settings_table()`` (paste it when a setting changes)."""
-    assert readme_settings_table() == settings_table()
 
 
 def test_gunicorn_config_defaults_and_environment(monkeypatch):

@@ -261,7 +261,7 @@ async function openKept(event) {
     if (state.status !== "done") throw new Error(`it is ${state.status}`);
     $("tab-video").click();
     if (!job.url && !job.xhr) $("video-progress-row").hidden = true; // an earlier job's line
-    showResults(state, job.name, false);
+    showResults(state, name, false);
     focusHeading($("video-results-heading"));
     showMessage(`Showing the results of ${name}.`);
   } catch (error) {

@@ -10,6 +10,7 @@ from PIL import Image, UnidentifiedImageError
 
 from faceinsight.contract import Captures
 from faceinsight.crops import AGE_GENDER_SIZE, EMOTION_SIZE
+from faceinsight.labels import EMOTIONS
 from faceinsight.models import ModelError, get_models
 from faceinsight.web.errors import ApiError, error_response
 from faceinsight.web.security import check_csrf, csrf_token, session_id
@@ -31,7 +32,7 @@ def index() -> str:
         max_photo_mb=config["FACEINSIGHT_MAX_PHOTO_MB"], max_video_mb=config["FACEINSIGHT_MAX_VIDEO_MB"],
         default_fps=config["FACEINSIGHT_VIDEO_DEFAULT_FPS"], max_fps=config["FACEINSIGHT_VIDEO_MAX_FPS"],
         retention_hours=config["FACEINSIGHT_RETENTION_HOURS"],
-        job_ttl_minutes=config["FACEINSIGHT_JOB_TTL_MINUTES"])
+        job_ttl_minutes=config["FACEINSIGHT_JOB_TTL_MINUTES"], emotions=EMOTIONS)
 
 
 @blueprint.get("/health")

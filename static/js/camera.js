@@ -5,13 +5,11 @@
 // mirrored the same way: the server reads what the user sees, so its boxes land on the preview
 // as they are and its faces, numbered left to right, are numbered as seen. (The models read a
 // face and its mirror image alike: they average both.)
-import { drawFaces, drawSized } from "./draw.js";
-import { renderCards } from "./cards.js";
-import { addEntry } from "./log.js";
+import { $ } from "./dom.js";
+import { drawFaces } from "./draw.js";
+import { hideSnapshot, mirroredFrame, takeSnapshot } from "./snapshot.js";
 import { FaceTracker } from "./tracking.js";
-import {
-  analyzeImage, canvasBlob, clearMessage, el, faceSummary, facesFound, facesLine, showMessage, thumbnail,
-} from "./util.js";
+import { analyzeImage, canvasBlob, clearMessage, el, faceSummary, showMessage } from "./util.js";
 
 const LIVE_MAX_SIDE = 360; // live frames are downscaled: fast to send, enough for the detector
 const LIVE_QUALITY = 0.7; // JPEG quality of live frames (about 15 kB at 360 px)
@@ -34,13 +32,8 @@ const state = {
   faces: [], // the followed faces shown, in reading order (boxes in video pixels, as seen)
   drawn: new Map(), // each followed face's drawn box (by id), gliding to its latest box
   raf: 0, lastDraw: 0, updates: 0,
-  snapshots: 0, // bumped by Clear session: a snapshot answered after it is not shown
   answered: [], // when the recent live answers came (performance.now())
 };
-
-function $(id) {
-  return document.getElementById(id);
-}
 
 /** A plain-language reason for a getUserMedia failure. */
 export function cameraErrorText(error) {
@@ -228,23 +221,6 @@ async function sendFrame(force = false) {
   }
 }
 
-/**
- * The camera's current frame mirrored as the preview shows it, no larger than maxSide.
- * @param video the camera's video element
- * @param maxSide the longest side of the frame drawn
- * @returns {canvas, scale}: scale is the canvas's pixels per video pixel
- */
-function mirroredFrame(video, maxSide) {
-  const scale = Math.min(1, maxSide / Math.max(video.videoWidth, video.videoHeight));
-  const canvas = document.createElement("canvas");
-  canvas.width = Math.max(1, Math.round(video.videoWidth * scale));
-  canvas.height = Math.max(1, Math.round(video.videoHeight * scale));
-  const ctx = canvas.getContext("2d");
-  ctx.setTransform(-1, 0, 0, 1, canvas.width, 0);
-  ctx.drawImage(video, 0, 0, canvas.width, canvas.height);
-  return { canvas, scale };
-}
-
 /** Draw the boxes, each moved part of the way to its target (exponential smoothing in time). */
 function drawLive(now) {
   state.raf = 0;
@@ -337,61 +313,16 @@ export function cameraViewChanged() {
   else pauseCamera();
 }
 
-/** Show the analysed snapshot: the frame with numbered boxes above cards with the same numbers. */
-function showSnapshot(frame, faces) {
-  const canvas = $("snapshot-canvas");
-  $("snapshot-section").hidden = false; // shown first: labels are sized for the shown width
-  canvas.width = frame.width;
-  canvas.height = frame.height;
-  const ctx = canvas.getContext("2d");
-  drawSized(canvas, () => {
-    ctx.drawImage(frame, 0, 0);
-    drawFaces(ctx, faces, 1);
-  });
-  canvas.dataset.faces = String(faces.length);
-  canvas.setAttribute("aria-label", faces.length
-    ? `The snapshot, with ${faces.length} numbered face box${faces.length > 1 ? "es" : ""}, matching the cards below`
-    : "The snapshot; no face was found in it");
-  renderCards($("snapshot-result"), faces);
-}
-
-async function snapshot() {
+/** The Snapshot button: read the frame the preview shows now. */
+function snapshot() {
   const video = $("camera-video");
   if (!state.stream || !video.videoWidth) return;
-  const button = $("snapshot");
-  const hadFocus = document.activeElement === button;
-  button.disabled = true; // a disabled button loses the focus: it is given back below
-  const cleared = state.snapshots;
-  try {
-    const { canvas } = mirroredFrame(video, Infinity); // the full frame, as the preview shows it
-    const blob = await canvasBlob(canvas, "image/jpeg", 0.92);
-    const result = await analyzeImage(blob, "snapshot.jpg", { store: true });
-    if (cleared !== state.snapshots) return; // the session was cleared meanwhile: forget it
-    showSnapshot(canvas, result.faces); // the frame stays clean: it is drawn again on a resize
-    document.dispatchEvent(new CustomEvent("faceinsight:stored", { detail: result }));
-    const shown = $("snapshot-canvas");
-    addEntry({
-      kind: "snapshot",
-      title: "Snapshot",
-      text: facesLine(result.faces),
-      thumb: thumbnail(shown, shown.width, shown.height),
-    });
-    if (!result.faces.length) showMessage("No face found in the snapshot. Face the camera in good light.", "warning");
-    else if (result.storage_error) showMessage(result.storage_error, "warning");
-    else showMessage(`Snapshot: ${facesFound(result.faces.length)}.`); // said by screen readers too
-  } catch (error) {
-    if (cleared === state.snapshots) showMessage(`The snapshot could not be analysed: ${error.message}`, "error");
-  } finally {
-    button.disabled = !state.stream;
-    if (hadFocus && !button.disabled) button.focus();
-  }
+  takeSnapshot(video, () => Boolean(state.stream));
 }
 
 /** Clear session: hide the snapshot and the live cards, and drop a snapshot still on its way. */
 export function clearSnapshot() {
-  state.snapshots += 1;
-  $("snapshot-result").replaceChildren();
-  $("snapshot-section").hidden = true;
+  hideSnapshot();
   $("live-faces").replaceChildren();
 }
 

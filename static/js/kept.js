@@ -1,10 +1,8 @@
 // "Kept on the server": the session's kept captures and videos (with "Keep my captures" on),
 // each deletable.
+import { $, focusHeading } from "./dom.js";
+import { DELETED, OPEN_VIDEO, STORED, announce, listen } from "./events.js";
 import { deleteOnServer, el, showMessage } from "./util.js";
-
-function $(id) {
-  return document.getElementById(id);
-}
 
 /** After a Delete, keep the keyboard where it was: on the Delete of the row that took the
  * removed row's place (or the one before it), else on the section's heading. */
@@ -12,11 +10,7 @@ function refocus(index) {
   const buttons = [...$("kept-list").querySelectorAll("button.kept-delete")];
   const next = buttons[Math.min(index, buttons.length - 1)];
   if (next) next.focus();
-  else {
-    const heading = $("kept-heading");
-    heading.tabIndex = -1;
-    heading.focus();
-  }
+  else focusHeading($("kept-heading"));
 }
 
 async function remove(item, button) {
@@ -26,7 +20,7 @@ async function remove(item, button) {
   try {
     await deleteOnServer(item.url);
     showMessage(`Deleted the kept ${item.video ? "video" : "capture"} ${item.name}.`);
-    document.dispatchEvent(new CustomEvent("faceinsight:deleted", { detail: { url: item.url } }));
+    announce(DELETED, { url: item.url });
   } catch (error) {
     showMessage(`Could not delete ${item.name}: ${error.message}`, "error");
   }
@@ -58,8 +52,7 @@ function render(keep, items) {
       const open = el("button", "secondary small", "Open");
       open.type = "button";
       open.setAttribute("aria-label", `Open the results of ${item.name}`);
-      open.addEventListener("click", () => document.dispatchEvent(
-        new CustomEvent("faceinsight:open-video", { detail: { url: item.url, name: item.name } })));
+      open.addEventListener("click", () => announce(OPEN_VIDEO, { url: item.url, name: item.name }));
       actions.append(open);
     }
     const button = el("button", "secondary small kept-delete", "Delete");
@@ -87,7 +80,7 @@ export async function refreshKept() {
 }
 
 export function initKept() {
-  document.addEventListener("faceinsight:stored", (event) => {
+  listen(STORED, (event) => {
     if (event.detail && (event.detail.stored || event.detail.storage_error)) refreshKept();
   });
   refreshKept();

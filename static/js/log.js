@@ -1,5 +1,6 @@
 // The session log: the last results of this browser tab, newest first, with thumbnails.
 // Kept in sessionStorage only (gone when the tab closes or "Clear session" is pressed).
+import { $ } from "./dom.js";
 import { el } from "./util.js";
 
 const KEY = "faceinsight-log";
@@ -25,7 +26,7 @@ function save(entries) {
 let entries = load();
 
 function render() {
-  const list = document.getElementById("session-log");
+  const list = $("session-log");
   list.replaceChildren();
   for (const entry of entries) {
     const item = el("li", "log-entry");
@@ -40,7 +41,7 @@ function render() {
     item.append(img, text);
     list.append(item);
   }
-  document.getElementById("log-empty").hidden = entries.length > 0;
+  $("log-empty").hidden = entries.length > 0;
 }
 
 /** Add an entry: {kind, title, text, thumb (data URL)}. */

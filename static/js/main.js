@@ -4,14 +4,12 @@ import { initKept, refreshKept } from "./kept.js";
 import { clearLog, initLog } from "./log.js";
 import { clearPhotos, initPhoto } from "./photo.js";
 import { clearVideo, initVideo } from "./video.js";
+import { $ } from "./dom.js";
+import { TAB_CHANGED, THEME_CHANGED, announce } from "./events.js";
 import { clearMessage, count, postSession, showMessage } from "./util.js";
 
 const THEME_KEY = "faceinsight-theme";
 const TAB_KEY = "faceinsight-tab";
-
-function $(id) {
-  return document.getElementById(id);
-}
 
 function remember(key, value) {
   try {
@@ -42,7 +40,7 @@ function initTabs() {
     if (focus) tab.focus();
     remember(TAB_KEY, tab.id);
     cameraViewChanged(); // the camera runs only on the Webcam tab
-    document.dispatchEvent(new Event("faceinsight:tab")); // e.g. the video chart sizes itself
+    announce(TAB_CHANGED); // e.g. the video chart sizes itself
   }
   for (const tab of tabs) {
     tab.addEventListener("click", () => select(tab, false));
@@ -74,7 +72,7 @@ function initTheme() {
   $("theme-toggle").addEventListener("click", () => {
     const next = document.documentElement.getAttribute("data-theme") === "dark" ? "light" : "dark";
     applyTheme(next);
-    document.dispatchEvent(new Event("faceinsight:theme")); // canvases redraw in the new colours
+    announce(THEME_CHANGED); // canvases redraw in the new colours
     remember(THEME_KEY, next);
   });
 }

@@ -1,6 +1,8 @@
 // Photo mode: drop or pick photos; each gets its boxed picture and a card per face. A new batch
 // (or an error) replaces what was shown before.
+import { $ } from "./dom.js";
 import { drawFaces, drawSized } from "./draw.js";
+import { STORED, announce } from "./events.js";
 import { renderCards } from "./cards.js";
 import { addEntry } from "./log.js";
 import {
@@ -14,10 +16,6 @@ const MAX_SHRINK_MB = 60; // a photo over the upload limit is shrunk here if it 
 const SHRINK_STEPS = [[4096, 0.9], [3072, 0.85], [2048, 0.85]];
 
 let batch = 0; // a newer drop makes an older one's late answers irrelevant
-
-function $(id) {
-  return document.getElementById(id);
-}
 
 async function decodeForDisplay(file) {
   try {
@@ -143,7 +141,7 @@ async function analyseInto(section, file, current) {
   const cards = el("div", "cards photo-cards");
   renderCards(cards, result.faces, 3);
   section.append(cards);
-  document.dispatchEvent(new CustomEvent("faceinsight:stored", { detail: result }));
+  announce(STORED, result);
   addEntry({
     kind: "photo",
     title: file.name || "Photo",

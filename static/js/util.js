@@ -1,7 +1,10 @@
 // Small DOM and HTTP helpers shared by the page's modes. User text only ever goes in via
 // textContent (never innerHTML), so file names and server messages cannot inject markup.
+import { $ } from "./dom.js";
 
-export const EMOTIONS = ["angry", "disgust", "fear", "happy", "neutral", "sad", "surprise"];
+/** The emotion names in the models' order, as the server names them (faceinsight.labels,
+ * rendered into the page's body by templates/index.html). */
+export const EMOTIONS = Object.freeze(JSON.parse(document.body.dataset.emotions));
 export const EMOTION_COLORS = {
   angry: "#d62728", disgust: "#8c564b", fear: "#9467bd", happy: "#f2a900",
   neutral: "#7f7f7f", sad: "#1f77b4", surprise: "#2ca02c",
@@ -17,7 +20,7 @@ export function el(tag, className, text) {
 
 /** Show a message in the banner; kind is "info", "warning" or "error". */
 export function showMessage(text, kind = "info") {
-  const box = document.getElementById("message");
+  const box = $("message");
   box.textContent = text;
   box.className = "banner" + (kind === "info" ? "" : " " + kind);
   box.hidden = !text;

@@ -8,9 +8,7 @@ from __future__ import annotations
 import time
 
 import pytest
-
-# The browser, its fake camera and the live server are test_web_browser's fixtures.
-from test_web_browser import TIMEOUT_MS, browser, playwright_api, server, wait_until  # noqa: F401
+from browserhelpers import open_page, wait_until
 
 pytestmark = pytest.mark.browser
 
@@ -45,12 +43,8 @@ WATCH_FETCH = """(() => {
 })()"""
 
 
-def test_live_sends_small_frames_one_at_a_time_and_skips_rather_than_queues(browser, server):  # noqa: F811
-    context = browser.new_context(base_url=server, viewport={"width": 1280, "height": 800})
-    context.set_default_timeout(TIMEOUT_MS)
-    context.add_init_script(WATCH_FETCH)
-    page = context.new_page()
-    page.goto("/")
+def test_live_sends_small_frames_one_at_a_time_and_skips_rather_than_queues(browser, server):
+    context, page = open_page(browser, server, init_script=WATCH_FETCH)
     page.click("#camera-enable")
     wait_until(page, "document.getElementById('camera-video').videoWidth > 0")
     page.check("#live-toggle")

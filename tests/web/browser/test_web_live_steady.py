@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import json
 import time
-from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
-# The live server and Playwright are test_web_browser's fixtures.
-from test_web_browser import CHROMIUM, TIMEOUT_MS, playwright_api, server, wait_until  # noqa: F401
+# The live server and Playwright are conftest.py's fixtures.
+from browserhelpers import launch_chromium, open_page, wait_until, write_y4m
 from webhelpers import astronaut
 
 pytestmark = pytest.mark.browser
@@ -25,21 +24,6 @@ pytestmark = pytest.mark.browser
 WIDTH, HEIGHT = 640, 480
 GREY_FACE = (400, 640)  # the grey face's columns in the camera's frame: 0-240 in the mirror
 COLOUR_FACE = (160, 360)  # the colour face's: 280-480 in the mirror
-
-
-def write_y4m(path: Path, frames: list[np.ndarray], fps: int = 10) -> Path:
-    """A raw 4:2:0 .y4m clip of RGB frames (Chromium's fake camera loops it).
-
-    :param path: the file to write.
-    :param frames: RGB uint8 frames of one even size.
-    :param fps: the clip's frame rate.
-    """
-    height, width = frames[0].shape[:2]
-    with path.open("wb") as out:
-        out.write(f"YUV4MPEG2 W{width} H{height} F{fps}:1 Ip A1:1 C420jpeg\n".encode())
-        for frame in frames:
-            out.write(b"FRAME\n" + cv2.cvtColor(frame, cv2.COLOR_RGB2YUV_I420).tobytes())
-    return path
 
 
 def still_face_frames(count: int = 20, seed: int = 0) -> list[np.ndarray]:
@@ -79,37 +63,20 @@ def two_faces_frame() -> np.ndarray:
     return canvas
 
 
-def launch(playwright_api, camera: Path):  # noqa: F811
-    return playwright_api.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
-        "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run", "--use-fake-ui-for-media-stream",
-        "--use-fake-device-for-media-stream", f"--use-file-for-fake-video-capture={camera}"])
-
-
 @pytest.fixture(scope="module")
-def still_face_browser(playwright_api, tmp_path_factory):  # noqa: F811
-    browser = launch(playwright_api, write_y4m(tmp_path_factory.mktemp("camera") / "still.y4m",
+def still_face_browser(playwright_api, tmp_path_factory):
+    browser = launch_chromium(playwright_api, write_y4m(tmp_path_factory.mktemp("camera") / "still.y4m",
                                                still_face_frames()))
     yield browser
     browser.close()
 
 
 @pytest.fixture(scope="module")
-def two_faces_browser(playwright_api, tmp_path_factory):  # noqa: F811
-    browser = launch(playwright_api, write_y4m(tmp_path_factory.mktemp("camera") / "two.y4m",
+def two_faces_browser(playwright_api, tmp_path_factory):
+    browser = launch_chromium(playwright_api, write_y4m(tmp_path_factory.mktemp("camera") / "two.y4m",
                                                [two_faces_frame()] * 10))
     yield browser
     browser.close()
-
-
-def new_page(browser, server, init_script: str | None = None):  # noqa: F811
-    context = browser.new_context(base_url=server, viewport={"width": 1280, "height": 800})
-    context.set_default_timeout(TIMEOUT_MS)
-    if init_script:
-        context.add_init_script(init_script)
-    page = context.new_page()
-    page.goto("/")
-    return context, page
 
 
 # The astronaut always reads happy; a face between two expressions flickers. This makes each
@@ -141,8 +108,8 @@ def changes(values: list) -> int:
     return sum(a != b for a, b in zip(values, values[1:], strict=False))
 
 
-def test_live_starts_with_the_camera_and_a_still_face_reads_steadily(still_face_browser, server):  # noqa: F811
-    context, page = new_page(still_face_browser, server, FLICKER)
+def test_live_starts_with_the_camera_and_a_still_face_reads_steadily(still_face_browser, server):
+    context, page = open_page(still_face_browser, server, init_script=FLICKER)
     page.click("#camera-enable")  # and nothing else: no "Live" to tick
     wait_until(page, "document.querySelector('#live-faces li') !== null")
     assert page.is_checked("#live-toggle")
@@ -179,8 +146,8 @@ KEEP_SNAPSHOT = """(() => {
 })()"""
 
 
-def test_snapshot_shows_the_preview_as_seen_with_face_1_where_it_was(two_faces_browser, server):  # noqa: F811
-    context, page = new_page(two_faces_browser, server, KEEP_SNAPSHOT)
+def test_snapshot_shows_the_preview_as_seen_with_face_1_where_it_was(two_faces_browser, server):
+    context, page = open_page(two_faces_browser, server, init_script=KEEP_SNAPSHOT)
     page.click("#camera-enable")
     wait_until(page, "document.getElementById('camera-overlay').dataset.faces === '2'")
     transforms = page.evaluate("['camera-video', 'camera-overlay'].map("
@@ -215,10 +182,10 @@ def test_snapshot_shows_the_preview_as_seen_with_face_1_where_it_was(two_faces_b
     context.close()
 
 
-def test_tracker_follows_each_face_and_steadies_its_readings(still_face_browser, server):  # noqa: F811
+def test_tracker_follows_each_face_and_steadies_its_readings(still_face_browser, server):
     """The page's face follower on answers made here: jumping ages, a flickering emotion, a face
     missed by a few answers, the answer's order changing; then a real change of expression."""
-    context, page = new_page(still_face_browser, server)
+    context, page = open_page(still_face_browser, server)
     result = page.evaluate("""async () => {
         const { FaceTracker } = await import('/static/js/tracking.js');
         const tracker = new FaceTracker();

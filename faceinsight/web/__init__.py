@@ -19,12 +19,13 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from faceinsight.jobs import JobManager
 from faceinsight.models import ModelError, get_models
-from faceinsight.web import api, apidocs, pages, videos
+from faceinsight.web import api, apidocs, pages, session, videos
 from faceinsight.web.admission import AnalysisGate, ClientDeadlines
+from faceinsight.web.captures import CaptureStore
 from faceinsight.web.errors import STATED_LIMIT_MB, register_error_handlers
+from faceinsight.web.requests import spool_file, sweep_spool
 from faceinsight.web.security import configure_security
 from faceinsight.web.settings import MB, PROJECT_ROOT, load_settings
-from faceinsight.web.uploads import CaptureStore, spool_file, sweep_spool
 
 log = logging.getLogger(__name__)
 
@@ -243,6 +244,6 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     if hops := settings["FACEINSIGHT_PROXY_HOPS"]:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
     app.before_request(_limit_request_size)
-    for module in (pages, api, apidocs, videos):
+    for module in (pages, session, api, apidocs, videos):
         app.register_blueprint(module.blueprint)
     return app

@@ -95,14 +95,15 @@ COUNT = Number(whole=True)  # pixels, frames, MiB of memory, workers, queue leng
 QUANTITY_OR_OFF = Number(zero=True)  # 0 turns the feature off
 
 
-TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
-FALSE_WORDS = frozenset({"0", "false", "no", "off"})
+# How a yes/no setting, form field or JSON flag may say yes... or no, in any case.
+TRUE_WORDS = ("true", "1", "yes", "on")
+FALSE_WORDS = ("false", "0", "no", "off")
 
 
 def _bool(text: str) -> bool:
     """A yes/no setting; anything else stops start-up (a typo must not silently mean 'no')."""
     word = text.strip().lower()
-    if word in TRUE_WORDS | FALSE_WORDS:
+    if word in TRUE_WORDS + FALSE_WORDS:
         return word in TRUE_WORDS
     raise ValueError(f"one of {', '.join(sorted(TRUE_WORDS))} or {', '.join(sorted(FALSE_WORDS))}")
 

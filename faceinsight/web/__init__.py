@@ -19,13 +19,14 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from faceinsight.jobs import JobManager
 from faceinsight.models import ModelError, get_models
+from faceinsight.paths import STATIC, TEMPLATES
 from faceinsight.web import api, apidocs, pages, session, videos
 from faceinsight.web.admission import AnalysisGate, ClientDeadlines
 from faceinsight.web.captures import CaptureStore
 from faceinsight.web.errors import STATED_LIMIT_MB, register_error_handlers
 from faceinsight.web.requests import spool_file, sweep_spool
 from faceinsight.web.security import configure_security
-from faceinsight.web.settings import MB, PROJECT_ROOT, load_settings
+from faceinsight.web.settings import MB, load_settings
 
 log = logging.getLogger(__name__)
 
@@ -215,8 +216,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     return_large_buffers_to_the_os()
     if settings["FACEINSIGHT_CHECK_MODELS"]:
         load_models_or_stop()
-    app = Flask(__name__, template_folder=str(PROJECT_ROOT / "templates"),
-                static_folder=str(PROJECT_ROOT / "static"), static_url_path="/static",
+    app = Flask(__name__, template_folder=str(TEMPLATES),
+                static_folder=str(STATIC), static_url_path="/static",
                 instance_path=str(settings["FACEINSIGHT_INSTANCE_DIR"]))
     app.config.update(config)
     app.config.update(settings)

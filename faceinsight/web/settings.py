@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from faceinsight.images import DEFAULT_MAX_PIXELS
+from faceinsight.paths import WRITABLE_ROOT
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
 MB = 1024 * 1024
 
 
@@ -120,9 +120,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("FACEINSIGHT_SECRET_KEY", None, _optional,
             "signs session cookies; unset: a random key is generated once per install and kept in "
             "`secret_key` in the instance folder"),
-    Setting("FACEINSIGHT_INSTANCE_DIR", PROJECT_ROOT / "instance", _path,
+    Setting("FACEINSIGHT_INSTANCE_DIR", WRITABLE_ROOT / "instance", _path,
             "per-install private files (the generated secret key)"),
-    Setting("FACEINSIGHT_UPLOAD_DIR", PROJECT_ROOT / "uploads", _path,
+    Setting("FACEINSIGHT_UPLOAD_DIR", WRITABLE_ROOT / "uploads", _path,
             "kept captures and video jobs (RQ workers must see it at the same path)"),
     Setting("FACEINSIGHT_MAX_PHOTO_MB", 10.0, QUANTITY, "largest photo upload, in MiB (413 above)"),
     Setting("FACEINSIGHT_MAX_VIDEO_MB", 100.0, QUANTITY, "largest video upload, in MiB (413 above)"),
@@ -244,7 +244,7 @@ def settings_table() -> str:
     for setting in SETTINGS:
         default = setting.default
         if isinstance(default, Path):
-            default = default.relative_to(PROJECT_ROOT).as_posix() + "/"
+            default = default.relative_to(WRITABLE_ROOT).as_posix() + "/"
         elif isinstance(default, bool):
             default = int(default)
         elif isinstance(default, float) and default.is_integer():

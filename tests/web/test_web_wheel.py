@@ -23,11 +23,15 @@ import requests
 from live_server import wait_ready
 from webhelpers import astronaut, encode, free_port
 
+from faceinsight.web.production import GUNICORN_CONFIG
+
 ROOT = Path(__file__).resolve().parents[2]
 # What building the wheel reads: the package (its assets link to the top-level folders) and those.
 BUILD_INPUTS = ("pyproject.toml", "README.md", "faceinsight", "templates", "static", "models", "deploy")
 SERVED = ("faceinsight/assets/templates/index.html", "faceinsight/assets/static/js/main.js",
           "faceinsight/assets/models/manifest.json", "faceinsight/assets/nginx.conf")
+# Where the installed package finds what make serve's launcher reads (faceinsight.web.production).
+FOUND = "import faceinsight.paths as p; print(p.NGINX_CONF); print(p.NGINX_CONF.read_text())"
 SYMLINK = 0o120000  # a zip entry's Unix mode says "link" with these bits
 
 
@@ -86,18 +90,22 @@ def test_an_installed_wheel_serves_the_page_its_scripts_and_a_photo(installed, t
     found = subprocess.run([*python, "-c", "import faceinsight; print(faceinsight.__file__)"],
                            cwd=tmp_path, env=env, capture_output=True, text=True, check=True)
     assert Path(found.stdout.strip()).parent == installed / "faceinsight", "the checkout is importable"
+    nginx = subprocess.run([*python, "-c", FOUND], cwd=tmp_path, env=env, capture_output=True, text=True,
+                           check=True).stdout
+    assert nginx.startswith(f"{installed}/faceinsight/assets/") and "server ${upstream};" in nginx
     server = subprocess.Popen(
-        [*python, "-m", "gunicorn", "--config", "python:faceinsight.web.gunicorn_config",
+        [*python, "-m", "gunicorn", "--config", f"python:{GUNICORN_CONFIG}",
          "faceinsight.web:create_app()"], cwd=tmp_path, env=env, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     try:
         wait_ready(url, server, timeout=60)
         page = requests.get(f"{url}/", timeout=10)
         scripts = re.findall(r'<script[^>]* src="/(static/[^"?]+)', page.text)
-        assert page.status_code == 200 and "static/js/main.js" in scripts
-        for path in scripts:
-            script = requests.get(f"{url}/{path}", timeout=10)
-            assert script.status_code == 200 and script.content == (ROOT / path).read_bytes(), path
+        assert page.status_code == 200 and scripts and all((ROOT / name).is_file() for name in scripts)
+        for path in sorted((ROOT / "static").rglob("*.*")):  # the page's scripts, what they import, CSS
+            name = path.relative_to(ROOT).as_posix()
+            served = requests.get(f"{url}/{name}", timeout=10)
+            assert served.status_code == 200 and served.content == path.read_bytes(), name
         answer = requests.post(f"{url}/api/v1/analyze", timeout=60,
                                files={"file": ("astronaut.jpg", encode(astronaut()), "image/jpeg")})
         assert answer.status_code == 200, answer.text

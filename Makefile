@@ -45,7 +45,7 @@ lint: $(VENV)/.dev
 	$(BIN)/ruff check .
 
 bench: $(VENV)/.dev
-	$(BIN)/python bench/bench_models.py
+	$(BIN)/python -m bench.bench_models
 
 DATA ?= data
 # The shipped models through the served path on validation faces in photos (reports/served_eval.json).

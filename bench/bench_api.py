@@ -4,9 +4,9 @@ Starts gunicorn (the Procfile's command, on a free loopback port, with throwaway
 instance folders) unless ``--url`` points at a running server, then runs a bounded client loop
 for each concurrency level and prints a table. Not a test: the figures depend on the machine.
 
-    python bench/bench_api.py                       # 1, 4 and 8 clients, 15 s each
-    python bench/bench_api.py --clients 16 --seconds 30 --mode live
-    python bench/bench_api.py --url http://127.0.0.1:8000
+    python -m bench.bench_api                       # 1, 4 and 8 clients, 15 s each
+    python -m bench.bench_api --clients 16 --seconds 30 --mode live
+    python -m bench.bench_api --url http://127.0.0.1:8000
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import io
 import statistics
-import sys
 import tempfile
 import threading
 import time
@@ -26,8 +25,7 @@ import requests
 from PIL import Image
 
 # The gunicorn launcher the live-server tests use (tests/web/live_server.py), not a second copy.
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "web"))
-from live_server import start_gunicorn, stop_gunicorn, wait_ready  # noqa: E402
+from tests.web.live_server import start_gunicorn, stop_gunicorn, wait_ready
 
 LIVE_SIDE = 360  # the page's live mode sends frames downscaled to this longer side
 

@@ -9,8 +9,8 @@
   server's workers kept using the CPU after the last client left (abandoned requests are not
   analysed, so this should be about nothing).
 
-    python bench/bench_faults.py                     # both, both shapes
-    python bench/bench_faults.py --only slow --shape run
+    python -m bench.bench_faults                     # both, both shapes
+    python -m bench.bench_faults --only slow --shape run
 """
 
 from __future__ import annotations
@@ -31,9 +31,7 @@ import numpy as np
 import requests
 from PIL import Image
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "web"))  # live_server
-
-from live_server import (  # noqa: E402
+from tests.web.live_server import (
     ROOT,
     slow_clients_trial,
     start_gunicorn,
@@ -41,7 +39,7 @@ from live_server import (  # noqa: E402
     wait_ready,
     worker_pids,
 )
-from webhelpers import astronaut, encode, free_port  # noqa: E402
+from tests.web.webhelpers import astronaut, encode, free_port
 
 
 def start_production(folder: Path) -> tuple[subprocess.Popen, str]:

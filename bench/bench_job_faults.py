@@ -14,7 +14,7 @@ throwaway folders) for each case and prints what happened:
 
 Not a test: the timings depend on the machine.
 
-    python bench/bench_job_faults.py
+    python -m bench.bench_job_faults
 """
 
 from __future__ import annotations
@@ -37,9 +37,8 @@ import cv2
 import requests
 
 # The gunicorn launcher the live-server tests use (tests/web/live_server.py), not a second copy.
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "web"))
-from live_server import ROOT, start_gunicorn, stop_gunicorn, wait_ready  # noqa: E402
-from webhelpers import astronaut, encode, free_port, write_video  # noqa: E402
+from tests.web.live_server import ROOT, start_gunicorn, stop_gunicorn, wait_ready
+from tests.web.webhelpers import astronaut, encode, free_port, write_video
 
 FINISHED = ("done", "failed", "cancelled")
 COMMENT = b"\xff\xfe" + (65535).to_bytes(2, "big") + b"x" * 65533  # one JPEG comment segment

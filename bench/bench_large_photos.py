@@ -2,7 +2,7 @@
 finer tiles too, on training-split UTKFace faces feathered into photos (never the validation
 split, which measures the shipped models).
 
-    python bench/bench_large_photos.py --utkface DATA/utkface [--seed 11] [--photos 12]
+    python -m bench.bench_large_photos --utkface DATA/utkface [--seed 11] [--photos 12]
 
 Not a timed test: the times are one thread's on this machine, side by side in one run.
 """

@@ -7,9 +7,9 @@ running server, feeds Chromium's fake camera a clip of scikit-image's astronaut 
 ``static/js/camera.js`` (``--release``, a git ref) served in place of today's. Prints a table;
 not a test: the figures depend on the machine (and on what else runs on it).
 
-    python bench/bench_live.py                      # 10 s each, today's page and the release's
-    python bench/bench_live.py --seconds 20 --release none
-    python bench/bench_live.py --chromium chromium-browser --url http://127.0.0.1:8000
+    python -m bench.bench_live                      # 10 s each, today's page and the release's
+    python -m bench.bench_live --seconds 20 --release none
+    python -m bench.bench_live --chromium chromium-browser --url http://127.0.0.1:8000
 
 Needs Playwright's Python package and a Chromium (``--chromium``, default: ``chromium`` on PATH).
 """
@@ -20,7 +20,6 @@ import argparse
 import shutil
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -28,12 +27,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "web"))
-
-from live_server import ROOT  # noqa: E402
-
-from bench.bench_api import start_gunicorn, stop_gunicorn, wait_ready  # noqa: E402
+from bench.bench_api import start_gunicorn, stop_gunicorn, wait_ready
+from tests.web.live_server import ROOT
 
 RELEASE = "0e5160e"  # the release the issue compares with
 CAMERA_JS = "static/js/camera.js"

@@ -15,8 +15,8 @@ crashes OpenCV's FFmpeg reader, a JPEG with 6,000 empty scans, a 200,000 x 200 P
 100,000 deep, a 50 MiB chunked body) and reports each worker's RSS before and after it; exits 1
 when a worker died, a request got a 5xx or no answer, or a worker kept more than 50 MiB.
 
-    python bench/bench_load.py                           # 16 clients, 45 s, 2 video jobs
-    python bench/bench_load.py --clients 32 --seconds 60 --json load.json
+    python -m bench.bench_load                           # 16 clients, 45 s, 2 video jobs
+    python -m bench.bench_load --clients 32 --seconds 60 --json load.json
 """
 
 from __future__ import annotations
@@ -26,7 +26,6 @@ import functools
 import json
 import random
 import statistics
-import sys
 import tempfile
 import threading
 import time
@@ -36,12 +35,8 @@ from pathlib import Path
 
 import requests
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "web"))  # media_bombs
-
-from live_server import rss_mib, start_gunicorn, stop_gunicorn, wait_ready, worker_pids  # noqa: E402
-
-from bench.bench_api import percentile, test_image  # noqa: E402
+from bench.bench_api import percentile, test_image
+from tests.web.live_server import rss_mib, start_gunicorn, stop_gunicorn, wait_ready, worker_pids
 
 LIVE_SHARE = 0.6  # the rest are full photos
 VIDEO_SECONDS, VIDEO_FPS, VIDEO_SIDE, VIDEO_SAMPLE_FPS = 10.0, 10.0, 320, 2.0
@@ -201,7 +196,7 @@ HOSTILE_GROWTH_MIB = 50.0  # the most a worker may keep after the hostile set
 
 def hostile_requests() -> list[tuple[str, str, dict]]:
     """Issue 12's hostile set as ``(label, route, requests.post keyword arguments)``."""
-    from media_bombs import bottom_up_avi, jpeg_with_empty_scans, thin_png
+    from tests.web.media_bombs import bottom_up_avi, jpeg_with_empty_scans, thin_png
 
     def part(data: bytes, name: str) -> dict:
         return {"files": {"file": (name, data)}}

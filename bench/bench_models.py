@@ -1,6 +1,6 @@
 """Speed of today's models and served path against the last release, measured in one run.
 
-    python bench/bench_models.py [--runs 300] [--release 0e5160e] [--threads 1]
+    python -m bench.bench_models [--runs 300] [--release 0e5160e] [--threads 1]
 
 Not a timed test: figures depend on the machine and on what else runs on it, so every row is a
 ratio of two timings taken side by side. Per-face rows time each LiteRT interpreter alone on

@@ -6,8 +6,8 @@ often shared). With ``--release`` (default: the last release) the release's own
 ``bench/bench_video.py``, taken from git, measures the same clip in the same run, for the ratio.
 Prints a table; not a test.
 
-    python bench/bench_video.py
-    python bench/bench_video.py --video clip.mp4 --rates 1,2,5,10 --release none
+    python -m bench.bench_video
+    python -m bench.bench_video --video clip.mp4 --rates 1,2,5,10 --release none
 """
 
 from __future__ import annotations
@@ -25,11 +25,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))  # this checkout's code, whatever is installed
+from faceinsight.models import get_models
+from faceinsight.video import analyze_video, probe, sampled_frames
 
-from faceinsight.models import get_models  # noqa: E402
-from faceinsight.video import analyze_video, probe, sampled_frames  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 RELEASE = "0e5160e"  # the release the issue compares with
 

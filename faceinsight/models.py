@@ -17,11 +17,11 @@ from pathlib import Path
 
 import numpy as np
 
-from faceinsight import contract, detectors
+from faceinsight import contract, detectors, paths
 from faceinsight.crops import CropGeometry, Framing
 from faceinsight.labels import EMOTIONS, MAX_AGE
 
-MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
+MODELS_DIR = paths.MODELS
 MANIFEST_NAME = "manifest.json"
 AGE_INTERVAL = (0.1, 0.9)  # the reported age range holds 80 % of the predicted distribution
 

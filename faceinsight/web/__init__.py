@@ -19,12 +19,14 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from faceinsight.jobs import JobManager
 from faceinsight.models import ModelError, get_models
-from faceinsight.web import api, apidocs, pages, videos
+from faceinsight.paths import STATIC, TEMPLATES
+from faceinsight.web import api, apidocs, pages, session, videos
 from faceinsight.web.admission import AnalysisGate, ClientDeadlines
+from faceinsight.web.captures import CaptureStore
 from faceinsight.web.errors import STATED_LIMIT_MB, register_error_handlers
+from faceinsight.web.requests import spool_file, sweep_spool
 from faceinsight.web.security import configure_security
-from faceinsight.web.settings import MB, PROJECT_ROOT, load_settings
-from faceinsight.web.uploads import CaptureStore, spool_file, sweep_spool
+from faceinsight.web.settings import MB, load_settings
 
 log = logging.getLogger(__name__)
 
@@ -214,8 +216,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     return_large_buffers_to_the_os()
     if settings["FACEINSIGHT_CHECK_MODELS"]:
         load_models_or_stop()
-    app = Flask(__name__, template_folder=str(PROJECT_ROOT / "templates"),
-                static_folder=str(PROJECT_ROOT / "static"), static_url_path="/static",
+    app = Flask(__name__, template_folder=str(TEMPLATES),
+                static_folder=str(STATIC), static_url_path="/static",
                 instance_path=str(settings["FACEINSIGHT_INSTANCE_DIR"]))
     app.config.update(config)
     app.config.update(settings)
@@ -243,6 +245,6 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     if hops := settings["FACEINSIGHT_PROXY_HOPS"]:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
     app.before_request(_limit_request_size)
-    for module in (pages, api, apidocs, videos):
+    for module in (pages, session, api, apidocs, videos):
         app.register_blueprint(module.blueprint)
     return app

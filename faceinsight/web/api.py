@@ -14,13 +14,11 @@ from faceinsight.contract import Analysis, Predict
 from faceinsight.images import ImageDecodeError, ImageRefusedError, ImageTooLargeError
 from faceinsight.labels import whole_years
 from faceinsight.web.admission import ClientGoneError, ServerBusyError, client_gone
+from faceinsight.web.captures import SessionClearedError
 from faceinsight.web.errors import ApiError
 from faceinsight.web.openapi import openapi_document
 from faceinsight.web.quota import KEEPING, keep_refusal
-from faceinsight.web.security import session_id
-from faceinsight.web.settings import MB
-from faceinsight.web.uploads import (
-    SessionClearedError,
+from faceinsight.web.requests import (
     check_photo_type,
     clean_name,
     decode_data_url,
@@ -30,6 +28,8 @@ from faceinsight.web.uploads import (
     read_part,
     uploaded_file,
 )
+from faceinsight.web.security import session_id
+from faceinsight.web.settings import MB
 
 log = logging.getLogger(__name__)
 blueprint = Blueprint("api", __name__)
@@ -136,7 +136,7 @@ def keep_capture(image: ImageRequest, result: dict) -> dict | None:
     except OSError as error:
         log.warning("could not keep a capture: %s", error)
         return {"storage_error": f"the capture could not be kept: {error.strerror or error}"}
-    return {"stored": {"id": capture_id, "url": url_for("pages.capture", capture_id=capture_id)}}
+    return {"stored": {"id": capture_id, "url": url_for("session.capture", capture_id=capture_id)}}
 
 
 @blueprint.post("/api/v1/analyze")

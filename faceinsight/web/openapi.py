@@ -16,7 +16,7 @@ from pydantic.json_schema import models_json_schema
 
 from faceinsight import __version__, contract
 from faceinsight.analyze import MAX_FACES
-from faceinsight.web.uploads import FALSE_WORDS, TRUE_WORDS
+from faceinsight.web.settings import FALSE_WORDS, TRUE_WORDS
 
 JSON = "application/json"
 FORM = "application/x-www-form-urlencoded"

@@ -26,12 +26,13 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from faceinsight.web.settings import PROJECT_ROOT, load_settings
+from faceinsight.paths import NGINX_CONF
+from faceinsight.web.settings import load_settings
 
-NGINX_TEMPLATE = PROJECT_ROOT / "deploy" / "nginx.conf"
 TEMP_FOLDERS = ("body", "proxy", "fastcgi", "uwsgi", "scgi")
 PER_CLIENT_CONNECTIONS = 64
 FORM_SLACK_MB = 1  # room for a video's form around the file
+GUNICORN_CONFIG = "faceinsight.web.gunicorn_config"  # a module: found from a checkout or a wheel
 
 
 def free_loopback_port() -> int:
@@ -63,7 +64,7 @@ def write_nginx_config(folder: Path, listen: str, upstream: str, max_upload_mb: 
             os.chown(path, nobody.pw_uid, nobody.pw_gid)
     for name in TEMP_FOLDERS:
         (temp / name).mkdir(parents=True, exist_ok=True)
-    text = string.Template(NGINX_TEMPLATE.read_text()).safe_substitute(
+    text = string.Template(NGINX_CONF.read_text()).safe_substitute(
         user=user, temp=temp, listen=listen, upstream=upstream, per_client=PER_CLIENT_CONNECTIONS,
         max_body_mb=int(max_upload_mb) + FORM_SLACK_MB, max_upload_mb=f"{max_upload_mb:g}")
     config = folder / "nginx.conf"
@@ -82,7 +83,7 @@ def commands(folder: Path, port: int, host: str, redis_url: str | None) -> tuple
     bin_dir = Path(sys.executable).parent
     found = {
         "nginx": [nginx, "-p", str(folder), "-c", str(config), "-g", "daemon off;"],
-        "gunicorn": [str(bin_dir / "gunicorn"), "--config", str(PROJECT_ROOT / "gunicorn.conf.py"),
+        "gunicorn": [str(bin_dir / "gunicorn"), "--config", f"python:{GUNICORN_CONFIG}",
                      "--bind", upstream, "faceinsight.web:create_app()"],
     }
     if redis_url:

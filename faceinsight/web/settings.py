@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from faceinsight.images import DEFAULT_MAX_PIXELS
+from faceinsight.paths import WRITABLE_ROOT
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
 MB = 1024 * 1024
 
 
@@ -95,14 +95,15 @@ COUNT = Number(whole=True)  # pixels, frames, MiB of memory, workers, queue leng
 QUANTITY_OR_OFF = Number(zero=True)  # 0 turns the feature off
 
 
-TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
-FALSE_WORDS = frozenset({"0", "false", "no", "off"})
+# How a yes/no setting, form field or JSON flag may say yes... or no, in any case.
+TRUE_WORDS = ("true", "1", "yes", "on")
+FALSE_WORDS = ("false", "0", "no", "off")
 
 
 def _bool(text: str) -> bool:
     """A yes/no setting; anything else stops start-up (a typo must not silently mean 'no')."""
     word = text.strip().lower()
-    if word in TRUE_WORDS | FALSE_WORDS:
+    if word in TRUE_WORDS + FALSE_WORDS:
         return word in TRUE_WORDS
     raise ValueError(f"one of {', '.join(sorted(TRUE_WORDS))} or {', '.join(sorted(FALSE_WORDS))}")
 
@@ -119,9 +120,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("FACEINSIGHT_SECRET_KEY", None, _optional,
             "signs session cookies; unset: a random key is generated once per install and kept in "
             "`secret_key` in the instance folder"),
-    Setting("FACEINSIGHT_INSTANCE_DIR", PROJECT_ROOT / "instance", _path,
+    Setting("FACEINSIGHT_INSTANCE_DIR", WRITABLE_ROOT / "instance", _path,
             "per-install private files (the generated secret key)"),
-    Setting("FACEINSIGHT_UPLOAD_DIR", PROJECT_ROOT / "uploads", _path,
+    Setting("FACEINSIGHT_UPLOAD_DIR", WRITABLE_ROOT / "uploads", _path,
             "kept captures and video jobs (RQ workers must see it at the same path)"),
     Setting("FACEINSIGHT_MAX_PHOTO_MB", 10.0, QUANTITY, "largest photo upload, in MiB (413 above)"),
     Setting("FACEINSIGHT_MAX_VIDEO_MB", 100.0, QUANTITY, "largest video upload, in MiB (413 above)"),
@@ -243,7 +244,7 @@ def settings_table() -> str:
     for setting in SETTINGS:
         default = setting.default
         if isinstance(default, Path):
-            default = default.relative_to(PROJECT_ROOT).as_posix() + "/"
+            default = default.relative_to(WRITABLE_ROOT).as_posix() + "/"
         elif isinstance(default, bool):
             default = int(default)
         elif isinstance(default, float) and default.is_integer():

@@ -28,9 +28,7 @@ from faceinsight.jobs import (
 from faceinsight.video import DecoderLimits, VideoError, check_limits, probe, read_rate, results_csv
 from faceinsight.web.errors import ApiError
 from faceinsight.web.quota import KEEPING, keep_refusal
-from faceinsight.web.security import session_id
-from faceinsight.web.settings import MB, mib
-from faceinsight.web.uploads import (
+from faceinsight.web.requests import (
     clean_name,
     first_bytes,
     form_field,
@@ -38,6 +36,8 @@ from faceinsight.web.uploads import (
     uploaded_file,
     video_extension,
 )
+from faceinsight.web.security import session_id
+from faceinsight.web.settings import MB, mib
 
 log = logging.getLogger(__name__)
 blueprint = Blueprint("videos", __name__)

@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import requests
-from webhelpers import free_port
+
+from tests.web.webhelpers import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 

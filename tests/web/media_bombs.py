@@ -9,7 +9,8 @@ from __future__ import annotations
 import struct
 
 import numpy as np
-from webhelpers import astronaut, encode
+
+from tests.web.webhelpers import astronaut, encode
 
 
 def _chunk(tag: bytes, data: bytes) -> bytes:

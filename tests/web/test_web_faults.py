@@ -128,7 +128,7 @@ def test_unwritable_uploads_keep_analysis_working(client, app_config, monkeypatc
     def fail(*_args, **_kwargs):
         raise os_error(code)
 
-    monkeypatch.setattr("faceinsight.web.uploads.write_private", fail)
+    monkeypatch.setattr("faceinsight.web.captures.write_private", fail)
     response = send(client, "/api/v1/analyze", file_part(jpeg(), "a.jpg"))
     assert response.status_code == 200
     body = response.get_json()
@@ -147,7 +147,7 @@ def test_disk_full_half_way_leaves_no_half_capture(client, app_config, monkeypat
             raise os_error(errno.ENOSPC)
         write_private(path, data)
 
-    monkeypatch.setattr("faceinsight.web.uploads.write_private", image_then_full)
+    monkeypatch.setattr("faceinsight.web.captures.write_private", image_then_full)
     body = send(client, "/api/v1/analyze", file_part(jpeg(), "a.jpg")).get_json()
     assert "No space left" in body["storage_error"]
     assert not [p for p in app_config["FACEINSIGHT_UPLOAD_DIR"].rglob("*") if p.is_file()]

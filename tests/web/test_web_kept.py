@@ -83,7 +83,7 @@ def test_a_request_in_flight_during_clear_session_keeps_nothing(client, app_conf
 
 
 def test_the_mark_of_a_cleared_session_is_swept_with_its_captures(tmp_path) -> None:
-    from faceinsight.web.uploads import CaptureStore, SessionClearedError
+    from faceinsight.web.captures import CaptureStore, SessionClearedError
 
     store = CaptureStore(tmp_path)
     owner = "A" * 22

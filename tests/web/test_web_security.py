@@ -9,8 +9,9 @@ import pytest
 from webhelpers import keep_captures, page_csrf, upload
 
 from faceinsight.web import create_app
+from faceinsight.web.captures import CaptureStore
+from faceinsight.web.requests import clean_name
 from faceinsight.web.security import CSRF_HEADER
-from faceinsight.web.uploads import CaptureStore, clean_name
 
 
 def test_security_headers_on_every_response(client):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import runpy
 import subprocess
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from faceinsight.web import create_app
+from faceinsight.web.production import GUNICORN_CONFIG
 from faceinsight.web.settings import SETTINGS, Number, SettingError, load_settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -35,17 +37,32 @@ def test_bad_values_name_the_variable():
         load_settings({"FACEINSIGHT_MAX_VIDEO_MB": "lots"})
 
 
+def gunicorn_settings() -> dict:
+    """The names of the gunicorn settings module that `make serve` names, read afresh from the
+    environment."""
+    return runpy.run_path(importlib.import_module(GUNICORN_CONFIG).__file__)
+
+
 def test_gunicorn_config_defaults_and_environment(monkeypatch):
     for name in ("PORT", "GUNICORN_BIND", "WEB_CONCURRENCY", "GUNICORN_THREADS"):
         monkeypatch.delenv(name, raising=False)
-    config = runpy.run_path(str(ROOT / "gunicorn.conf.py"))
+    config = gunicorn_settings()
     assert config["bind"] == "127.0.0.1:8000" and config["workers"] == 2 and config["threads"] == 16
     assert config["worker_class"] == "gthread" and config["preload_app"] is False
     assert callable(config["on_starting"])  # verifies the model files before any worker starts
     monkeypatch.setenv("PORT", "5000")
     monkeypatch.setenv("WEB_CONCURRENCY", "3")
-    config = runpy.run_path(str(ROOT / "gunicorn.conf.py"))
+    config = gunicorn_settings()
     assert config["bind"] == "0.0.0.0:5000" and config["workers"] == 3
+
+
+def test_the_checkouts_gunicorn_conf_gives_the_packaged_settings():
+    """``gunicorn --config gunicorn.conf.py`` (Procfile, make run) gets every setting of the module
+    that ``make serve`` and an installed wheel name."""
+    module = {name: value for name, value in gunicorn_settings().items() if not name.startswith("_")}
+    from_file = runpy.run_path(str(ROOT / "gunicorn.conf.py"))
+    assert module.keys() <= from_file.keys() and "on_starting" in from_file
+    assert all(from_file[name] == module[name] for name in ("bind", "workers", "threads", "timeout"))
 
 
 @pytest.mark.parametrize(("name", "value"), [("GUNICORN_THREADS", "x"), ("GUNICORN_TIMEOUT", "-5"),
@@ -54,7 +71,7 @@ def test_gunicorn_config_refuses_a_bad_number_in_one_line(monkeypatch, name: str
     monkeypatch.setenv(name, value)
     message = rf"^Error: {name} must be a whole number of \d or more \(got '{value}'\)$"
     with pytest.raises(SystemExit, match=message):
-        runpy.run_path(str(ROOT / "gunicorn.conf.py"))
+        gunicorn_settings()
 
 
 def test_procfile_and_app_module():

@@ -12,9 +12,9 @@ import time
 import pytest
 from webhelpers import wait_for_job, write_video
 
-from faceinsight.web import uploads as uploads_module
+from faceinsight.web import requests as requests_module
 from faceinsight.web.errors import DISK_FULL_MESSAGE
-from faceinsight.web.uploads import SPOOL
+from faceinsight.web.requests import SPOOL
 
 SPOOL_LIMIT = 500 * 1024  # werkzeug's default_stream_factory keeps smaller parts in memory
 
@@ -71,7 +71,7 @@ def test_a_video_is_spooled_once_in_the_upload_folder_not_in_tmpdir(client, app_
 
 def test_a_full_upload_folder_while_a_video_arrives_is_503_and_leaves_nothing(
         client, app_config, tmp_path, monkeypatch):
-    real = uploads_module.spool_file
+    real = requests_module.spool_file
 
     def full_spool(upload_dir):
         spool = real(upload_dir)
@@ -80,7 +80,7 @@ def test_a_full_upload_folder_while_a_video_arrives_is_503_and_leaves_nothing(
 
     if not os.path.exists("/dev/full"):
         pytest.skip("no /dev/full on this system")
-    monkeypatch.setattr(uploads_module, "spool_file", full_spool)
+    monkeypatch.setattr(requests_module, "spool_file", full_spool)
     monkeypatch.setattr("faceinsight.web.spool_file", full_spool)
     assert_disk_full(post_large_video(client, tmp_path))
     jobs = app_config["FACEINSIGHT_UPLOAD_DIR"] / "jobs"
@@ -94,8 +94,8 @@ def test_a_part_left_by_an_ended_process_is_swept(app_config, tmp_path):
     left = upload_dir / SPOOL / "video-abc.part"
     left.parent.mkdir(parents=True)
     left.write_bytes(b"half a video")
-    assert uploads_module.sweep_spool(upload_dir, 3600) == 0
-    assert uploads_module.sweep_spool(upload_dir, 3600, now=time.time() + 7200) == 1
+    assert requests_module.sweep_spool(upload_dir, 3600) == 0
+    assert requests_module.sweep_spool(upload_dir, 3600, now=time.time() + 7200) == 1
     assert not left.exists()
 
 

@@ -1,4 +1,5 @@
-"""Reading uploads safely, and the opt-in store of a session's captures.
+"""Reading a request safely: its file part, form fields, yes/no flags, JSON body and data URLs,
+the type checks of photos and videos, and the spooling of a video part as it arrives.
 
 User file names never touch the file system: stored files get random ids, and names are only
 kept (cleaned) for display, where the page inserts them as text.
@@ -11,12 +12,9 @@ import binascii
 import json
 import logging
 import re
-import secrets
-import shutil
 import tempfile
 import time
 import unicodedata
-from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
@@ -25,10 +23,9 @@ from werkzeug.datastructures import FileStorage
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from faceinsight.decoder import container_extension
-from faceinsight.files import write_private
 from faceinsight.images import IMAGE_EXTENSIONS
 from faceinsight.web.errors import ApiError
-from faceinsight.web.settings import mib
+from faceinsight.web.settings import FALSE_WORDS, TRUE_WORDS, mib
 
 log = logging.getLogger(__name__)
 PHOTO_EXTENSIONS = IMAGE_EXTENSIONS  # the CLI reads the same files from a folder
@@ -36,26 +33,8 @@ VIDEO_EXTENSIONS = frozenset({".mp4", ".m4v", ".webm", ".avi", ".mov", ".mkv"})
 VIDEO_TYPES = {"video/mp4": ".mp4", "video/webm": ".webm", "video/x-msvideo": ".avi",
                "video/avi": ".avi", "video/quicktime": ".mov", "video/x-matroska": ".mkv"}
 NEUTRAL_TYPES = frozenset({"", "application/octet-stream"})
-CAPTURE_ID = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 DATA_URL = re.compile(r"^data:(?P<type>[\w.+-]+/[\w.+-]+)?(?P<params>(;[\w.+-]+=[\w.+-]+)*)"
                       r"(?P<b64>;base64)?,(?P<data>.*)$", re.DOTALL | re.IGNORECASE)  # RFC 2397: any case
-CAPTURES = "captures"
-CLEARED_SUFFIX = ".cleared"  # beside a session's folder: Clear session ran for it
-KEPT_VIDEO_SUFFIX = ".video"  # in a session's folder: names one of its kept videos (the quota)
-TRUE_WORDS = ("true", "1", "yes", "on")  # how a form (or JSON) flag may say yes...
-FALSE_WORDS = ("false", "0", "no", "off")  # ... or no, in any case
-
-
-@dataclass(frozen=True)
-class Upload:
-    """The bytes of an uploaded image and how to describe it.
-
-    :param data: the file's bytes.
-    :param name: the cleaned display name ('' when none was given).
-    """
-
-    data: bytes
-    name: str
 
 
 def clean_name(name: str | None, limit: int = 100) -> str:
@@ -307,170 +286,3 @@ def read_flag(value: object, name: str, default: bool) -> bool:
     if word in TRUE_WORDS or word in FALSE_WORDS:
         return word in TRUE_WORDS
     raise ApiError(400, f"{name!r} must be true or false")
-
-
-class SessionClearedError(OSError):
-    """The session was cleared: nothing more is kept under its id."""
-
-
-class CaptureStore:
-    """Kept captures, one folder per session under ``<uploads>/captures/<session id>/``.
-
-    :param root: the upload folder.
-    """
-
-    def __init__(self, root: Path):
-        self.root = Path(root) / CAPTURES
-
-    def _folder(self, owner: str) -> Path:
-        if not CAPTURE_ID.match(owner):
-            raise ValueError("bad session id")
-        return self.root / owner
-
-    def save(self, owner: str, data: bytes, name: str, result: dict) -> str:
-        """Keep one analysed image and its result; returns the capture's random id.
-
-        :param owner: the session id.
-        :param data: the image bytes as uploaded.
-        :param name: the cleaned display name.
-        :param result: the analysis returned to the client.
-        :raises OSError: the folder is full or read-only (the caller reports it, analysis stands).
-        """
-        folder = self._folder(owner)
-        if self.was_cleared(owner):
-            raise SessionClearedError(f"session {owner} was cleared")
-        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-        capture_id = secrets.token_urlsafe(16)
-        meta = {"id": capture_id, "name": name, "created": time.time(), "result": result}
-        files = (folder / f"{capture_id}.img", folder / f"{capture_id}.json")
-        try:
-            write_private(files[0], data)
-            write_private(files[1], json.dumps(meta).encode())
-            if self.was_cleared(owner):  # cleared while this was being written
-                raise SessionClearedError(f"session {owner} was cleared")
-        except BaseException:
-            for path in files:  # never half a capture: an image without its record
-                path.unlink(missing_ok=True)
-            raise
-        return capture_id
-
-    def note_kept_video(self, owner: str, job_id: str, video: Path) -> None:
-        """Count a kept video against its session's quota: a small file beside its captures
-        names the video (it goes when the video does, see :meth:`usage`).
-
-        :param owner: the session id.
-        :param job_id: the video's job.
-        :param video: the kept video file.
-        :raises OSError: the folder is not writable.
-        """
-        folder = self._folder(owner)
-        if self.was_cleared(owner):
-            return  # its job is refused or deleted with the session
-        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-        write_private(folder / f"{job_id}{KEPT_VIDEO_SUFFIX}", str(video).encode())
-
-    def usage(self, owner: str) -> tuple[int, int]:
-        """What a session keeps: (bytes, items), its captures and kept videos together. A note
-        of a video that is gone (deleted, expired) is dropped.
-
-        :param owner: the session id.
-        """
-        folder = self._folder(owner)
-        size = items = 0
-        for path in folder.iterdir() if folder.is_dir() else []:
-            try:
-                if path.suffix == KEPT_VIDEO_SUFFIX:
-                    size += Path(path.read_text()).stat().st_size
-                    items += 1
-                else:
-                    size += path.stat().st_size
-                    items += path.suffix == ".img"
-            except FileNotFoundError:
-                if path.suffix == KEPT_VIDEO_SUFFIX:
-                    path.unlink(missing_ok=True)
-            except OSError:
-                continue
-        return size, items
-
-    def _cleared_mark(self, owner: str) -> Path:
-        return self.root / f"{self._folder(owner).name}{CLEARED_SUFFIX}"
-
-    def was_cleared(self, owner: str) -> bool:
-        """Whether Clear session ran for this session id: a request still in flight then carries
-        its old cookie ("Keep my captures" on, the old id) and must keep nothing under that id,
-        which nobody can list or delete any more.
-
-        :param owner: the session id.
-        """
-        return self._cleared_mark(owner).exists()
-
-    def path(self, owner: str, capture_id: str) -> Path | None:
-        """The stored image of one of this session's captures, or None.
-
-        :param owner: the session id asking.
-        :param capture_id: the id :meth:`save` returned.
-        """
-        if not CAPTURE_ID.match(capture_id):
-            return None
-        path = self._folder(owner) / f"{capture_id}.img"
-        return path if path.is_file() else None
-
-    def list(self, owner: str) -> list[dict]:
-        """This session's kept captures (id, name, created), newest first.
-
-        :param owner: the session id.
-        """
-        folder = self._folder(owner)
-        items = []
-        for meta_path in folder.glob("*.json") if folder.is_dir() else []:
-            try:
-                meta = json.loads(meta_path.read_text())
-            except (OSError, ValueError):
-                continue
-            items.append({k: meta.get(k) for k in ("id", "name", "created")})
-        return sorted(items, key=lambda m: m.get("created") or 0, reverse=True)
-
-    def clear(self, owner: str) -> int:
-        """Delete every capture of a session; returns how many images were removed.
-
-        :param owner: the session id.
-        """
-        folder = self._folder(owner)
-        try:  # first: a capture being saved now sees it (swept with the captures)
-            self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
-            self._cleared_mark(owner).touch()
-        except OSError as error:  # a read-only folder keeps nothing new anyway
-            log.warning("could not mark session %s as cleared: %s", owner, error)
-        if not folder.is_dir():
-            return 0
-        count = len(list(folder.glob("*.img")))
-        shutil.rmtree(folder, ignore_errors=True)
-        return count
-
-    def sweep(self, max_age_s: float, now: float | None = None) -> int:
-        """Remove captures older than ``max_age_s`` (by file time), and emptied folders.
-
-        :param max_age_s: the retention period in seconds.
-        :param now: the current time (tests).
-        """
-        now = time.time() if now is None else now
-        removed = 0
-        if not self.root.is_dir():
-            return 0
-        for folder in self.root.iterdir():
-            if not folder.is_dir():
-                if folder.name.endswith(CLEARED_SUFFIX) and now - folder.stat().st_mtime > max_age_s:
-                    folder.unlink(missing_ok=True)  # its in-flight requests are long over
-                continue
-            for path in folder.iterdir():
-                try:
-                    if now - path.stat().st_mtime > max_age_s:
-                        path.unlink()
-                        removed += path.suffix == ".img"
-                except OSError:
-                    continue
-            try:
-                folder.rmdir()  # only succeeds when empty
-            except OSError:
-                pass
-        return removed

@@ -72,7 +72,6 @@ def find_faces(image: np.ndarray, detector: Detector | None, framing: Framing,
     return FoundFaces(crops, found=len(detections))
 
 
-
 def face_answer(box: Box, predicted: Prediction) -> Face:
     """One face as the product reports it: its box, then the models' numbers rounded and named.
 

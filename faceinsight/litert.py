@@ -64,8 +64,8 @@ class TFLiteModel:
     def _check_outputs(self, expected: list[Shape]) -> None:
         if self.output_shapes != expected:
             raise ModelError(f"model {self.name} gives outputs of shapes {self.output_shapes}, "
-                             f"expected {expected} (in output order): outputs swapped, or the "
-                             f"manifest's output_order does not fit this model")
+                             f"expected {expected} (in output order): its outputs are swapped (the "
+                             f"manifest's output_order) or it is not the model the manifest names")
 
     def run(self, pixels: np.ndarray) -> list[np.ndarray]:
         """Run one input (cast to float32 and shaped as the model's input) and return every

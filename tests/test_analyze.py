@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import base64
+
 import cv2
 import numpy as np
 import pytest
-from face_helpers import astronauts_in_a_photo, on_an_astronaut_face
+from face_helpers import assert_face_contract, astronauts_in_a_photo, on_an_astronaut_face
 
-from faceinsight import analyze, images
+from faceinsight import analyze, contract, images
 from faceinsight.analyze import analyze_image, locate_faces
 from faceinsight.crops import Framing
 from faceinsight.detectors import Detection, HaarDetector
-from faceinsight.models import FaceModels
+from faceinsight.labels import EMOTIONS
+from faceinsight.models import FaceModels, Prediction
 
 
 def test_max_faces_limits_the_result(astronaut: np.ndarray) -> None:
@@ -91,3 +94,44 @@ def test_no_detect_takes_the_image_as_given_unless_too_small_to_be_a_face() -> N
     assert faces[0].box == (0, 0, 20, 27) and faces[0].age_gender.shape == (128, 128)
     with pytest.raises(images.ImageRefusedError, match="5x7 pixels; a face crop must be at least 20"):
         analyze.find_faces(np.full((7, 5, 3), 90, np.uint8), None, Framing())
+
+
+# --- the answer -----------------------------------------------------------------------------
+
+
+def test_the_analysis_is_the_contracts_answer_built_once(astronaut_jpeg: bytes, models: FaceModels) -> None:
+    """analyze_bytes returns the web API's answer itself: faces made once as contract.Face,
+    the timings of every stage and their total, no preview unless asked."""
+    analysis = analyze.analyze_bytes(astronaut_jpeg, models=models)
+    assert isinstance(analysis, contract.Analysis)
+    assert all(type(face) is contract.Face for face in analysis.faces)
+    answer = analysis.dump()
+    assert list(answer) == ["faces", "faces_found", "image", "timing_ms"]
+    assert answer["image"] == {"width": 512, "height": 512} and answer["faces_found"] == 1
+    timing = answer["timing_ms"]
+    assert list(timing) == ["decode", "detect", "predict", "total"] and timing["decode"] > 0
+    assert timing["total"] == pytest.approx(timing["decode"] + timing["detect"] + timing["predict"], abs=0.02)
+    assert_face_contract(answer["faces"][0])
+
+
+def test_a_preview_is_a_jpeg_data_url_when_asked(astronaut_jpeg: bytes, models: FaceModels) -> None:
+    answer = analyze.analyze_bytes(astronaut_jpeg, models=models, preview_side=100).dump()
+    assert list(answer)[-1] == "preview" and answer["preview"].startswith("data:image/jpeg;base64,")
+    preview = images.decode_image(base64.b64decode(answer["preview"].split(",", 1)[1]))
+    assert preview.shape == (100, 100, 3)
+
+
+def test_a_face_answer_rounds_and_names_the_models_numbers() -> None:
+    scores = dict(zip(EMOTIONS, (0.1, 0.0, 0.05, 0.123456, 0.6, 0.1, 0.026544), strict=True))
+    face = analyze.face_answer((1, 2, 3, 4), Prediction(18.46, (12, 25), 0.31234, scores)).dump()
+    assert face == {"box": [1, 2, 3, 4], "age": 18.5, "age_range": [12, 25], "age_group": "19-30",
+                    "gender": "male", "gender_probability": 0.6877, "emotion": "neutral",
+                    "emotion_scores": {**scores, "fear": 0.05, "happy": 0.1235, "surprise": 0.0265}}
+    assert_face_contract(face)
+
+
+def test_the_largest_face_is_by_box_area_not_reading_order() -> None:
+    predicted = Prediction(30.0, (25, 35), 0.9, {name: 1 / 7 for name in EMOTIONS})
+    boxes = [(0, 0, 10, 10), (50, 0, 30, 20), (0, 90, 20, 20)]
+    faces = [analyze.face_answer(box, predicted) for box in boxes]
+    assert analyze.largest_face(faces) is faces[1] and analyze.largest_face([]) is None

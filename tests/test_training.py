@@ -307,7 +307,8 @@ def test_training_writes_reports(tiny_run: TinyRun) -> None:
 def test_convert_chunks_and_load(tiny_run: TinyRun, astronaut_crops) -> None:
     import convert_models
     from faceinsight.analyze import read_face
-    from faceinsight.models import MODELS_DIR, FaceModels, ModelError, read_manifest
+    from faceinsight.litert import ModelError
+    from faceinsight.models import MODELS_DIR, FaceModels, read_manifest
 
     models_dir = tiny_run.root / "models"
     chunk_mb = 0.5

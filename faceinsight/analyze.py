@@ -9,7 +9,6 @@ A photo goes through it once, forward: decode (:mod:`faceinsight.images`), find 
 
 from __future__ import annotations
 
-import base64
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -28,7 +27,6 @@ from faceinsight.models import FaceModels, Prediction, get_models
 # Faces read in one photo or video frame; when more are found, those the detector is surest of.
 # It bounds the work (the models take about 1.5 ms a face) and stays above real crowds.
 MAX_FACES = 100
-JPEG_DATA_URL = "data:image/jpeg;base64,"  # a preview's prefix
 
 
 @dataclass(frozen=True)
@@ -117,7 +115,7 @@ def locate_faces(image: np.ndarray, models: FaceModels, detect: bool = True,
 
 
 def analyze_image(image: np.ndarray, detect: bool = True, models: FaceModels | None = None,
-                  max_faces: int = MAX_FACES, decode_ms: float = 0.0, preview_side: int = 0) -> Analysis:
+                  max_faces: int = MAX_FACES, decode_ms: float = 0.0, preview: str | None = None) -> Analysis:
     """Find faces in a decoded image and predict age, gender and emotion for each.
 
     :param image: RGB or grayscale uint8 array.
@@ -125,8 +123,7 @@ def analyze_image(image: np.ndarray, detect: bool = True, models: FaceModels | N
     :param models: the models to use (default: the shared, lazily loaded ones).
     :param max_faces: analyse at most this many faces, those the detector is surest of.
     :param decode_ms: how long decoding the image took, for the answer's timings.
-    :param preview_side: above 0: the answer also carries the image as a JPEG data URL no
-        longer than this, for a client that cannot show the format it sent.
+    :param preview: the image as a JPEG data URL, for the answer (:func:`analyze_bytes`).
     :returns: the answer (:class:`faceinsight.contract.Analysis`): the faces in reading order
         (rows top to bottom, each left to right), how many were found, the image's size and
         each stage's milliseconds.
@@ -141,10 +138,8 @@ def analyze_image(image: np.ndarray, detect: bool = True, models: FaceModels | N
               "predict": round((done - detected) * 1000, 2)}
     timing["total"] = round(sum(timing.values()), 2)
     height, width = image.shape[:2]
-    preview = {"preview": JPEG_DATA_URL + base64.b64encode(jpeg_preview(image, preview_side)).decode()
-               } if preview_side else {}
     return Analysis(faces=faces, faces_found=found.found, image=ImageSize(width=width, height=height),
-                    timing_ms=Timing(**timing), **preview)
+                    timing_ms=Timing(**timing), **({"preview": preview} if preview else {}))
 
 
 def analyze_bytes(data: bytes, detect: bool = True, models: FaceModels | None = None,
@@ -156,13 +151,14 @@ def analyze_bytes(data: bytes, detect: bool = True, models: FaceModels | None = 
     :param models: the models to use (default: the shared ones).
     :param max_pixels: refuse images larger than this before decoding.
     :param preview_side: above 0: the answer also carries the decoded image, upright, as a JPEG
-        no longer than this (``preview``).
+        no longer than this (``preview``), for a client that cannot show the format it sent.
     :raises faceinsight.images.ImageDecodeError: the bytes are not a readable image.
     """
     started = time.perf_counter()
     image = decode_image(data, max_pixels)
     decoded = round((time.perf_counter() - started) * 1000, 2)
-    return analyze_image(image, detect=detect, models=models, decode_ms=decoded, preview_side=preview_side)
+    preview = jpeg_preview(image, preview_side) if preview_side else None
+    return analyze_image(image, detect=detect, models=models, decode_ms=decoded, preview=preview)
 
 
 def analyze_file(path: str | Path, detect: bool = True, models: FaceModels | None = None,

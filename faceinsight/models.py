@@ -105,9 +105,19 @@ def write_chunks(data: bytes, models_dir: Path, file_name: str, chunk_size: int)
 
 @dataclass(frozen=True)
 class AgeGender:
+    """The age model's numbers for one face: expected age, its 80 % interval, P(female)."""
+
     age: float
     age_range: tuple[int, int]
     female_probability: float
+
+
+@dataclass(frozen=True)
+class Prediction(AgeGender):
+    """Both models' numbers for one face: the age model's, then the seven emotion scores
+    (summing to 1, in :data:`EMOTIONS` order)."""
+
+    emotion_scores: dict[str, float]
 
 
 def summarise_age(distribution: np.ndarray) -> tuple[float, tuple[int, int]]:
@@ -224,17 +234,6 @@ def detector_weights(models_dir: Path, manifest: dict, name: str) -> bytes | Non
     return assemble_model(models_dir, entry)
 
 
-@dataclass(frozen=True)
-class Prediction:
-    """The models' numbers for one face: its expected age, the age's 80 % interval, P(female)
-    and the seven emotion scores (summing to 1, in :data:`EMOTIONS` order)."""
-
-    age: float
-    age_range: tuple[int, int]
-    female_probability: float
-    emotion_scores: dict[str, float]
-
-
 # Each output's shape, by the name the manifest's ``output_order`` gives it.
 AGE_GENDER_OUTPUTS: dict[str, Shape] = {"age": (1, MAX_AGE + 1), "gender": (1, 1)}
 EMOTION_OUTPUTS: dict[str, Shape] = {"emotion": (1, len(EMOTIONS))}
@@ -264,7 +263,7 @@ class FaceModels:
     """The detector and the age/gender and emotion models, ready to analyse faces.
 
     :param models_dir: the folder holding the manifest and the chunks.
-    :param threads: LiteRT threads per model.
+    :param threads: LiteRT threads per interpreter (each thread that analyses has its own).
     :param detector: the detector's name (default: see :func:`detector_name`).
     :raises ModelError: a file is missing or corrupt, a model's inputs or outputs are not the
         shapes the product reads, or a model is not calibrated for the detector.

@@ -27,7 +27,8 @@ from faceinsight import analyze, crops, images
 from faceinsight.analyze import analyze_bytes
 from faceinsight.detectors import BlazeFaceDetector, HaarDetector
 from faceinsight.images import to_gray
-from faceinsight.models import MODELS_DIR, FaceModels, TFLiteModel, assemble_model, read_manifest
+from faceinsight.litert import TFLiteModel
+from faceinsight.models import MODELS_DIR, FaceModels, assemble_model, read_manifest
 
 RELEASE = "0e5160e"  # the last release before the calibrated crops, int8 and BlazeFace
 RELEASE_HAAR = HaarDetector(max_side=100_000)  # the release ran the cascade at full resolution

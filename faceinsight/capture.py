@@ -21,9 +21,10 @@ import numpy as np
 from PIL import Image
 
 from faceinsight import crops, images
-from faceinsight.analyze import face_record, locate_faces
+from faceinsight.analyze import locate_faces, read_face
 from faceinsight.cli import describe, runtime_info_hidden, whole_number
-from faceinsight.models import FaceModels, ModelError, get_models
+from faceinsight.litert import ModelError
+from faceinsight.models import FaceModels, get_models
 
 DEFAULT_OUT = Path("captures")
 DEFAULT_MAX_FRAMES = 300  # about ten seconds of a webcam
@@ -139,7 +140,7 @@ def save_capture(found: Capture, out_dir: Path, stamp: str) -> dict[str, Path]:
 
 def predict_capture(found: Capture, models: FaceModels, frame_path: Path) -> dict:
     """The ``predict.py --json`` record for the captured face."""
-    return {"file": str(frame_path), "faces": [face_record(found.crops, models)], "error": None}
+    return {"file": str(frame_path), "faces": [read_face(found.crops, models).dump()], "error": None}
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

@@ -14,7 +14,8 @@ from pathlib import Path
 from faceinsight.analyze import analyze_file
 from faceinsight.images import DEFAULT_MAX_PIXELS, IMAGE_EXTENSIONS, ImageDecodeError
 from faceinsight.labels import whole_years
-from faceinsight.models import ModelError, get_models
+from faceinsight.litert import ModelError
+from faceinsight.models import get_models
 
 MAX_PIXELS_VARIABLE = "FACEINSIGHT_MAX_PIXELS"  # the server's setting, read here too
 
@@ -67,7 +68,7 @@ def analyse_path(path: Path, detect: bool, max_pixels: int = DEFAULT_MAX_PIXELS)
     in reading order, and how many were found; a bad file gets an error."""
     try:
         analysis = analyze_file(path, detect=detect, max_pixels=max_pixels)
-        return {"file": valid_text(str(path)), "faces": analysis.faces,
+        return {"file": valid_text(str(path)), "faces": [face.dump() for face in analysis.faces],
                 "faces_found": analysis.faces_found, "error": None}
     except ImageDecodeError as error:
         return {"file": valid_text(str(path)), "faces": [], "faces_found": 0, "error": valid_text(str(error))}

@@ -2,8 +2,9 @@
 
 Every answer is described here as a pydantic model, and only here:
 
-* the analyser builds each face with :func:`face_record` (so ``predict.py --json``, the web API,
-  captures and video frames share one shape);
+* the analyser (:mod:`faceinsight.analyze`) builds each :class:`Face` and the
+  :class:`Analysis` once (so ``predict.py --json``, the web API, captures and video frames share
+  one shape);
 * the web API answers with these models, and its OpenAPI document (``web/openapi.py``) is
   generated from their JSON schema;
 * the video CSV's columns and rows (:data:`CSV_FIELDS`, :func:`csv_row`) are derived from
@@ -16,13 +17,13 @@ Field order is the JSON order. Label names (emotions, genders, age groups) come 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 from pydantic.json_schema import SkipJsonSchema
 
-from faceinsight.labels import AGE_GROUPS, EMOTIONS, GENDERS, age_group
+from faceinsight.labels import AGE_GROUPS, EMOTIONS, GENDERS
 
 Emotion = Literal[EMOTIONS]  # type: ignore[valid-type]  (the names are labels.EMOTIONS)
 Gender = Literal[GENDERS]  # type: ignore[valid-type]
@@ -47,9 +48,12 @@ class Answer(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True,
                               json_schema_extra=_optional_parts_have_no_default)
 
-    def dump(self) -> dict[str, Any]:
-        """The answer as JSON-ready Python values; optional parts left out when not given."""
-        return self.model_dump(by_alias=True, exclude_unset=True)
+    def dump(self, exclude: set[str] | None = None) -> dict[str, Any]:
+        """The answer as JSON-ready Python values; optional parts left out when not given.
+
+        :param exclude: fields to leave out too.
+        """
+        return self.model_dump(by_alias=True, exclude_unset=True, exclude=exclude)
 
 
 EmotionScores = create_model(
@@ -73,48 +77,6 @@ class Face(Answer):
         "the model's probability of the reported gender"))]
     emotion: Annotated[Emotion, Field(description="the highest of emotion_scores")]
     emotion_scores: EmotionScores  # type: ignore[valid-type]
-
-
-def gender_of(female: float) -> tuple[str, float]:
-    """The reported gender and its probability, from the model's P(female)."""
-    return (GENDERS[1], female) if female >= 0.5 else (GENDERS[0], 1.0 - female)
-
-
-def female_probability(face: Mapping[str, Any]) -> float:
-    """P(female) back from a face's (or a track's) ``gender`` and ``gender_probability``."""
-    p = float(face["gender_probability"])
-    return p if face["gender"] == GENDERS[1] else 1.0 - p
-
-
-def prediction(age: float, age_range: Sequence[int], female: float,
-               emotion_scores: Mapping[str, float]) -> dict[str, Any]:
-    """The models' numbers as a face's predicted fields (every :class:`Face` field but the box).
-
-    :param age: the expected age in years.
-    :param age_range: the 80 % interval.
-    :param female: P(female).
-    :param emotion_scores: the seven scores, summing to 1.
-    """
-    gender, probability = gender_of(female)
-    shown = round(float(age), 1)  # the group follows the age as shown: 18.46 is 18.5, 19 years
-    return {
-        "age": shown,
-        "age_range": [int(v) for v in age_range],
-        "age_group": age_group(shown),
-        "gender": gender,
-        "gender_probability": round(float(probability), 4),
-        "emotion": max(emotion_scores, key=emotion_scores.get),
-        "emotion_scores": {name: round(float(emotion_scores[name]), 4) for name in EMOTIONS},
-    }
-
-
-def face_record(box: Sequence[int], predicted: Mapping[str, Any]) -> dict[str, Any]:
-    """One face's JSON record, checked against :class:`Face`.
-
-    :param box: ``(x, y, w, h)`` in the image's pixels.
-    :param predicted: from :func:`prediction`.
-    """
-    return Face(box=[int(v) for v in box], **predicted).dump()
 
 
 class ImageSize(Answer):

@@ -16,9 +16,7 @@ from faceinsight.boxes import Box, clip_box
 from faceinsight.detectors import MIN_FACE_SIDE
 from faceinsight.images import ImageRefusedError
 
-AGE_GENDER_SIZE = 128
-
-
+AGE_GENDER_SIZE = 128  # pixels a side of each model's input
 EMOTION_SIZE = 48
 
 
@@ -144,16 +142,14 @@ def crops_for_whole_image(gray: np.ndarray) -> FaceCrops:
     )
 
 
-MIN_FACE_CROP = MIN_FACE_SIDE  # pixels a side: no detector reports a smaller face
-
-
 def check_face_crop_size(gray: np.ndarray) -> None:
     """Refuse an image given as one face crop that is too small to hold a face, rather than
     answer for it with made-up confidence.
 
-    :raises ImageRefusedError: a side is under :data:`MIN_FACE_CROP` pixels.
+    :raises ImageRefusedError: a side is under :data:`~faceinsight.detectors.MIN_FACE_SIDE`
+        pixels (no detector reports a smaller face).
     """
     height, width = gray.shape[:2]
-    if min(height, width) < MIN_FACE_CROP:
+    if min(height, width) < MIN_FACE_SIDE:
         raise ImageRefusedError(f"the image is {width}x{height} pixels; a face crop must be at "
-                                f"least {MIN_FACE_CROP} pixels on each side")
+                                f"least {MIN_FACE_SIDE} pixels on each side")

@@ -22,6 +22,7 @@ import numpy as np
 
 from faceinsight.boxes import Box, largest_first, scaled, shared_fraction, weighted_nms
 from faceinsight.images import bounded_copy, to_gray
+from faceinsight.litert import TFLiteModel
 
 HAAR = "haar"
 BLAZEFACE = "blazeface"
@@ -105,14 +106,9 @@ class HaarDetector:
 
         Searches only the box with 40 % of its side around it, shrunk so the box is at most
         :data:`CHECK_SIDE` pixels, for faces of 0.6-1.8 times its side in steps of
-        :data:`CHECK_SCALE_STEP`: about half a millisecond whatever the face's size. On the
-        training-split photos of :class:`BlazeFaceDetector`, steps of 1.2 with one neighbour
-        kept 96.80 % of the UTKFace faces and 70.20 % of the FER2013 ones at the same false
-        detections, where steps of 1.1 with two neighbours kept 96.95 % and 69.95 % in about
-        twice the time (0.9 against 0.5 ms a check; 2.9 ms on a face). Steps of 1.25, a
-        smaller check side, a narrower margin or size range were all cheaper but each lost
-        0.5-1.5 points of faces; searching the sizes near the box first
-        (:meth:`_finds_face`) is cheaper at no cost.
+        :data:`CHECK_SCALE_STEP`: about half a millisecond whatever the face's size. Steps of
+        1.2 with one neighbour kept as many faces as steps of 1.1 with two (96.8 against 97.0 %
+        of UTKFace's) in half the time; cheaper settings each lost 0.5-1.5 points of faces.
 
         :param gray: the grayscale image the box was found in.
         :param box: ``(x, y, w, h)`` in that image's pixels.
@@ -166,7 +162,8 @@ class HaarDetector:
 class BlazeFaceDetector:
     """MediaPipe's BlazeFace full-range model (192 px input, 2,304 anchors) on LiteRT.
 
-    :param model: the ``.tflite`` bytes (verified from the manifest by the caller).
+    :param model: the ``.tflite`` bytes (verified from the manifest by the caller); loaded
+        once per thread that searches (photos are searched in parallel).
     :param min_score: smallest face probability considered.
     :param sure_score: boxes scoring this or more are faces; boxes between ``min_score`` and
         this are kept only where the Haar cascade confirms them (:meth:`HaarDetector.confirms`).
@@ -179,16 +176,11 @@ class BlazeFaceDetector:
     :param min_side: smallest face kept, in pixels of the original image.
     :param tile_from: photos whose longer side is this or more are also searched in four (or,
         for a panorama, more) overlapping tiles (:meth:`tiles`); 0: never. The whole photo at
-        192 px misses faces under about a tenth of its longer side: a group photo's faces. On
-        training-split UTKFace faces of 100-450 px feathered into photos, recall went from 0.86
-        to 0.97 in 2000x1500 photos (13 -> 40 ms), 0.79 to 0.96 (faces of 60-300 px) in
-        1280x960 ones (8 -> 23 ms) and 0.35 to 0.89 in 4000x600 panoramas; a box found only in
-        a tile is always checked by the Haar cascade (found unchecked, such boxes gave 0.2 false
-        detections a panorama), which kept false detections at 0-0.08 a photo. In a tiled
-        photo every box is then looked at closer (:meth:`_closer_look`). From 960 px rather
-        than 1280 since then: groups of faces of 45-140 px in 1024x768 and 1200x600 photos,
-        recall 0.72 -> 0.94 and 0.64 -> 0.89, single faces of 150-600 px as often found, with
-        0-0.03 false detections a photo, in about 30 ms instead of 7.
+        192 px misses faces under about a tenth of its longer side: a group photo's faces
+        (recall 0.79 -> 0.96 in 1280x960 photos, 0.64 -> 0.89 in 1200x600 ones, at 0-0.08 false
+        detections a photo; measured in docs/MODELS.md). A box found only in a tile is always
+        checked by the Haar cascade, and in a tiled photo every box is then looked at closer
+        (:meth:`_closer_look`).
     :param fine_from: photos whose longer side is this or more are also searched in finer
         tiles, of 30 % of that side (:meth:`tiles`); 0: never. In 4000x3000 photos of 20
         training-split faces of 80-300 px, recall went from 0.50 to 0.88 (false detections 0.19
@@ -198,6 +190,8 @@ class BlazeFaceDetector:
     name = BLAZEFACE
     SIZE = 192
     STRIDE = 4
+    ANCHORS = (SIZE // STRIDE) ** 2
+    OUTPUTS = ((1, ANCHORS, 1), (1, ANCHORS, 16))  # scores, then boxes and landmarks
     SAME_FACE_SHARE = 0.3  # an unsure box sharing this much of its area (or the kept box's) is that face
     TILE_SHARE = 0.6  # a tile's side, as a share of the photo's longer side (halves, overlapping)
     TILE_STEP = 0.8  # tiles start this share of their side apart (at least 20 % overlap)
@@ -214,24 +208,13 @@ class BlazeFaceDetector:
                  overlap: float = 0.3, min_side: int = MIN_FACE_SIDE, tile_from: int = 960,
                  fine_from: int = 2400):
         self.model, self.min_score, self.sure_score = model, min_score, sure_score
+        self.network = TFLiteModel(model, BLAZEFACE, outputs=self.OUTPUTS)
         self.overlap, self.min_side, self.tile_from, self.fine_from = overlap, min_side, tile_from, fine_from
         self.checker = HaarDetector()
         cells = self.SIZE // self.STRIDE
         centres = (np.arange(cells, dtype=np.float32) + 0.5) / cells
         xs, ys = np.meshgrid(centres, centres)
         self.anchors = np.stack([xs.ravel(), ys.ravel()], axis=1)
-        self._local = threading.local()
-
-    def _interpreter(self):
-        """One interpreter per thread (LiteRT interpreters are not thread-safe)."""
-        interpreter = getattr(self._local, "interpreter", None)
-        if interpreter is None:
-            from ai_edge_litert.interpreter import Interpreter
-
-            interpreter = Interpreter(model_content=self.model, num_threads=1)
-            interpreter.allocate_tensors()
-            self._local.interpreter = interpreter
-        return interpreter
 
     def _square_input(self, image: np.ndarray) -> tuple[np.ndarray, float]:
         """The image padded to a square at its bottom and right, resized to the model's input."""
@@ -405,12 +388,8 @@ class BlazeFaceDetector:
         """BlazeFace's raw boxes scoring ``min_score`` or more: (N, 4) corners ``x0, y0, x1, y1``
         in the image's pixels, and their scores."""
         square, factor = self._square_input(image)
-        interpreter = self._interpreter()
-        tensor = (square.astype(np.float32) / 127.5 - 1.0)[None]
-        interpreter.set_tensor(interpreter.get_input_details()[0]["index"], tensor)
-        interpreter.invoke()
-        regressors, classifiers = (interpreter.get_tensor(d["index"])[0]
-                                   for d in interpreter.get_output_details())
+        scored, regressed = self.network.run(square.astype(np.float32) / 127.5 - 1.0)
+        classifiers, regressors = scored[0], regressed[0]
         scores = 1 / (1 + np.exp(-np.clip(classifiers[:, 0], -80, 80)))
         keep = scores >= self.min_score
         raw = regressors[keep, :4] / self.SIZE

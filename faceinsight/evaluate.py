@@ -50,7 +50,7 @@ def true_square_answer(gray: np.ndarray, square: tuple[int, int, int], models: F
     """The models' answer on the photo cut exactly where a chip was placed (no detector)."""
     x, y, side = square
     face = crops.crops_for_box(gray, (x, y, side, side), crops.Framing())  # the box itself
-    return models.predict(face.age_gender, face.emotion)
+    return analyze.read_face(face, models).dump()
 
 
 def background(rng: np.random.Generator, size: tuple[int, int] = SCENE_SIZE) -> np.ndarray:
@@ -160,13 +160,14 @@ def served_faces(photos: list, models: FaceModels) -> tuple[list[dict], dict]:
         result = analyze.analyze_bytes(jpeg, models=models)
         seconds += time.perf_counter() - started
         gray = images.to_gray(images.decode_image(jpeg))
-        boxes = [f["box"] for f in result.faces]
+        served_faces = [face.dump() for face in result.faces]
+        boxes = [f["box"] for f in served_faces]
         pairs = match(boxes, [p.square for p in placed])
         false_positives += len(boxes) - len(pairs)
         for index, face in enumerate(placed):
             if face.square is None:
                 continue
-            served = result.faces[pairs[index]] if index in pairs else None
+            served = served_faces[pairs[index]] if index in pairs else None
             rows.append({"found": served is not None, "side": face.square[2], **face.labels,
                          "served": served, "bare": face.bare,
                          "true_square": true_square_answer(gray, face.square, models)})
@@ -176,7 +177,7 @@ def served_faces(photos: list, models: FaceModels) -> tuple[list[dict], dict]:
 
 def bare_answer(chip: np.ndarray, models: FaceModels) -> dict:
     face = crops.crops_for_whole_image(images.to_gray(chip))
-    return models.predict(face.age_gender, face.emotion)
+    return analyze.read_face(face, models).dump()
 
 
 def grouped_photos(chips: list, rng: np.random.Generator) -> Iterator[tuple[np.ndarray, list, range]]:

@@ -4,6 +4,7 @@ bounded-size copies the detectors search."""
 
 from __future__ import annotations
 
+import base64
 import io
 import re
 from pathlib import Path
@@ -248,8 +249,8 @@ def _to_rgb_array(image: Image.Image) -> np.ndarray:
     return np.ascontiguousarray(array)
 
 
-def jpeg_preview(image: np.ndarray, max_side: int, quality: int = 85) -> bytes:
-    """A decoded image as JPEG bytes, shrunk so its longer side is at most ``max_side``.
+def jpeg_preview(image: np.ndarray, max_side: int, quality: int = 85) -> str:
+    """A decoded image as a JPEG data URL, shrunk so its longer side is at most ``max_side``.
 
     :param image: RGB (or grayscale) uint8 array, upright.
     :param max_side: the longest side of the preview, in pixels.
@@ -260,7 +261,7 @@ def jpeg_preview(image: np.ndarray, max_side: int, quality: int = 85) -> bytes:
     ok, encoded = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, quality])
     if not ok:
         raise ImageDecodeError("the preview could not be encoded")
-    return encoded.tobytes()
+    return "data:image/jpeg;base64," + base64.b64encode(encoded.tobytes()).decode()
 
 
 def read_image_file(path: str | Path, max_bytes: int = DEFAULT_MAX_FILE_BYTES) -> bytes:

@@ -1,8 +1,11 @@
-"""Label names and brackets shared by training, the models' manifest and the outputs."""
+"""Label names and brackets shared by training, the models' manifest and the outputs, and the
+rules that turn a model's numbers into them (age group, gender)."""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
+from typing import Any
 
 # Alphabetical, the order of FER2013's image-folder release. The original CSV numbers them
 # differently (0 angry, 1 disgust, 2 fear, 3 happy, 4 sad, 5 surprise, 6 neutral): we use
@@ -51,3 +54,14 @@ def age_band(age: float) -> str:
         if low <= years <= high:
             return name
     return AGE_BANDS[0][0]
+
+
+def gender_of(female: float) -> tuple[str, float]:
+    """The reported gender and its probability, from the model's P(female)."""
+    return (GENDERS[1], female) if female >= 0.5 else (GENDERS[0], 1.0 - female)
+
+
+def female_probability(face: Mapping[str, Any]) -> float:
+    """P(female) back from a face's (or a track's) ``gender`` and ``gender_probability``."""
+    p = float(face["gender_probability"])
+    return p if face["gender"] == GENDERS[1] else 1.0 - p

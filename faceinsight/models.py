@@ -1,4 +1,4 @@
-"""The shipped models: manifest, chunks, verification and the LiteRT interpreters.
+"""The shipped models: manifest, chunks, verification, and the face models' numbers.
 
 Models live in ``models/`` as chunks listed in ``models/manifest.json`` with their sizes and
 SHA-256 sums. They are reassembled in memory, verified, and loaded once, lazily, by
@@ -17,17 +17,14 @@ from pathlib import Path
 
 import numpy as np
 
-from faceinsight import contract, detectors, paths
-from faceinsight.crops import CropGeometry, Framing
+from faceinsight import detectors, paths
+from faceinsight.crops import AGE_GENDER_SIZE, EMOTION_SIZE, CropGeometry, Framing
 from faceinsight.labels import EMOTIONS, MAX_AGE
+from faceinsight.litert import ModelError, Shape, TFLiteModel
 
 MODELS_DIR = paths.MODELS
 MANIFEST_NAME = "manifest.json"
 AGE_INTERVAL = (0.1, 0.9)  # the reported age range holds 80 % of the predicted distribution
-
-
-class ModelError(RuntimeError):
-    """A model file is missing, corrupt or does not match the manifest."""
 
 
 def sha256_bytes(data: bytes) -> str:
@@ -106,41 +103,21 @@ def write_chunks(data: bytes, models_dir: Path, file_name: str, chunk_size: int)
     return chunks
 
 
-class TFLiteModel:
-    """One LiteRT interpreter with one thread, guarded by a lock (it is not thread-safe)."""
-
-    def __init__(self, content: bytes, name: str, threads: int = 1):
-        from ai_edge_litert.interpreter import Interpreter
-
-        self.name = name
-        try:
-            self._interpreter = Interpreter(model_content=content, num_threads=threads)
-            self._interpreter.allocate_tensors()
-        except (ValueError, RuntimeError) as error:
-            raise ModelError(f"model {name} could not be loaded: {error}") from error
-        self._input = self._interpreter.get_input_details()[0]
-        self._outputs = {d["name"]: d for d in self._interpreter.get_output_details()}
-        self._lock = threading.Lock()
-
-    @property
-    def input_shape(self) -> tuple[int, ...]:
-        return tuple(int(v) for v in self._input["shape"])
-
-    def run(self, pixels: np.ndarray) -> list[np.ndarray]:
-        """Run one input (H x W uint8 crop) and return every output, in output-index order."""
-        x = pixels.astype(np.float32).reshape(self.input_shape)
-        with self._lock:
-            self._interpreter.set_tensor(self._input["index"], x)
-            self._interpreter.invoke()
-            outputs = sorted(self._outputs.values(), key=lambda d: d["index"])
-            return [self._interpreter.get_tensor(d["index"]).copy() for d in outputs]
-
-
 @dataclass(frozen=True)
 class AgeGender:
+    """The age model's numbers for one face: expected age, its 80 % interval, P(female)."""
+
     age: float
     age_range: tuple[int, int]
     female_probability: float
+
+
+@dataclass(frozen=True)
+class Prediction(AgeGender):
+    """Both models' numbers for one face: the age model's, then the seven emotion scores
+    (summing to 1, in :data:`EMOTIONS` order)."""
+
+    emotion_scores: dict[str, float]
 
 
 def summarise_age(distribution: np.ndarray) -> tuple[float, tuple[int, int]]:
@@ -257,13 +234,39 @@ def detector_weights(models_dir: Path, manifest: dict, name: str) -> bytes | Non
     return assemble_model(models_dir, entry)
 
 
+# Each output's shape, by the name the manifest's ``output_order`` gives it.
+AGE_GENDER_OUTPUTS: dict[str, Shape] = {"age": (1, MAX_AGE + 1), "gender": (1, 1)}
+EMOTION_OUTPUTS: dict[str, Shape] = {"emotion": (1, len(EMOTIONS))}
+
+
+def face_model(content: bytes, key: str, entry: dict, shapes: dict[str, Shape], side: int,
+               threads: int) -> tuple[TFLiteModel, list[str]]:
+    """One face model, loaded and checked against what the product reads: its outputs named by
+    the manifest's ``output_order`` (the converter records it) with those names' ``shapes``,
+    its input one ``side`` x ``side`` grayscale crop.
+
+    :returns: the model and its output names in output-index order.
+    :raises ModelError: the order does not name each output once, or a shape differs.
+    """
+    names = entry.get("output_order", list(shapes))
+    if not isinstance(names, list) or sorted(map(str, names)) != sorted(shapes):
+        raise ModelError(f"the manifest's output_order {names!r} for the {key} model must name "
+                         f"each of {', '.join(shapes)} once")
+    model = TFLiteModel(content, key, threads, outputs=[shapes[name] for name in names])
+    if model.input_shape != (1, side, side, 1):
+        raise ModelError(f"model {key} takes inputs of shape {model.input_shape}, expected "
+                         f"{(1, side, side, 1)}")
+    return model, names
+
+
 class FaceModels:
     """The detector and the age/gender and emotion models, ready to analyse faces.
 
     :param models_dir: the folder holding the manifest and the chunks.
-    :param threads: LiteRT threads per model.
+    :param threads: LiteRT threads per interpreter (each thread that analyses has its own).
     :param detector: the detector's name (default: see :func:`detector_name`).
-    :raises ModelError: a file is missing or corrupt, or a model is not calibrated for the detector.
+    :raises ModelError: a file is missing or corrupt, a model's inputs or outputs are not the
+        shapes the product reads, or a model is not calibrated for the detector.
     """
 
     def __init__(self, models_dir: Path = MODELS_DIR, threads: int = 1, detector: str | None = None):
@@ -274,9 +277,11 @@ class FaceModels:
         self.framing = serving_framing(self.manifest, name)
         weights = detector_weights(self.models_dir, self.manifest, name)
         self.detector = detectors.HaarDetector() if weights is None else detectors.BlazeFaceDetector(weights)
-        self.age_gender = TFLiteModel(contents["age_gender"], "age_gender", threads)
-        self.emotion = TFLiteModel(contents["emotion"], "emotion", threads)
-        self._age_output = entries["age_gender"].get("output_order", ["age", "gender"])
+        self.age_gender, self._age_output = face_model(
+            contents["age_gender"], "age_gender", entries["age_gender"], AGE_GENDER_OUTPUTS,
+            AGE_GENDER_SIZE, threads)
+        self.emotion, _ = face_model(contents["emotion"], "emotion", entries["emotion"],
+                                     EMOTION_OUTPUTS, EMOTION_SIZE, threads)
 
     def predict_age_gender(self, crop128: np.ndarray) -> AgeGender:
         """Age estimate, its 80 % interval and P(female) for one 128 px crop."""
@@ -290,10 +295,14 @@ class FaceModels:
         scores = scores / scores.sum()
         return {name: float(s) for name, s in zip(EMOTIONS, scores, strict=True)}
 
-    def predict(self, crop128: np.ndarray, crop48: np.ndarray) -> dict:
-        """Every field the product reports for one face but its box (see :mod:`faceinsight.contract`)."""
+    def predict(self, crop128: np.ndarray, crop48: np.ndarray) -> Prediction:
+        """Both models' numbers for one face (:class:`Prediction`).
+
+        :param crop128: the face's age/gender input, from :mod:`faceinsight.crops`.
+        :param crop48: its emotion input.
+        """
         ag = self.predict_age_gender(crop128)
-        return contract.prediction(ag.age, ag.age_range, ag.female_probability, self.predict_emotion(crop48))
+        return Prediction(ag.age, ag.age_range, ag.female_probability, self.predict_emotion(crop48))
 
 
 _models: FaceModels | None = None

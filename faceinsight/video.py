@@ -27,8 +27,6 @@ from faceinsight.contract import (  # noqa: F401 (CSV_FIELDS re-exported)
     VideoSummary,
     VideoTrack,
     csv_row,
-    female_probability,
-    gender_of,
 )
 from faceinsight.decoder import (  # noqa: F401 (re-exported: callers import them from here)
     FALLBACK_FPS,
@@ -39,7 +37,7 @@ from faceinsight.decoder import (  # noqa: F401 (re-exported: callers import the
     is_supported_container,
 )
 from faceinsight.images import DEFAULT_MAX_PIXELS
-from faceinsight.labels import EMOTIONS, age_group
+from faceinsight.labels import EMOTIONS, age_group, female_probability, gender_of
 from faceinsight.models import FaceModels
 
 TRACK_IOU = 0.3  # boxes overlapping at least this much in consecutive samples are one face
@@ -332,7 +330,7 @@ def analyze_video(path: str, sample_fps: float, *, max_seconds: float = 600.0, m
             if time_s > max_seconds or len(frames) >= max_frames:
                 raise VideoTooLong(f"the video is longer than the limit ({max_seconds:g} s, "
                                    f"{max_frames} analysed frames)")
-            faces = analyze_image(rgb, models=models, max_faces=max_faces).faces
+            faces = [face.dump() for face in analyze_image(rgb, models=models, max_faces=max_faces).faces]
             previous, signature = signature, frame_signature(rgb)
             ids = tracker.update([f["box"] for f in faces], faces, cut=is_scene_cut(previous, signature))
             for face, track in zip(faces, ids, strict=True):

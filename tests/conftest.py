@@ -18,7 +18,7 @@ from hypothesis import settings
 
 from faceinsight import analyze, crops
 from faceinsight.detectors import HaarDetector
-from faceinsight.models import MODELS_DIR, FaceModels, reset_models
+from faceinsight.models import MODELS_DIR, FaceModels, assemble_model, read_manifest, reset_models
 
 # CI (HYPOTHESIS_PROFILE=ci, set by .ci/run): fresh random cases every run, no example database
 # left behind, and a failing case printed as a blob that @reproduce_failure replays locally.
@@ -59,6 +59,12 @@ def astronaut_crops(astronaut: np.ndarray, models: FaceModels) -> crops.FaceCrop
 def models() -> FaceModels:
     """The shipped models, loaded once for the whole session."""
     return FaceModels(MODELS_DIR)
+
+
+@pytest.fixture(scope="session")
+def blazeface_weights() -> bytes:
+    """The shipped BlazeFace model's bytes, verified."""
+    return assemble_model(MODELS_DIR, read_manifest(MODELS_DIR)["detectors"]["blazeface"])
 
 
 @pytest.fixture()

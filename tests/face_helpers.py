@@ -10,11 +10,13 @@ import struct
 import zlib
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 from PIL import Image
 
 from faceinsight.contract import Face
+from faceinsight.images import decode_image
 from faceinsight.labels import EMOTIONS, MAX_AGE
 
 REPO = Path(__file__).resolve().parent.parent
@@ -93,3 +95,22 @@ def jpeg_claiming(width: int, height: int) -> bytes:
     sof = data.index(b"\xff\xc0")
     data[sof + 5:sof + 9] = struct.pack(">HH", height, width)
     return bytes(data)
+
+
+def astronauts_in_a_photo(astronaut: np.ndarray, size: tuple[int, int], placed: list,
+                          background: tuple[int, int, int] = (200, 200, 200),
+                          jpeg: bool = True) -> np.ndarray:
+    """A photo of ``size`` (height, width), light gray unless told, with the astronaut's photo
+    at each ``(x, y, side)`` of ``placed`` (her face is about a quarter of its side), decoded
+    from JPEG unless told."""
+    photo = np.empty((*size, 3), np.uint8)
+    photo[:] = background
+    for x, y, side in placed:
+        photo[y:y + side, x:x + side] = cv2.resize(astronaut, (side, side), interpolation=cv2.INTER_AREA)
+    return decode_image(encode(photo, "JPEG", quality=90)) if jpeg else photo
+
+
+def on_an_astronaut_face(box, placed: list) -> bool:
+    """Whether a box lies on the face of one of the astronauts placed by :func:`astronauts_in_a_photo`."""
+    return any(box_on_astronaut_face(tuple(round((v - o) * 512 / side) for v, o in
+                                           zip(box, (x, y, 0, 0), strict=True))) for x, y, side in placed)

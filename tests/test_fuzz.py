@@ -42,10 +42,10 @@ def analyse_or_refuse(data: bytes, models: FaceModels, detect: bool) -> None:
         event(f"refused: {type(error).__name__}")
         return
     event("analysed, with faces" if result.faces else "analysed, no face")
-    assert result.width >= 1 and result.height >= 1
-    assert result.width * result.height <= FUZZ_MAX_PIXELS
+    assert result.image.width >= 1 and result.image.height >= 1
+    assert result.image.width * result.image.height <= FUZZ_MAX_PIXELS
     for face in result.faces:
-        assert_face_contract(face)
+        assert_face_contract(face.dump())
 
 
 @settings(max_examples=250, deadline=PER_INPUT, suppress_health_check=[HealthCheck.too_slow])

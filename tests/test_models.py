@@ -12,13 +12,15 @@ import pytest
 from face_helpers import FACE_KEYS, assert_face_contract
 
 from faceinsight import models as models_module
+from faceinsight.analyze import face_answer
+from faceinsight.detectors import BlazeFaceDetector
 from faceinsight.labels import EMOTIONS, MAX_AGE, age_group
+from faceinsight.litert import ModelError, TFLiteModel
 from faceinsight.models import (
     MANIFEST_NAME,
     MODELS_DIR,
     FaceModels,
-    ModelError,
-    TFLiteModel,
+    Prediction,
     assemble_model,
     get_models,
     read_manifest,
@@ -173,6 +175,52 @@ def test_a_verified_file_that_is_not_a_model_is_a_model_error() -> None:
         TFLiteModel(b"\x00" * 256, "garbage")
 
 
+def test_swapped_outputs_are_refused_at_load(models_copy: Path) -> None:
+    """Outputs read in the wrong order gave a schema-valid "age 0, male 1.0"."""
+    manifest = read_manifest(models_copy)
+    manifest["models"]["age_gender"]["output_order"].reverse()
+    (models_copy / MANIFEST_NAME).write_text(json.dumps(manifest))
+    with pytest.raises(ModelError, match=r"age_gender gives outputs of shapes \[\(1, 101\), \(1, 1\)\], "
+                                         r"expected \[\(1, 1\), \(1, 101\)\].*swapped"):
+        FaceModels(models_copy)
+
+
+@pytest.mark.parametrize("order", [["age"], ["age", "age"], ["age", "sex"], "age,gender"])
+def test_an_output_order_that_does_not_name_each_output_is_refused(models_copy: Path, order) -> None:
+    manifest = read_manifest(models_copy)
+    manifest["models"]["age_gender"]["output_order"] = order
+    (models_copy / MANIFEST_NAME).write_text(json.dumps(manifest))
+    with pytest.raises(ModelError, match="output_order .* must name each of age, gender once"):
+        FaceModels(models_copy)
+
+
+@pytest.mark.parametrize(("kind", "key"), [("emotion", "age_gender"), ("age_gender", "emotion")])
+def test_a_model_in_the_other_ones_place_is_refused_at_load(models_copy: Path, kind: str, key: str) -> None:
+    """The emotion model filed as the age model (or the reverse): its shapes say so at start-up."""
+    manifest = read_manifest(models_copy)
+    own = manifest["models"][key]
+    manifest["models"][key] = {**manifest["models"][kind], "framing": own["framing"],
+                               "output_order": own.get("output_order", ["emotion"])}
+    (models_copy / MANIFEST_NAME).write_text(json.dumps(manifest))
+    with pytest.raises(ModelError, match=f"{key} (gives outputs|takes inputs|.*output_order)"):
+        FaceModels(models_copy)
+
+
+def test_a_detector_with_other_outputs_is_refused_at_load() -> None:
+    manifest = read_manifest(MODELS_DIR)
+    with pytest.raises(ModelError, match=r"blazeface gives outputs of shapes \[\(1, 7\)\]"):
+        BlazeFaceDetector(assemble_model(MODELS_DIR, manifest["models"]["emotion"]))
+
+
+def test_each_thread_runs_its_own_interpreter(models: FaceModels) -> None:
+    """One interpreter is not thread-safe: each thread gets its own, and keeps it."""
+    model = models.emotion
+    mine = model._interpreter()
+    with ThreadPoolExecutor(2) as pool:
+        theirs = list(pool.map(lambda _: id(model._interpreter()), range(2)))
+    assert model._interpreter() is mine and id(mine) not in theirs
+
+
 def test_verify_model_files_checks_every_chunk(models_copy: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert verify_model_files(models_copy) == models_copy
     monkeypatch.setenv("FACEINSIGHT_MODELS", str(models_copy))
@@ -267,27 +315,26 @@ def test_whole_years_round_halves_up_as_the_page_does() -> None:
                                                      (80.46, 80.5, "80+"), (30.44, 30.4, "19-30")])
 def test_the_age_group_follows_the_age_as_shown(age: float, shown: float, group: str) -> None:
     """18.46 was shown as 18.5 (19 in whole years) in the group of 0-18."""
-    from faceinsight.contract import prediction
-
-    answer = prediction(age, (10, 30), 0.8, {name: 1 / 7 for name in EMOTIONS})
-    assert (answer["age"], answer["age_group"]) == (shown, group)
+    answer = face_answer((0, 0, 1, 1), Prediction(age, (10, 30), 0.8, {name: 1 / 7 for name in EMOTIONS}))
+    assert (answer.age, answer.age_group) == (shown, group)
 
 
 # --- predictions ----------------------------------------------------------------------------
 
 
 def test_predict_follows_the_contract(models: FaceModels, astronaut_crops) -> None:
-    face = models.predict(astronaut_crops.age_gender, astronaut_crops.emotion)
-    assert list(face) == FACE_KEYS[1:]  # all but the box
-    assert_face_contract({"box": [1, 2, 3, 4], **face})
+    predicted = models.predict(astronaut_crops.age_gender, astronaut_crops.emotion)
+    face = face_answer((1, 2, 3, 4), predicted).dump()
+    assert list(face) == FACE_KEYS
+    assert_face_contract(face)
 
 
 def test_predict_on_any_crop_follows_the_contract(models: FaceModels) -> None:
     rng = np.random.default_rng(0)
     for _ in range(5):
-        face = models.predict(rng.integers(0, 256, (128, 128), dtype=np.uint8),
-                              rng.integers(0, 256, (48, 48), dtype=np.uint8))
-        assert_face_contract({"box": [0, 0, 1, 1], **face})
+        predicted = models.predict(rng.integers(0, 256, (128, 128), dtype=np.uint8),
+                                   rng.integers(0, 256, (48, 48), dtype=np.uint8))
+        assert_face_contract(face_answer((0, 0, 1, 1), predicted).dump())
 
 
 def test_emotion_scores_sum_to_one_unrounded(models: FaceModels, astronaut_crops) -> None:
@@ -324,7 +371,7 @@ def test_predictions_from_many_threads_match_single_threaded(models: FaceModels,
     threads, rounds = 8, 10
     start = threading.Barrier(threads)
 
-    def worker(offset: int) -> list[tuple[int, dict]]:
+    def worker(offset: int) -> list[tuple[int, Prediction]]:
         start.wait()
         results = []
         for step in range(rounds * len(pairs)):

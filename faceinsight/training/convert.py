@@ -10,14 +10,8 @@ import numpy as np
 
 from faceinsight import __version__
 from faceinsight.labels import EMOTIONS, GENDERS, MAX_AGE
-from faceinsight.models import (
-    MANIFEST_NAME,
-    TFLiteModel,
-    read_manifest,
-    save_manifest,
-    sha256_bytes,
-    write_chunks,
-)
+from faceinsight.litert import TFLiteModel
+from faceinsight.models import MANIFEST_NAME, read_manifest, save_manifest, sha256_bytes, write_chunks
 from faceinsight.training.architectures import is_mirrored, served_form
 
 DEFAULT_CHUNK_BYTES = 1024 * 1024

@@ -122,7 +122,7 @@ def recover(content: bytes, samples: np.ndarray, dequantise: bool = False):
         allows :data:`INT8_TOLERANCE`.
     :raises RuntimeError: the outputs differ by more than the tolerance.
     """
-    from faceinsight.models import TFLiteModel
+    from faceinsight.litert import TFLiteModel
     from faceinsight.training.architectures import flip_averaged
 
     tolerance = INT8_TOLERANCE if dequantise else TOLERANCE

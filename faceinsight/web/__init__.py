@@ -18,7 +18,8 @@ from flask import Flask, Request, current_app, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from faceinsight.jobs import JobManager
-from faceinsight.models import ModelError, get_models
+from faceinsight.litert import ModelError
+from faceinsight.models import get_models
 from faceinsight.paths import STATIC, TEMPLATES
 from faceinsight.web import api, apidocs, pages, session, videos
 from faceinsight.web.admission import AnalysisGate, ClientDeadlines

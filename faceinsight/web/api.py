@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import base64
 import logging
 from dataclasses import dataclass, replace
 
 from flask import Blueprint, Response, current_app, jsonify, request, session, url_for
 
-from faceinsight.analyze import Analysis as ImageAnalysis
 from faceinsight.analyze import analyze_bytes, largest_face
-from faceinsight.contract import Analysis, Predict
+from faceinsight.contract import Analysis, Predict, Stored
 from faceinsight.images import ImageDecodeError, ImageRefusedError, ImageTooLargeError
 from faceinsight.labels import whole_years
 from faceinsight.web.admission import ClientGoneError, ServerBusyError, client_gone
@@ -85,7 +83,7 @@ def read_image_request() -> ImageRequest:
     return ImageRequest(data, name, *flags)
 
 
-def run_analysis(image: ImageRequest) -> ImageAnalysis:
+def run_analysis(image: ImageRequest) -> Analysis:
     """Decode and analyse in one of the process's analysis slots, mapping the pipeline's errors
     to 413 (too many pixels, a side too long) and 422 (unreadable, an extreme shape, too many
     JPEG scans), and a full queue to 503 with ``Retry-After``.
@@ -113,14 +111,15 @@ def run_analysis(image: ImageRequest) -> ImageAnalysis:
         raise ApiError(422, message) from error
 
 
-def keep_capture(image: ImageRequest, result: dict) -> dict | None:
-    """Store the image for a session that opted in; describe what happened, or None.
+def keep_capture(image: ImageRequest, analysis: Analysis) -> dict | None:
+    """Store the image for a session that opted in; the answer's fields that say what
+    happened (``stored`` or ``storage_error``), or None.
 
     A full or read-only upload folder, or a session past its quota (:mod:`quota`), does not
     fail the analysis: the response says why nothing was kept.
 
     :param image: the parsed request.
-    :param result: the analysis as returned to the client.
+    :param analysis: the analysis; kept with the image as returned, less its preview.
     """
     if not (image.store and session.get("keep")):
         return None
@@ -130,13 +129,13 @@ def keep_capture(image: ImageRequest, result: dict) -> dict | None:
         with KEEPING:
             if refusal := keep_refusal(owner, len(image.data)):
                 return {"storage_error": f"the capture was not kept: {refusal}"}
-            capture_id = store.save(owner, image.data, image.name, result)
+            capture_id = store.save(owner, image.data, image.name, analysis.dump(exclude={"preview"}))
     except SessionClearedError:
         return None  # sent before Clear session, answered after it: kept nowhere, as asked
     except OSError as error:
         log.warning("could not keep a capture: %s", error)
         return {"storage_error": f"the capture could not be kept: {error.strerror or error}"}
-    return {"stored": {"id": capture_id, "url": url_for("session.capture", capture_id=capture_id)}}
+    return {"stored": Stored(id=capture_id, url=url_for("session.capture", capture_id=capture_id))}
 
 
 @blueprint.post("/api/v1/analyze")
@@ -144,11 +143,8 @@ def analyze() -> Response:
     """Every face in one image: boxes, age, gender and emotion, as ``predict.py --json`` gives them."""
     image = read_image_request()
     analysis = run_analysis(image)
-    result = analysis.answer().dump()
-    kept = keep_capture(image, result) or {}
-    if analysis.preview_jpeg is not None:
-        kept["preview"] = "data:image/jpeg;base64," + base64.b64encode(analysis.preview_jpeg).decode()
-    return jsonify(Analysis(**result, **kept).dump() if kept else result)
+    kept = keep_capture(image, analysis)
+    return jsonify((analysis.model_copy(update=kept) if kept else analysis).dump())
 
 
 @blueprint.post("/predict")
@@ -160,8 +156,8 @@ def predict() -> Response:
     if face is None:
         answer = Predict(age=None, gender=None, gender_probability=None, emotion=None, faces=0)
     else:
-        answer = Predict(age=whole_years(face["age"]), gender=face["gender"],
-                         gender_probability=face["gender_probability"], emotion=face["emotion"],
+        answer = Predict(age=whole_years(face.age), gender=face.gender,
+                         gender_probability=face.gender_probability, emotion=face.emotion,
                          faces=analysis.faces_found)
     return jsonify(answer.dump())
 

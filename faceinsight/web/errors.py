@@ -11,7 +11,7 @@ from flask import Flask, Response, jsonify, request
 from redis.exceptions import RedisError
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from faceinsight.models import ModelError
+from faceinsight.litert import ModelError
 from faceinsight.web.settings import mib
 
 log = logging.getLogger(__name__)

@@ -7,7 +7,8 @@ from flask import Blueprint, Response, current_app, jsonify, render_template, se
 
 from faceinsight.crops import AGE_GENDER_SIZE, EMOTION_SIZE
 from faceinsight.labels import EMOTIONS
-from faceinsight.models import ModelError, get_models
+from faceinsight.litert import ModelError
+from faceinsight.models import get_models
 from faceinsight.web.errors import error_response
 from faceinsight.web.security import csrf_token, session_id
 

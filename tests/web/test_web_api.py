@@ -20,7 +20,7 @@ from webhelpers import astronaut, data_url, encode, overlaps_astronaut_face, upl
 from faceinsight.contract import Analysis, Predict
 from faceinsight.images import decode_image
 from faceinsight.labels import EMOTIONS, GENDERS, whole_years
-from faceinsight.models import ModelError
+from faceinsight.litert import ModelError
 
 
 def test_analyze_multipart_finds_the_astronaut(client, astronaut_jpeg):

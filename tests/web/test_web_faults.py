@@ -27,7 +27,8 @@ from webhelpers import keep_captures, wait_for_job
 
 from faceinsight import jobs as jobs_module
 from faceinsight.jobs import JobManager
-from faceinsight.models import ModelError, read_manifest, verify_model_files
+from faceinsight.litert import ModelError
+from faceinsight.models import read_manifest, verify_model_files
 from faceinsight.web import create_app
 
 

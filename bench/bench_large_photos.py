@@ -17,8 +17,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from faceinsight import evaluate, images
+from faceinsight import images
 from faceinsight.detectors import BlazeFaceDetector
+from faceinsight.eval import scenes
 from faceinsight.models import MODELS_DIR, FaceModels
 
 # name, photo size (width, height), face sides in pixels, faces a photo, photos in relation to --photos
@@ -30,7 +31,7 @@ SCENES = (("4000x3000, a crowd", (4000, 3000), (80, 300), 20, 1.0),
 
 
 def training_chips(folder: Path, count: int, rng: np.random.Generator) -> list[np.ndarray]:
-    from faceinsight.training.datasets import utkface_names
+    from faceinsight.datasets import utkface_names
 
     names = utkface_names(folder, validation=False)
     return [images.load_image(folder / name) for name in rng.choice(names, count, replace=False)]
@@ -40,7 +41,7 @@ def scene(chips: list[np.ndarray], size: tuple[int, int], sides: tuple[int, int]
           rng: np.random.Generator) -> tuple[np.ndarray, list]:
     """A JPEG-decoded photo of ``faces`` chips feathered at random, non-overlapping places."""
     width, height = size
-    photo = evaluate.background(rng, size).astype(np.float32)
+    photo = scenes.background(rng, size).astype(np.float32)
     squares: list = []
     for _ in range(faces):
         for _ in range(50):
@@ -52,8 +53,8 @@ def scene(chips: list[np.ndarray], size: tuple[int, int], sides: tuple[int, int]
     for x, y, side in squares:
         chip = chips[int(rng.integers(0, len(chips)))]
         face = cv2.resize(chip, (side, side), interpolation=cv2.INTER_AREA)
-        evaluate.feather_onto(photo, face, x, y)
-    return images.decode_image(evaluate.encode_jpeg(photo.astype(np.uint8))), squares
+        scenes.feather_onto(photo, face, x, y)
+    return images.decode_image(scenes.encode_jpeg(photo.astype(np.uint8))), squares
 
 
 def measure(detector: BlazeFaceDetector, photos: list) -> str:
@@ -63,7 +64,7 @@ def measure(detector: BlazeFaceDetector, photos: list) -> str:
         started = time.perf_counter()
         boxes = detector.detect(photo)
         times.append((time.perf_counter() - started) * 1000)
-        matched = evaluate.match(boxes, squares)
+        matched = scenes.match(boxes, squares)
         found, placed, false = found + len(matched), placed + len(squares), false + len(boxes) - len(matched)
     recall = f"{found / placed:.3f} ({found}/{placed})" if placed else "-"
     return f"recall {recall}, {false / len(photos):.2f} false a photo, {np.median(times):.0f} ms"

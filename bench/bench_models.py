@@ -204,7 +204,7 @@ def bench_photos() -> list[bytes]:
     import cv2
     from skimage import data
 
-    from faceinsight.evaluate import encode_jpeg, place_faces
+    from faceinsight.eval.scenes import encode_jpeg, place_faces
 
     rng = np.random.default_rng(0)
     face = data.astronaut()[40:240, 130:330]

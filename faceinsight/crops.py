@@ -33,7 +33,7 @@ class FaceCrops:
 class CropGeometry:
     """Where a model's square crop lies relative to a detector's box.
 
-    Calibrated per model and detector (``faceinsight.calibrate``) and shipped in the models'
+    Calibrated per model and detector (``faceinsight.eval.calibrate``) and shipped in the models'
     manifest, so training and serving frame a face the same way.
 
     :param scale: crop side / box side (the box's larger side).

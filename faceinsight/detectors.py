@@ -6,7 +6,7 @@ largest first (:meth:`detect`), or with the detector's score for each, surest fi
 on a copy of bounded size, so the work per image does not grow with the photo's resolution.
 Which detector serves is chosen in the models' manifest (and may be overridden by
 ``FACEINSIGHT_DETECTOR``); each model ships the crop geometry calibrated for each detector it
-supports (:mod:`faceinsight.calibrate`).
+supports (:mod:`faceinsight.eval.calibrate`).
 """
 
 from __future__ import annotations

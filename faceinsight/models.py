@@ -206,7 +206,8 @@ def model_geometry(manifest: dict, key: str, detector: str) -> CropGeometry:
     if not isinstance(geometry, dict):
         known = ", ".join(framing.get("detectors", {})) or "none"
         raise ModelError(f"the {key} model has no crop geometry for the {detector!r} detector "
-                         f"(calibrated for: {known}); run faceinsight.calibrate or pick another detector")
+                         f"(calibrated for: {known}); run "
+                         "faceinsight.eval.calibrate or pick another detector")
     try:
         return CropGeometry(float(geometry["scale"]), float(geometry["dx"]), float(geometry["dy"]))
     except (KeyError, TypeError, ValueError) as error:

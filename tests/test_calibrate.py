@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from faceinsight import calibrate
 from faceinsight.crops import CropGeometry
+from faceinsight.eval import calibrate
 
 
 class ShrinkingDetector:
@@ -58,7 +58,7 @@ def test_training_faces_in_photos_lie_where_their_squares_say(tmp_path, astronau
     as the evaluation places them; each square must hold its chip."""
     from PIL import Image
 
-    from faceinsight.training.datasets import VAL_FRACTION, is_validation_name
+    from faceinsight.datasets import VAL_FRACTION, is_validation_name
 
     chip = astronaut[40:240, 130:330]  # the face, 200 px as UTKFace's chips
     names = [f"{20 + i}_{i % 2}_0_2017011617452{i:04d}.jpg.chip.jpg" for i in range(12)]

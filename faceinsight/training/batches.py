@@ -8,7 +8,7 @@ import keras
 import numpy as np
 
 from faceinsight.crops import WHOLE_BOX, crop_face
-from faceinsight.training.common import BoxJitter, augment_batch, jittered_crops
+from faceinsight.training.augment import BoxJitter, augment_batch, jittered_crops
 
 
 class AugmentedBatches(keras.utils.PyDataset):

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
+from faceinsight import crops, images
+from faceinsight.datasets import FER_CHIP_SIDE, FER_CONTEXT_PAD, chip_in_context
 from faceinsight.labels import EMOTIONS
 
 HELD_OUT_FRACTION = 0.25  # about a quarter of the subjects are never trained on
@@ -44,10 +46,7 @@ def read_rows(folder: Path, held_out: bool) -> list[tuple[str, int, str]]:
 def load_ckplus(folder: Path, held_out: bool, in_context: bool = False) -> dict[str, np.ndarray]:
     """One side of the subject split: ``images`` (N, 48, 48) bare crops as serving cuts a face
     crop (or, with ``in_context``, 80 x 80 faces in a mirrored border, as
-    :func:`datasets.load_fer2013` gives FER2013's), ``label``, ``subject``, ``names``."""
-    from faceinsight import crops, images
-    from faceinsight.training.datasets import FER_CHIP_SIDE, FER_CONTEXT_PAD, chip_in_context
-
+    :func:`faceinsight.training.datasets.load_fer2013` gives FER2013's), ``label``, ``subject``, ``names``."""
     rows = read_rows(folder, held_out)
     if not rows:
         raise FileNotFoundError(f"no CK+ faces found in {folder}")

@@ -9,6 +9,9 @@ from pathlib import Path
 import numpy as np
 
 from faceinsight import __version__
+from faceinsight.crops import WHOLE_BOX, crop_face
+from faceinsight.detectors import HaarDetector
+from faceinsight.images import to_gray
 from faceinsight.labels import EMOTIONS, GENDERS, MAX_AGE
 from faceinsight.litert import TFLiteModel
 from faceinsight.models import MANIFEST_NAME, read_manifest, save_manifest, sha256_bytes, write_chunks
@@ -33,6 +36,20 @@ DESCRIPTIONS = {
         "labels": {"emotion": list(EMOTIONS)},
     },
 }
+
+
+def sample_crops(size: int, count: int = 8, seed: int = 0) -> np.ndarray:
+    """Crops to compare Keras and .tflite on: the test face's crop plus seeded noise."""
+    rng = np.random.default_rng(seed)
+    crops = [rng.integers(0, 256, (size, size), dtype=np.uint8) for _ in range(count - 1)]
+    try:
+        from skimage import data
+
+        image = data.astronaut()
+        crops.append(crop_face(to_gray(image), HaarDetector().detect(image)[0], WHOLE_BOX, size))
+    except (ImportError, IndexError):
+        crops.append(np.full((size, size), 128, np.uint8))
+    return np.stack(crops)
 
 
 def keras_to_tflite(model, calibration: np.ndarray | None = None) -> bytes:
@@ -123,7 +140,7 @@ def write_manifest(models_dir: Path, entries: dict[str, dict]) -> Path:
     models = manifest.setdefault("models", {})
     for key, entry in entries.items():
         # The crop geometry belongs to the training data's framing, not to one set of weights:
-        # a retrained model keeps it (rerun faceinsight.calibrate when the framing changes).
+        # a retrained model keeps it (rerun faceinsight.eval.calibrate when the framing changes).
         if "framing" in models.get(key, {}):
             entry = {**entry, "framing": models[key]["framing"]}
         models[key] = entry

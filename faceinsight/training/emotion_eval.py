@@ -26,6 +26,10 @@ from pathlib import Path
 import numpy as np
 
 from faceinsight.labels import EMOTIONS
+from faceinsight.models import FaceModels
+from faceinsight.training.ckplus import load_ckplus
+from faceinsight.training.datasets import load_fer2013
+from faceinsight.training.ferplus import majority, read_votes, votes_for
 
 CATCH_ALL_RATIO = 1.5
 
@@ -57,8 +61,6 @@ def scored(true: np.ndarray, predicted: np.ndarray, name: str) -> dict:
 
 def tflite_scorer(models_dir: Path):
     """Scores (N, 7) of 48 px crops through the served ``.tflite`` of ``models_dir``."""
-    from faceinsight.models import FaceModels
-
     models = FaceModels(models_dir)
     return lambda crops: np.array([list(models.predict_emotion(c).values()) for c in crops])
 
@@ -81,22 +83,16 @@ def evaluate(score, fer2013: Path, ferplus: Path | None, ckplus: Path | None,
     :param score: crops (N, 48, 48) uint8 -> scores (N, 7).
     :param fer2013: the FER2013 folder (``val/``); ``ferplus``/``ckplus``: those folders or None.
     """
-    from faceinsight.training.datasets import load_fer2013
-
     val = load_fer2013(fer2013, "val", cache)
     predicted = score(val["images"]).argmax(axis=1)
     results = {"fer2013_val": scored(val["label"], predicted, "FER2013 val/, original labels")}
     if ferplus:
-        from faceinsight.training.ferplus import majority, read_votes, votes_for
-
         agreed = majority(votes_for(val["names"], "val", read_votes(ferplus / "labels.csv")))
         kept = agreed >= 0
         results["ferplus_val"] = {
             **scored(agreed[kept], predicted[kept], "FER2013 val/ against FER+'s majority over 7 classes"),
             "left_out": int((~kept).sum()), "left_out_why": "tied top count or no vote on the 7 classes"}
     if ckplus:
-        from faceinsight.training.ckplus import load_ckplus
-
         faces = load_ckplus(ckplus, held_out=True)
         results["ckplus_held_out"] = {
             **scored(faces["label"], score(faces["images"]).argmax(axis=1),

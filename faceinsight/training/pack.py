@@ -18,7 +18,7 @@ from pathlib import Path
 import cv2
 
 from faceinsight import images
-from faceinsight.training.datasets import CHIP_SIDE, VAL_FRACTION, utkface_names
+from faceinsight.datasets import CHIP_SIDE, VAL_FRACTION, utkface_names
 
 
 def main(argv: list[str] | None = None) -> None:

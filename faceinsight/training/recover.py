@@ -143,8 +143,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--dequantise", action="store_true",
                         help="accept an int8 emotion.tflite: read its integer weights back to float")
     args = parser.parse_args(argv)
-    from convert_models import sample_crops
     from faceinsight.models import assemble_model, read_manifest
+    from faceinsight.training.convert import sample_crops
 
     content = assemble_model(args.models, read_manifest(args.models)["models"]["emotion"])
     model, worst = recover(content, sample_crops(EMOTION_SIZE), args.dequantise)

@@ -18,14 +18,15 @@ from pathlib import Path
 
 import numpy as np
 
+from faceinsight.crops import AGE_GENDER_SIZE, WHOLE_BOX, crop_face
+from faceinsight.datasets import VAL_FRACTION, chip_box
 from faceinsight.labels import AGE_BANDS, age_band
-from faceinsight.training.common import (
-    add_framing_arguments,
-    add_training_arguments,
-    limit_threads,
-    seed_everything,
-)
-from faceinsight.training.datasets import VAL_FRACTION
+from faceinsight.training.arguments import add_framing_arguments, add_training_arguments
+from faceinsight.training.augment import BoxJitter
+from faceinsight.training.datasets import load_utkface, split_by_name
+from faceinsight.training.fit import compile_and_fit, limit_threads, new_model, seed_everything
+from faceinsight.training.framing import served_boxes
+from faceinsight.training.report import report_age_gender
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -53,11 +54,9 @@ def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
     limit_threads(args.threads)
     seed_everything(args.seed)
-    from faceinsight.crops import AGE_GENDER_SIZE
+    # These import Keras, which starts TensorFlow: only after --threads is applied.
     from faceinsight.training.architectures import age_gender_model
     from faceinsight.training.batches import FramedBatches
-    from faceinsight.training.common import BoxJitter, compile_and_fit, new_model, served_boxes
-    from faceinsight.training.datasets import chip_box, load_utkface, split_by_name
     from faceinsight.training.losses import ExpectedAgeMAE, age_distribution_loss
 
     started = time.time()
@@ -91,9 +90,6 @@ def main(argv: list[str] | None = None) -> dict:
     if not len(val_idx):
         print("no validation files here (a packed training subset): no report", flush=True)
         return {}
-    from faceinsight.crops import WHOLE_BOX, crop_face
-    from faceinsight.training.report import report_age_gender
-
     # the unvaried crops FramedBatches evaluates on: the chips in context cut at their own box
     bare = np.stack([crop_face(image, chip_box(), WHOLE_BOX, AGE_GENDER_SIZE) for image in val["images"]])
     return report_age_gender(args.out, {**val, "images": bare}, args.reports)

@@ -22,13 +22,23 @@ import argparse
 import time
 from pathlib import Path
 
-from faceinsight.training.common import (
+import numpy as np
+
+from faceinsight.datasets import FER_CHIP_SIDE, FER_CONTEXT_PAD, chip_box
+from faceinsight.labels import EMOTIONS
+from faceinsight.training.arguments import (
     add_framing_arguments,
     add_training_arguments,
+    augmentation_options,
     framed,
-    limit_threads,
-    seed_everything,
 )
+from faceinsight.training.augment import BoxJitter
+from faceinsight.training.ckplus import load_ckplus
+from faceinsight.training.datasets import load_fer2013
+from faceinsight.training.ferplus import read_votes, soft_targets, votes_for
+from faceinsight.training.fit import compile_and_fit, limit_threads, new_model, seed_everything
+from faceinsight.training.framing import served_boxes
+from faceinsight.training.report import report_emotion
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -57,11 +67,9 @@ def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
     limit_threads(args.threads)
     seed_everything(args.seed)
-
+    # These import Keras, which starts TensorFlow: only after --threads is applied.
     from faceinsight.training.architectures import emotion_model
     from faceinsight.training.batches import AugmentedBatches
-    from faceinsight.training.common import compile_and_fit, new_model
-    from faceinsight.training.datasets import load_fer2013
 
     started = time.time()
     print("loading FER2013 through the face pipeline...", flush=True)
@@ -78,8 +86,6 @@ def main(argv: list[str] | None = None) -> dict:
     model = new_model(emotion_model, args.init_weights)
     compile_and_fit(model, train_batches, val_batches, args, "val_accuracy", "max",
                     started, **loss_and_metrics(args))
-
-    from faceinsight.training.report import report_emotion
     return report_emotion(args.out, val, args.reports)
 
 
@@ -97,11 +103,6 @@ def loss_and_metrics(args: argparse.Namespace) -> dict:
 def with_soft_targets(train: dict, val: dict, args: argparse.Namespace) -> tuple[dict, dict]:
     """``target`` distributions for both splits: training's from FER+ votes (with ``--ferplus``)
     and CK+'s training subjects added (with ``--ckplus``); ``val/``'s one-hot original labels."""
-    import numpy as np
-
-    from faceinsight.labels import EMOTIONS
-    from faceinsight.training.ferplus import read_votes, soft_targets, votes_for
-
     one_hot = np.eye(len(EMOTIONS), dtype=np.float32)
     train = dict(train, target=one_hot[train["label"]])
     if args.ferplus:
@@ -118,11 +119,6 @@ def with_soft_targets(train: dict, val: dict, args: argparse.Namespace) -> tuple
 def with_ckplus(train: dict, args: argparse.Namespace) -> dict:
     """``train`` with CK+'s training-subject faces appended ``--ckplus-repeat`` times, framed as
     FER2013's are (faces in context when training cuts framed crops), after FER2013's faces."""
-    import numpy as np
-
-    from faceinsight.labels import EMOTIONS
-    from faceinsight.training.ckplus import load_ckplus
-
     faces = load_ckplus(args.ckplus, held_out=False, in_context=framed(args))
     repeat = max(1, args.ckplus_repeat)
     print(f"CK+: {len(faces['label'])} training-subject faces, x{repeat}", flush=True)
@@ -137,9 +133,7 @@ def with_ckplus(train: dict, args: argparse.Namespace) -> dict:
 
 def training_batches(train: dict, args: argparse.Namespace):
     """Framed crops of faces in context (:func:`framed` options) or shifted 48 px crops."""
-    from faceinsight.training.batches import AugmentedBatches, FramedBatches
-    from faceinsight.training.common import BoxJitter, augmentation_options
-    from faceinsight.training.datasets import FER_CHIP_SIDE, FER_CONTEXT_PAD, chip_box
+    from faceinsight.training.batches import AugmentedBatches, FramedBatches  # Keras
 
     targets = train.get("target", train["label"])
     if not framed(args):
@@ -156,10 +150,6 @@ def training_batches(train: dict, args: argparse.Namespace):
 def framed_boxes(train: dict, args: argparse.Namespace, chip: tuple[int, int, int, int]):
     """:func:`served_boxes` for FER2013's faces and for CK+'s (each face once) apart: each set's
     detections are cached under its own fingerprint, so adding CK+ detects no FER2013 face again."""
-    import numpy as np
-
-    from faceinsight.training.common import served_boxes
-
     if "ckplus_faces" not in train:
         return served_boxes(args, train["images"], chip, "emotion")
     fer, count = len(train["images"]) - len(train["ckplus_faces"]) * train["ckplus_repeat"], \

@@ -12,7 +12,7 @@ makes those faults and shows the goldens fail on each):
 
 With the datasets at hand (``FACEINSIGHT_DATA``, or ``../shared/data`` beside the checkout),
 validation faces placed in photos go through ``/api/v1/analyze`` and must reach thresholds a
-little below what ``python -m faceinsight.evaluate`` measures (reports/served_eval.json).
+little below what ``python -m faceinsight.eval.evaluate`` measures (reports/served_eval.json).
 """
 
 from __future__ import annotations
@@ -197,7 +197,7 @@ def data() -> Path:
 
 
 def api_faces(client, image: np.ndarray) -> list[dict]:
-    from faceinsight.evaluate import encode_jpeg
+    from faceinsight.eval.scenes import encode_jpeg
 
     response = client.post("/api/v1/analyze", data={"file": (io.BytesIO(encode_jpeg(image)), "p.jpg")},
                            content_type="multipart/form-data")
@@ -206,15 +206,15 @@ def api_faces(client, image: np.ndarray) -> list[dict]:
 
 
 def test_validation_faces_in_photos_through_the_api(client, data: Path) -> None:
-    from faceinsight import evaluate
+    from faceinsight.eval import evaluate, scenes
 
     rng = np.random.default_rng(1)
     chips, labels = evaluate.load_utkface_validation(data / "utkface", 160, rng)
     errors, genders, placed, found = [], [], 0, 0
     for index in range(0, len(chips), 2):
-        image, squares = evaluate.place_faces(chips[index:index + 2], rng)
+        image, squares = scenes.place_faces(chips[index:index + 2], rng)
         faces = api_faces(client, image)
-        pairs = evaluate.match([f["box"] for f in faces], squares)
+        pairs = scenes.match([f["box"] for f in faces], squares)
         for offset, square in enumerate(squares):
             if square is None or square[2] < 60:
                 continue
@@ -231,15 +231,15 @@ def test_validation_faces_in_photos_through_the_api(client, data: Path) -> None:
 
 
 def test_validation_emotions_in_photos_through_the_api(client, data: Path) -> None:
-    from faceinsight import evaluate
+    from faceinsight.eval import evaluate, scenes
 
     rng = np.random.default_rng(2)
     chips, labels = evaluate.load_fer_validation(data / "fer2013", 200, rng)
     right = []
     for chip, label in zip(chips, labels, strict=True):
-        image, square = evaluate.in_mirrored_border(chip, rng)
+        image, square = scenes.in_mirrored_border(chip, rng)
         faces = api_faces(client, image)
-        pairs = evaluate.match([f["box"] for f in faces], [square])
+        pairs = scenes.match([f["box"] for f in faces], [square])
         if 0 in pairs:
             right.append(faces[pairs[0]]["emotion"] == label["emotion"])
     figures = (len(right), np.mean(right))
@@ -249,7 +249,7 @@ def test_validation_emotions_in_photos_through_the_api(client, data: Path) -> No
 def test_evaluation_reports_served_bare_and_true_square_answers() -> None:
     """The evaluation pairs each placed face with its detection and reports three answers: the
     served one, the bare chip's and the true square's (the photo cut where the face was put)."""
-    from faceinsight import evaluate
+    from faceinsight.eval import evaluate
 
     models = FaceModels(MODELS_DIR)
     face = astronaut()[30:250, 120:340]  # her face and hair, as a dataset chip would hold them

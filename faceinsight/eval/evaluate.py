@@ -1,10 +1,10 @@
 """Measure the shipped models on the served path: faces in photos, through the server's code.
 
-    python -m faceinsight.evaluate --utkface PATH/TO/utkface --fer2013 PATH/TO/fer2013
+    python -m faceinsight.eval.evaluate --utkface PATH/TO/utkface --fer2013 PATH/TO/fer2013
 
 Validation faces (UTKFace's hashed 15 % split, FER2013's ``val/``) are feathered onto varied
 backgrounds at several sizes and positions, two or three to a 640x480 photo, and also set in a
-mirrored border on their own. Each photo is JPEG-encoded and analysed by
+mirrored border on their own (:mod:`faceinsight.eval.scenes`). Each photo is JPEG-encoded and analysed by
 :func:`faceinsight.analyze.analyze_bytes` (decode, detect, crop, models), exactly as the web API
 and the CLI do. Beside each served figure stand two more answers on the same faces: the bare
 crop (the chip fed straight to the model) and the true square (the decoded photo cut at the
@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,11 +28,11 @@ import cv2
 import numpy as np
 
 from faceinsight import analyze, crops, images
+from faceinsight.datasets import fer2013_paths, parse_utkface_name, utkface_names
+from faceinsight.eval.scenes import encode_jpeg, grouped_photos, in_mirrored_border, match
 from faceinsight.labels import AGE_BANDS, GENDERS, age_band
 from faceinsight.models import FaceModels, models_folder
 
-SCENE_SIZE = (640, 480)
-FACE_SIDES = (60, 250)  # placed face (chip) sides, pixels
 ENLARGED_SIDE = 192  # FER2013's 48 px faces enlarged to this side: a tight crop of a face
 
 
@@ -51,98 +50,6 @@ def true_square_answer(gray: np.ndarray, square: tuple[int, int, int], models: F
     x, y, side = square
     face = crops.crops_for_box(gray, (x, y, side, side), crops.Framing())  # the box itself
     return analyze.read_face(face, models).dump()
-
-
-def background(rng: np.random.Generator, size: tuple[int, int] = SCENE_SIZE) -> np.ndarray:
-    """A smooth, varied RGB background: coloured noise blurred at a random scale, or a gradient."""
-    width, height = size
-    if rng.random() < 0.3:
-        ramp = np.linspace(0, 1, width)[None, :, None] * rng.uniform(0, 255, 3)
-        base = ramp + np.linspace(0, 1, height)[:, None, None] * rng.uniform(-120, 120, 3)
-        return np.clip(base + rng.uniform(0, 100), 0, 255).astype(np.uint8)
-    cells = int(rng.integers(3, 24))
-    noise = rng.uniform(0, 255, (cells, max(2, cells * width // height), 3)).astype(np.float32)
-    image = cv2.resize(noise, size, interpolation=cv2.INTER_CUBIC)
-    return np.clip(cv2.GaussianBlur(image, (0, 0), rng.uniform(2, 12)), 0, 255).astype(np.uint8)
-
-
-def feather_mask(side: int) -> np.ndarray:
-    """An alpha mask that keeps the chip and fades its outer tenth into the background."""
-    mask = np.zeros((side, side), np.float32)
-    inset = max(1, side // 20)
-    mask[inset:side - inset, inset:side - inset] = 1.0
-    return cv2.GaussianBlur(mask, (0, 0), max(1.0, side / 25))[..., None]
-
-
-def place_faces(chips: list[np.ndarray], rng: np.random.Generator) -> tuple[np.ndarray, list]:
-    """Feather the chips onto a fresh background at random, non-overlapping places and sizes.
-
-    :returns: the photo and each chip's square ``(x, y, side)`` (None where it did not fit).
-    """
-    scene = background(rng).astype(np.float32)
-    height, width = scene.shape[:2]
-    squares: list = []
-    for chip in chips:
-        square = None
-        for _ in range(50):
-            side = int(np.exp(rng.uniform(*np.log(FACE_SIDES))))
-            side = min(side, height - 2, width - 2)
-            x, y = int(rng.integers(0, width - side)), int(rng.integers(0, height - side))
-            if all(s is None or x + side < s[0] or s[0] + s[2] < x or y + side < s[1] or s[1] + s[2] < y
-                   for s in squares):
-                square = (x, y, side)
-                break
-        squares.append(square)
-        if square is None:
-            continue
-        x, y, side = square
-        rgb = chip if chip.ndim == 3 else cv2.cvtColor(chip, cv2.COLOR_GRAY2RGB)
-        face = cv2.resize(rgb, (side, side), interpolation=cv2.INTER_AREA if side < rgb.shape[0]
-                          else cv2.INTER_CUBIC)
-        feather_onto(scene, face, x, y)
-    return scene.astype(np.uint8), squares
-
-
-def feather_onto(scene: np.ndarray, face: np.ndarray, x: int, y: int) -> None:
-    """Blend a square face into ``scene`` (float32, changed in place) at ``(x, y)`` through
-    :func:`feather_mask`: its outer tenth fades into what lies beneath."""
-    side = face.shape[0]
-    alpha = feather_mask(side)
-    if scene.ndim == 2:
-        alpha = alpha[..., 0]
-    region = scene[y:y + side, x:x + side]
-    scene[y:y + side, x:x + side] = alpha * face.astype(np.float32) + (1 - alpha) * region
-
-
-def in_mirrored_border(chip: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, tuple]:
-    """A chip at a random size in a mirrored border of half its side: a face filling a photo."""
-    side = int(np.exp(rng.uniform(*np.log(FACE_SIDES))))
-    face = cv2.resize(chip, (side, side), interpolation=cv2.INTER_AREA)
-    pad = side // 2
-    return cv2.copyMakeBorder(face, pad, pad, pad, pad, cv2.BORDER_REFLECT_101), (pad, pad, side)
-
-
-def match(boxes: list, squares: list) -> dict[int, int]:
-    """Detections matched to placed faces: a box whose centre lies in the middle half of a
-    face's square, each box and face used once. Returns face index -> box index."""
-    pairs = {}
-    for face_index, square in enumerate(squares):
-        if square is None:
-            continue
-        x, y, side = square
-        for box_index, (bx, by, bw, bh) in enumerate(boxes):
-            if box_index in pairs.values():
-                continue
-            if abs(bx + bw / 2 - (x + side / 2)) < side / 4 and abs(by + bh / 2 - (y + side / 2)) < side / 4:
-                pairs[face_index] = box_index
-                break
-    return pairs
-
-
-def encode_jpeg(image: np.ndarray, quality: int = 92) -> bytes:
-    bgr = cv2.cvtColor(image, cv2.COLOR_RGB2BGR) if image.ndim == 3 else image
-    ok, data = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, quality])
-    return data.tobytes()
 
 
 def served_faces(photos: list, models: FaceModels) -> tuple[list[dict], dict]:
@@ -180,17 +87,6 @@ def bare_answer(chip: np.ndarray, models: FaceModels) -> dict:
     return analyze.read_face(face, models).dump()
 
 
-def grouped_photos(chips: list, rng: np.random.Generator) -> Iterator[tuple[np.ndarray, list, range]]:
-    """The chips in order, two or three to a photo (:func:`place_faces`): each photo, its
-    chips' squares and which chips it holds."""
-    index = 0
-    while index < len(chips):
-        group = range(index, min(len(chips), index + int(rng.integers(2, 4))))
-        index = group.stop
-        image, squares = place_faces([chips[i] for i in group], rng)
-        yield image, squares, group
-
-
 def scene_photos(chips: list, labels: list[dict], models: FaceModels, rng) -> list:
     """Photos of 2-3 of the faces each (:func:`grouped_photos`), with each face's bare answer."""
     return [(image, [Placed(s, labels[i], bare_answer(chips[i], models))
@@ -210,8 +106,6 @@ def mirrored_photos(chips: list, labels: list[dict], models: FaceModels, rng) ->
 def utkface_chips_as_they_are(folder: Path, count: int, models: FaceModels) -> list:
     """The first ``count`` UTKFace validation chips as their own files (200 px JPEGs, the face
     filling the image), each with its bare answer: a tight crop through the served path."""
-    from faceinsight.training.datasets import parse_utkface_name, utkface_names
-
     photos = []
     for name in utkface_names(folder, validation=True)[:count]:
         record = parse_utkface_name(name)
@@ -288,8 +182,6 @@ def emotion_figures(rows: list[dict], min_side: int = 60) -> dict:
 
 
 def load_utkface_validation(folder: Path, count: int, rng) -> tuple[list, list[dict]]:
-    from faceinsight.training.datasets import parse_utkface_name, utkface_names
-
     names = utkface_names(folder, validation=True)
     chosen = rng.choice(names, min(count, len(names)), replace=False)
     chips, labels = [], []
@@ -301,8 +193,6 @@ def load_utkface_validation(folder: Path, count: int, rng) -> tuple[list, list[d
 
 
 def load_fer_validation(folder: Path, count: int, rng) -> tuple[list, list[dict]]:
-    from faceinsight.training.datasets import fer2013_paths
-
     paths = fer2013_paths(folder, "val")
     chosen = rng.choice(len(paths), min(count, len(paths)), replace=False)
     chips = [images.load_image(paths[i]) for i in chosen]

@@ -1,124 +1,20 @@
-"""Pieces both training scripts share: seeding, augmentation, schedule, callbacks."""
+"""Augmentation: the variations training crops see, so the models hold on faces in photos.
+
+Two kinds of crops: 48 px crops shifted, flipped, turned and erased (:func:`augment_batch`),
+and crops cut through the serving crop function from faces in context with the box varied as
+a detector varies it (:func:`jittered_crops`), optionally before another background, pasted
+into a photo or at a lower resolution.
+"""
 
 from __future__ import annotations
 
-import argparse
-import json
-import os
-import random
-import time
 from dataclasses import dataclass
-from pathlib import Path
 
+import cv2
 import numpy as np
 
-
-def add_training_arguments(parser: argparse.ArgumentParser, out: str, epochs: int) -> None:
-    """The options both training scripts share, after each script's own ``--data``."""
-    parser.add_argument("--out", type=Path, default=Path(out))
-    parser.add_argument("--reports", type=Path, default=Path("reports"))
-    parser.add_argument("--cache", type=Path, default=Path(".cache"), help="decoded-array cache")
-    parser.add_argument("--epochs", type=int, default=epochs)
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--learning-rate", type=float, default=3e-3)
-    parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--threads", type=int, default=0, help="CPU threads (0: all)")
-    parser.add_argument("--budget-minutes", type=float, default=600, help="stop after this")
-    parser.add_argument("--init-weights", type=Path, default=None,
-                        help="start from an earlier run's best.keras (same architecture)")
-    parser.add_argument("--rotate", type=float, default=0.0, help="largest rotation, degrees")
-    parser.add_argument("--zoom", type=float, default=0.0, help="largest zoom, e.g. 0.1")
-    parser.add_argument("--erase", type=float, default=0.0, help="random-erasing chance")
-
-
-def add_framing_arguments(parser: argparse.ArgumentParser, box_scale: float, box_shift: float,
-                          box_rotate: float) -> None:
-    """Options for crops cut from faces in context with the box varied as a detector varies it
-    (:class:`BoxJitter`), with the defaults each script trains with."""
-    parser.add_argument("--box-scale", type=float, default=box_scale, help="box side jitter, e.g. 0.1")
-    parser.add_argument("--box-shift", type=float, default=box_shift, help="box centre jitter, box sides")
-    parser.add_argument("--box-rotate", type=float, default=box_rotate, help="rotation jitter, degrees")
-    parser.add_argument("--workers", type=int, default=1, help="threads that build batches")
-    parser.add_argument("--background", type=float, default=0.0,
-                        help="chance of another image's blurred content around the face")
-    parser.add_argument("--low-resolution", type=float, default=0.0,
-                        help="chance of seeing the face at a lower resolution")
-    parser.add_argument("--paste", type=float, default=0.0,
-                        help="chance of the face feathered onto a smooth random background")
-    parser.add_argument("--detector-framing", type=Path, default=None, metavar="MODELS",
-                        help="frame each training face as serving does: the detector and this "
-                             "model's geometry in that models folder's manifest (then jittered)")
-
-
-def framed(args: argparse.Namespace) -> bool:
-    """Whether the options of :func:`add_framing_arguments` ask for framed crops at all."""
-    return any((args.box_scale, args.box_shift, args.box_rotate, args.background, args.low_resolution,
-                args.paste, args.detector_framing))
-
-
-def served_boxes(args: argparse.Namespace, contexts: np.ndarray, chip: tuple[int, int, int, int],
-                 model: str) -> tuple[int, int, int, int] | np.ndarray:
-    """The box each training face is cut at: its own chip, or with ``--detector-framing`` the
-    square serving would cut (the served detector's box and ``model``'s geometry, ``age_gender``
-    or ``emotion``), per face, so the network learns the framing it will be served.
-
-    :param contexts: (N, H, W) uint8 faces in context, each chip at ``chip``.
-    """
-    if not args.detector_framing:
-        return chip
-    from faceinsight.models import FaceModels
-    from faceinsight.training.datasets import detector_framed_boxes
-
-    models = FaceModels(args.detector_framing)
-    boxes, found = detector_framed_boxes(contexts, chip, models.detector, getattr(models.framing, model),
-                                         cache_dir=args.cache)
-    print(f"{models.detector.name} framed {found:.1%} of the training faces "
-          "(the rest keep their own framing)", flush=True)
-    return boxes
-
-
-def new_model(build, init_weights: Path | None):
-    """``build()``, or the model saved in ``init_weights`` (a later round), architecture and
-    weights both: a round may continue a network ``build`` no longer makes, such as the emotion
-    network recovered from its ``.tflite`` (:mod:`faceinsight.training.recover`)."""
-    import keras
-
-    import faceinsight.training.losses  # noqa: F401  (registers the custom loss and metric)
-
-    if not init_weights:
-        return build()
-    print(f"starting from the model in {init_weights.name}", flush=True)
-    return keras.saving.load_model(init_weights, compile=False)
-
-
-def augmentation_options(args: argparse.Namespace) -> dict[str, float]:
-    """The optional augmentations chosen on the command line, for ``AugmentedBatches``."""
-    return {"rotate": args.rotate, "zoom": args.zoom, "erase": args.erase}
-
-
-def seed_everything(seed: int) -> None:
-    """Seed Python, NumPy and Keras so a run can be repeated."""
-    import keras
-
-    random.seed(seed)
-    np.random.seed(seed)
-    keras.utils.set_random_seed(seed)
-
-
-def limit_threads(threads: int) -> None:
-    """Cap TensorFlow's thread pools (call before any TensorFlow op runs)."""
-    if threads <= 0:
-        return
-    os.environ.setdefault("OMP_NUM_THREADS", str(threads))
-    try:
-        import tensorflow as tf
-    except ImportError:  # another Keras backend
-        return
-    try:
-        tf.config.threading.set_intra_op_parallelism_threads(threads)
-        tf.config.threading.set_inter_op_parallelism_threads(threads)
-    except RuntimeError:  # TensorFlow already started in this process (tests, notebooks)
-        print(f"note: TensorFlow is already running; --threads {threads} not applied", flush=True)
+from faceinsight.crops import WHOLE_BOX, crop_face
+from faceinsight.eval import scenes
 
 
 def augment_batch(images: np.ndarray, rng: np.random.Generator, shift: int,
@@ -187,23 +83,21 @@ def other_background(context: np.ndarray, other: np.ndarray, box, rng: np.random
     :param context: the face in context; its face (chip) at ``box``.
     :param other: another context image, the background's material.
     """
-    import cv2
-
     x, y, w, h = (int(v) for v in box)
-    background = cv2.GaussianBlur(other[::-1, ::-1] if rng.random() < 0.5 else other[:, ::-1],
+    blurred = cv2.GaussianBlur(other[::-1, ::-1] if rng.random() < 0.5 else other[:, ::-1],
                                   (0, 0), float(rng.uniform(3, 12)))
     mask = np.zeros(context.shape[:2], np.float32)
     cv2.ellipse(mask, (x + w // 2, y + h // 2), (int(w * rng.uniform(0.48, 0.6)),
                 int(h * rng.uniform(0.55, 0.68))), 0, 0, 360, 1.0, -1)
     mask = cv2.GaussianBlur(mask, (0, 0), float(w * rng.uniform(0.03, 0.08)))
-    return (mask * context + (1 - mask) * background).astype(np.uint8)
+    return (mask * context + (1 - mask) * blurred).astype(np.uint8)
 
 
 # The served detector frames a face pasted into a photo tighter than the same face in its own
 # surroundings: its faded edge looks like background. On 1,500 training-split faces of each
 # dataset placed in photos as the evaluation places them, BlazeFace's median box was 0.94-0.95
 # (UTKFace) and 0.96 (FER2013) of its box on faces in a mirrored border (the median chip square
-# over the box: 1.065-1.072 against 1.008, ``python -m faceinsight.calibrate
+# over the box: 1.065-1.072 against 1.008, ``python -m faceinsight.eval.calibrate
 # --age-gender-in-photos``; 1.193 against 1.143), so a pasted face is framed as served on it.
 PASTED_BOX_SCALE = 0.95
 
@@ -218,26 +112,20 @@ def pasted_in_photo(context: np.ndarray, chip: tuple[int, int, int, int],
                     rng: np.random.Generator) -> np.ndarray:
     """The chip of ``context`` feathered onto a smooth random background, as a face pasted into
     a photo stands: its own surroundings gone and its outer edge faded (the construction of
-    :func:`faceinsight.evaluate.place_faces`, here on training faces).
+    :func:`faceinsight.eval.scenes.place_faces`, here on training faces).
 
     :param context: (H, W) uint8, the face in context.
     :param chip: where the chip lies in it, ``(x, y, side, side)``.
     """
-    import cv2
-
-    from faceinsight.evaluate import background, feather_onto
-
     x, y, side, _ = (int(v) for v in chip)
     height, width = context.shape[:2]
-    scene = cv2.cvtColor(background(rng, (width, height)), cv2.COLOR_RGB2GRAY).astype(np.float32)
-    feather_onto(scene, context[y:y + side, x:x + side], x, y)
+    scene = cv2.cvtColor(scenes.background(rng, (width, height)), cv2.COLOR_RGB2GRAY).astype(np.float32)
+    scenes.feather_onto(scene, context[y:y + side, x:x + side], x, y)
     return scene.astype(np.uint8)
 
 
 def lower_resolution(context: np.ndarray, rng: np.random.Generator, smallest: float = 0.3) -> np.ndarray:
     """The image shrunk by a random factor and enlarged back: a small face in a photo."""
-    import cv2
-
     factor = rng.uniform(smallest, 0.8)
     height, width = context.shape[:2]
     small = cv2.resize(context, (max(8, round(width * factor)), max(8, round(height * factor))),
@@ -263,8 +151,6 @@ def jittered_crops(contexts: np.ndarray, boxes: np.ndarray, size: int, rng: np.r
     :param chip: where each context's chip lies (needed when ``paste``).
     :returns: (N, size, size, 1) float32 in 0..255, the model's input.
     """
-    from faceinsight.crops import WHOLE_BOX, crop_face
-
     crops = []
     for index, context in enumerate(contexts):
         framed = tuple(float(v) for v in boxes[index])
@@ -286,8 +172,6 @@ def jittered_crops(contexts: np.ndarray, boxes: np.ndarray, size: int, rng: np.r
 def _rotate_and_zoom(images: np.ndarray, rng: np.random.Generator, rotate: float,
                      zoom: float) -> np.ndarray:
     """Rotate and scale each crop about its centre, reflecting at the border."""
-    import cv2
-
     n, size = images.shape[0], images.shape[1]
     angles = rng.uniform(-rotate, rotate, n)
     scales = rng.uniform(1.0 - zoom, 1.0 + zoom, n)
@@ -312,58 +196,3 @@ def _erase_rectangles(images: np.ndarray, rng: np.random.Generator, chance: floa
         images[i, top:top + height, left:left + width] = rng.uniform(0, 255, (height, width))
 
 
-def cosine_schedule(peak: float, total_steps: int, warmup_steps: int):
-    """Linear warm-up then cosine decay to zero: fast, stable training in few epochs."""
-    import keras
-
-    return keras.optimizers.schedules.CosineDecay(
-        initial_learning_rate=peak / 10, decay_steps=max(1, total_steps - warmup_steps),
-        warmup_target=peak, warmup_steps=warmup_steps, alpha=0.01,
-    )
-
-
-def training_device() -> str:
-    """Where Keras trains, in words: 'GPU (its name), Keras on torch' or 'CPU, Keras on ...'."""
-    import keras
-
-    backend = keras.backend.backend()
-    name = None
-    if backend == "torch":
-        import torch
-
-        name = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
-    elif backend == "tensorflow":
-        import tensorflow as tf
-
-        name = "GPU" if tf.config.list_physical_devices("GPU") else None
-    return f"GPU ({name}), Keras on {backend}" if name else f"CPU, Keras on {backend}"
-
-
-def compile_and_fit(model, train_batches, val_batches, args, monitor: str, mode: str,
-                    started: float, **compile_args) -> list[dict]:
-    """Compile with AdamW on the cosine schedule, fit, and write ``run.json``; returns the history.
-
-    :param args: the script's arguments (epochs, learning_rate, out, budget_minutes, ...).
-    :param monitor: the validation figure that picks the best checkpoint, e.g. ``'val_loss'``.
-    :param mode: ``'min'`` or ``'max'`` for ``monitor``.
-    :param started: when the run started (``time.time()``), for the recorded duration.
-    :param compile_args: loss, metrics and loss weights for ``model.compile``.
-    """
-    import keras
-
-    steps = len(train_batches) * args.epochs
-    schedule = cosine_schedule(args.learning_rate, steps, len(train_batches))
-    model.compile(optimizer=keras.optimizers.AdamW(schedule, weight_decay=1e-4), **compile_args)
-    args.out.mkdir(parents=True, exist_ok=True)
-    from faceinsight.training.callbacks import ProgressLog, training_callbacks
-
-    callbacks = training_callbacks(args.out, monitor, mode, args.budget_minutes * 60)
-    print(f"model: {model.count_params():,} parameters; {args.epochs} epochs", flush=True)
-    model.fit(train_batches, validation_data=val_batches, epochs=args.epochs,
-              callbacks=callbacks, verbose=0)
-    history = next(c for c in callbacks if isinstance(c, ProgressLog)).history
-    run = {"seconds": round(time.time() - started), "epochs_run": len(history),
-           "device": training_device(),
-           "args": {k: str(v) for k, v in vars(args).items()}}
-    (args.out / "run.json").write_text(json.dumps(run, indent=1))
-    return history

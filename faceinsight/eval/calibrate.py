@@ -1,6 +1,6 @@
 """Calibrate each model's crop geometry for each detector, and record it in the manifest.
 
-    python -m faceinsight.calibrate --utkface PATH/TO/utkface --fer2013 PATH/TO/fer2013
+    python -m faceinsight.eval.calibrate --utkface PATH/TO/utkface --fer2013 PATH/TO/fer2013
 
 A model learnt on dataset chips (UTKFace's aligned 200 px chips, FER2013's 48 px faces). Each
 detector frames a face its own way, so the crop that reproduces a chip's framing differs per
@@ -19,6 +19,8 @@ from pathlib import Path
 import numpy as np
 
 from faceinsight import crops, detectors, images
+from faceinsight.datasets import chip_box, chip_in_context, fer2013_paths, utkface_names
+from faceinsight.eval.scenes import encode_jpeg, grouped_photos, match
 from faceinsight.models import assemble_model, models_folder, read_manifest, save_manifest
 
 CHIPS = 1500  # chips measured per dataset: the median moves by well under 1 % beyond this
@@ -42,8 +44,6 @@ def calibrate(scenes: list, detector: detectors.Detector) -> dict:
     :param scenes: ``(image, [chip box, ...])`` pairs: faces in context and where each chip is.
     :returns: ``scale``, ``dx``, ``dy``, the 10th-90th percentile of ``scale``, the share found.
     """
-    from faceinsight.evaluate import match
-
     found, chips = [], 0
     for image, boxes in scenes:
         detected = detector.detect(image)
@@ -62,8 +62,6 @@ def calibrate(scenes: list, detector: detectors.Detector) -> dict:
 
 def utkface_contexts(folder: Path, count: int, seed: int = 0) -> list:
     """Training-split UTKFace chips in their mirrored context, as training reads them."""
-    from faceinsight.training.datasets import chip_box, chip_in_context, utkface_names
-
     names = utkface_names(folder, validation=False)
     chosen = np.random.default_rng(seed).choice(names, min(count, len(names)), replace=False)
     return [(chip_in_context(images.to_gray(images.load_image(folder / n))), [chip_box()])
@@ -73,9 +71,6 @@ def utkface_contexts(folder: Path, count: int, seed: int = 0) -> list:
 def utkface_photos(folder: Path, count: int, seed: int = 0) -> list:
     """Training-split UTKFace chips feathered into photos, two or three to a 640x480 JPEG, as
     the served-path evaluation builds its photos from the validation split."""
-    from faceinsight.evaluate import encode_jpeg, grouped_photos
-    from faceinsight.training.datasets import utkface_names
-
     rng = np.random.default_rng(seed)
     names = utkface_names(folder, validation=False)
     chosen = rng.choice(names, min(count, len(names)), replace=False)
@@ -88,8 +83,6 @@ def utkface_photos(folder: Path, count: int, seed: int = 0) -> list:
 def fer2013_contexts(folder: Path, count: int, seed: int = 0, upscale: int = 3):
     """FER2013 training faces, enlarged (the detectors' smallest face is about 24 px) and set
     in a mirrored border of one face side."""
-    from faceinsight.training.datasets import chip_in_context, fer2013_paths
-
     paths = fer2013_paths(folder, "train")
     chosen = np.random.default_rng(seed).choice(len(paths), min(count, len(paths)), replace=False)
     side = crops.EMOTION_SIZE * upscale

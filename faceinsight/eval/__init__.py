@@ -1,0 +1,1 @@
+"""Measuring the shipped models: the served-path evaluation and the crop calibration."""

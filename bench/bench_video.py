@@ -28,8 +28,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # this checkout's code, whatever is installed
 
+from faceinsight.images import DEFAULT_MAX_PIXELS  # noqa: E402
 from faceinsight.models import get_models  # noqa: E402
-from faceinsight.video import analyze_video, probe, sampled_frames  # noqa: E402
+from faceinsight.video.analysis import analyze_video  # noqa: E402
+from faceinsight.video.decoder import probe, sampled_frames  # noqa: E402
 
 RELEASE = "0e5160e"  # the release the issue compares with
 
@@ -65,7 +67,7 @@ def bench(path: Path, rate: float, repeat: int = 1) -> tuple[int, float, float]:
     decode_s = analyse_s = float("inf")
     for _ in range(repeat):
         started = time.perf_counter()
-        decoded = sum(1 for _ in sampled_frames(str(path), rate))
+        decoded = sum(1 for _ in sampled_frames(str(path), rate, DEFAULT_MAX_PIXELS))
         decode_s = min(decode_s, time.perf_counter() - started)
         started = time.perf_counter()
         results = analyze_video(str(path), rate, max_seconds=1e9, max_frames=10**9)
@@ -113,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="faceinsight-bench-") as folder:
         path = args.video or make_video(Path(folder) / "astronaut.avi", args.seconds, args.fps,
                                         args.width, args.height)
-        info = probe(str(path))
+        info = probe(str(path), DEFAULT_MAX_PIXELS)
         print(f"{path.name}: {info.width}x{info.height}, {info.fps:g} frames/s, {info.duration_s:.1f} s; "
               f"best of {args.repeat}")
         rows = []

@@ -2,7 +2,7 @@
 
 OpenCV's FFmpeg reader can abort or segfault on hostile (or merely unusual) files, such as an
 uncompressed bottom-up AVI. Probing a video and reading its frames therefore run in a child
-(``python -m faceinsight.decoder``) that limits itself with ``setrlimit`` before it imports
+(``python -m faceinsight.video.decoder``) that limits itself with ``setrlimit`` before it imports
 OpenCV. The child sends records on its stdout: ``I`` (the probed facts, JSON), ``F`` (one sampled
 frame), ``E`` (a refusal, with its message) and ``D`` (done). When it dies, runs out of time or
 goes silent, the parent kills it and raises :class:`VideoError`: a server process never decodes
@@ -28,17 +28,20 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Annotated, Any, BinaryIO
 
 import numpy as np
+from annotated_types import Ge
 
 FALLBACK_FPS = 25.0  # containers that report no (or an absurd) frame rate
 MIN_FPS = 0.01  # slower is taken as no frame rate; a slide show or time-lapse is read as it says
 RECORD = struct.Struct("<cI")  # kind, payload length
 FRAME_HEAD = struct.Struct("<qdII")  # source frame index, time in seconds, height, width
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
+# The folder holding the faceinsight package: the child imports this very code from it, whatever
+# is installed (a checkout, or a wheel in site-packages).
+IMPORT_ROOT = Path(__file__).resolve().parents[2]
 # The child's command line; tests replace it to stand in for a decoder that crashes or hangs.
-READER_COMMAND: tuple[str, ...] = (sys.executable, "-m", "faceinsight.decoder")
+READER_COMMAND: tuple[str, ...] = (sys.executable, "-m", "faceinsight.video.decoder")
 # The frames pipe's capacity: one 640x480 RGB frame fits, so the child decodes the next sample
 # while this process analyses the last one (the default 64 KiB would make them take turns).
 # 1 MiB is Linux's default ceiling for an unprivileged process (/proc/sys/fs/pipe-max-size).
@@ -58,13 +61,17 @@ class VideoError(ValueError):
 
 @dataclass(frozen=True)
 class VideoInfo:
-    """What the container says about a video (frame_count may be 0 when unknown)."""
+    """What the container says about a video (frame_count may be 0 when unknown).
 
-    fps: float
-    frame_count: int
-    duration_s: float
-    width: int
-    height: int
+    The fields and their bounds are also those of :class:`faceinsight.contract.VideoMeta`,
+    which is built from them.
+    """
+
+    fps: Annotated[float, Ge(0)]
+    frame_count: Annotated[int, Ge(0)]
+    duration_s: Annotated[float, Ge(0)]
+    width: Annotated[int, Ge(1)]
+    height: Annotated[int, Ge(1)]
 
 
 @dataclass(frozen=True)
@@ -293,7 +300,7 @@ class DecoderProcess:
 
     def __init__(self, args: list[str], cpu_s: float, memory_mb: int):
         env = {**os.environ, **CHILD_ENV}
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, (str(PROJECT_ROOT), env.get("PYTHONPATH"))))
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, (str(IMPORT_ROOT), env.get("PYTHONPATH"))))
         command = [*READER_COMMAND, f"{cpu_s:g}", str(int(memory_mb)), *args]
         self.process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                         stderr=subprocess.DEVNULL, env=env, close_fds=True)

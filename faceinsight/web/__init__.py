@@ -17,7 +17,7 @@ from typing import IO, Any
 from flask import Flask, Request, current_app, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from faceinsight.jobs import JobManager
+from faceinsight.jobs.manager import JobManager
 from faceinsight.models import ModelError, get_models
 from faceinsight.web import api, apidocs, pages, videos
 from faceinsight.web.admission import AnalysisGate, ClientDeadlines

@@ -24,9 +24,9 @@ from flask import Request, request
 from werkzeug.datastructures import FileStorage
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from faceinsight.decoder import container_extension
 from faceinsight.files import write_private
 from faceinsight.images import IMAGE_EXTENSIONS
+from faceinsight.video.decoder import container_extension
 from faceinsight.web.errors import ApiError
 from faceinsight.web.settings import mib
 

@@ -19,18 +19,14 @@ from webhelpers import (
     write_video,
 )
 
-from faceinsight import jobs as jobs_module
 from faceinsight.contract import VideoFace, VideoJob, VideoJobCreated, VideoResults
+from faceinsight.images import DEFAULT_MAX_PIXELS
+from faceinsight.jobs import runners
 from faceinsight.labels import EMOTIONS
-from faceinsight.video import (
-    CSV_FIELDS,
-    IouTracker,
-    VideoError,
-    VideoTooLong,
-    analyze_video,
-    probe,
-    results_csv,
-)
+from faceinsight.video.analysis import VideoTooLong, analyze_video
+from faceinsight.video.decoder import VideoError, probe
+from faceinsight.video.results import CSV_FIELDS, results_csv
+from faceinsight.video.tracking import IouTracker
 from faceinsight.web import create_app
 from faceinsight.web.security import CSRF_HEADER
 
@@ -94,7 +90,7 @@ def test_video_errors(tmp_path, video_file):
     garbage = tmp_path / "garbage.mp4"
     garbage.write_bytes(b"definitely not a video" * 50)
     with pytest.raises(VideoError):
-        probe(str(garbage))
+        probe(str(garbage), DEFAULT_MAX_PIXELS)
     with pytest.raises(VideoTooLong):
         analyze_video(str(video_file), 2.0, max_seconds=1.0)
     with pytest.raises(VideoTooLong):
@@ -178,9 +174,8 @@ def test_video_limits(app_config, video_file, tmp_path):
 
 def test_downloads_before_done_are_409_and_unknown_ids_404(client, video_file, monkeypatch):
     release = threading.Event()
-    real = jobs_module.execute_job
-    monkeypatch.setattr(jobs_module, "execute_job",
-                        lambda *args: (release.wait(10), real(*args)))
+    real = runners.execute_job
+    monkeypatch.setattr(runners, "execute_job", lambda *args: (release.wait(60), real(*args)))
     created = post_video(client, video_file).get_json()
     try:
         assert client.get(created["url"] + "/results.csv").status_code == 409
@@ -194,8 +189,8 @@ def test_downloads_before_done_are_409_and_unknown_ids_404(client, video_file, m
 
 def test_full_queue_is_429(app_config, video_file, monkeypatch):
     release = threading.Event()
-    real = jobs_module.execute_job
-    monkeypatch.setattr(jobs_module, "execute_job", lambda *args: (release.wait(10), real(*args)))
+    real = runners.execute_job
+    monkeypatch.setattr(runners, "execute_job", lambda *args: (release.wait(60), real(*args)))
     client = create_app({**app_config, "FACEINSIGHT_JOB_QUEUE": 1}).test_client()
     try:
         assert post_video(client, video_file).status_code == 202
@@ -229,10 +224,10 @@ def test_failed_job_reports_why_and_server_carries_on(client, video_file, monkey
     def broken(*_args, **_kwargs):
         raise VideoError("the video has no frames that can be decoded")
 
-    monkeypatch.setattr(jobs_module, "analyze_video", broken)
+    monkeypatch.setattr(runners, "analyze_video", broken)
     state = wait_for_job(client, post_video(client, video_file).get_json()["url"])
     assert state["status"] == "failed" and "no frames" in state["error"]
-    monkeypatch.setattr(jobs_module, "analyze_video", lambda *a, **k: 1 / 0)
+    monkeypatch.setattr(runners, "analyze_video", lambda *a, **k: 1 / 0)
     state = wait_for_job(client, post_video(client, video_file).get_json()["url"])
     assert state["status"] == "failed" and state["error"] == "internal error while analysing the video"
     assert client.get("/health").status_code == 200
@@ -342,6 +337,16 @@ def test_client_gone_mid_upload_leaves_nothing(app, app_config, video_file):
 
     from werkzeug.serving import make_server
 
+    handled = threading.Event()  # the server has ended the request (and its cleanup)
+    real_wsgi_app = app.wsgi_app
+
+    def wsgi_app(environ, start_response):
+        try:
+            return real_wsgi_app(environ, start_response)
+        finally:
+            handled.set()
+
+    app.wsgi_app = wsgi_app
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -354,7 +359,7 @@ def test_client_gone_mid_upload_leaves_nothing(app, app_config, video_file):
                           f"Content-Type: multipart/form-data; boundary={boundary}\r\n"
                           f"Content-Length: {len(head) + 5_000_000}\r\n\r\n").encode())
             sock.sendall(head + video_file.read_bytes()[:20_000])  # then hang up
-        time.sleep(1.0)
+        assert handled.wait(60), "the server never ended the request"
         jobs_dir = app_config["FACEINSIGHT_UPLOAD_DIR"] / "jobs"
         assert not jobs_dir.exists() or not list(jobs_dir.iterdir())
         assert not list(app_config["FACEINSIGHT_UPLOAD_DIR"].glob(".incoming/*")), "the part as it arrived"
@@ -364,7 +369,7 @@ def test_client_gone_mid_upload_leaves_nothing(app, app_config, video_file):
 
 
 def test_short_video_warning_only_when_far_fewer_frames_than_promised():
-    from faceinsight.jobs import short_video_warning
+    from faceinsight.jobs.runners import short_video_warning
 
     assert short_video_warning(100, 100) is None and short_video_warning(98, 100) is None
     assert short_video_warning(9, 10) is None  # container durations are approximate

@@ -90,8 +90,9 @@ class JobManager:
         :param job_id: from :meth:`new_job`.
         :param owner: the session that may read and delete it.
         :param spec: what to analyse (see :class:`JobSpec`).
-        :param token_sha256: the hash of the job's token (:func:`new_job_token`): whoever holds
-            the token may read and delete it too.
+        :param token_sha256: the hash of the job's token
+            (:func:`~faceinsight.jobs.access.new_job_token`): whoever holds the token may read
+            and delete it too.
         :param client: a cookieless sender's keyed address, for fair shares.
         :param share: the sender's share of the queue (checked with the job's admission).
         :raises JobShareFull: the sender already has its share of jobs (the job is removed).

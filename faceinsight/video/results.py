@@ -33,8 +33,8 @@ CSV_FIELDS = [*FRAME_COLUMNS, "track", *_face_columns()]
 def csv_row(frame: Mapping[str, Any], face: Mapping[str, Any] | None) -> list[Any]:
     """One CSV row (:data:`CSV_FIELDS`) for a face of a frame, or for a frame without faces.
 
-    :param frame: a :class:`VideoFrame` record.
-    :param face: one of its :class:`VideoFace` records, or None.
+    :param frame: a :class:`~faceinsight.contract.VideoFrame` record.
+    :param face: one of its :class:`~faceinsight.contract.VideoFace` records, or None.
     """
     row = [frame[name] for name in FRAME_COLUMNS]
     if face is None:
@@ -54,9 +54,9 @@ def csv_row(frame: Mapping[str, Any], face: Mapping[str, Any] | None) -> list[An
 def results_csv(results: dict) -> str:
     """Per-frame results as CSV: one row per face, and one empty row for a frame with none.
 
-    The columns are :data:`faceinsight.contract.CSV_FIELDS`.
+    The columns are :data:`CSV_FIELDS`.
 
-    :param results: :func:`analyze_video`'s result.
+    :param results: :func:`faceinsight.video.analysis.analyze_video`'s result (or the stored JSON).
     """
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")

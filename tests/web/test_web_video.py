@@ -16,6 +16,7 @@ from webhelpers import (
     page_csrf,
     post_video,
     wait_for_job,
+    wait_until,
     write_video,
 )
 
@@ -203,21 +204,13 @@ def test_full_queue_is_429(app_config, video_file, monkeypatch):
 def test_delete_cancels_a_running_job(client, video_file, app_config):
     long_video = write_video(video_file.with_name("long.avi"), frames=100)
     created = post_video(client, long_video, sample_fps="10").get_json()
-    deadline = time.monotonic() + 30
-    while client.get(created["url"]).get_json()["status"] == "queued" and time.monotonic() < deadline:
-        time.sleep(0.05)
+    assert wait_until(lambda: client.get(created["url"]).get_json()["status"] != "queued", 30)
     assert client.delete(created["url"]).status_code == 200
     assert client.get(created["url"]).status_code == 404
-    job_dir = app_config["FACEINSIGHT_UPLOAD_DIR"] / "jobs" / created["id"]
-    deadline = time.monotonic() + 10  # the worker notices between frames and cleans up
-    while job_dir.exists() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert not job_dir.exists()
-    pool = client.application.extensions["faceinsight.jobs"].runner
-    deadline = time.monotonic() + 10
-    while any(not f.done() for f in pool._futures.values()) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert all(f.done() for f in pool._futures.values()), "the cancelled job kept running"
+    pool = client.application.extensions["faceinsight.jobs"].runner  # it stops between frames
+    assert wait_until(lambda: all(f.done() for f in pool._futures.values()), 10), \
+        "the cancelled job kept running"
+    assert not (app_config["FACEINSIGHT_UPLOAD_DIR"] / "jobs" / created["id"]).exists(), "nor cleaned up"
 
 
 def test_failed_job_reports_why_and_server_carries_on(client, video_file, monkeypatch):

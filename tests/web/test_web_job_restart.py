@@ -29,6 +29,21 @@ from faceinsight.web import create_app
 PROJECT = Path(__file__).resolve().parents[2]
 
 
+@pytest.fixture
+def make_app(make_app):
+    """Apps made as conftest's ``make_app`` makes them, returned once their start-up recovery
+    (a thread) has ended: run late, it would take over a job the test rewrites afterwards as
+    left by an ended process, before the test's own recovery (which then found nothing)."""
+    def make(**overrides):
+        app = make_app(**overrides)
+        for thread in threading.enumerate():
+            if thread.name == "job-recovery":
+                thread.join(60)
+        return app
+
+    return make
+
+
 def finished_state(manager: JobManager, job_id: str, timeout: float = 60.0) -> JobState:
     """The job's state once it has finished (read as a client's status check reads it)."""
     assert wait_until(lambda: getattr(manager.get(job_id), "status", None) in FINISHED, timeout), \
@@ -139,10 +154,7 @@ def test_only_one_process_takes_over_a_job(make_app, video_file, monkeypatch, de
     manager = client.application.extensions["faceinsight.jobs"]
     leave_as_ended_process(manager, created["id"], dead_pid)
     managers = [make_app().extensions["faceinsight.jobs"] for _ in range(3)]  # each recovers
-    for thread in threading.enumerate():  # every start-up recovery has ended ...
-        if thread.name == "job-recovery":
-            thread.join(60)
-    for other in managers:  # ... and what it queued has run
+    for other in managers:  # what it queued has run
         for future in list(other.runner._futures.values()):
             future.result(60)
     assert sum(m.recover() for m in managers) == 0

@@ -33,6 +33,8 @@ from typing import Annotated, Any, BinaryIO
 import numpy as np
 from annotated_types import Ge
 
+from faceinsight.video.containers import container_extension
+
 FALLBACK_FPS = 25.0  # containers that report no (or an absurd) frame rate
 MIN_FPS = 0.01  # slower is taken as no frame rate; a slide show or time-lapse is read as it says
 RECORD = struct.Struct("<cI")  # kind, payload length
@@ -48,11 +50,6 @@ READER_COMMAND: tuple[str, ...] = (sys.executable, "-m", "faceinsight.video.deco
 PIPE_BYTES = 1 << 20
 CHILD_ENV = {"OPENCV_FFMPEG_CAPTURE_OPTIONS": "threads;1", "OMP_NUM_THREADS": "1",
              "OPENBLAS_NUM_THREADS": "1", "MALLOC_ARENA_MAX": "2"}
-
-# The containers the app accepts, by their first bytes. Anything else (a still image, a playlist,
-# a text file with a video's name) never reaches FFmpeg's many other demuxers.
-QUICKTIME_ATOMS = frozenset({b"ftyp", b"moov", b"mdat", b"free", b"wide", b"skip", b"pnot"})
-EBML_MAGIC = b"\x1a\x45\xdf\xa3"  # Matroska and WebM
 
 
 class VideoError(ValueError):
@@ -108,27 +105,6 @@ def apply_limits(cpu_s: float, memory_mb: int) -> None:
     resource.setrlimit(resource.RLIMIT_FSIZE, (0, 0))  # the child writes no files
 
 
-def is_supported_container(head: bytes) -> bool:
-    """Whether a file's first bytes are an MP4/MOV/M4V, Matroska/WebM or AVI container.
-
-    :param head: at least the first 12 bytes of the file.
-    """
-    return container_extension(head) is not None
-
-
-def container_extension(head: bytes) -> str | None:
-    """The usual extension of the container a file's first bytes open (``.mp4`` for any
-    QuickTime-family file, ``.mkv`` for Matroska and WebM, ``.avi``), or None.
-
-    :param head: at least the first 12 bytes of the file.
-    """
-    if head[4:8] in QUICKTIME_ATOMS:
-        return ".mp4"
-    if head.startswith(EBML_MAGIC):
-        return ".mkv"
-    return ".avi" if head[:4] == b"RIFF" and head[8:12] == b"AVI " else None
-
-
 def check_container(path: str) -> None:
     """Refuse a file that is not in one of the supported video containers.
 
@@ -140,7 +116,7 @@ def check_container(path: str) -> None:
             head = handle.read(12)
     except OSError as error:
         raise VideoError(f"the video cannot be read: {error.strerror or error}") from error
-    if not is_supported_container(head):
+    if container_extension(head) is None:
         raise VideoError("the file is not a video: expected an mp4, mov, webm, mkv or avi container")
 
 

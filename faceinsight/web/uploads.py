@@ -26,7 +26,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from faceinsight.files import write_private
 from faceinsight.images import IMAGE_EXTENSIONS
-from faceinsight.video.decoder import container_extension
+from faceinsight.video.containers import container_extension
 from faceinsight.web.errors import ApiError
 from faceinsight.web.settings import mib
 

@@ -25,8 +25,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from faceinsight.images import DEFAULT_MAX_PIXELS
 from faceinsight.models import get_models
-from faceinsight.video import analyze_video, probe, sampled_frames
+from faceinsight.video.analysis import analyze_video
+from faceinsight.video.decoder import probe, sampled_frames
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -64,7 +66,7 @@ def bench(path: Path, rate: float, repeat: int = 1) -> tuple[int, float, float]:
     decode_s = analyse_s = float("inf")
     for _ in range(repeat):
         started = time.perf_counter()
-        decoded = sum(1 for _ in sampled_frames(str(path), rate))
+        decoded = sum(1 for _ in sampled_frames(str(path), rate, DEFAULT_MAX_PIXELS))
         decode_s = min(decode_s, time.perf_counter() - started)
         started = time.perf_counter()
         results = analyze_video(str(path), rate, max_seconds=1e9, max_frames=10**9)
@@ -112,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="faceinsight-bench-") as folder:
         path = args.video or make_video(Path(folder) / "astronaut.avi", args.seconds, args.fps,
                                         args.width, args.height)
-        info = probe(str(path))
+        info = probe(str(path), DEFAULT_MAX_PIXELS)
         print(f"{path.name}: {info.width}x{info.height}, {info.fps:g} frames/s, {info.duration_s:.1f} s; "
               f"best of {args.repeat}")
         rows = []

@@ -7,7 +7,7 @@ Every answer is described here as a pydantic model, and only here:
   one shape);
 * the web API answers with these models, and its OpenAPI document (``web/openapi.py``) is
   generated from their JSON schema;
-* the video CSV's columns and rows (:data:`CSV_FIELDS`, :func:`csv_row`) are derived from
+* the video CSV's columns and rows (:mod:`faceinsight.video.results`) are derived from
   :class:`Face` and :class:`VideoFrame`;
 * the tests check answers against these models.
 
@@ -17,13 +17,13 @@ Field order is the JSON order. Label names (emotions, genders, age groups) come 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_type_hints
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 from pydantic.json_schema import SkipJsonSchema
 
 from faceinsight.labels import AGE_GROUPS, EMOTIONS, GENDERS
+from faceinsight.video.decoder import VideoInfo
 
 Emotion = Literal[EMOTIONS]  # type: ignore[valid-type]  (the names are labels.EMOTIONS)
 Gender = Literal[GENDERS]  # type: ignore[valid-type]
@@ -173,15 +173,13 @@ class VideoSummary(Answer):
                     "see each track's")] | None
 
 
-class VideoMeta(Answer):
-    """What the container says about the video (frame_count may be 0 when unknown)."""
-
-    fps: Annotated[float, Field(ge=0)]
-    frame_count: Count
-    duration_s: Seconds
-    width: Pixels
-    height: Pixels
-    name: SkipJsonSchema[None] | Annotated[str, Field(description="the upload's display name")] = None
+VideoMeta = create_model(
+    "VideoMeta", __base__=Answer,
+    __doc__="What the container says about the video (frame_count may be 0 when unknown).",
+    # The decoder's facts, with their bounds, as it reports them (declared once, there) ...
+    **{name: (hint, ...) for name, hint in get_type_hints(VideoInfo, include_extras=True).items()},
+    # ... and the upload's name, added by the job.
+    name=(SkipJsonSchema[None] | Annotated[str, Field(description="the upload's display name")], None))
 
 
 # The rate a video's frames are read at (a job's and its results').
@@ -206,8 +204,9 @@ class JobLinks(Answer):
     frame: Annotated[str, Field(description="a template: replace {frame} with a frame number")]
 
 
-class VideoJob(Answer):
-    """A video job's status document (``GET /api/v1/videos/{job_id}``)."""
+class VideoJobFields(Answer):
+    """What a client sees of a video job's state: the public fields of
+    :class:`faceinsight.jobs.store.JobState` (which adds those only the server reads)."""
 
     id: Annotated[str, Field(pattern="^[0-9a-f]{32}$")]
     status: JobStatus
@@ -225,12 +224,14 @@ class VideoJob(Answer):
         description="what happened to the job on its way, e.g. 'restarted after a server "
                     "restart' (it was queued again from the start)")] = None
     keep: bool
+
+
+class VideoJob(VideoJobFields):
+    """A video job's status document (``GET /api/v1/videos/{job_id}``)."""
+
     links: JobLinks
     results: SkipJsonSchema[None] | Annotated[VideoResults, Field(
         description="present when the job is done")] = None
-
-
-JOB_FIELDS = tuple(name for name in VideoJob.model_fields if name not in ("links", "results"))
 
 
 class VideoJobCreated(Answer):
@@ -303,43 +304,3 @@ class Captures(Answer):
 
 class CaptureDeleted(Answer):
     deleted: str
-
-
-# The video CSV: one row per face per sampled frame (an empty row for a frame without faces).
-FRAME_COLUMNS = tuple(name for name in VideoFrame.model_fields if name != "faces")
-_SPLIT = {"box": ("box_x", "box_y", "box_w", "box_h"), "age_range": ("age_low", "age_high")}
-_SCORES = "emotion_scores"
-
-
-def _face_columns() -> list[str]:
-    columns = []
-    for name in Face.model_fields:
-        if name == _SCORES:
-            columns += [f"score_{emotion}" for emotion in EMOTIONS]
-        else:
-            columns += _SPLIT.get(name, (name,))
-    return columns
-
-
-CSV_FIELDS = [*FRAME_COLUMNS, "track", *_face_columns()]
-
-
-def csv_row(frame: Mapping[str, Any], face: Mapping[str, Any] | None) -> list[Any]:
-    """One CSV row (:data:`CSV_FIELDS`) for a face of a frame, or for a frame without faces.
-
-    :param frame: a :class:`VideoFrame` record.
-    :param face: one of its :class:`VideoFace` records, or None.
-    """
-    row = [frame[name] for name in FRAME_COLUMNS]
-    if face is None:
-        return row + [""] * (len(CSV_FIELDS) - len(row))
-    row.append(face["track"])
-    for name in Face.model_fields:
-        value = face[name]
-        if name == _SCORES:
-            row += [value[emotion] for emotion in EMOTIONS]
-        elif name in _SPLIT:
-            row += list(value)
-        else:
-            row.append(value)
-    return row

@@ -10,8 +10,10 @@ import cv2
 import numpy as np
 import pytest
 
-from faceinsight import decoder
-from faceinsight.video import VideoError, VideoTooLong, analyze_video, expected_samples, probe
+from faceinsight.images import DEFAULT_MAX_PIXELS
+from faceinsight.video import decoder
+from faceinsight.video.analysis import VideoTooLong, analyze_video, expected_samples
+from faceinsight.video.decoder import VideoError, probe
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +44,7 @@ def children(monkeypatch) -> list[list[str]]:
 
 
 def test_unprobed_video_takes_one_child_and_matches_the_probed_path(clip: Path, children) -> None:
-    info = probe(str(clip))
+    info = probe(str(clip), DEFAULT_MAX_PIXELS)
     assert (info.width, info.height) == (640, 480)
     probed_first = analyze_video(str(clip), 2.0, info=info)
     children.clear()
@@ -92,7 +94,7 @@ def test_a_video_slower_than_one_frame_a_second_keeps_its_own_rate(tmp_path: Pat
     for _ in range(10):
         writer.write(frame)
     writer.release()
-    info = probe(str(path))
+    info = probe(str(path), DEFAULT_MAX_PIXELS)
     assert info.fps == pytest.approx(0.5) and info.duration_s == pytest.approx(20.0)
     results = analyze_video(str(path), 2.0, info=info)
     assert [frame["time_s"] for frame in results["frames"]] == pytest.approx([2.0 * i for i in range(10)])

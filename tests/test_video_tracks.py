@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from faceinsight.video import IouTracker, frame_signature, is_scene_cut, summarise
+from faceinsight.video.analysis import analyze_video, summarise
+from faceinsight.video.results import results_csv
+from faceinsight.video.tracking import IouTracker, frame_signature, is_scene_cut
 
 
 def face(box, age, gender, probability):
@@ -84,8 +86,6 @@ def write_two_shot_video(path, frames_per_shot: int = 10, side: int = 320):
 
 
 def test_a_cut_between_two_shots_gives_two_tracks_on_the_served_path(tmp_path):
-    from faceinsight.video import analyze_video
-
     results = analyze_video(str(write_two_shot_video(tmp_path / "two.avi")), 4.0)
     ids = [[face["track"] for face in frame["faces"]] for frame in results["frames"]]
     assert ids == [[1]] * 4 + [[2]] * 4
@@ -114,8 +114,6 @@ def test_a_frames_faces_come_in_reading_order_in_the_results_and_the_csv(tmp_pat
 
     import cv2
     from skimage import data
-
-    from faceinsight.video import analyze_video, results_csv
 
     colour = data.astronaut()
     small = np.zeros((512, 384, 3), np.uint8)

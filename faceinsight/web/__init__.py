@@ -17,7 +17,7 @@ from typing import IO, Any
 from flask import Flask, Request, current_app, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from faceinsight.jobs import JobManager
+from faceinsight.jobs.manager import JobManager
 from faceinsight.litert import ModelError
 from faceinsight.models import get_models
 from faceinsight.paths import STATIC, TEMPLATES

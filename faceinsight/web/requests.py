@@ -22,8 +22,8 @@ from flask import Request, request
 from werkzeug.datastructures import FileStorage
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from faceinsight.decoder import container_extension
 from faceinsight.images import IMAGE_EXTENSIONS
+from faceinsight.video.containers import container_extension
 from faceinsight.web.errors import ApiError
 from faceinsight.web.settings import FALSE_WORDS, TRUE_WORDS, mib
 

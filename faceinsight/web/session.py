@@ -66,10 +66,10 @@ def kept_videos(owner: str) -> list[dict]:
     delete each one (``DELETE`` its ``url``), not only all at once with "Clear session"."""
     manager = current_app.extensions["faceinsight.jobs"]
     states = (manager.get(job_id) for job_id in manager.store.ids_owned_by(owner))
-    kept = [state for state in states if state and state.get("owner") == owner and state.get("keep")]
-    return [{"id": state["id"], "name": state.get("name") or "video", "created": state["created"],
-             "status": state["status"], "url": f"/api/v1/videos/{state['id']}"}
-            for state in sorted(kept, key=lambda state: state["created"], reverse=True)]
+    kept = [state for state in states if state and state.owner == owner and state.keep]
+    return [{"id": state.id, "name": state.name or "video", "created": state.created,
+             "status": state.status, "url": f"/api/v1/videos/{state.id}"}
+            for state in sorted(kept, key=lambda state: state.created, reverse=True)]
 
 
 @blueprint.get("/captures/<capture_id>")

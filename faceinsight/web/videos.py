@@ -15,17 +15,16 @@ from pathlib import Path
 
 from flask import Blueprint, Request, Response, current_app, jsonify, request, send_file, session, url_for
 
-from faceinsight.contract import JOB_FIELDS, VideoDeleted, VideoJob, VideoJobCreated
-from faceinsight.jobs import (
-    FINISHED,
-    JobManager,
-    JobQueueFull,
-    JobSpec,
-    Share,
-    may_access,
-    new_job_token,
-)
-from faceinsight.video import DecoderLimits, VideoError, check_limits, probe, read_rate, results_csv
+from faceinsight.contract import VideoDeleted, VideoJob, VideoJobCreated, VideoJobFields
+from faceinsight.jobs.access import may_access, new_job_token
+from faceinsight.jobs.manager import JobManager
+from faceinsight.jobs.runners import JobQueueFull
+from faceinsight.jobs.shares import Share
+from faceinsight.jobs.spec import JobSpec
+from faceinsight.jobs.store import FINISHED, JobState
+from faceinsight.video.analysis import check_limits, read_rate
+from faceinsight.video.decoder import DecoderLimits, VideoError, probe
+from faceinsight.video.results import results_csv
 from faceinsight.web.errors import ApiError
 from faceinsight.web.quota import KEEPING, keep_refusal
 from faceinsight.web.requests import (
@@ -184,16 +183,16 @@ def save_upload(stream, path: Path, limit: int) -> int:
     return size
 
 
-def public_state(state: dict) -> dict:
+def public_state(state: JobState) -> dict:
     """What a client sees of a job (:class:`faceinsight.contract.VideoJob`): never its owner."""
-    job_id = state["id"]
+    job_id = state.id
     links = {
         "self": url_for("videos.status", job_id=job_id),
         "csv": url_for("videos.download_csv", job_id=job_id),
         "json": url_for("videos.download_json", job_id=job_id),
         "frame": url_for("videos.status", job_id=job_id) + "/frames/{frame}.jpg",
     }
-    return VideoJob(**{key: state.get(key) for key in JOB_FIELDS}, links=links).dump()
+    return VideoJob(**state.model_dump(include=set(VideoJobFields.model_fields)), links=links).dump()
 
 
 @blueprint.post("/api/v1/videos")
@@ -222,7 +221,6 @@ def create() -> tuple[Response, int, dict[str, str]]:
         expected = check_limits(info, sample_fps, config["FACEINSIGHT_VIDEO_MAX_SECONDS"],
                                 config["FACEINSIGHT_VIDEO_MAX_FRAMES"])
         token, token_sha256 = new_job_token()
-        sender = {"client": share.value} if share.field == "client" else {}
         with KEEPING:  # the quota's check and the note of what is kept, one step
             refusal = keep_refusal(session_id(), size) if session.get("keep") else None
             spec = JobSpec(video_path=str(video_path), job_dir=str(folder), name=name, sample_fps=sample_fps,
@@ -230,7 +228,8 @@ def create() -> tuple[Response, int, dict[str, str]]:
                            frames_expected=expected, max_seconds=config["FACEINSIGHT_VIDEO_MAX_SECONDS"],
                            max_frames=config["FACEINSIGHT_VIDEO_MAX_FRAMES"],
                            max_pixels=config["FACEINSIGHT_MAX_PIXELS"], decoder=limits)
-            state = jobs().submit(job_id, session_id(), spec, token_sha256, extra=sender, share=share)
+            client = share.value if share.field == "client" else ""
+            state = jobs().submit(job_id, session_id(), spec, token_sha256, client=client, share=share)
             if spec.keep:
                 note_kept_video(job_id, video_path)
     except VideoError as error:
@@ -248,11 +247,11 @@ def create() -> tuple[Response, int, dict[str, str]]:
         raise
     url = url_for("videos.status", job_id=job_id)
     not_kept = {"storage_error": f"the video is analysed but not kept: {refusal}"} if refusal else {}
-    body = VideoJobCreated(id=job_id, status=state["status"], url=url, token=token, **not_kept)
+    body = VideoJobCreated(id=job_id, status=state.status, url=url, token=token, **not_kept)
     return jsonify(body.dump()), 202, {"Location": url}
 
 
-def _job_or_404(job_id: str) -> dict:
+def _job_or_404(job_id: str) -> JobState:
     """The job's state if the caller may see it: the session that created it, or the holder of
     its token (``X-Job-Token``); 404 for everyone else, as for an unknown id.
 
@@ -260,7 +259,8 @@ def _job_or_404(job_id: str) -> dict:
     :raises ApiError: 404.
     """
     state = jobs().get(job_id)
-    if state is None or not may_access(state, session_id(create=False), request.headers.get(TOKEN_HEADER)):
+    if state is None or not may_access(state.owner, state.token_hash, session_id(create=False),
+                                       request.headers.get(TOKEN_HEADER)):
         raise ApiError(404, "no such video job (it may have been deleted or expired)")
     return state
 
@@ -270,7 +270,7 @@ def status(job_id: str) -> Response:
     """A job's status and progress (0-100), its results once done, or why it failed."""
     state = _job_or_404(job_id)
     body = public_state(state)
-    if state["status"] == "done":  # stored as written by the job (VideoResults), not re-checked
+    if state.status == "done":  # checked against VideoResults when the job stored them
         body["results"] = jobs().results(job_id)
     return jsonify(body)
 
@@ -283,14 +283,14 @@ def delete(job_id: str) -> Response:
     return jsonify(VideoDeleted(id=job_id, deleted=True).dump())
 
 
-def _finished_results(job_id: str) -> tuple[dict, dict]:
+def _finished_results(job_id: str) -> tuple[JobState, dict]:
     """A finished job's state and results.
 
     :raises ApiError: 404 (no such job, or its results are gone), 409 (not done).
     """
     state = _job_or_404(job_id)
-    if state["status"] != "done":
-        reason = state.get("error") if state["status"] in FINISHED else "it is still being analysed"
+    if state.status != "done":
+        reason = state.error if state.status in FINISHED else "it is still being analysed"
         raise ApiError(409, f"the job has no results: {reason}")
     results = jobs().results(job_id)
     if results is None:
@@ -310,7 +310,7 @@ def download_name(video_name: str, job_id: str, suffix: str) -> str:
     return f"{stem}-faces.{suffix}" if stem else f"faceinsight-video-{job_id[:8]}.{suffix}"
 
 
-def _download(state: dict, body: str, mimetype: str, suffix: str) -> Response:
+def _download(state: JobState, body: str, mimetype: str, suffix: str) -> Response:
     """``body`` as an attachment named after the job's video (a non-ASCII name as RFC 6266
     says: an ASCII ``filename`` and a UTF-8 ``filename*``, written by :func:`flask.send_file`).
 
@@ -319,7 +319,7 @@ def _download(state: dict, body: str, mimetype: str, suffix: str) -> Response:
     :param mimetype: its type.
     :param suffix: its file name's extension.
     """
-    name = download_name(state.get("name") or "", state["id"], suffix)
+    name = download_name(state.name, state.id, suffix)
     return send_file(io.BytesIO(body.encode("utf-8")), mimetype=mimetype, as_attachment=True,
                      download_name=name, max_age=0, conditional=False, etag=False)
 

@@ -25,8 +25,8 @@ from hostile_inputs import file_part, jpeg, send, small_video
 from live_server import start_gunicorn, stop_gunicorn
 from webhelpers import keep_captures, wait_for_job
 
-from faceinsight import jobs as jobs_module
-from faceinsight.jobs import JobManager
+from faceinsight.jobs import runners
+from faceinsight.jobs.manager import JobManager
 from faceinsight.litert import ModelError
 from faceinsight.models import read_manifest, verify_model_files
 from faceinsight.web import create_app
@@ -244,7 +244,7 @@ def test_disk_full_during_a_job_fails_it_with_the_reason(client, monkeypatch, tm
     def full(*_args, **_kwargs):
         raise os_error(errno.ENOSPC)
 
-    monkeypatch.setattr(jobs_module, "_save_frame", full)
+    monkeypatch.setattr(runners, "_save_frame", full)
     created = send(client, "/api/v1/videos", file_part(small_video(tmp_path), "v.avi")).get_json()
     state = wait_for_job(client, created["url"])
     assert state["status"] == "failed" and "No space left on device" in state["error"]

@@ -4,13 +4,15 @@ Retry-After is estimated from the jobs ahead, while other senders' uploads are s
 
 from __future__ import annotations
 
+import threading
 import time
 
 import pytest
-from webhelpers import post_video
+from webhelpers import job_state, post_video
 
-from faceinsight import jobs as jobs_module
-from faceinsight.jobs import SECONDS_PER_FRAME, wait_estimate_s
+from faceinsight.jobs import runners
+from faceinsight.jobs.access import new_job_id
+from faceinsight.jobs.shares import SECONDS_PER_FRAME, wait_estimate_s
 from faceinsight.web import create_app
 
 SHARE = 3
@@ -18,7 +20,7 @@ SHARE = 3
 
 @pytest.fixture
 def app(app_config, monkeypatch):
-    monkeypatch.setattr(jobs_module, "execute_job", lambda *_args: None)  # accepted, never run
+    monkeypatch.setattr(runners, "execute_job", lambda *_args: None)  # accepted, never run
     application = create_app({**app_config, "FACEINSIGHT_JOB_PER_CLIENT": SHARE, "FACEINSIGHT_JOB_QUEUE": 20})
     yield application
     application.extensions["faceinsight.jobs"].shutdown()
@@ -32,9 +34,7 @@ def cookieless(app, address: str = "192.0.2.7"):
 
 def set_state(app, job_id: str, **fields) -> None:
     store = app.extensions["faceinsight.jobs"].store
-    state = store.load(job_id)
-    state.update(fields)
-    store.create(state)
+    store.create(store.load(job_id).revised(**fields))
 
 
 def test_a_cookieless_client_past_its_share_gets_429_and_others_are_still_accepted(app, video_file):
@@ -90,7 +90,8 @@ def test_a_job_state_never_holds_the_clients_address(app, app_config, video_file
 
 
 def test_the_full_queue_says_when_a_place_frees(app_config, video_file, monkeypatch):
-    monkeypatch.setattr(jobs_module, "execute_job", lambda *_args: time.sleep(5))
+    release = threading.Event()  # the first job holds the only place until the test ends
+    monkeypatch.setattr(runners, "execute_job", lambda *_args: release.wait(60))
     app = create_app({**app_config, "FACEINSIGHT_JOB_QUEUE": 1})
     try:
         assert post_video(app.test_client(), video_file).status_code == 202
@@ -99,20 +100,21 @@ def test_the_full_queue_says_when_a_place_frees(app_config, video_file, monkeypa
         # One queued job of 4 frames ahead, at the default pace (within the floor).
         assert int(full.headers["Retry-After"]) == max(5, int(4 * SECONDS_PER_FRAME))
     finally:
+        release.set()
         app.extensions["faceinsight.jobs"].shutdown()
 
 
 def test_the_estimate_counts_the_jobs_ahead_and_the_workers():
     now = 1000.0
     states = [
-        {"created": 1, "status": "running", "started": now - 30, "frames_analyzed": 10,
-         "frames_expected": 40},
-        {"created": 2, "status": "queued", "frames_analyzed": 0, "frames_expected": 100, "client": "a"},
-        {"created": 3, "status": "queued", "frames_analyzed": 0, "frames_expected": 500, "client": "b"},
+        job_state(new_job_id(), created=1, status="running", started=now - 30, frames_analyzed=10,
+                  frames_expected=40),
+        job_state(new_job_id(), created=2, frames_expected=100, client="a"),
+        job_state(new_job_id(), created=3, frames_expected=500, client="b"),
     ]
     # 3 s a frame; client b waits for 30 + 100 + 500 frames, client a for 30 + 100.
-    assert wait_estimate_s(states, lambda s: s.get("client") == "a", 1, now) == 390
-    assert wait_estimate_s(states, lambda s: s.get("client") == "b", 1, now) == 1890
-    assert wait_estimate_s(states, lambda s: s.get("client") == "b", 2, now) == 945
+    assert wait_estimate_s(states, lambda s: s.client == "a", 1, now) == 390
+    assert wait_estimate_s(states, lambda s: s.client == "b", 1, now) == 1890
+    assert wait_estimate_s(states, lambda s: s.client == "b", 2, now) == 945
     assert wait_estimate_s(states, lambda s: True, 1, now) == 90
     assert wait_estimate_s([], lambda s: True, 1, now) == 5

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from faceinsight.jobs import JOBS, JobStore, new_job_id
+from webhelpers import job_state
+
+from faceinsight.jobs.access import new_job_id
+from faceinsight.jobs.store import JOBS, JobStore
 
 
 def make_job(store: JobStore, owner: str, indexed: bool = True) -> str:
@@ -13,7 +16,7 @@ def make_job(store: JobStore, owner: str, indexed: bool = True) -> str:
     unless ``indexed`` is False: a job made before the index existed)."""
     job_id = new_job_id()
     store.folder(job_id).mkdir(parents=True)
-    store.create({"id": job_id, "owner": owner, "status": "done", "created": 1.0})
+    store.create(job_state(job_id, owner=owner, status="done", created=1.0))
     if indexed:
         store.mark_owned(job_id, owner)
     return job_id

@@ -22,16 +22,17 @@ from hostile_inputs import file_part, jpeg, multipart, send, small_video
 from media_bombs import bottom_up_avi, jpeg_with_empty_scans, thin_png
 from webhelpers import astronaut, data_url, encode, keep_captures, page_csrf, wait_for_job
 
-from faceinsight import decoder
 from faceinsight.images import (
+    DEFAULT_MAX_PIXELS,
     MAX_JPEG_SCANS,
     ImageRefusedError,
     ImageTooLargeError,
     count_jpeg_scans,
     decode_image,
 )
-from faceinsight.jobs import token_hash
-from faceinsight.video import VideoError, probe
+from faceinsight.jobs.access import token_hash
+from faceinsight.video import decoder
+from faceinsight.video.decoder import VideoError, probe
 from faceinsight.web.security import CSRF_HEADER
 from faceinsight.web.videos import TOKEN_HEADER
 
@@ -60,7 +61,7 @@ def test_bottom_up_avi_is_probed_without_risk_to_this_process(tmp_path: Path) ->
     path = tmp_path / "dib.avi"
     path.write_bytes(bottom_up_avi())
     try:
-        info = probe(str(path))
+        info = probe(str(path), DEFAULT_MAX_PIXELS)
     except VideoError as error:  # the child crashed (today's OpenCV) or refused the file
         assert "decode" in str(error) or "video" in str(error)
     else:
@@ -108,7 +109,7 @@ def test_a_hanging_decoder_is_killed_at_its_deadline(app, app_config, tmp_path, 
 
 def test_a_decoder_crash_while_reading_frames_fails_the_job_alone(client, app_config, tmp_path,
                                                                    monkeypatch) -> None:
-    stand_in_decoder(monkeypatch, "import os, sys; from faceinsight.decoder import child_main; "
+    stand_in_decoder(monkeypatch, "import os, sys; from faceinsight.video.decoder import child_main; "
                                   "os.abort() if sys.argv[3] == 'frames' else "
                                   "sys.exit(child_main(sys.argv[1:]))")
     response = send(client, "/api/v1/videos", file_part(small_video(tmp_path), "clip.avi"))
@@ -123,9 +124,9 @@ def test_a_decoder_crash_while_reading_frames_fails_the_job_alone(client, app_co
 
 def run_limited(code: str, cpu_s: float = 30, memory_mb: int = 2048) -> subprocess.CompletedProcess:
     """Run ``code`` in a child that first calls :func:`decoder.apply_limits`."""
-    prelude = f"from faceinsight.decoder import apply_limits; apply_limits({cpu_s}, {memory_mb}); "
+    prelude = f"from faceinsight.video.decoder import apply_limits; apply_limits({cpu_s}, {memory_mb}); "
     return subprocess.run([sys.executable, "-c", prelude + code], capture_output=True, timeout=60,
-                          cwd=Path(decoder.__file__).parents[1])
+                          cwd=decoder.IMPORT_ROOT)
 
 
 def test_the_decoding_child_is_held_to_its_memory_and_cpu_limits() -> None:
@@ -142,7 +143,7 @@ def test_the_real_child_reports_refusals_as_records(tmp_path: Path, command: str
     text.write_text("not a video")
     with pytest.raises(VideoError, match="expected an mp4, mov, webm, mkv or avi container"):
         if command == "probe":
-            probe(str(text))
+            probe(str(text), DEFAULT_MAX_PIXELS)
         else:
             list(decoder.sampled_frames(str(text), 2.0, 10**6))
 

@@ -16,21 +16,18 @@ from webhelpers import (
     page_csrf,
     post_video,
     wait_for_job,
+    wait_until,
     write_video,
 )
 
-from faceinsight import jobs as jobs_module
 from faceinsight.contract import VideoFace, VideoJob, VideoJobCreated, VideoResults
+from faceinsight.images import DEFAULT_MAX_PIXELS
+from faceinsight.jobs import runners
 from faceinsight.labels import EMOTIONS
-from faceinsight.video import (
-    CSV_FIELDS,
-    IouTracker,
-    VideoError,
-    VideoTooLong,
-    analyze_video,
-    probe,
-    results_csv,
-)
+from faceinsight.video.analysis import VideoTooLong, analyze_video
+from faceinsight.video.decoder import VideoError, probe
+from faceinsight.video.results import CSV_FIELDS, results_csv
+from faceinsight.video.tracking import IouTracker
 from faceinsight.web import create_app
 from faceinsight.web.security import CSRF_HEADER
 
@@ -94,7 +91,7 @@ def test_video_errors(tmp_path, video_file):
     garbage = tmp_path / "garbage.mp4"
     garbage.write_bytes(b"definitely not a video" * 50)
     with pytest.raises(VideoError):
-        probe(str(garbage))
+        probe(str(garbage), DEFAULT_MAX_PIXELS)
     with pytest.raises(VideoTooLong):
         analyze_video(str(video_file), 2.0, max_seconds=1.0)
     with pytest.raises(VideoTooLong):
@@ -178,9 +175,8 @@ def test_video_limits(app_config, video_file, tmp_path):
 
 def test_downloads_before_done_are_409_and_unknown_ids_404(client, video_file, monkeypatch):
     release = threading.Event()
-    real = jobs_module.execute_job
-    monkeypatch.setattr(jobs_module, "execute_job",
-                        lambda *args: (release.wait(10), real(*args)))
+    real = runners.execute_job
+    monkeypatch.setattr(runners, "execute_job", lambda *args: (release.wait(60), real(*args)))
     created = post_video(client, video_file).get_json()
     try:
         assert client.get(created["url"] + "/results.csv").status_code == 409
@@ -194,8 +190,8 @@ def test_downloads_before_done_are_409_and_unknown_ids_404(client, video_file, m
 
 def test_full_queue_is_429(app_config, video_file, monkeypatch):
     release = threading.Event()
-    real = jobs_module.execute_job
-    monkeypatch.setattr(jobs_module, "execute_job", lambda *args: (release.wait(10), real(*args)))
+    real = runners.execute_job
+    monkeypatch.setattr(runners, "execute_job", lambda *args: (release.wait(60), real(*args)))
     client = create_app({**app_config, "FACEINSIGHT_JOB_QUEUE": 1}).test_client()
     try:
         assert post_video(client, video_file).status_code == 202
@@ -208,31 +204,23 @@ def test_full_queue_is_429(app_config, video_file, monkeypatch):
 def test_delete_cancels_a_running_job(client, video_file, app_config):
     long_video = write_video(video_file.with_name("long.avi"), frames=100)
     created = post_video(client, long_video, sample_fps="10").get_json()
-    deadline = time.monotonic() + 30
-    while client.get(created["url"]).get_json()["status"] == "queued" and time.monotonic() < deadline:
-        time.sleep(0.05)
+    assert wait_until(lambda: client.get(created["url"]).get_json()["status"] != "queued", 30)
     assert client.delete(created["url"]).status_code == 200
     assert client.get(created["url"]).status_code == 404
-    job_dir = app_config["FACEINSIGHT_UPLOAD_DIR"] / "jobs" / created["id"]
-    deadline = time.monotonic() + 10  # the worker notices between frames and cleans up
-    while job_dir.exists() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert not job_dir.exists()
-    pool = client.application.extensions["faceinsight.jobs"].runner
-    deadline = time.monotonic() + 10
-    while any(not f.done() for f in pool._futures.values()) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert all(f.done() for f in pool._futures.values()), "the cancelled job kept running"
+    pool = client.application.extensions["faceinsight.jobs"].runner  # it stops between frames
+    assert wait_until(lambda: all(f.done() for f in pool._futures.values()), 10), \
+        "the cancelled job kept running"
+    assert not (app_config["FACEINSIGHT_UPLOAD_DIR"] / "jobs" / created["id"]).exists(), "nor cleaned up"
 
 
 def test_failed_job_reports_why_and_server_carries_on(client, video_file, monkeypatch):
     def broken(*_args, **_kwargs):
         raise VideoError("the video has no frames that can be decoded")
 
-    monkeypatch.setattr(jobs_module, "analyze_video", broken)
+    monkeypatch.setattr(runners, "analyze_video", broken)
     state = wait_for_job(client, post_video(client, video_file).get_json()["url"])
     assert state["status"] == "failed" and "no frames" in state["error"]
-    monkeypatch.setattr(jobs_module, "analyze_video", lambda *a, **k: 1 / 0)
+    monkeypatch.setattr(runners, "analyze_video", lambda *a, **k: 1 / 0)
     state = wait_for_job(client, post_video(client, video_file).get_json()["url"])
     assert state["status"] == "failed" and state["error"] == "internal error while analysing the video"
     assert client.get("/health").status_code == 200
@@ -342,6 +330,16 @@ def test_client_gone_mid_upload_leaves_nothing(app, app_config, video_file):
 
     from werkzeug.serving import make_server
 
+    handled = threading.Event()  # the server has ended the request (and its cleanup)
+    real_wsgi_app = app.wsgi_app
+
+    def wsgi_app(environ, start_response):
+        try:
+            return real_wsgi_app(environ, start_response)
+        finally:
+            handled.set()
+
+    app.wsgi_app = wsgi_app
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -354,7 +352,7 @@ def test_client_gone_mid_upload_leaves_nothing(app, app_config, video_file):
                           f"Content-Type: multipart/form-data; boundary={boundary}\r\n"
                           f"Content-Length: {len(head) + 5_000_000}\r\n\r\n").encode())
             sock.sendall(head + video_file.read_bytes()[:20_000])  # then hang up
-        time.sleep(1.0)
+        assert handled.wait(60), "the server never ended the request"
         jobs_dir = app_config["FACEINSIGHT_UPLOAD_DIR"] / "jobs"
         assert not jobs_dir.exists() or not list(jobs_dir.iterdir())
         assert not list(app_config["FACEINSIGHT_UPLOAD_DIR"].glob(".incoming/*")), "the part as it arrived"
@@ -364,7 +362,7 @@ def test_client_gone_mid_upload_leaves_nothing(app, app_config, video_file):
 
 
 def test_short_video_warning_only_when_far_fewer_frames_than_promised():
-    from faceinsight.jobs import short_video_warning
+    from faceinsight.jobs.runners import short_video_warning
 
     assert short_video_warning(100, 100) is None and short_video_warning(98, 100) is None
     assert short_video_warning(9, 10) is None  # container durations are approximate

@@ -13,6 +13,8 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from faceinsight.jobs.store import JobState
+
 # Where the astronaut's face is in the 512 x 512 photo (x, y, w, h), with generous slack.
 ASTRONAUT_FACE = (160, 50, 130, 130)
 
@@ -124,6 +126,16 @@ def accepted_video(client, path: Path) -> dict:
     response = post_video(client, path)
     assert response.status_code == 202, response.get_json()
     return response.get_json()
+
+
+def job_state(job_id: str, **fields) -> JobState:
+    """A job's stored state as a queued job of a 4-frame video has it, with ``fields`` changed
+    (for tests that write states directly)."""
+    now = time.time()
+    return JobState.model_validate({
+        "id": job_id, "status": "queued", "progress": 0, "name": "clip.avi", "created": now,
+        "sample_fps": 2.0, "frames_analyzed": 0, "frames_expected": 4, "error": None, "keep": False,
+        "updated": now, "ttl_s": 3600, **fields})
 
 
 def wait_until(condition: Callable[[], bool], timeout: float = 3.0) -> bool:

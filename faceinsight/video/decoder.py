@@ -2,7 +2,7 @@
 
 OpenCV's FFmpeg reader can abort or segfault on hostile (or merely unusual) files, such as an
 uncompressed bottom-up AVI. Probing a video and reading its frames therefore run in a child
-(``python -m faceinsight.decoder``) that limits itself with ``setrlimit`` before it imports
+(``python -m faceinsight.video.decoder``) that limits itself with ``setrlimit`` before it imports
 OpenCV. The child sends records on its stdout: ``I`` (the probed facts, JSON), ``F`` (one sampled
 frame), ``E`` (a refusal, with its message) and ``D`` (done). When it dies, runs out of time or
 goes silent, the parent kills it and raises :class:`VideoError`: a server process never decodes
@@ -27,29 +27,26 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
-from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Annotated, Any, BinaryIO
 
 import numpy as np
+from annotated_types import Ge
+
+from faceinsight.paths import IMPORT_ROOT
+from faceinsight.video.containers import container_extension
 
 FALLBACK_FPS = 25.0  # containers that report no (or an absurd) frame rate
 MIN_FPS = 0.01  # slower is taken as no frame rate; a slide show or time-lapse is read as it says
 RECORD = struct.Struct("<cI")  # kind, payload length
 FRAME_HEAD = struct.Struct("<qdII")  # source frame index, time in seconds, height, width
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
 # The child's command line; tests replace it to stand in for a decoder that crashes or hangs.
-READER_COMMAND: tuple[str, ...] = (sys.executable, "-m", "faceinsight.decoder")
+READER_COMMAND: tuple[str, ...] = (sys.executable, "-m", "faceinsight.video.decoder")
 # The frames pipe's capacity: one 640x480 RGB frame fits, so the child decodes the next sample
 # while this process analyses the last one (the default 64 KiB would make them take turns).
 # 1 MiB is Linux's default ceiling for an unprivileged process (/proc/sys/fs/pipe-max-size).
 PIPE_BYTES = 1 << 20
 CHILD_ENV = {"OPENCV_FFMPEG_CAPTURE_OPTIONS": "threads;1", "OMP_NUM_THREADS": "1",
              "OPENBLAS_NUM_THREADS": "1", "MALLOC_ARENA_MAX": "2"}
-
-# The containers the app accepts, by their first bytes. Anything else (a still image, a playlist,
-# a text file with a video's name) never reaches FFmpeg's many other demuxers.
-QUICKTIME_ATOMS = frozenset({b"ftyp", b"moov", b"mdat", b"free", b"wide", b"skip", b"pnot"})
-EBML_MAGIC = b"\x1a\x45\xdf\xa3"  # Matroska and WebM
 
 
 class VideoError(ValueError):
@@ -58,13 +55,17 @@ class VideoError(ValueError):
 
 @dataclass(frozen=True)
 class VideoInfo:
-    """What the container says about a video (frame_count may be 0 when unknown)."""
+    """What the container says about a video (frame_count may be 0 when unknown).
 
-    fps: float
-    frame_count: int
-    duration_s: float
-    width: int
-    height: int
+    The fields and their bounds are also those of :class:`faceinsight.contract.VideoMeta`,
+    which is built from them.
+    """
+
+    fps: Annotated[float, Ge(0)]
+    frame_count: Annotated[int, Ge(0)]
+    duration_s: Annotated[float, Ge(0)]
+    width: Annotated[int, Ge(1)]
+    height: Annotated[int, Ge(1)]
 
 
 @dataclass(frozen=True)
@@ -101,27 +102,6 @@ def apply_limits(cpu_s: float, memory_mb: int) -> None:
     resource.setrlimit(resource.RLIMIT_FSIZE, (0, 0))  # the child writes no files
 
 
-def is_supported_container(head: bytes) -> bool:
-    """Whether a file's first bytes are an MP4/MOV/M4V, Matroska/WebM or AVI container.
-
-    :param head: at least the first 12 bytes of the file.
-    """
-    return container_extension(head) is not None
-
-
-def container_extension(head: bytes) -> str | None:
-    """The usual extension of the container a file's first bytes open (``.mp4`` for any
-    QuickTime-family file, ``.mkv`` for Matroska and WebM, ``.avi``), or None.
-
-    :param head: at least the first 12 bytes of the file.
-    """
-    if head[4:8] in QUICKTIME_ATOMS:
-        return ".mp4"
-    if head.startswith(EBML_MAGIC):
-        return ".mkv"
-    return ".avi" if head[:4] == b"RIFF" and head[8:12] == b"AVI " else None
-
-
 def check_container(path: str) -> None:
     """Refuse a file that is not in one of the supported video containers.
 
@@ -133,7 +113,7 @@ def check_container(path: str) -> None:
             head = handle.read(12)
     except OSError as error:
         raise VideoError(f"the video cannot be read: {error.strerror or error}") from error
-    if not is_supported_container(head):
+    if container_extension(head) is None:
         raise VideoError("the file is not a video: expected an mp4, mov, webm, mkv or avi container")
 
 
@@ -293,7 +273,7 @@ class DecoderProcess:
 
     def __init__(self, args: list[str], cpu_s: float, memory_mb: int):
         env = {**os.environ, **CHILD_ENV}
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, (str(PROJECT_ROOT), env.get("PYTHONPATH"))))
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, (str(IMPORT_ROOT), env.get("PYTHONPATH"))))
         command = [*READER_COMMAND, f"{cpu_s:g}", str(int(memory_mb)), *args]
         self.process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                         stderr=subprocess.DEVNULL, env=env, close_fds=True)

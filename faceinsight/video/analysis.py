@@ -1,0 +1,203 @@
+"""Video analysis: sample frames (decoded in a limited child process), analyse each, track
+faces, summarise.
+
+Each sampled frame goes through :func:`faceinsight.analyze.analyze_image`, the same entry point
+as photos, so a video frame and a photo of it give the same faces (:func:`frame_faces` is the
+one place that reads its answer). :mod:`faceinsight.video.tracking` links the faces into
+tracks (people); the results are a :class:`faceinsight.contract.VideoResults` record.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import statistics
+from collections.abc import Callable
+from dataclasses import asdict
+
+import numpy as np
+
+from faceinsight.analyze import MAX_FACES, analyze_image
+from faceinsight.contract import VideoSummary, VideoTrack
+from faceinsight.images import DEFAULT_MAX_PIXELS
+from faceinsight.labels import EMOTIONS, age_group, female_probability, gender_of
+from faceinsight.models import FaceModels
+from faceinsight.video.decoder import DecoderLimits, VideoError, VideoInfo, sampled_frames
+from faceinsight.video.tracking import IouTracker, frame_signature, is_scene_cut
+
+ProgressCallback = Callable[[int, int], None]  # (frames analysed, frames expected)
+FrameCallback = Callable[[int, np.ndarray, list[dict]], None]  # (sample number, RGB, faces)
+
+
+class VideoTooLong(VideoError):
+    """The video is longer (in seconds or analysed frames) than the configured limit."""
+
+
+class VideoCancelled(Exception):
+    """The job was cancelled while its frames were being analysed."""
+
+
+def expected_samples(info: VideoInfo, sample_fps: float) -> int:
+    """How many frames sampling at ``sample_fps`` will analyse (by the container's count).
+
+    :param info: from :func:`faceinsight.video.decoder.probe`.
+    :param sample_fps: sampled frames per second of video.
+    """
+    if info.frame_count <= 0:
+        return 1
+    if sample_fps >= info.fps:  # every frame, once
+        return info.frame_count
+    # The reader takes the first frame at or after each multiple of 1/sample_fps seconds, up to
+    # the last frame's time (with its tolerance): one frame more than whole intervals elapsed.
+    last_time = (info.frame_count - 1) / info.fps
+    return math.floor((last_time + 1e-6) * sample_fps) + 1
+
+
+def check_limits(info: VideoInfo, sample_fps: float, max_seconds: float, max_frames: int) -> int:
+    """Refuse a video over the duration or analysed-frames limit; returns the expected samples.
+
+    :param info: from :func:`faceinsight.video.decoder.probe`.
+    :param sample_fps: sampled frames per second of video.
+    :param max_seconds: the longest video accepted.
+    :param max_frames: the most frames one job analyses.
+    :raises VideoTooLong: over either limit.
+    """
+    if info.duration_s > max_seconds:
+        raise VideoTooLong(f"the video lasts {info.duration_s:.1f} s; the limit is {max_seconds:g} s")
+    samples = expected_samples(info, sample_fps)
+    if samples > max_frames:
+        raise VideoTooLong(f"sampling at {sample_fps:g} frames/s would analyse {samples} frames; the "
+                           f"limit is {max_frames}: choose a lower sampling rate")
+    return samples
+
+
+def summarise_track(track: int, items: list[tuple[float, dict]]) -> dict:
+    """One tracked face over the video: median age, gender by mean P(female), dominant emotion.
+
+    :param track: the track id.
+    :param items: ``(time in seconds, face)`` for every sample the face was seen in.
+    """
+    ages = [face["age"] for _, face in items]
+    gender, probability = gender_of(statistics.fmean(female_probability(face) for _, face in items))
+    scores = {name: round(statistics.fmean(face["emotion_scores"][name] for _, face in items), 4)
+              for name in EMOTIONS}
+    median_age = round(float(statistics.median(ages)), 1)
+    return VideoTrack(
+        track=track,
+        frames=len(items),
+        first_s=items[0][0],
+        last_s=items[-1][0],
+        median_age=median_age,
+        age_group=age_group(median_age),
+        gender=gender,
+        gender_probability=round(probability, 4),
+        dominant_emotion=max(scores, key=scores.get),
+        emotion_scores=scores,
+    ).dump()
+
+
+def summarise(frames: list[dict]) -> tuple[list[dict], dict]:
+    """Per-track summaries and the whole video's summary from per-frame results.
+
+    :param frames: the ``frames`` list of :func:`analyze_video`'s result.
+    """
+    by_track: dict[int, list[tuple[float, dict]]] = {}
+    for frame in frames:
+        for face in frame["faces"]:
+            by_track.setdefault(face["track"], []).append((frame["time_s"], face))
+    tracks = [summarise_track(tid, items) for tid, items in sorted(by_track.items())]
+    faces = [face for frame in frames for face in frame["faces"]]
+    totals = {name: sum(face["emotion_scores"][name] for face in faces) for name in EMOTIONS}
+    summary = VideoSummary(
+        frames_analyzed=len(frames),
+        frames_with_faces=sum(1 for frame in frames if frame["faces"]),
+        tracks=len(tracks),
+        dominant_emotion=max(totals, key=totals.get) if faces else None,
+        median_age=round(float(statistics.median(f["age"] for f in faces)), 1) if faces else None,
+    )
+    return tracks, summary.dump()
+
+
+def analyze_video(path: str, sample_fps: float, *, max_seconds: float = 600.0, max_frames: int = 1200,
+                  max_pixels: int = DEFAULT_MAX_PIXELS, max_faces: int = MAX_FACES,
+                  models: FaceModels | None = None, progress: ProgressCallback | None = None,
+                  should_stop: Callable[[], bool] | None = None,
+                  on_frame: FrameCallback | None = None, info: VideoInfo | None = None,
+                  limits: DecoderLimits | None = None) -> dict:
+    """Analyse a video file frame by frame.
+
+    :param path: the video file.
+    :param sample_fps: analysed frames per second of video.
+    :param max_seconds: stop with :class:`VideoTooLong` past this time, whatever the header said.
+    :param max_frames: stop with :class:`VideoTooLong` past this many analysed frames.
+    :param max_pixels: refuse frames larger than this.
+    :param max_faces: analyse at most this many faces per frame.
+    :param models: the models (default: the shared ones).
+    :param progress: called after each analysed frame with (done, expected).
+    :param should_stop: polled before each frame; True raises :class:`VideoCancelled`.
+    :param on_frame: called with each sampled frame (e.g. to keep a thumbnail for seeking).
+    :param info: the video's facts when it was already probed (the upload check); otherwise the
+        child that reads the frames probes the video first (one child start, not two).
+    :param limits: the decoding child's limits.
+    :returns: ``{"video", "sample_fps", "frames", "tracks", "summary"}``.
+    :raises VideoError: unreadable, no frames, too long or frames too large.
+    """
+    if not (sample_fps > 0 and math.isfinite(sample_fps)):
+        raise VideoError("the sampling rate must be a positive number of frames per second")
+    probed = [info] if info is not None else []
+    expected = check_limits(info, sample_fps, max_seconds, max_frames) if info is not None else 1
+
+    def take_info(found: VideoInfo) -> None:  # not probed yet: the reading child probes first
+        nonlocal expected
+        expected = check_limits(found, sample_fps, max_seconds, max_frames)
+        probed.append(found)
+
+    tracker = IouTracker()
+    signature = None
+    frames: list[dict] = []
+    reader = sampled_frames(path, sample_fps, max_pixels, limits, None if info is not None else take_info)
+    with contextlib.closing(reader) as samples:
+        for source_index, time_s, rgb in samples:  # leaving early kills the decoding child
+            if should_stop is not None and should_stop():
+                raise VideoCancelled()
+            if time_s > max_seconds or len(frames) >= max_frames:
+                raise VideoTooLong(f"the video is longer than the limit ({max_seconds:g} s, "
+                                   f"{max_frames} analysed frames)")
+            faces = frame_faces(rgb, models, max_faces)
+            previous, signature = signature, frame_signature(rgb)
+            ids = tracker.update([f["box"] for f in faces], faces, cut=is_scene_cut(previous, signature))
+            for face, track in zip(faces, ids, strict=True):
+                face["track"] = track
+            if on_frame is not None:
+                on_frame(len(frames), rgb, faces)
+            frames.append({"frame": len(frames), "source_frame": source_index, "time_s": time_s,
+                           "faces": faces})
+            if progress is not None:
+                progress(len(frames), max(expected, len(frames)))
+    if not frames:
+        raise VideoError("the video has no frames that can be decoded")
+    tracks, summary = summarise(frames)
+    video = probed[0]
+    return {"video": asdict(video), "sample_fps": read_rate(video, sample_fps), "frames": frames,
+            "tracks": tracks, "summary": summary}
+
+
+def frame_faces(rgb: np.ndarray, models: FaceModels | None, max_faces: int) -> list[dict]:
+    """The faces of one sampled frame as JSON records (:class:`faceinsight.contract.Face`),
+    in reading order, to which the tracker adds each one's ``track``.
+
+    :param rgb: the RGB frame.
+    :param models: the models (None: the shared ones).
+    :param max_faces: analyse at most this many faces.
+    """
+    return [face.dump() for face in analyze_image(rgb, models=models, max_faces=max_faces).faces]
+
+
+def read_rate(info: VideoInfo, sample_fps: float) -> float:
+    """The rate the frames are read at: ``sample_fps``, or the video's own rate when lower (a
+    higher rate than the video's gives every frame once).
+
+    :param info: from :func:`faceinsight.video.decoder.probe`.
+    :param sample_fps: the rate asked for.
+    """
+    return round(info.fps, 3) if 0 < info.fps < sample_fps else sample_fps

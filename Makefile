@@ -50,7 +50,8 @@ bench: $(VENV)/.dev
 DATA ?= data
 # The shipped models through the served path on validation faces in photos (reports/served_eval.json).
 eval: $(VENV)/.dev
-	$(BIN)/python -m faceinsight.eval.evaluate --utkface $(DATA)/utkface --fer2013 $(DATA)/fer2013
+	$(BIN)/python -m faceinsight.eval.evaluate --utkface $(DATA)/utkface --fer2013 $(DATA)/fer2013 \
+		--ferplus $(DATA)/ferplus --ckplus $(DATA)/ckplus48
 
 # Each model's crop geometry per detector, measured on training chips, into models/manifest.json.
 calibrate: $(VENV)/.dev

@@ -1,6 +1,7 @@
 """Measure the shipped models on the served path: faces in photos, through the server's code.
 
-    python -m faceinsight.eval.evaluate --utkface PATH/TO/utkface --fer2013 PATH/TO/fer2013
+    python -m faceinsight.eval.evaluate --utkface PATH/TO/utkface --fer2013 PATH/TO/fer2013 \
+        [--ferplus PATH/TO/ferplus] [--ckplus PATH/TO/ckplus48]
 
 Validation faces (UTKFace's hashed 15 % split, FER2013's ``val/``) are feathered onto varied
 backgrounds at several sizes and positions, two or three to a 640x480 photo, and also set in a
@@ -12,8 +13,13 @@ square where the chip was placed, no detector). Served against true square is wh
 and its calibrated crop cost; true square against bare is what the photo itself costs (the
 feathered edge, resampling, JPEG). Beside those photos, two sets of tight crops, a face filling
 the image as a saved crop, an avatar or an ID photo does: UTKFace's validation chips as they are
-(their own 200 px JPEG files) and FER2013's ``val/`` faces enlarged to 192 px. Writes
-``reports/served_eval.json``.
+(their own 200 px JPEG files) and FER2013's ``val/`` faces enlarged to 192 px.
+
+From another source than the training data: CK+'s posed faces of the held-out subjects
+(:mod:`faceinsight.training.ckplus`), in photos and enlarged as FER2013's are; and FER2013's
+``val/`` faces scored against FER+'s majority vote beside their original labels. Each emotion
+set also says how often each class is predicted against how often it is true: a ratio far above
+1 marks a catch-all class. Writes ``reports/served_eval.json``.
 """
 
 from __future__ import annotations
@@ -30,8 +36,10 @@ import numpy as np
 from faceinsight import analyze, crops, images
 from faceinsight.datasets import fer2013_paths, parse_utkface_name, utkface_names
 from faceinsight.eval.scenes import encode_jpeg, grouped_photos, in_mirrored_border, match
-from faceinsight.labels import AGE_BANDS, GENDERS, age_band
+from faceinsight.labels import AGE_BANDS, EMOTIONS, GENDERS, age_band
 from faceinsight.models import FaceModels, models_folder
+from faceinsight.training.ckplus import read_rows
+from faceinsight.training.ferplus import majority, read_votes
 
 ENLARGED_SIDE = 192  # FER2013's 48 px faces enlarged to this side: a tight crop of a face
 
@@ -139,6 +147,9 @@ AGE_GENDER_SPLIT = ("UTKFace validation split (15 % by file-name hash; never tra
                     "proportions, and averages over wider views, a round that learnt them and "
                     "pairs of networks (measured after 1.4.0, none shipped))")
 
+CKPLUS_SPLIT = ("CK+ held-out subjects (about a quarter of the 118, by a hash of the subject id; "
+                "no shipped model trained on CK+, and these subjects chose nothing)")
+
 # Each face's three answers and the suffix of their figures: served, bare crop, true square.
 ANSWERS = (("served", ""), ("bare", "_bare"), ("true_square", "_true_square"))
 
@@ -172,13 +183,35 @@ def age_gender_figures(rows: list[dict], min_side: int = 60) -> dict:
 
 
 def emotion_figures(rows: list[dict], min_side: int = 60) -> dict:
+    """Recall, then accuracy on the faces found (served, bare, true square), FER+ agreement
+    where the faces have FER+ votes, and each class's predicted share over its true share."""
     big = [r for r in rows if r["side"] >= min_side]
     found = [r for r in big if r["found"]]
     figures = {"recall": round(len(found) / max(1, len(big)), 4), "faces": len(big)}
     for answer, suffix in ANSWERS:
         right = [r[answer]["emotion"] == r["emotion"] for r in found]
         figures[f"accuracy{suffix}"] = round(float(np.mean(right)), 4) if found else None
+    voted = [r for r in found if r.get("ferplus")]
+    if voted:
+        figures["ferplus_faces"] = len(voted)
+        for answer, suffix in ANSWERS[:2]:
+            agreed = [r[answer]["emotion"] == r["ferplus"] for r in voted]
+            figures[f"ferplus_agreement{suffix}"] = round(float(np.mean(agreed)), 4)
+    if found:
+        said = [r["served"]["emotion"] for r in found]
+        figures["predicted_share"] = {name: round(said.count(name) / len(found), 4) for name in EMOTIONS}
+        figures["predicted_over_true"] = predicted_over_true(found)
     return figures
+
+
+def predicted_over_true(found: list[dict]) -> dict[str, float | None]:
+    """Each class's share of the served answers over its share of the true labels (None for a
+    class with no true face; ``predicted_share`` then says how often it is said): 1.0 is as
+    often as it is true; far above 1, a catch-all."""
+    truths = [r["emotion"] for r in found]
+    said = [r["served"]["emotion"] for r in found]
+    return {name: (round(said.count(name) / truths.count(name), 3) if truths.count(name) else None)
+            for name in EMOTIONS}
 
 
 def load_utkface_validation(folder: Path, count: int, rng) -> tuple[list, list[dict]]:
@@ -192,25 +225,54 @@ def load_utkface_validation(folder: Path, count: int, rng) -> tuple[list, list[d
     return chips, labels
 
 
-def load_fer_validation(folder: Path, count: int, rng) -> tuple[list, list[dict]]:
+def load_fer_validation(folder: Path, count: int, rng, ferplus: Path | None = None
+                        ) -> tuple[list, list[dict]]:
+    """``count`` FER2013 ``val/`` faces and their labels; with FER+'s folder, each label also
+    holds FER+'s majority class (``ferplus``; None where the annotators had no majority)."""
     paths = fer2013_paths(folder, "val")
     chosen = rng.choice(len(paths), min(count, len(paths)), replace=False)
     chips = [images.load_image(paths[i]) for i in chosen]
-    return chips, [{"emotion": paths[i].parent.name} for i in chosen]
+    labels = [{"emotion": paths[i].parent.name} for i in chosen]
+    if ferplus:
+        votes = read_votes(ferplus / "labels.csv")
+        missing = np.zeros(len(EMOTIONS), np.float32)
+        found = np.stack([votes.get(f"val/{paths[i].parent.name}/{paths[i].name}", missing) for i in chosen])
+        for label, winner in zip(labels, majority(found), strict=True):
+            label["ferplus"] = EMOTIONS[winner] if winner >= 0 else None
+    return chips, labels
 
 
-def evaluate(utkface: Path, fer2013: Path, models: FaceModels, faces: int, seed: int) -> dict:
+def load_ckplus_held_out(folder: Path) -> tuple[list, list[dict]]:
+    """CK+'s faces of the held-out subjects (48 px, grey) and their emotions."""
+    rows = read_rows(folder, held_out=True)
+    return ([images.load_image(folder / path) for path, _, _ in rows],
+            [{"emotion": EMOTIONS[label]} for _, label, _ in rows])
+
+
+def ckplus_figures(folder: Path, models: FaceModels, rng) -> dict:
+    """CK+'s held-out subjects in photos (2-3 to a photo) and enlarged (a tight crop)."""
+    chips, labels = load_ckplus_held_out(folder)
+    in_photos, _ = served_faces(scene_photos(chips, labels, models, rng), models)
+    enlarged, _ = served_faces(enlarged_photos(chips, labels, models), models)
+    return {"emotion_ckplus_in_photos": emotion_figures(in_photos),
+            "emotion_ckplus_enlarged": emotion_figures(enlarged)}
+
+
+def evaluate(utkface: Path, fer2013: Path, models: FaceModels, faces: int, seed: int,
+             ferplus: Path | None = None, ckplus: Path | None = None) -> dict:
     """Every served-path figure for one detector (see the module's docstring)."""
     rng = np.random.default_rng(seed)
     chips, labels = load_utkface_validation(utkface, faces, rng)
     scenes, scene_counts = served_faces(scene_photos(chips, labels, models, rng), models)
     mirrored, _ = served_faces(mirrored_photos(chips, labels, models, rng), models)
-    fer_chips, fer_labels = load_fer_validation(fer2013, faces, rng)
+    fer_chips, fer_labels = load_fer_validation(fer2013, faces, rng, ferplus)
     fer_scenes, _ = served_faces(scene_photos(fer_chips, fer_labels, models, rng), models)
     fer_mirrored, _ = served_faces(mirrored_photos(fer_chips, fer_labels, models, rng), models)
     # Tight crops last, drawing nothing from rng: the rows above stay as they were.
     chips_as_they_are, _ = served_faces(utkface_chips_as_they_are(utkface, faces, models), models)
     fer_enlarged, _ = served_faces(enlarged_photos(fer_chips, fer_labels, models), models)
+    # Another source last, on a generator of its own: the rows above stay as they were.
+    other = ckplus_figures(ckplus, models, np.random.default_rng(seed + 1)) if ckplus else {}
     return {
         "detector": models.detector.name,
         "photos": {**scene_counts,
@@ -222,6 +284,7 @@ def evaluate(utkface: Path, fer2013: Path, models: FaceModels, faces: int, seed:
         "emotion_mirrored_border": emotion_figures(fer_mirrored),
         "age_gender_chips_as_they_are": age_gender_figures(chips_as_they_are),
         "emotion_enlarged": emotion_figures(fer_enlarged),
+        **other,
     }
 
 
@@ -231,17 +294,20 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--fer2013", type=Path, required=True)
     parser.add_argument("--faces", type=int, default=3000,
                         help="faces drawn from each dataset (3000: all of UTKFace's validation split)")
+    parser.add_argument("--ferplus", type=Path, help="FER+'s folder (labels.csv): agreement beside")
+    parser.add_argument("--ckplus", type=Path, help="ckplus48/: its held-out subjects, another source")
     parser.add_argument("--detectors", default="blazeface,haar")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=Path("reports/served_eval.json"))
     args = parser.parse_args(argv)
     results = {
-        "split": {"age_gender": AGE_GENDER_SPLIT, "emotion": EMOTION_SPLIT},
+        "split": {"age_gender": AGE_GENDER_SPLIT, "emotion": EMOTION_SPLIT, "ckplus": CKPLUS_SPLIT},
         "seed": args.seed, "faces_drawn": args.faces, "detectors": {},
     }
     for name in args.detectors.split(","):
         models = FaceModels(models_folder(), detector=name)
-        figures = evaluate(args.utkface, args.fer2013, models, args.faces, args.seed)
+        figures = evaluate(args.utkface, args.fer2013, models, args.faces, args.seed,
+                           args.ferplus, args.ckplus)
         results["detectors"][name] = figures
         print(json.dumps(figures, indent=1), flush=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)

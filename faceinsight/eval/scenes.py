@@ -89,18 +89,21 @@ def in_mirrored_border(chip: np.ndarray, rng: np.random.Generator) -> tuple[np.n
 
 def match(boxes: list, squares: list) -> dict[int, int]:
     """Detections matched to placed faces: a box whose centre lies in the middle half of a
-    face's square, each box and face used once. Returns face index -> box index."""
-    pairs = {}
+    face's square, the nearest first, each box and face used once (whatever order the boxes
+    come in). Returns face index -> box index."""
+    candidates = []
     for face_index, square in enumerate(squares):
         if square is None:
             continue
         x, y, side = square
         for box_index, (bx, by, bw, bh) in enumerate(boxes):
-            if box_index in pairs.values():
-                continue
-            if abs(bx + bw / 2 - (x + side / 2)) < side / 4 and abs(by + bh / 2 - (y + side / 2)) < side / 4:
-                pairs[face_index] = box_index
-                break
+            dx, dy = bx + bw / 2 - (x + side / 2), by + bh / 2 - (y + side / 2)
+            if abs(dx) < side / 4 and abs(dy) < side / 4:
+                candidates.append((dx * dx + dy * dy, face_index, box_index))
+    pairs: dict[int, int] = {}
+    for _, face_index, box_index in sorted(candidates):
+        if face_index not in pairs and box_index not in pairs.values():
+            pairs[face_index] = box_index
     return pairs
 
 

@@ -11,6 +11,21 @@ def _pct(value: float | None) -> str:
     return "n/a" if value is None else f"{100 * value:.1f} %"
 
 
+def _most_said(figures: dict) -> str:
+    """The class said most often against how often it is true (``predicted_over_true``), as
+    "angry 1.73x"; a class said for faces that never show it reads "neutral (none true)"."""
+    ratios = figures.get("predicted_over_true") or {}
+    unbacked = [name for name, ratio in ratios.items()
+                if ratio is None and figures.get("predicted_share", {}).get(name)]
+    if unbacked:
+        return f"{unbacked[0]} (none true)"
+    known = {name: ratio for name, ratio in ratios.items() if ratio is not None}
+    if not known:
+        return "n/a"
+    name = max(known, key=known.get)
+    return f"{name} {known[name]:.2f}x"
+
+
 def _table(rows: dict, header: str, fmt) -> list[str]:
     lines = [f"| {header} | value | images |", "| --- | --- | --- |"]
     lines += [f"| {name} | {fmt(row['value'])} | {row['count']} |" for name, row in rows.items()]
@@ -108,7 +123,7 @@ def write_model_card(reports_dir: Path, metrics: dict) -> Path:
     environment = jinja2.Environment(
         loader=jinja2.FileSystemLoader(Path(__file__).parent), keep_trailing_newline=True,
         undefined=jinja2.StrictUndefined)
-    environment.filters.update(pct=_pct, training_line=_training_line)
+    environment.filters.update(pct=_pct, training_line=_training_line, most_said=_most_said)
     served = reports_dir / "served_eval.json"
     card = environment.get_template("model_card.md.j2").render(
         served=json.loads(served.read_text()) if served.exists() else None,

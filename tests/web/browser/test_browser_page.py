@@ -80,6 +80,11 @@ def test_no_sideways_scroll_at_phone_width_at_any_step(browser, server, tmp_path
     widths["live"] = scroll_width(page)
     take_snapshot(page)
     widths["snapshot"] = scroll_width(page)
+    page.click("#record-toggle")
+    page.wait_for_timeout(1000)
+    page.click("#record-toggle")
+    page.locator("#recording-section").wait_for()
+    widths["recorded"] = scroll_width(page)
     page.click("#tab-photo")
     drop_photos(page, [("a-photo-with-a-rather-long-file-name-that-does-not-wrap.jpg",
                         encode(astronaut()), "image/jpeg")])

@@ -106,6 +106,22 @@ def test_a_recording_gives_a_chart_a_table_and_csv_and_json_by_keyboard(browser,
     context.close()
 
 
+def test_a_recording_stops_itself_after_ten_minutes(browser, server):
+    context, page = open_page(browser, server)
+    page.clock.install()  # the page's clock, run on at will (it also runs on by itself)
+    start_camera(page, live=True)
+    page.click("#record-toggle")
+    page.wait_for_timeout(1000)
+    page.clock.fast_forward("09:55")
+    wait_until(page, "document.getElementById('record-status').textContent.includes('09:5')")
+    assert page.text_content("#record-toggle") == "Stop recording"
+    page.clock.fast_forward("00:06")
+    wait_until(page, "document.getElementById('record-toggle').textContent === 'Record'")
+    assert "limit of 10 minutes" in page.text_content("#message")
+    assert page.locator("#recording-section").is_visible()
+    context.close()
+
+
 def test_a_recording_ends_with_live_at_its_cap_and_on_clear_session(browser, server):
     context, page = open_page(browser, server)
     start_camera(page, live=True)

@@ -11,8 +11,8 @@ import { hideTimeline, initTimeline, showTimeline } from "./timeline.js";
 import { mirroredFrame } from "./snapshot.js";
 import { EMOTIONS, count, showMessage } from "./util.js";
 
-export const MAX_SECONDS = 600; // a recording stops by itself after 10 minutes...
-export const MAX_READINGS = 20000; // ...or this many face readings (a crowd fills it sooner)
+const MAX_SECONDS = 600; // a recording stops by itself after 10 minutes...
+const MAX_READINGS = 20000; // ...or this many face readings (a crowd fills it sooner)
 const TICK_MS = 250; // the shown clock's refresh
 // The readings the overlay steadies (tracking.js, Track.view): kept as shown beside the raw ones.
 const SHOWN = ["age", "age_range", "age_group", "gender", "gender_probability", "emotion", "emotion_scores"];
@@ -80,10 +80,14 @@ function stopRecording(reason = "") {
   clearInterval(state.timer);
   showState();
   const session = timelineOf(recording, reason);
-  showTimeline(session, { base: fileBase(recording.startedAt), csv: sessionCsv(session), json: JSON.stringify(session, null, 1) });
+  showTimeline(session, {
+    base: fileBase(recording.startedAt), csv: sessionCsv(session), json: JSON.stringify(session, null, 1),
+  });
   if (hadFocus && button.disabled) focusHeading($("recording-heading")); // the focus is not lost
-  const what = `${count(session.summary.readings, "reading")} of ${count(session.tracks.length, "face")} over ${clock(session.duration_s)}`;
-  showMessage(reason ? `Recording stopped: ${reason}. Kept ${what}.` : `Recording stopped: ${what}.`, reason ? "warning" : "info");
+  const what = `${count(session.summary.readings, "reading")} of ${count(session.tracks.length, "face")}`
+    + ` over ${clock(session.duration_s)}`;
+  if (reason) showMessage(`Recording stopped: ${reason}. Kept ${what}.`, "warning");
+  else showMessage(`Recording stopped: ${what}.`);
   addEntry({ kind: "recording", title: "Live recording", text: what, thumb: cameraThumbnail() });
 }
 
@@ -140,6 +144,15 @@ function median(values) {
   return (sorted[(sorted.length - 1) >> 1] + sorted[sorted.length >> 1]) / 2;
 }
 
+/** Each emotion's mean score over some readings. */
+function meanScores(faces) {
+  return Object.fromEntries(EMOTIONS.map((name) => [name, round(mean(faces.map((f) => f.emotion_scores[name])), 4)]));
+}
+
+function topEmotion(scores) {
+  return EMOTIONS.reduce((a, b) => (scores[b] > scores[a] ? b : a));
+}
+
 function femaleProbability(face) {
   return face.gender === "female" ? face.gender_probability : 1 - face.gender_probability;
 }
@@ -154,14 +167,14 @@ function summariseFace(track, items) {
   const faces = items.map((item) => item.face);
   const age = round(median(faces.map((face) => face.age)), 1);
   const female = mean(faces.map(femaleProbability));
-  const scores = Object.fromEntries(EMOTIONS.map((name) => [name, round(mean(faces.map((f) => f.emotion_scores[name])), 4)]));
+  const scores = meanScores(faces);
   // The age group is the server's rule (faceinsight.labels): that of the reading nearest the median.
   const nearest = faces.reduce((a, b) => (Math.abs(b.age - age) < Math.abs(a.age - age) ? b : a));
   return {
     track, frames: items.length, first_s: items[0].time_s, last_s: items[items.length - 1].time_s,
     median_age: age, age_group: nearest.age_group, gender: female >= 0.5 ? "female" : "male",
     gender_probability: round(Math.max(female, 1 - female), 4),
-    dominant_emotion: EMOTIONS.reduce((a, b) => (scores[b] > scores[a] ? b : a)), emotion_scores: scores,
+    dominant_emotion: topEmotion(scores), emotion_scores: scores,
   };
 }
 
@@ -176,15 +189,15 @@ function timelineOf(recording, reason) {
   }
   const tracks = [...byTrack].sort((a, b) => a[0] - b[0]).map(([track, items]) => summariseFace(track, items));
   const faces = recording.frames.flatMap((frame) => frame.faces);
-  const totals = Object.fromEntries(EMOTIONS.map((name) => [name, faces.reduce((s, f) => s + f.emotion_scores[name], 0)]));
   return {
     source: "live", started: recording.startedAt.toISOString(),
     duration_s: round((performance.now() - recording.start) / 1000, 1), stopped_by: reason || "the user",
     frames: recording.frames, tracks,
     summary: {
-      frames_analyzed: recording.frames.length, frames_with_faces: recording.frames.filter((f) => f.faces.length).length,
+      frames_analyzed: recording.frames.length,
+      frames_with_faces: recording.frames.filter((frame) => frame.faces.length).length,
       tracks: tracks.length, readings: faces.length,
-      dominant_emotion: faces.length ? EMOTIONS.reduce((a, b) => (totals[b] > totals[a] ? b : a)) : null,
+      dominant_emotion: faces.length ? topEmotion(meanScores(faces)) : null,
       median_age: faces.length ? round(median(faces.map((f) => f.age)), 1) : null,
     },
   };
@@ -235,5 +248,6 @@ export function initRecording() {
   listen(LIVE_READINGS, onReadings);
   listen(LIVE_CHANGED, onLiveChanged);
   initTimeline();
+  $("record-limit").textContent = `${MAX_SECONDS / 60} minutes`;
   showState();
 }

@@ -36,8 +36,8 @@ function renderFaces(session) {
 function renderPicker(session) {
   const picker = $("recording-face");
   picker.replaceChildren(...session.tracks.map((track) => {
-    const option = el("option", null,
-      `face ${track.track}: ${track.gender}, about ${Math.round(track.median_age)}, ${track.first_s.toFixed(1)}-${track.last_s.toFixed(1)} s`);
+    const seen = `${track.first_s.toFixed(1)}-${track.last_s.toFixed(1)} s`;
+    const option = el("option", null, `face ${track.track}: ${track.gender}, about ${Math.round(track.median_age)}, ${seen}`);
     option.value = String(track.track);
     return option;
   }));

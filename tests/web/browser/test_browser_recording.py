@@ -59,6 +59,8 @@ def download(page, link: str):
 def test_a_recording_gives_a_chart_a_table_and_csv_and_json_by_keyboard(browser, server):
     context, page = open_page(browser, server, init_script=WATCH_LIVE)
     assert page.is_disabled("#record-toggle")  # offered while live runs
+    assert "in this page only" in page.text_content("#record-help")
+    assert page.text_content("#record-limit") == "10 minutes"  # the limit the page applies
     start_camera(page, live=True)
     page.focus("#record-toggle")
     page.keyboard.press("Enter")

@@ -62,7 +62,9 @@ def test_a_recording_gives_a_chart_a_table_and_csv_and_json_by_keyboard(browser,
     assert "in this page only" in page.text_content("#record-help")
     assert page.text_content("#record-limit") == "10 minutes"  # the limit the page applies
     start_camera(page, live=True)
-    page.focus("#record-toggle")
+    page.focus("#snapshot")
+    page.keyboard.press("Tab")  # Record is the next stop
+    assert page.evaluate("document.activeElement.id") == "record-toggle"
     page.keyboard.press("Enter")
     assert page.text_content("#record-toggle") == "Stop recording"
     assert re.fullmatch(r"Recording… 00:0[0-1]", page.text_content("#record-status"))

@@ -7,6 +7,7 @@
 // face and its mirror image alike: they average both.)
 import { $ } from "./dom.js";
 import { drawFaces } from "./draw.js";
+import { LIVE_CHANGED, LIVE_READINGS, announce } from "./events.js";
 import { hideSnapshot, mirroredFrame, takeSnapshot } from "./snapshot.js";
 import { FaceTracker } from "./tracking.js";
 import { analyzeImage, canvasBlob, clearMessage, el, faceSummary, showMessage } from "./util.js";
@@ -163,6 +164,7 @@ function setLive(on) {
     $("live-status").textContent = "";
     $("live-announce").textContent = "";
   }
+  announce(LIVE_CHANGED, { on }); // e.g. a recording ends with live
 }
 
 /** Count the frames the camera presents (where the browser can say), to send only new ones. */
@@ -269,8 +271,14 @@ function liveRate(now) {
  */
 function showLive(answered, scale) {
   const inVideo = answered.map((face) => ({ ...face, box: face.box.map((v) => v / scale) }));
-  const faces = state.tracker.update(inVideo, performance.now());
+  const now = performance.now();
+  const faces = state.tracker.update(inVideo, now);
   state.faces = faces;
+  // The faces this answer read (a face held through a missed answer read nothing new).
+  announce(LIVE_READINGS, {
+    time: now, sourceFrame: state.countsFrames ? state.sentSeq : null,
+    faces: faces.filter((face) => inVideo.includes(face.raw)),
+  });
   for (const id of state.drawn.keys()) {
     if (!faces.some((face) => face.id === id)) state.drawn.delete(id);
   }

@@ -24,6 +24,17 @@ export const DELETED = "faceinsight:deleted";
  * job's URL and file name. Heard by video.js, which shows its results on the Video tab. */
 export const OPEN_VIDEO = "faceinsight:open-video";
 
+/** Live readings started or stopped (the Live switch, the camera, leaving the tab). Sent by
+ * camera.js; detail `{on}`. Heard by recording.js: Record is offered only while live runs, and
+ * a recording ends when live does. */
+export const LIVE_CHANGED = "faceinsight:live";
+
+/** A live answer was shown. Sent by camera.js; detail `{time, sourceFrame, faces}`: the answer's
+ * time (performance.now()), the camera frame it read (null where the browser does not count
+ * frames), and the faces this answer read, each as FaceTracker shows it (`id`, the steadied
+ * readings, and the answer's own as `raw`). Heard by recording.js, which records them. */
+export const LIVE_READINGS = "faceinsight:live-readings";
+
 /**
  * Send one of the events above.
  * @param name the event's name (one of the constants above)

@@ -3,6 +3,7 @@ import { cameraViewChanged, clearSnapshot, initCamera } from "./camera.js";
 import { initKept, refreshKept } from "./kept.js";
 import { clearLog, initLog } from "./log.js";
 import { clearPhotos, initPhoto } from "./photo.js";
+import { clearRecording, initRecording } from "./recording.js";
 import { clearVideo, initVideo } from "./video.js";
 import { $ } from "./dom.js";
 import { TAB_CHANGED, THEME_CHANGED, announce } from "./events.js";
@@ -104,6 +105,7 @@ function initPrivacy() {
       clearVideo();
       clearPhotos();
       clearSnapshot();
+      clearRecording();
       toggle.checked = false;
       refreshKept();
       showMessage(`Session cleared: ${count(result.captures, "kept capture")} and `
@@ -124,6 +126,7 @@ initLog();
 initPrivacy();
 initSecureOriginNotice();
 initCamera();
+initRecording();
 initPhoto();
 initVideo();
 initKept();

@@ -27,7 +27,7 @@ def _face_columns() -> list[str]:
     return columns
 
 
-CSV_FIELDS = [*FRAME_COLUMNS, "track", *_face_columns()]
+CSV_FIELDS = [*FRAME_COLUMNS, "track", "person", *_face_columns()]
 
 
 def csv_row(frame: Mapping[str, Any], face: Mapping[str, Any] | None) -> list[Any]:
@@ -39,7 +39,7 @@ def csv_row(frame: Mapping[str, Any], face: Mapping[str, Any] | None) -> list[An
     row = [frame[name] for name in FRAME_COLUMNS]
     if face is None:
         return row + [""] * (len(CSV_FIELDS) - len(row))
-    row.append(face["track"])
+    row += [face["track"], face.get("person", "")]  # results stored before people have none
     for name in Face.model_fields:
         value = face[name]
         if name == _SCORES:

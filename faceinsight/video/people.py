@@ -1,0 +1,196 @@
+"""People in a video: face tracks of the same person joined across gaps, turns and exits.
+
+The tracker (:mod:`faceinsight.video.tracking`) links a face from one sampled frame to the next;
+a face that turns away, leaves or is hidden for a while starts a new track when it comes back.
+:class:`PeopleJoiner` collects each track's evidence while the video is analysed (its faces'
+appearance, the models' age and gender readings, where and when it was seen) and afterwards
+joins tracks into people, closest first, by appearance above all:
+
+* appearance: a grid of uniform local-binary-pattern histograms of the face's age/gender crop
+  (the 128 px equalised crop the models read, :mod:`faceinsight.crops`), averaged over the track;
+  on CK+ it tells two images of one person from two people with an ROC AUC of 0.96 (different
+  expressions of the same subject against other subjects);
+* the models' readings as soft evidence: tracks whose genders are both sure and differ, or whose
+  ages differ by far more than the models' noise, are held further apart;
+* position: a track that starts where another ended, shortly after, is held closer;
+* a hard rule: two tracks seen in the same frame are never one person.
+
+The thresholds were tuned with ``python -m bench.bench_people`` on one half of CK+'s subjects
+and measured on the other (docs/MODELS.md, "People in videos").
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import math
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from faceinsight.labels import female_probability
+
+JOIN_DISTANCE = 0.10  # tracks (or people) closer than this are joined (bench_people's tuning)
+GENDER_SURE = 0.8  # both this sure of different genders: held apart by GENDER_PENALTY
+GENDER_PENALTY = 0.05
+AGE_NOISE_YEARS = 12.0  # mean ages further apart than this: held apart by AGE_PENALTY per 10 years
+AGE_PENALTY = 0.02
+NEAR_GAP_SAMPLES = 10  # a track starting this soon after another ended, within a box side of
+NEAR_BONUS = 0.02  # where it ended, is held this much closer (a face that turned away and back)
+
+_GRID = 8  # cells a side of the descriptor's histogram grid
+_SIDE = 96  # the crop is read at this side (cells of 12 px)
+_UNIFORM_BINS = 59  # 58 uniform 8-neighbour patterns and one bin for all the others
+
+
+def _uniform_lookup() -> np.ndarray:
+    """Each 8-bit LBP code's bin: its own for the 58 uniform codes (at most two 0/1 changes
+    around the circle), the last one for the rest."""
+    table = np.full(256, _UNIFORM_BINS - 1, np.uint8)
+    uniform = [code for code in range(256)
+               if sum(((code >> i) & 1) != ((code >> ((i + 1) % 8)) & 1) for i in range(8)) <= 2]
+    table[uniform] = np.arange(len(uniform), dtype=np.uint8)
+    return table
+
+
+_UNIFORM = _uniform_lookup()
+_NEIGHBOURS = ((-1, -1), (-1, 0), (-1, 1), (0, 1), (1, 1), (1, 0), (1, -1), (0, -1))
+
+
+def face_descriptor(crop: np.ndarray) -> np.ndarray:
+    """A face's appearance as a unit vector: square-rooted uniform-LBP histograms of an 8x8 grid.
+
+    :param crop: the face's equalised grayscale crop (the age/gender model's input).
+    """
+    image = cv2.resize(crop, (_SIDE + 2, _SIDE + 2), interpolation=cv2.INTER_AREA).astype(np.int16)
+    centre = image[1:-1, 1:-1]
+    codes = np.zeros(centre.shape, np.uint8)
+    for bit, (dy, dx) in enumerate(_NEIGHBOURS):
+        neighbour = image[1 + dy:image.shape[0] - 1 + dy, 1 + dx:image.shape[1] - 1 + dx]
+        codes |= (neighbour >= centre).astype(np.uint8) << bit
+    bins = _UNIFORM[codes]
+    cell = _SIDE // _GRID
+    cells = bins.reshape(_GRID, cell, _GRID, cell).transpose(0, 2, 1, 3).reshape(_GRID * _GRID, -1)
+    offsets = np.arange(_GRID * _GRID)[:, None] * _UNIFORM_BINS
+    counts = np.bincount((cells + offsets).ravel(), minlength=_GRID * _GRID * _UNIFORM_BINS)
+    vector = np.sqrt(counts.astype(np.float32) / (cell * cell))  # Hellinger: sqrt of each cell's histogram
+    return vector / np.linalg.norm(vector)
+
+
+@dataclass
+class _Group:
+    """A person so far: one track, or tracks already joined."""
+
+    tracks: list[int]
+    samples: set[int]
+    appearance: np.ndarray  # the sum of its faces' descriptors
+    faces: int
+    female: float  # the sum of its faces' P(female)
+    age: float  # the sum of its faces' ages
+    first: tuple[int, list[int]]  # (sample, box) where it was first seen
+    last: tuple[int, list[int]]  # and last
+
+    def merge(self, other: _Group) -> None:
+        """Take ``other``'s tracks and evidence (it is seen in none of this one's frames)."""
+        self.tracks += other.tracks
+        self.samples |= other.samples
+        self.appearance = self.appearance + other.appearance
+        self.faces += other.faces
+        self.female += other.female
+        self.age += other.age
+        self.first = min(self.first, other.first, key=lambda seen: seen[0])
+        self.last = max(self.last, other.last, key=lambda seen: seen[0])
+
+
+def _follows(before: _Group, after: _Group) -> bool:
+    """Whether ``after`` starts shortly after ``before`` ended, near where it ended."""
+    (end, box), (start, next_box) = before.last, after.first
+    if not 0 < start - end <= NEAR_GAP_SAMPLES:
+        return False
+    side = (max(box[2:]) + max(next_box[2:])) / 2
+    return math.dist((box[0] + box[2] / 2, box[1] + box[3] / 2),
+                     (next_box[0] + next_box[2] / 2, next_box[1] + next_box[3] / 2)) <= side
+
+
+def distance(a: _Group, b: _Group) -> float:
+    """How unlike two groups are: 1 - the cosine of their mean appearances, plus the soft
+    evidence of the models' readings and position (see the module's docstring); infinite when
+    they share a frame.
+
+    :param a: one group.
+    :param b: another.
+    """
+    if a.samples & b.samples:
+        return math.inf
+    norms = float(np.linalg.norm(a.appearance) * np.linalg.norm(b.appearance))
+    score = 1.0 - float(a.appearance @ b.appearance) / norms
+    female_a, female_b = a.female / a.faces, b.female / b.faces
+    if min(max(female_a, 1 - female_a), max(female_b, 1 - female_b)) >= GENDER_SURE and (
+            (female_a > 0.5) != (female_b > 0.5)):
+        score += GENDER_PENALTY
+    score += AGE_PENALTY * max(0.0, abs(a.age / a.faces - b.age / b.faces) - AGE_NOISE_YEARS) / 10
+    if _follows(a, b) or _follows(b, a):
+        score -= NEAR_BONUS
+    return score
+
+
+@dataclass
+class PeopleJoiner:
+    """Collects each track's evidence as frames are analysed (:meth:`add`), then joins tracks
+    into people (:meth:`join`).
+
+    :param threshold: groups closer than this (:func:`distance`) are joined.
+    """
+
+    threshold: float = JOIN_DISTANCE
+    _tracks: dict[int, _Group] = field(default_factory=dict)
+
+    def add(self, sample: int, track: int, face: dict, crop: np.ndarray) -> None:
+        """One face of a sampled frame.
+
+        :param sample: the sampled frame's number.
+        :param track: the face's track id (from the tracker).
+        :param face: the face's record (:class:`faceinsight.contract.Face` as JSON).
+        :param crop: its equalised grayscale crop (the age/gender model's input).
+        """
+        seen = (sample, list(face["box"]))
+        evidence = _Group([track], {sample}, face_descriptor(crop), 1, female_probability(face),
+                          float(face["age"]), seen, seen)
+        if track in self._tracks:
+            self._tracks[track].merge(evidence)
+        else:
+            self._tracks[track] = evidence
+
+    def join(self, threshold: float | None = None) -> dict[int, int]:
+        """Each track's person: people numbered from 1 in order of first appearance.
+
+        Groups are joined closest pair first while closer than the threshold; a joined group's
+        distances are recomputed from its pooled evidence.
+
+        :param threshold: instead of the joiner's own (to measure several on one analysis).
+        """
+        limit = self.threshold if threshold is None else threshold
+        groups = {track: _Group(list(g.tracks), set(g.samples), g.appearance.copy(), g.faces, g.female,
+                                g.age, g.first, g.last) for track, g in self._tracks.items()}
+        version = dict.fromkeys(groups, 0)
+        pending: list[tuple[float, int, int, int, int]] = []
+
+        def consider(i: int, j: int) -> None:
+            gap = distance(groups[i], groups[j])
+            if gap < limit:
+                heapq.heappush(pending, (gap, i, j, version[i], version[j]))
+
+        for i, j in itertools.combinations(sorted(groups), 2):
+            consider(i, j)
+        while pending:
+            _, i, j, seen_i, seen_j = heapq.heappop(pending)
+            if i not in groups or j not in groups or (seen_i, seen_j) != (version[i], version[j]):
+                continue  # one of the two was joined since: its distances were pushed anew
+            groups[i].merge(groups.pop(j))
+            version[i] += 1
+            for other in groups:
+                if other != i:
+                    consider(i, other)
+        ordered = sorted(groups.values(), key=lambda group: (group.first[0], min(group.tracks)))
+        return {track: number for number, group in enumerate(ordered, 1) for track in group.tracks}

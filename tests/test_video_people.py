@@ -9,14 +9,15 @@ import io
 import cv2
 import numpy as np
 import pytest
+from face_helpers import ASTRONAUT_FACE
 from skimage import data
+from video_clips import write_comings_and_goings
 
 from faceinsight.contract import VideoResults
 from faceinsight.crops import AGE_GENDER_SIZE, prepare_crop
 from faceinsight.video.analysis import analyze_video
 from faceinsight.video.people import PeopleJoiner, distance, face_descriptor
 from faceinsight.video.results import results_csv
-from tests.face_helpers import ASTRONAUT_FACE
 
 
 def astronaut_crop(gain: float = 1.0, shift: int = 0) -> np.ndarray:
@@ -94,23 +95,6 @@ def test_sure_and_different_genders_hold_tracks_apart():
     feed(joiner, 3, range(20, 23), astronaut_crop(1.1, 2), female=0.95)
     one, two, three = (joiner._tracks[t] for t in (1, 2, 3))
     assert distance(one, two) > distance(one, three)
-
-
-def write_comings_and_goings(path, side: int = 320) -> None:
-    """The astronaut for 1 s on the left, 3 s away, 1 s on the right, 3 s away, 1 s on the left:
-    three tracks (each gap is longer than the tracker bridges), one person."""
-    head = cv2.cvtColor(data.astronaut()[0:300, 75:375], cv2.COLOR_RGB2BGR)  # the face, 120 px in 300
-    face = cv2.resize(head, (side // 2 + 40, side // 2 + 40))
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 4.0, (side * 2, side))
-    for second in range(9):
-        for _ in range(4):
-            frame = np.full((side, side * 2, 3), 90, np.uint8)
-            if second in (0, 8):
-                frame[40:40 + face.shape[0], 20:20 + face.shape[1]] = face
-            elif second == 4:
-                frame[60:60 + face.shape[0], side + 100:side + 100 + face.shape[1]] = face
-            writer.write(frame)
-    writer.release()
 
 
 def test_a_face_that_leaves_and_comes_back_twice_is_one_person_in_the_results(tmp_path):

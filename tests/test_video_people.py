@@ -16,7 +16,7 @@ from video_clips import write_comings_and_goings
 from faceinsight.contract import VideoResults
 from faceinsight.crops import AGE_GENDER_SIZE, prepare_crop
 from faceinsight.video.analysis import analyze_video
-from faceinsight.video.people import PeopleJoiner, distance, face_descriptor
+from faceinsight.video.people import JOIN_DISTANCE, PeopleJoiner, distance, face_descriptor
 from faceinsight.video.results import results_csv
 
 
@@ -47,7 +47,7 @@ def test_the_descriptor_is_a_unit_vector_that_tells_faces_apart():
     same = face_descriptor(astronaut_crop()) @ face_descriptor(astronaut_crop(1.15, 3))
     other = face_descriptor(astronaut_crop()) @ face_descriptor(other_crop())
     assert np.linalg.norm(face_descriptor(other_crop())) == pytest.approx(1.0, abs=1e-5)
-    assert 1 - same < 0.26 < 1 - other
+    assert 1 - same < JOIN_DISTANCE < 1 - other
 
 
 def test_the_same_face_coming_back_is_one_person():

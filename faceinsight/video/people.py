@@ -3,8 +3,9 @@
 The tracker (:mod:`faceinsight.video.tracking`) links a face from one sampled frame to the next;
 a face that turns away, leaves or is hidden for a while starts a new track when it comes back.
 :class:`PeopleJoiner` collects each track's evidence while the video is analysed (its faces'
-appearance, the gender model's reading, where and when it was seen) and afterwards
-joins tracks into people, closest first, by appearance above all:
+appearance, the gender model's reading, where and when it was seen) and afterwards joins tracks
+into people, closest first (average linkage over the tracks' pairwise distances), by appearance
+above all:
 
 * appearance: a grid of uniform local-binary-pattern histograms of the face's age/gender crop
   (the 128 px equalised crop the models read, :mod:`faceinsight.crops`), averaged over the track;
@@ -13,10 +14,11 @@ joins tracks into people, closest first, by appearance above all:
 * the gender model's reading as soft evidence: the further apart two tracks' mean P(female),
   the further apart they are held (on the bench it lifts the ROC AUC of telling a track pair of
   one person from two from 0.915 to 0.931; the age model's reading lowered it, so it is not used);
-* position: a track that starts where another ended, shortly after, is held closer;
+* position: a track that starts where another ended, shortly after, is held closer (a face that
+  turned away and back; the bench does not measure it);
 * a hard rule: two tracks seen in the same frame are never one person.
 
-The thresholds were tuned with ``python -m bench.bench_people`` on one half of CK+'s subjects
+The threshold was tuned with ``python -m bench.bench_people`` on one half of CK+'s subjects
 and measured on the other (docs/MODELS.md, "People in videos").
 """
 
@@ -25,6 +27,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import math
+import statistics
 from dataclasses import dataclass, field
 
 import cv2
@@ -32,8 +35,9 @@ import numpy as np
 
 from faceinsight.labels import female_probability
 
-JOIN_DISTANCE = 0.26  # tracks (or people) closer than this are joined (bench_people's tuning)
+JOIN_DISTANCE = 0.32  # tracks (or people) closer than this are joined (bench_people's tuning)
 GENDER_WEIGHT = 0.05  # added per unit of difference between the mean P(female)s
+LINKAGE = statistics.fmean  # two people's distance from their tracks' pairwise ones
 NEAR_GAP_SAMPLES = 10  # a track starting this soon after another ended, within a box side of
 NEAR_BONUS = 0.02  # where it ended, is held this much closer (a face that turned away and back)
 
@@ -77,10 +81,9 @@ def face_descriptor(crop: np.ndarray) -> np.ndarray:
 
 
 @dataclass
-class _Group:
-    """A person so far: one track, or tracks already joined."""
+class _Track:
+    """What one track's faces showed so far."""
 
-    tracks: list[int]
     samples: set[int]
     appearance: np.ndarray  # the sum of its faces' descriptors
     faces: int
@@ -88,9 +91,8 @@ class _Group:
     first: tuple[int, list[int]]  # (sample, box) where it was first seen
     last: tuple[int, list[int]]  # and last
 
-    def merge(self, other: _Group) -> None:
-        """Take ``other``'s tracks and evidence (it is seen in none of this one's frames)."""
-        self.tracks += other.tracks
+    def merge(self, other: _Track) -> None:
+        """Add ``other``'s evidence (a later face of the same track)."""
         self.samples |= other.samples
         self.appearance = self.appearance + other.appearance
         self.faces += other.faces
@@ -99,7 +101,7 @@ class _Group:
         self.last = max(self.last, other.last, key=lambda seen: seen[0])
 
 
-def _follows(before: _Group, after: _Group) -> bool:
+def _follows(before: _Track, after: _Track) -> bool:
     """Whether ``after`` starts shortly after ``before`` ended, near where it ended."""
     (end, box), (start, next_box) = before.last, after.first
     if not 0 < start - end <= NEAR_GAP_SAMPLES:
@@ -109,12 +111,12 @@ def _follows(before: _Group, after: _Group) -> bool:
                      (next_box[0] + next_box[2] / 2, next_box[1] + next_box[3] / 2)) <= side
 
 
-def distance(a: _Group, b: _Group) -> float:
-    """How unlike two groups are: 1 - the cosine of their mean appearances, plus the soft
-    evidence of the models' readings and position (see the module's docstring); infinite when
-    they share a frame.
+def distance(a: _Track, b: _Track) -> float:
+    """How unlike two tracks are: 1 - the cosine of their mean appearances, plus the soft
+    evidence of the gender model's reading and of position (see the module's docstring);
+    infinite when they share a frame.
 
-    :param a: one group.
+    :param a: one track.
     :param b: another.
     """
     if a.samples & b.samples:
@@ -132,11 +134,11 @@ class PeopleJoiner:
     """Collects each track's evidence as frames are analysed (:meth:`add`), then joins tracks
     into people (:meth:`join`).
 
-    :param threshold: groups closer than this (:func:`distance`) are joined.
+    :param threshold: people closer than this (:meth:`join`) are joined.
     """
 
     threshold: float = JOIN_DISTANCE
-    _tracks: dict[int, _Group] = field(default_factory=dict)
+    _tracks: dict[int, _Track] = field(default_factory=dict)
 
     def add(self, sample: int, track: int, face: dict, crop: np.ndarray) -> None:
         """One face of a sampled frame.
@@ -147,7 +149,7 @@ class PeopleJoiner:
         :param crop: its equalised grayscale crop (the age/gender model's input).
         """
         seen = (sample, list(face["box"]))
-        evidence = _Group([track], {sample}, face_descriptor(crop), 1, female_probability(face), seen, seen)
+        evidence = _Track({sample}, face_descriptor(crop), 1, female_probability(face), seen, seen)
         if track in self._tracks:
             self._tracks[track].merge(evidence)
         else:
@@ -156,32 +158,36 @@ class PeopleJoiner:
     def join(self, threshold: float | None = None) -> dict[int, int]:
         """Each track's person: people numbered from 1 in order of first appearance.
 
-        Groups are joined closest pair first while closer than the threshold; a joined group's
-        distances are recomputed from its pooled evidence.
+        Agglomerative, closest pair first while closer than the threshold; two people's
+        distance is the mean of their tracks' pairwise distances (average linkage: a pooled
+        mean of many faces drifts towards an average face and then draws every other one in);
+        any two tracks seen in one frame make it infinite.
 
         :param threshold: instead of the joiner's own (to measure several on one analysis).
         """
         limit = self.threshold if threshold is None else threshold
-        groups = {track: _Group(list(g.tracks), set(g.samples), g.appearance.copy(), g.faces, g.female,
-                                g.first, g.last) for track, g in self._tracks.items()}
-        version = dict.fromkeys(groups, 0)
+        tracks = self._tracks
+        pair = {(i, j): distance(tracks[i], tracks[j]) for i, j in itertools.combinations(sorted(tracks), 2)}
+        members = {track: [track] for track in tracks}
+        version = dict.fromkeys(members, 0)
         pending: list[tuple[float, int, int, int, int]] = []
 
         def consider(i: int, j: int) -> None:
-            gap = distance(groups[i], groups[j])
+            gap = LINKAGE([pair[min(a, b), max(a, b)] for a in members[i] for b in members[j]])
             if gap < limit:
                 heapq.heappush(pending, (gap, i, j, version[i], version[j]))
 
-        for i, j in itertools.combinations(sorted(groups), 2):
+        for i, j in pair:
             consider(i, j)
         while pending:
             _, i, j, seen_i, seen_j = heapq.heappop(pending)
-            if i not in groups or j not in groups or (seen_i, seen_j) != (version[i], version[j]):
+            if i not in members or j not in members or (seen_i, seen_j) != (version[i], version[j]):
                 continue  # one of the two was joined since: its distances were pushed anew
-            groups[i].merge(groups.pop(j))
+            members[i] += members.pop(j)
             version[i] += 1
-            for other in groups:
+            for other in members:
                 if other != i:
                     consider(i, other)
-        ordered = sorted(groups.values(), key=lambda group: (group.first[0], min(group.tracks)))
-        return {track: number for number, group in enumerate(ordered, 1) for track in group.tracks}
+        first = {person: min(tracks[t].first[0] for t in group) for person, group in members.items()}
+        ordered = sorted(members, key=lambda person: (first[person], min(members[person])))
+        return {track: number for number, person in enumerate(ordered, 1) for track in members[person]}

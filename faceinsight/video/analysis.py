@@ -92,8 +92,8 @@ def faces_over_time(items: list[tuple[float, dict]]) -> dict:
 
 
 def summarise_person(person: int, items: list[tuple[int, float, dict]]) -> dict:
-    """One person over the video (:class:`~faceinsight.contract.VideoPerson`), its thumbnail
-    its largest face.
+    """One person over the video (:class:`~faceinsight.contract.VideoPerson`); the thumbnail
+    shows its largest face.
 
     :param person: the person's number.
     :param items: ``(sample, time in seconds, face)`` for each of its faces, in time order.

@@ -24,10 +24,7 @@ and measured on the other (docs/MODELS.md, "People in videos").
 
 from __future__ import annotations
 
-import heapq
-import itertools
 import math
-import statistics
 from dataclasses import dataclass, field
 
 import cv2
@@ -35,9 +32,8 @@ import numpy as np
 
 from faceinsight.labels import female_probability
 
-JOIN_DISTANCE = 0.32  # tracks (or people) closer than this are joined (bench_people's tuning)
+JOIN_DISTANCE = 0.32  # people closer than this are joined (bench_people's tuning half)
 GENDER_WEIGHT = 0.05  # added per unit of difference between the mean P(female)s
-LINKAGE = statistics.fmean  # two people's distance from their tracks' pairwise ones
 NEAR_GAP_SAMPLES = 10  # a track starting this soon after another ended, within a box side of
 NEAR_BONUS = 0.02  # where it ended, is held this much closer (a face that turned away and back)
 
@@ -101,32 +97,40 @@ class _Track:
         self.last = max(self.last, other.last, key=lambda seen: seen[0])
 
 
-def _follows(before: _Track, after: _Track) -> bool:
-    """Whether ``after`` starts shortly after ``before`` ended, near where it ended."""
-    (end, box), (start, next_box) = before.last, after.first
-    if not 0 < start - end <= NEAR_GAP_SAMPLES:
-        return False
+def _centre_distance(before: _Track, after: _Track) -> float:
+    """How far ``after`` first appeared from where ``before`` was last seen, in box sides."""
+    box, next_box = before.last[1], after.first[1]
     side = (max(box[2:]) + max(next_box[2:])) / 2
     return math.dist((box[0] + box[2] / 2, box[1] + box[3] / 2),
-                     (next_box[0] + next_box[2] / 2, next_box[1] + next_box[3] / 2)) <= side
+                     (next_box[0] + next_box[2] / 2, next_box[1] + next_box[3] / 2)) / max(side, 1)
 
 
-def distance(a: _Track, b: _Track) -> float:
-    """How unlike two tracks are: 1 - the cosine of their mean appearances, plus the soft
+def distances(tracks: list[_Track]) -> np.ndarray:
+    """How unlike each two tracks are: 1 - the cosine of their mean appearances, plus the soft
     evidence of the gender model's reading and of position (see the module's docstring);
-    infinite when they share a frame.
+    infinite for two tracks seen in the same frame (and on the diagonal).
 
-    :param a: one track.
-    :param b: another.
+    :param tracks: the tracks' evidence.
+    :returns: a symmetric n x n matrix.
     """
-    if a.samples & b.samples:
-        return math.inf
-    norms = float(np.linalg.norm(a.appearance) * np.linalg.norm(b.appearance))
-    score = 1.0 - float(a.appearance @ b.appearance) / norms
-    score += GENDER_WEIGHT * abs(a.female / a.faces - b.female / b.faces)
-    if _follows(a, b) or _follows(b, a):
-        score -= NEAR_BONUS
-    return score
+    means = np.stack([t.appearance / np.linalg.norm(t.appearance) for t in tracks])
+    female = np.array([t.female / t.faces for t in tracks])
+    gaps = 1.0 - means @ means.T + GENDER_WEIGHT * np.abs(female[:, None] - female[None, :])
+    starts = np.array([t.first[0] for t in tracks])
+    ends = np.array([t.last[0] for t in tracks])
+    after = starts[None, :] - ends[:, None]  # [i, j]: samples between i's end and j's start
+    for i, j in np.argwhere((after > 0) & (after <= NEAR_GAP_SAMPLES)):
+        if _centre_distance(tracks[i], tracks[j]) <= 1.0:
+            gaps[i, j] -= NEAR_BONUS
+            gaps[j, i] -= NEAR_BONUS
+    in_sample: dict[int, list[int]] = {}
+    for index, track in enumerate(tracks):
+        for sample in track.samples:
+            in_sample.setdefault(sample, []).append(index)
+    for together in in_sample.values():
+        gaps[np.ix_(together, together)] = math.inf
+    np.fill_diagonal(gaps, math.inf)
+    return gaps
 
 
 @dataclass
@@ -138,7 +142,7 @@ class PeopleJoiner:
     """
 
     threshold: float = JOIN_DISTANCE
-    _tracks: dict[int, _Track] = field(default_factory=dict)
+    tracks: dict[int, _Track] = field(default_factory=dict)  # each track's evidence, by id
 
     def add(self, sample: int, track: int, face: dict, crop: np.ndarray) -> None:
         """One face of a sampled frame.
@@ -150,10 +154,10 @@ class PeopleJoiner:
         """
         seen = (sample, list(face["box"]))
         evidence = _Track({sample}, face_descriptor(crop), 1, female_probability(face), seen, seen)
-        if track in self._tracks:
-            self._tracks[track].merge(evidence)
+        if track in self.tracks:
+            self.tracks[track].merge(evidence)
         else:
-            self._tracks[track] = evidence
+            self.tracks[track] = evidence
 
     def join(self, threshold: float | None = None) -> dict[int, int]:
         """Each track's person: people numbered from 1 in order of first appearance.
@@ -166,28 +170,25 @@ class PeopleJoiner:
         :param threshold: instead of the joiner's own (to measure several on one analysis).
         """
         limit = self.threshold if threshold is None else threshold
-        tracks = self._tracks
-        pair = {(i, j): distance(tracks[i], tracks[j]) for i, j in itertools.combinations(sorted(tracks), 2)}
-        members = {track: [track] for track in tracks}
-        version = dict.fromkeys(members, 0)
-        pending: list[tuple[float, int, int, int, int]] = []
-
-        def consider(i: int, j: int) -> None:
-            gap = LINKAGE([pair[min(a, b), max(a, b)] for a in members[i] for b in members[j]])
-            if gap < limit:
-                heapq.heappush(pending, (gap, i, j, version[i], version[j]))
-
-        for i, j in pair:
-            consider(i, j)
-        while pending:
-            _, i, j, seen_i, seen_j = heapq.heappop(pending)
-            if i not in members or j not in members or (seen_i, seen_j) != (version[i], version[j]):
-                continue  # one of the two was joined since: its distances were pushed anew
-            members[i] += members.pop(j)
-            version[i] += 1
-            for other in members:
-                if other != i:
-                    consider(i, other)
-        first = {person: min(tracks[t].first[0] for t in group) for person, group in members.items()}
-        ordered = sorted(members, key=lambda person: (first[person], min(members[person])))
-        return {track: number for number, person in enumerate(ordered, 1) for track in members[person]}
+        ids = sorted(self.tracks)
+        if not ids:
+            return {}
+        gaps = distances([self.tracks[track] for track in ids])
+        sizes = np.ones(len(ids))
+        members = [[index] for index in range(len(ids))]
+        while True:
+            i, j = divmod(int(np.argmin(gaps)), len(ids))
+            if not gaps[i, j] < limit:
+                break
+            # Average linkage (Lance-Williams): the joined person's distance to each other one
+            # is its tracks' mean distance; infinite stays infinite (a shared frame).
+            joined = (sizes[i] * gaps[i] + sizes[j] * gaps[j]) / (sizes[i] + sizes[j])
+            gaps[i, :] = gaps[:, i] = joined
+            gaps[j, :] = gaps[:, j] = math.inf
+            gaps[i, i] = math.inf
+            sizes[i] += sizes[j]
+            members[i] += members[j]
+            members[j] = []
+        people = sorted((min(self.tracks[ids[k]].first[0] for k in group), min(group), group)
+                        for group in members if group)
+        return {ids[k]: number for number, (_, _, group) in enumerate(people, 1) for k in group}

@@ -166,13 +166,12 @@ function renderPeople(results, jobUrl) {
     const row = el("tr");
     const head = el("th", null);
     if (who.thumbnail) head.append(personThumbnail(jobUrl, results, who));
-    head.append(el("span", null, nameOf(field, who[field])));
+    head.append(nameOf(field, who[field]));
+    if (who.tracks) head.append(el("span", "person-tracks", `tracks ${who.tracks.map((t) => `#${t}`).join(", ")}`));
     head.setAttribute("scope", "row");
-    const tracks = who.tracks || [who.track];
     row.append(
       head,
       el("td", null, `${who.first_s.toFixed(1)}-${who.last_s.toFixed(1)} s (${count(who.frames, "frame")})`),
-      el("td", null, tracks.map((t) => `#${t}`).join(", ")),
       el("td", null, `${Math.round(who.median_age)} (group ${who.age_group})`),
       el("td", null, `${who.gender} (${Math.round(who.gender_probability * 100)} %)`),
       el("td", null, who.dominant_emotion),

@@ -134,9 +134,11 @@ class Predict(Answer):
 
 
 class VideoFace(Face):
-    """A face in a video frame: a :class:`Face` and the track (person) it belongs to."""
+    """A face in a video frame: a :class:`Face`, the track it belongs to and that track's person."""
 
-    track: Annotated[int, Field(ge=1)]
+    track: Annotated[int, Field(ge=1, description=(
+        "the face followed from frame to frame; a face that leaves or turns away starts a new one"))]
+    person: Annotated[int, Field(ge=1, description="the track's person (results.people)")]
 
 
 class VideoFrame(Answer):
@@ -148,29 +150,54 @@ class VideoFrame(Answer):
     faces: list[VideoFace]
 
 
-class VideoTrack(Answer):
-    """One tracked face (person) over the video."""
+class FacesOverTime(Answer):
+    """What a track or a person's faces read over the video."""
 
-    track: Annotated[int, Field(ge=1)]
     frames: Annotated[int, Field(ge=1)]
     first_s: Seconds
     last_s: Seconds
     median_age: Annotated[float, Field(ge=0)]
     age_group: AgeGroup
-    gender: Annotated[Gender, Field(description="by the mean P(female) over the track")]
+    gender: Annotated[Gender, Field(description="by the mean P(female) over the faces")]
     gender_probability: Annotated[float, Field(ge=0.5, le=1)]
     dominant_emotion: Emotion
     emotion_scores: Annotated[EmotionScores, Field(description="the mean scores")]  # type: ignore[valid-type]
+
+
+class VideoTrack(FacesOverTime):
+    """One tracked face over the video: seen in consecutive samples (short gaps allowed)."""
+
+    track: Annotated[int, Field(ge=1)]
+    person: Annotated[int, Field(ge=1, description="the person it belongs to (results.people)")]
+
+
+class Thumbnail(Answer):
+    """Where a person's face is best seen: cut ``box`` out of the sampled frame ``frame``
+    (``links.frame``; frames are scaled to at most 640 px, scale the box by the video's size)."""
+
+    frame: Annotated[Count, Field(description="the sample's number, from 0")]
+    box: Annotated[list[int], Field(min_length=4, max_length=4, description=(
+        "x, y, width, height in the video's pixels: its largest face"))]
+
+
+class VideoPerson(FacesOverTime):
+    """One person: the tracks of the same face, joined across gaps, turns and exits by
+    appearance and the models' readings (never two tracks seen in the same frame)."""
+
+    person: Annotated[int, Field(ge=1, description="numbered from 1 in order of first appearance")]
+    tracks: Annotated[list[Annotated[int, Field(ge=1)]], Field(min_length=1)]
+    thumbnail: Thumbnail
 
 
 class VideoSummary(Answer):
     frames_analyzed: Count
     frames_with_faces: Count
     tracks: Count
+    people: Annotated[Count, Field(description="tracks joined into people (results.people)")]
     dominant_emotion: Emotion | None
     median_age: Annotated[float, Field(ge=0), Field(
-        description="over every face in every frame, all people together: with several tracks, "
-                    "see each track's")] | None
+        description="over every face in every frame, all people together: with several people, "
+                    "see each person's")] | None
 
 
 VideoMeta = create_model(
@@ -188,12 +215,14 @@ ReadRate = Annotated[float, Field(gt=0, description=(
 
 
 class VideoResults(Answer):
-    """A video's analysis: per-frame faces, per-track summaries and the whole video's summary."""
+    """A video's analysis: per-frame faces, per-track and per-person summaries and the whole
+    video's summary."""
 
     video: VideoMeta
     sample_fps: ReadRate
     frames: list[VideoFrame]
     tracks: list[VideoTrack]
+    people: list[VideoPerson]
     summary: VideoSummary
 
 

@@ -22,7 +22,7 @@ def run(tracker, sequence):
     for number, (faces, cut) in enumerate(sequence):
         ids = tracker.update([f["box"] for f in faces], faces, cut=cut)
         for f, track in zip(faces, ids, strict=True):
-            f["track"] = track
+            f["track"] = f["person"] = track  # people are joined after tracking (tests/test_video_people.py)
         frames.append({"frame": number, "source_frame": number, "time_s": number * 0.5, "faces": faces})
     return frames
 
@@ -35,7 +35,7 @@ def test_a_different_person_in_the_same_place_starts_a_new_track():
     frames = run(IouTracker(), woman + man)
     ids = [frame["faces"][0]["track"] for frame in frames]
     assert ids == [1] * 5 + [2] * 5
-    tracks, summary = summarise(frames)
+    tracks, _, summary = summarise(frames)
     assert summary["tracks"] == 2
     assert [(t["gender"], t["first_s"], t["last_s"]) for t in tracks] == [("female", 0.0, 2.0),
                                                                           ("male", 2.5, 4.5)]

@@ -1,10 +1,11 @@
 """Video analysis: sample frames (decoded in a limited child process), analyse each, track
-faces, summarise.
+faces, join the tracks into people, summarise.
 
 Each sampled frame goes through :func:`faceinsight.analyze.analyze_image`, the same entry point
 as photos, so a video frame and a photo of it give the same faces (:func:`frame_faces` is the
 one place that reads its answer). :mod:`faceinsight.video.tracking` links the faces into
-tracks (people); the results are a :class:`faceinsight.contract.VideoResults` record.
+tracks, :mod:`faceinsight.video.people` joins the tracks of the same person; the results are a
+:class:`faceinsight.contract.VideoResults` record.
 """
 
 from __future__ import annotations
@@ -18,11 +19,13 @@ from dataclasses import asdict
 import numpy as np
 
 from faceinsight.analyze import MAX_FACES, analyze_image
-from faceinsight.contract import VideoSummary, VideoTrack
-from faceinsight.images import DEFAULT_MAX_PIXELS
+from faceinsight.contract import Thumbnail, VideoPerson, VideoSummary, VideoTrack
+from faceinsight.crops import AGE_GENDER_SIZE, crop_face
+from faceinsight.images import DEFAULT_MAX_PIXELS, to_gray
 from faceinsight.labels import EMOTIONS, age_group, female_probability, gender_of
-from faceinsight.models import FaceModels
+from faceinsight.models import FaceModels, get_models
 from faceinsight.video.decoder import DecoderLimits, VideoError, VideoInfo, sampled_frames
+from faceinsight.video.people import PeopleJoiner
 from faceinsight.video.tracking import IouTracker, frame_signature, is_scene_cut
 
 ProgressCallback = Callable[[int, int], None]  # (frames analysed, frames expected)
@@ -71,51 +74,63 @@ def check_limits(info: VideoInfo, sample_fps: float, max_seconds: float, max_fra
     return samples
 
 
-def summarise_track(track: int, items: list[tuple[float, dict]]) -> dict:
-    """One tracked face over the video: median age, gender by mean P(female), dominant emotion.
+def faces_over_time(items: list[tuple[float, dict]]) -> dict:
+    """What faces read over the video (:class:`~faceinsight.contract.FacesOverTime`'s fields):
+    median age, gender by mean P(female), dominant emotion by the mean scores.
 
-    :param track: the track id.
-    :param items: ``(time in seconds, face)`` for every sample the face was seen in.
+    :param items: ``(time in seconds, face)`` for every sample the faces were seen in, in time order.
     """
     ages = [face["age"] for _, face in items]
     gender, probability = gender_of(statistics.fmean(female_probability(face) for _, face in items))
     scores = {name: round(statistics.fmean(face["emotion_scores"][name] for _, face in items), 4)
               for name in EMOTIONS}
     median_age = round(float(statistics.median(ages)), 1)
-    return VideoTrack(
-        track=track,
-        frames=len(items),
-        first_s=items[0][0],
-        last_s=items[-1][0],
-        median_age=median_age,
-        age_group=age_group(median_age),
-        gender=gender,
-        gender_probability=round(probability, 4),
-        dominant_emotion=max(scores, key=scores.get),
-        emotion_scores=scores,
-    ).dump()
+    return {"frames": len(items), "first_s": items[0][0], "last_s": items[-1][0],
+            "median_age": median_age, "age_group": age_group(median_age), "gender": gender,
+            "gender_probability": round(probability, 4), "dominant_emotion": max(scores, key=scores.get),
+            "emotion_scores": scores}
 
 
-def summarise(frames: list[dict]) -> tuple[list[dict], dict]:
-    """Per-track summaries and the whole video's summary from per-frame results.
+def summarise_person(person: int, items: list[tuple[int, float, dict]]) -> dict:
+    """One person over the video (:class:`~faceinsight.contract.VideoPerson`); the thumbnail
+    shows its largest face.
 
-    :param frames: the ``frames`` list of :func:`analyze_video`'s result.
+    :param person: the person's number.
+    :param items: ``(sample, time in seconds, face)`` for each of its faces, in time order.
+    """
+    sample, _, largest = max(items, key=lambda item: item[2]["box"][2] * item[2]["box"][3])
+    return VideoPerson(
+        **faces_over_time([(time_s, face) for _, time_s, face in items]), person=person,
+        tracks=sorted({face["track"] for _, _, face in items}),
+        thumbnail=Thumbnail(frame=sample, box=largest["box"])).dump()
+
+
+def summarise(frames: list[dict]) -> tuple[list[dict], list[dict], dict]:
+    """Per-track and per-person summaries and the whole video's summary from per-frame results.
+
+    :param frames: the ``frames`` list of :func:`analyze_video`'s result (faces with their
+        ``track`` and ``person``).
     """
     by_track: dict[int, list[tuple[float, dict]]] = {}
+    by_person: dict[int, list[tuple[int, float, dict]]] = {}
     for frame in frames:
         for face in frame["faces"]:
             by_track.setdefault(face["track"], []).append((frame["time_s"], face))
-    tracks = [summarise_track(tid, items) for tid, items in sorted(by_track.items())]
+            by_person.setdefault(face["person"], []).append((frame["frame"], frame["time_s"], face))
+    tracks = [VideoTrack(**faces_over_time(items), track=tid, person=items[0][1]["person"]).dump()
+              for tid, items in sorted(by_track.items())]
+    people = [summarise_person(number, items) for number, items in sorted(by_person.items())]
     faces = [face for frame in frames for face in frame["faces"]]
     totals = {name: sum(face["emotion_scores"][name] for face in faces) for name in EMOTIONS}
     summary = VideoSummary(
         frames_analyzed=len(frames),
         frames_with_faces=sum(1 for frame in frames if frame["faces"]),
         tracks=len(tracks),
+        people=len(people),
         dominant_emotion=max(totals, key=totals.get) if faces else None,
         median_age=round(float(statistics.median(f["age"] for f in faces)), 1) if faces else None,
     )
-    return tracks, summary.dump()
+    return tracks, people, summary.dump()
 
 
 def analyze_video(path: str, sample_fps: float, *, max_seconds: float = 600.0, max_frames: int = 1200,
@@ -123,7 +138,7 @@ def analyze_video(path: str, sample_fps: float, *, max_seconds: float = 600.0, m
                   models: FaceModels | None = None, progress: ProgressCallback | None = None,
                   should_stop: Callable[[], bool] | None = None,
                   on_frame: FrameCallback | None = None, info: VideoInfo | None = None,
-                  limits: DecoderLimits | None = None) -> dict:
+                  limits: DecoderLimits | None = None, people: PeopleJoiner | None = None) -> dict:
     """Analyse a video file frame by frame.
 
     :param path: the video file.
@@ -139,7 +154,9 @@ def analyze_video(path: str, sample_fps: float, *, max_seconds: float = 600.0, m
     :param info: the video's facts when it was already probed (the upload check); otherwise the
         child that reads the frames probes the video first (one child start, not two).
     :param limits: the decoding child's limits.
-    :returns: ``{"video", "sample_fps", "frames", "tracks", "summary"}``.
+    :param people: collects the tracks' evidence and joins them into people (default: a new
+        :class:`~faceinsight.video.people.PeopleJoiner`; a bench passes its own to join again).
+    :returns: ``{"video", "sample_fps", "frames", "tracks", "people", "summary"}``.
     :raises VideoError: unreadable, no frames, too long or frames too large.
     """
     if not (sample_fps > 0 and math.isfinite(sample_fps)):
@@ -152,7 +169,9 @@ def analyze_video(path: str, sample_fps: float, *, max_seconds: float = 600.0, m
         expected = check_limits(found, sample_fps, max_seconds, max_frames)
         probed.append(found)
 
+    models = models or get_models()
     tracker = IouTracker()
+    people = people if people is not None else PeopleJoiner()
     signature = None
     frames: list[dict] = []
     reader = sampled_frames(path, sample_fps, max_pixels, limits, None if info is not None else take_info)
@@ -166,8 +185,11 @@ def analyze_video(path: str, sample_fps: float, *, max_seconds: float = 600.0, m
             faces = frame_faces(rgb, models, max_faces)
             previous, signature = signature, frame_signature(rgb)
             ids = tracker.update([f["box"] for f in faces], faces, cut=is_scene_cut(previous, signature))
+            gray = to_gray(rgb)
             for face, track in zip(faces, ids, strict=True):
                 face["track"] = track
+                people.add(len(frames), track, face, crop_face(gray, face["box"], models.framing.age_gender,
+                                                               AGE_GENDER_SIZE))
             if on_frame is not None:
                 on_frame(len(frames), rgb, faces)
             frames.append({"frame": len(frames), "source_frame": source_index, "time_s": time_s,
@@ -176,10 +198,14 @@ def analyze_video(path: str, sample_fps: float, *, max_seconds: float = 600.0, m
                 progress(len(frames), max(expected, len(frames)))
     if not frames:
         raise VideoError("the video has no frames that can be decoded")
-    tracks, summary = summarise(frames)
+    person_of = people.join()
+    for frame in frames:
+        for face in frame["faces"]:
+            face["person"] = person_of[face["track"]]
+    tracks, persons, summary = summarise(frames)
     video = probed[0]
     return {"video": asdict(video), "sample_fps": read_rate(video, sample_fps), "frames": frames,
-            "tracks": tracks, "summary": summary}
+            "tracks": tracks, "people": persons, "summary": summary}
 
 
 def frame_faces(rgb: np.ndarray, models: FaceModels | None, max_faces: int) -> list[dict]:

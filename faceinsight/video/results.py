@@ -27,7 +27,7 @@ def _face_columns() -> list[str]:
     return columns
 
 
-CSV_FIELDS = [*FRAME_COLUMNS, "track", *_face_columns()]
+CSV_FIELDS = [*FRAME_COLUMNS, "track", "person", *_face_columns()]
 
 
 def csv_row(frame: Mapping[str, Any], face: Mapping[str, Any] | None) -> list[Any]:
@@ -39,7 +39,7 @@ def csv_row(frame: Mapping[str, Any], face: Mapping[str, Any] | None) -> list[An
     row = [frame[name] for name in FRAME_COLUMNS]
     if face is None:
         return row + [""] * (len(CSV_FIELDS) - len(row))
-    row.append(face["track"])
+    row += [face["track"], face["person"]]
     for name in Face.model_fields:
         value = face[name]
         if name == _SCORES:
@@ -65,5 +65,5 @@ def results_csv(results: dict) -> str:
         if not frame["faces"]:
             writer.writerow(csv_row(frame, None))
         for face in frame["faces"]:
-            writer.writerow(csv_row(frame, face))
+            writer.writerow(csv_row(frame, {"person": "", **face}))  # results stored before people have none
     return out.getvalue()

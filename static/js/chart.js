@@ -7,11 +7,11 @@ import { EMOTIONS, EMOTION_COLORS, el } from "./util.js";
 const PAD = { left: 42, right: 14, top: 14, bottom: 38 };
 const TICK_STEPS = [0.1, 0.2, 0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300, 600];
 
-/** The samples of one track: [{frame, face}] in time order. */
-export function trackPoints(results, trackId) {
+/** The samples of one track (or person, with field "person"): [{frame, face}] in time order. */
+export function trackPoints(results, trackId, field = "track") {
   const points = [];
   for (const frame of results.frames) {
-    const face = frame.faces.find((f) => f.track === trackId);
+    const face = frame.faces.find((f) => f[field] === trackId);
     if (face) points.push({ frame, face });
   }
   return points;
@@ -137,9 +137,10 @@ function drawMarker(ctx, geometry, selected, colour) {
  * Draw the chart at the canvas's shown size; nothing while it is not on screen (another tab:
  * it is drawn when the tab is shown).
  * @param canvas the chart's canvas
- * @param view {results, trackId, selected}: a job's results, the face charted, the selected frame
+ * @param view {results, trackId, selected, field}: a job's results, the face charted, the selected
+ *   frame; field "person" when trackId is a person's number (default "track")
  */
-export function drawChart(canvas, { results, trackId, selected }) {
+export function drawChart(canvas, { results, trackId, selected, field = "track" }) {
   if (!canvas.clientWidth) return;
   const ratio = window.devicePixelRatio || 1;
   const geometry = chartGeometry(canvas, results);
@@ -150,16 +151,17 @@ export function drawChart(canvas, { results, trackId, selected }) {
   const colours = themeColours();
   ctx.clearRect(0, 0, geometry.cssWidth, geometry.cssHeight);
   drawAxes(ctx, geometry, colours);
-  const points = trackPoints(results, trackId);
+  const points = trackPoints(results, trackId, field);
   drawLines(ctx, geometry, results.frames, points);
   if (selected) {
     drawMarker(ctx, geometry, selected, colours.fg);
     canvas.dataset.marker = String(selected.frame);
   }
   canvas.dataset.points = String(points.length);
-  const track = results.tracks.find((t) => t.track === trackId);
-  canvas.setAttribute("aria-label", track
-    ? `Emotion scores over time for face #${trackId}, seen ${track.first_s.toFixed(1)} to ${track.last_s.toFixed(1)} s`
+  const seen = (field === "person" ? results.people : results.tracks).find((t) => t[field] === trackId);
+  const who = field === "person" ? `person ${trackId}` : `face #${trackId}`;
+  canvas.setAttribute("aria-label", seen
+    ? `Emotion scores over time for ${who}, seen ${seen.first_s.toFixed(1)} to ${seen.last_s.toFixed(1)} s`
       + (selected ? `; selected ${selected.time_s.toFixed(2)} s` : "")
     : "Emotion over time: no face was found");
 }

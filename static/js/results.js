@@ -1,4 +1,5 @@
-// A finished video job's results: the table of face tracks, the face picker, the emotion chart
+// A finished video job's results: the table of people (tracks joined by the server; the face
+// tracks themselves for results stored before people), the person picker, the emotion chart
 // (chart.js) with its data as a table, the selected frame with its boxes, the downloads and
 // the session log line. The chart and the table select a frame by click, tap or keyboard.
 import { drawChart, renderLegend, timeAt, trackPoints } from "./chart.js";
@@ -8,8 +9,28 @@ import { TAB_CHANGED, THEME_CHANGED, listen } from "./events.js";
 import { addEntry } from "./log.js";
 import { EMOTIONS, count, el, faceSummary, percent, showMessage, thumbnail } from "./util.js";
 
-// The results on screen: {results, jobUrl, trackId, selected}; redrawn when the theme changes.
+// The results on screen: {results, jobUrl, trackId, selected, field}; trackId is a person's
+// number when field is "person" (a track's for older results); redrawn when the theme changes.
 let shown = null;
+
+/** Who the page lists and charts: the people, or the face tracks of results stored before them. */
+function subjects(results) {
+  return results.people || results.tracks;
+}
+
+function idField(results) {
+  return results.people ? "person" : "track";
+}
+
+/** "Person 2", or "Face #2" for a track of results stored before people. */
+function nameOf(field, id) {
+  return field === "person" ? `Person ${id}` : `Face #${id}`;
+}
+
+/** A face's label on the frame: its person (and track), or its track alone in older results. */
+function faceLabel(face) {
+  return face.person ? `person ${face.person} (#${face.track})` : `face #${face.track}`;
+}
 
 /** The URL of the job whose results are on screen, or null. */
 export function shownJobUrl() {
@@ -37,7 +58,7 @@ function nearestFrame(candidates, time) {
 
 /** The frames the chart's selection moves between: the chosen face's, or all of them. */
 function selectableFrames() {
-  const points = trackPoints(shown.results, shown.trackId);
+  const points = trackPoints(shown.results, shown.trackId, shown.field);
   return points.length ? points.map((p) => p.frame) : shown.results.frames;
 }
 
@@ -69,11 +90,11 @@ function showFrame(jobUrl, results, frame) {
     drawSized(canvas, () => {
       ctx.drawImage(image, 0, 0);
       drawFaces(ctx, frame.faces, image.naturalWidth / results.video.width,
-        { names: frame.faces.map((f) => `#${f.track}`) });
+        { names: frame.faces.map((f) => (f.person ? `P${f.person}` : `#${f.track}`)) });
     });
     canvas.dataset.frame = String(frame.frame);
     const faces = frame.faces.length
-      ? frame.faces.map((f) => `face #${f.track}: ${faceSummary(f)}`).join("; ") : "no face";
+      ? frame.faces.map((f) => `${faceLabel(f)}: ${faceSummary(f)}`).join("; ") : "no face";
     $("video-frame-caption").textContent = `At ${frame.time_s.toFixed(2)} s: ${faces}`;
   });
   image.addEventListener("error", () => {
@@ -90,10 +111,10 @@ function topScores(scores) {
 
 /** The chart's data as a table: one row per sample of the chosen face, each selectable. */
 function renderTimeline() {
-  const { results, trackId } = shown;
-  const points = trackPoints(results, trackId);
+  const { results, trackId, field } = shown;
+  const points = trackPoints(results, trackId, field);
   $("video-timeline-caption").textContent = points.length
-    ? `Face #${trackId}: emotion at each analysed frame (top three scores)` : "No face was found.";
+    ? `${nameOf(field, trackId)}: emotion at each analysed frame (top three scores)` : "No face was found.";
   $("video-timeline").querySelector("tbody").replaceChildren(...points.map(({ frame, face }) => {
     const row = el("tr");
     row.dataset.frame = String(frame.frame);
@@ -113,47 +134,78 @@ function renderTimeline() {
   }));
 }
 
-function renderTracks(results) {
+/** A person's face cut from the sampled frame its thumbnail names, on a small canvas. */
+function personThumbnail(jobUrl, results, person) {
+  const canvas = el("canvas", "person-thumb");
+  canvas.width = canvas.height = 64;
+  canvas.setAttribute("role", "img");
+  canvas.setAttribute("aria-label", `Person ${person.person}'s face`);
+  const image = new Image();
+  image.addEventListener("load", () => {
+    const scale = image.naturalWidth / results.video.width; // frames are kept at most 640 px wide
+    const [x, y, w, h] = person.thumbnail.box.map((v) => v * scale);
+    const side = Math.max(w, h) * 1.2;
+    canvas.getContext("2d").drawImage(image, x + w / 2 - side / 2, y + h / 2 - side / 2, side, side, 0, 0, 64, 64);
+    canvas.dataset.drawn = "true";
+  });
+  image.src = `${jobUrl}/frames/${person.thumbnail.frame}.jpg`;
+  return canvas;
+}
+
+/** "2 people (5 face tracks)", or "5 face tracks" for results stored before people. */
+function whoWasSeen(summary) {
+  const tracks = count(summary.tracks, "face track");
+  if (summary.people === undefined) return tracks;
+  return `${summary.people === 1 ? "1 person" : `${summary.people} people`} (${tracks})`;
+}
+
+function renderPeople(results, jobUrl) {
+  const field = idField(results);
   const body = $("video-tracks").querySelector("tbody");
-  body.replaceChildren(...results.tracks.map((track) => {
+  body.replaceChildren(...subjects(results).map((who) => {
     const row = el("tr");
+    const head = el("th", null);
+    if (who.thumbnail) head.append(personThumbnail(jobUrl, results, who));
+    head.append(nameOf(field, who[field]));
+    if (who.tracks) head.append(el("span", "person-tracks", `tracks ${who.tracks.map((t) => `#${t}`).join(", ")}`));
+    head.setAttribute("scope", "row");
     row.append(
-      el("th", null, `#${track.track}`),
-      el("td", null, `${track.first_s.toFixed(1)}-${track.last_s.toFixed(1)} s (${count(track.frames, "frame")})`),
-      el("td", null, `${Math.round(track.median_age)} (group ${track.age_group})`),
-      el("td", null, `${track.gender} (${Math.round(track.gender_probability * 100)} %)`),
-      el("td", null, track.dominant_emotion),
+      head,
+      el("td", null, `${who.first_s.toFixed(1)}-${who.last_s.toFixed(1)} s (${count(who.frames, "frame")})`),
+      el("td", null, `${Math.round(who.median_age)} (group ${who.age_group})`),
+      el("td", null, `${who.gender} (${Math.round(who.gender_probability * 100)} %)`),
+      el("td", null, who.dominant_emotion),
     );
-    row.firstChild.setAttribute("scope", "row");
     return row;
   }));
   const s = results.summary;
+  const alone = (s.people === undefined ? s.tracks : s.people) === 1;
   $("video-summary").textContent = s.tracks
-    // A face that leaves and comes back starts a new track: tracks are not a count of people.
-    ? `${s.frames_analyzed} frames analysed, faces in ${s.frames_with_faces}; ${count(s.tracks, "face track")}; `
+    ? `${s.frames_analyzed} frames analysed, faces in ${s.frames_with_faces}; ${whoWasSeen(s)}; `
       // One age for several people is nobody's: each person's is in the table above.
-      + `dominant emotion ${s.dominant_emotion}${s.tracks === 1 ? `, median age ${Math.round(s.median_age)}` : ""}.`
+      + `dominant emotion ${s.dominant_emotion}${alone ? `, median age ${Math.round(s.median_age)}` : ""}.`
     : `${s.frames_analyzed} frames analysed; no face found in the video.`;
 }
 
 function renderTrackPicker(results) {
+  const field = idField(results);
   const picker = $("chart-track");
-  picker.replaceChildren(...results.tracks.map((track) => {
-    const option = el("option", null,
-      `#${track.track}: ${track.gender}, about ${Math.round(track.median_age)}, ${track.first_s.toFixed(1)}-${track.last_s.toFixed(1)} s`);
-    option.value = String(track.track);
+  picker.replaceChildren(...subjects(results).map((who) => {
+    const option = el("option", null, `${nameOf(field, who[field])}: ${who.gender}, about `
+      + `${Math.round(who.median_age)}, ${who.first_s.toFixed(1)}-${who.last_s.toFixed(1)} s`);
+    option.value = String(who[field]);
     return option;
   }));
   if (shown && shown.trackId !== null) picker.value = String(shown.trackId); // the face charted
-  picker.disabled = results.tracks.length < 2;
-  picker.parentElement.hidden = !results.tracks.length;
+  picker.disabled = subjects(results).length < 2;
+  picker.parentElement.hidden = !subjects(results).length;
 }
 
-/** The face most often seen: the chart's first choice. */
+/** The person (or track) most often seen: the chart's first choice. */
 function mainTrack(results) {
   let best = null;
-  for (const track of results.tracks) if (!best || track.frames > best.frames) best = track;
-  return best ? best.track : null;
+  for (const who of subjects(results)) if (!best || who.frames > best.frames) best = who;
+  return best ? best[idField(results)] : null;
 }
 
 function chooseTrack(trackId) {
@@ -174,10 +226,10 @@ function chooseTrack(trackId) {
 export function showResults(state, fallbackName, logged = true) {
   const results = state.results;
   const jobUrl = state.links.self;
-  shown = { results, jobUrl, trackId: mainTrack(results), selected: null };
+  shown = { results, jobUrl, trackId: mainTrack(results), selected: null, field: idField(results) };
   $("video-results").hidden = false;
   $("video-results-heading").textContent = `Results: ${state.name || fallbackName || "video"}`;
-  renderTracks(results);
+  renderPeople(results, jobUrl);
   renderTrackPicker(results);
   renderLegend($("chart-legend"));
   $("video-csv").href = state.links.csv;
@@ -188,7 +240,7 @@ export function showResults(state, fallbackName, logged = true) {
   if (!logged) return;
   const name = state.name || fallbackName || "Video";
   const text = results.summary.tracks
-    ? `${count(results.summary.tracks, "face track")}, mostly ${results.summary.dominant_emotion}`
+    ? `${whoWasSeen(results.summary)}, mostly ${results.summary.dominant_emotion}`
     : "No face found";
   image.addEventListener("load", () => addEntry({
     kind: "video", title: name, text, thumb: thumbnail(image, image.naturalWidth, image.naturalHeight),

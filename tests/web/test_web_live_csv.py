@@ -23,7 +23,8 @@ def value_at(record: dict, path: str):
 
 def test_each_column_path_finds_the_value_the_video_csv_writes():
     frame = VideoFrame.model_validate({"frame": 3, "source_frame": 31, "time_s": 1.5, "faces": [{
-        "track": 2, "box": [10, 20, 30, 40], "age": 31.5, "age_range": [26, 39], "age_group": "31-80",
+        "track": 2, "person": 1, "box": [10, 20, 30, 40], "age": 31.5, "age_range": [26, 39],
+        "age_group": "31-80",
         "gender": "female", "gender_probability": 0.875, "emotion": "surprise",
         "emotion_scores": {name: (i + 1) / 28 for i, name in enumerate(EMOTIONS)}}]}).dump()
     face = frame["faces"][0]

@@ -170,7 +170,8 @@ def case_redis_restart(folder: Path, video: bytes) -> None:
         redis = start_redis(port)  # empty: the queued jobs are gone from it
         restarted = time.monotonic()
         env = {**os.environ, "FACEINSIGHT_UPLOAD_DIR": str(folder / "uploads"), "PYTHONPATH": str(ROOT)}
-        command = [str(Path(sys.executable).with_name("rq")), "worker", "--url", redis_url, "faceinsight"]
+        command = [str(Path(sys.executable).with_name("rq")), "worker", "--url", redis_url,
+                   "--worker-class", "faceinsight.jobs.worker.JobWorker", "faceinsight"]
         worker = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         ended = poll(session, url, jobs, limit_s=300)
         outcome = Counter(f"{s['status']} ({s.get('note') or s.get('error') or 'first run'})" for s in ended)

@@ -31,6 +31,7 @@ from faceinsight.web.settings import load_settings
 
 TEMP_FOLDERS = ("body", "proxy", "fastcgi", "uwsgi", "scgi")
 PER_CLIENT_CONNECTIONS = 64
+WORKER_CLASS = "faceinsight.jobs.worker.JobWorker"  # stops promptly (see that module)
 FORM_SLACK_MB = 1  # room for a video's form around the file
 GUNICORN_CONFIG = "faceinsight.web.gunicorn_config"  # a module: found from a checkout or a wheel
 
@@ -88,7 +89,7 @@ def commands(folder: Path, port: int, host: str, redis_url: str | None) -> tuple
     }
     if redis_url:
         found["rq worker"] = [str(bin_dir / "rq"), "worker", "--url", redis_url,
-                              settings["FACEINSIGHT_RQ_QUEUE"]]
+                              "--worker-class", WORKER_CLASS, settings["FACEINSIGHT_RQ_QUEUE"]]
     return found, temp
 
 

@@ -277,7 +277,9 @@ def test_a_kept_job_that_fails_keeps_its_video(client, video_file, monkeypatch):
 
 def test_rq_jobs_lost_with_redis_are_queued_again(app_config, redis_url, video_file):
     import redis
-    from rq import Queue, SimpleWorker
+    from rq import Queue
+
+    from faceinsight.jobs.worker import InProcessJobWorker
 
     connection = redis.Redis.from_url(redis_url)
     connection.flushdb()
@@ -294,5 +296,5 @@ def test_rq_jobs_lost_with_redis_are_queued_again(app_config, redis_url, video_f
     assert state["status"] == "queued" and state["note"] == RESTARTED_NOTE
     queue = Queue("faceinsight", connection=connection)
     assert queue.count == 1
-    SimpleWorker([queue], connection=connection).work(burst=True)
+    InProcessJobWorker([queue], connection=connection).work(burst=True)
     assert client.get(created["url"]).get_json()["status"] == "done"

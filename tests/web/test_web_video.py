@@ -264,12 +264,14 @@ def rq_app(app_config, redis_url):
 
 
 def run_worker(redis_url: str, queue: str = "faceinsight") -> None:
-    """Process every queued job in this process (rq's SimpleWorker in burst mode)."""
+    """Process every queued job in this process (our in-process RQ worker in burst mode)."""
     import redis
-    from rq import Queue, SimpleWorker
+    from rq import Queue
+
+    from faceinsight.jobs.worker import InProcessJobWorker
 
     connection = redis.Redis.from_url(redis_url)
-    SimpleWorker([Queue(queue, connection=connection)], connection=connection).work(burst=True)
+    InProcessJobWorker([Queue(queue, connection=connection)], connection=connection).work(burst=True)
 
 
 def test_rq_job_runs_in_a_worker(rq_app, redis_url, video_file, app_config):

@@ -1,5 +1,6 @@
 // The video's emotion chart: one line per emotion over time for the chosen face, on a canvas,
 // with a legend and a marker at the selected frame.
+import { TAB_CHANGED, THEME_CHANGED, listen } from "./events.js";
 import { EMOTIONS, EMOTION_COLORS, el } from "./util.js";
 
 // The chart is drawn in CSS pixels (times the device pixel ratio), so its text stays 12 px on
@@ -175,4 +176,20 @@ export function renderLegend(list) {
     item.append(swatch, document.createTextNode(name));
     return item;
   }));
+}
+
+/** Call ``redraw`` when the chart's look or room changes: the theme, the tab, the window's size
+ * (at most once a frame while a window is resized). */
+export function redrawOnViewChange(redraw) {
+  listen(THEME_CHANGED, redraw);
+  listen(TAB_CHANGED, redraw);
+  let pending = false;
+  window.addEventListener("resize", () => {
+    if (pending) return;
+    pending = true;
+    requestAnimationFrame(() => {
+      pending = false;
+      redraw();
+    });
+  });
 }

@@ -1,12 +1,13 @@
 // Every event the page's scripts send each other, in one place. Each is dispatched on
 // `document`; send them with announce() and listen with listen(), never by a bare string.
 
-/** The shown mode tab changed. Sent by main.js (initTabs); no detail. Heard by results.js:
- * the video chart is drawn again (on a hidden tab it has no size to be drawn at). */
+/** The shown mode tab changed. Sent by main.js (initTabs); no detail. Heard by chart.js
+ * (redrawOnViewChange, for the video chart and the recorded timeline's): the chart is drawn
+ * again (on a hidden tab it has no size to be drawn at). */
 export const TAB_CHANGED = "faceinsight:tab";
 
-/** The light/dark theme changed. Sent by main.js (initTheme); no detail. Heard by results.js:
- * the video chart is drawn again in the new colours. */
+/** The light/dark theme changed. Sent by main.js (initTheme); no detail. Heard by chart.js
+ * (redrawOnViewChange): the charts are drawn again in the new colours. */
 export const THEME_CHANGED = "faceinsight:theme";
 
 /** Something may have been kept on the server. Sent by photo.js and snapshot.js with the

@@ -2,10 +2,9 @@
 // tracks themselves for results stored before people), the person picker, the emotion chart
 // (chart.js) with its data as a table, the selected frame with its boxes, the downloads and
 // the session log line. The chart and the table select a frame by click, tap or keyboard.
-import { drawChart, renderLegend, timeAt, trackPoints } from "./chart.js";
+import { drawChart, redrawOnViewChange, renderLegend, timeAt, trackPoints } from "./chart.js";
 import { $ } from "./dom.js";
 import { drawFaces, drawSized } from "./draw.js";
-import { TAB_CHANGED, THEME_CHANGED, listen } from "./events.js";
 import { addEntry } from "./log.js";
 import { EMOTIONS, count, el, faceSummary, percent, showMessage, thumbnail } from "./util.js";
 
@@ -275,15 +274,5 @@ export function initResults() {
   $("video-chart").addEventListener("click", chartClick);
   $("video-chart").addEventListener("keydown", chartKey);
   $("chart-track").addEventListener("change", (event) => chooseTrack(Number(event.target.value)));
-  listen(THEME_CHANGED, redrawChart);
-  listen(TAB_CHANGED, redrawChart);
-  let pending = false;
-  window.addEventListener("resize", () => {
-    if (pending) return;
-    pending = true;
-    requestAnimationFrame(() => {
-      pending = false;
-      redrawChart();
-    });
-  });
+  redrawOnViewChange(redrawChart);
 }

@@ -1,9 +1,8 @@
 // A recorded live session on the Webcam tab: a table of the faces followed (the columns a
 // video's tracks have), the emotion chart per face (chart.js, as for a video) and the CSV and
 // JSON downloads, made in the page as Blob URLs (recording.js builds the timeline and files).
-import { drawChart, renderLegend } from "./chart.js";
+import { drawChart, redrawOnViewChange, renderLegend } from "./chart.js";
 import { $ } from "./dom.js";
-import { TAB_CHANGED, THEME_CHANGED, listen } from "./events.js";
 import { count, el } from "./util.js";
 
 // The timeline on screen: {session, trackId, urls}; redrawn when the theme or the size changes.
@@ -93,15 +92,5 @@ export function initTimeline() {
     shown.trackId = Number(event.target.value);
     redraw();
   });
-  listen(THEME_CHANGED, redraw);
-  listen(TAB_CHANGED, redraw);
-  let pending = false;
-  window.addEventListener("resize", () => {
-    if (pending) return;
-    pending = true;
-    requestAnimationFrame(() => {
-      pending = false;
-      redraw();
-    });
-  });
+  redrawOnViewChange(redraw);
 }

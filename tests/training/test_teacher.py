@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from faceinsight.labels import EMOTIONS
-from faceinsight.training.teachers.faceapi import FACEAPI_TO_EMOTION, label_split, to_our_order, wide_crops
+from faceinsight.training.teachers.faceapi import FACEAPI_TO_EMOTION, label_split, teacher_crops, to_our_order
 from faceinsight.training.teachers.soft_labels import teacher_probabilities
 
 NAMES = np.array(["angry/a.jpg", "happy/b.jpg", "sad/c.jpg"])
@@ -42,12 +42,14 @@ def test_a_run_saves_each_chunk_and_resumes_where_it_stopped(tmp_path: Path) -> 
     np.testing.assert_array_equal(np.load(out)["names"], names)
 
 
-def test_wide_crops_take_a_box_about_the_centre_1_2_times_the_face() -> None:
+def test_raw_crops_are_the_face_and_wide_ones_a_box_1_2_times_it() -> None:
     in_context = np.zeros((1, 80, 80), np.uint8)
     in_context[0, 11:69, 11:69] = 200  # the 58 px square a 1.2x box of the 48 px chip covers
-    wide = wide_crops(in_context)
+    wide = teacher_crops(in_context, "wide")
     assert wide.shape == (1, 48, 48)
     assert len(np.unique(wide)) == 1  # nothing of the border outside the wider box
+    in_context[0, 16:64, 16:64] = np.arange(48 * 48).reshape(48, 48) % 199  # the face itself
+    np.testing.assert_array_equal(teacher_crops(in_context, "raw")[0], in_context[0, 16:64, 16:64])
 
 
 def teacher_file(tmp_path: Path) -> Path:

@@ -1,13 +1,13 @@
 """face-api.js's FaceExpressionNet as a teacher: its seven probabilities for FER2013's faces.
 
     python -m faceinsight.training.teachers.faceapi --data DATA/fer2013 --split train \\
-        [--framing bare|wide] [--out build/teacher/train.npz]
+        [--framing raw|bare|wide] [--out build/teacher/train.npz]
 
 The net runs in Node on the CPU (``faceapi_expressions.mjs``, tfjs wasm backend) from the
 pinned npm install of this folder's ``package.json``/``package-lock.json``, made once into the
-ignored ``.cache/npm-teacher/`` (``npm ci``; nothing is fetched after that). Faces are the 48 px
-crops :func:`faceinsight.training.datasets.load_fer2013` makes (``bare``) or, with ``wide``, a
-1.2x wider box cut from the same face in its mirrored border. The ``.npz`` (``names``,
+ignored ``.cache/npm-teacher/`` (``npm ci``; nothing is fetched after that). Faces are framed
+by :data:`FRAMINGS`: ``raw`` (the default; the 48 px face as the dataset holds it), ``bare``
+(the pipeline's histogram-equalised crop) or ``wide`` (a 1.2x box). The ``.npz`` (``names``,
 ``probabilities`` in :data:`EMOTIONS` order) is saved every chunk, and a rerun resumes from it.
 """
 
@@ -74,13 +74,23 @@ def predict(faces: np.ndarray, modules: Path) -> np.ndarray:
         return to_our_order(np.fromfile(out_file, np.float32).reshape(len(faces), len(EMOTIONS)))
 
 
-def wide_crops(in_context: np.ndarray, scale: float = WIDE_SCALE) -> np.ndarray:
-    """Each face's box widened ``scale`` times about its centre, cut from the face in its mirrored
-    border (``chip_box(FER_CHIP_SIDE, FER_CONTEXT_PAD)``) and prepared as serving prepares a crop.
+FRAMINGS = {"raw": "the 48 px face as the dataset holds it (not equalised)",
+            "bare": "the 48 px crop serving cuts from a whole-image face (histogram-equalised)",
+            "wide": "a 1.2x wider box about the face's centre, equalised as serving does"}
 
-    :param in_context: (N, 80, 80) uint8 from ``load_fer2013(..., in_context=True)``.
+
+def teacher_crops(in_context: np.ndarray, framing: str, scale: float = WIDE_SCALE) -> np.ndarray:
+    """The faces as the teacher reads them (:data:`FRAMINGS`: ``raw`` or ``wide``), cut from each
+    face in its mirrored border (``chip_box(FER_CHIP_SIDE, FER_CONTEXT_PAD)``).
+
+    :param in_context: (N, 80, 80) uint8 from ``load_fer2013(..., in_context=True)`` or
+        ``load_ckplus(..., in_context=True)``.
+    :param scale: the ``wide`` box's side over the face's.
     :returns: (N, 48, 48) uint8.
     """
+    if framing == "raw":
+        end = FER_CONTEXT_PAD + FER_CHIP_SIDE
+        return np.ascontiguousarray(in_context[:, FER_CONTEXT_PAD:end, FER_CONTEXT_PAD:end])
     side = round(FER_CHIP_SIDE * scale)
     start = FER_CONTEXT_PAD + (FER_CHIP_SIDE - side) // 2
     return np.stack([crops.prepare_crop(face[start:start + side, start:start + side], FER_CHIP_SIDE)
@@ -117,10 +127,10 @@ def label_split(faces: np.ndarray, names: np.ndarray, out: Path, modules: Path,
 
 
 def split_faces(data: Path, split: str, framing: str, cache: Path) -> dict:
-    """One FER2013 split's crops as the teacher sees them (``bare`` or ``wide``) and names."""
-    faces = load_fer2013(data, split, cache, in_context=framing == "wide")
-    if framing == "wide":
-        faces = dict(faces, images=wide_crops(faces["images"]))
+    """One FER2013 split's crops as the teacher reads them (:data:`FRAMINGS`) and their names."""
+    faces = load_fer2013(data, split, cache, in_context=framing != "bare")
+    if framing != "bare":
+        faces = dict(faces, images=teacher_crops(faces["images"], framing))
     return faces
 
 
@@ -128,11 +138,11 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, required=True, help="FER2013 folder with train/ and val/")
     parser.add_argument("--split", default="train", choices=("train", "val"))
-    parser.add_argument("--framing", default="bare", choices=("bare", "wide"))
+    parser.add_argument("--framing", default="raw", choices=tuple(FRAMINGS))
     parser.add_argument("--cache", type=Path, default=Path(".cache"), help="decoded-array cache")
     parser.add_argument("--out", type=Path, default=None, help="default build/teacher/<split>.npz")
     args = parser.parse_args(argv)
-    out = args.out or Path("build/teacher") / (f"{args.split}.npz" if args.framing == "bare"
+    out = args.out or Path("build/teacher") / (f"{args.split}.npz" if args.framing == "raw"
                                                else f"{args.split}-{args.framing}.npz")
     modules = install()
     faces = split_faces(args.data, args.split, args.framing, args.cache)

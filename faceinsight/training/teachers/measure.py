@@ -4,9 +4,11 @@ scores, and the plain average of the two.
     python -m faceinsight.training.teachers.measure --fer2013 DATA/fer2013 --ferplus DATA/ferplus \\
         --ckplus DATA/ckplus48 [--models models] [--out build/teacher/measure.json]
 
-Every row is on bare crops (the 48 px crop serving cuts from a whole-image face); face-api also
-gets a 1.2x wider box (``wide``) on FER2013 ``val/`` and CK+, cut from the face in its mirrored
-border. Time per face is face-api's, in Node on this machine's CPU (wasm backend).
+Ours reads bare crops (the 48 px crop serving cuts from a whole-image face) throughout; face-api
+reads the same bare crops, and the same faces framed as
+:data:`faceinsight.training.teachers.faceapi.FRAMINGS` says (``raw``: not equalised; ``wide``: a
+1.2x box), alone and averaged with ours. Time per face is face-api's, in Node on this machine's
+CPU (wasm backend).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from faceinsight.training.ckplus import load_ckplus
 from faceinsight.training.datasets import load_fer2013
 from faceinsight.training.emotion_eval import evaluate, scored, table, tflite_scorer
 from faceinsight.training.ferplus import majority, read_votes, votes_for
-from faceinsight.training.teachers.faceapi import install, predict, wide_crops
+from faceinsight.training.teachers.faceapi import install, predict, teacher_crops
 
 
 class TeacherScorer:
@@ -47,20 +49,29 @@ class TeacherScorer:
         return 1000 * self.seconds / max(self.faces, 1)
 
 
-def wide_rows(teacher: TeacherScorer, fer2013: Path, ferplus: Path | None, ckplus: Path | None,
-              cache: Path) -> dict:
-    """face-api's figures on 1.2x wider crops of the same faces."""
-    val = load_fer2013(fer2013, "val", cache, in_context=True)
-    predicted = teacher(wide_crops(val["images"])).argmax(axis=1)
-    rows = {"fer2013_val": scored(val["label"], predicted, "FER2013 val/, 1.2x box")}
+def framed_rows(ours, teacher: TeacherScorer, framing: str, fer2013: Path, ferplus: Path | None,
+                ckplus: Path | None, cache: Path) -> dict:
+    """face-api's figures on the faces framed as ``framing`` says, alone (``faceapi_<framing>``)
+    and averaged with ours on the bare crops of the same faces (``average_<framing>``).
+
+    :param ours: bare crops -> scores (N, 7).
+    """
+    bare, context = load_fer2013(fer2013, "val", cache), load_fer2013(fer2013, "val", cache, in_context=True)
+    scores = {"faceapi": teacher(teacher_crops(context["images"], framing))}
+    scores["average"] = (scores["faceapi"] + ours(bare["images"])) / 2
+    sets = {"fer2013_val": (bare["label"], slice(None))}
     if ferplus:
-        agreed = majority(votes_for(val["names"], "val", read_votes(ferplus / "labels.csv")))
-        kept = agreed >= 0
-        rows["ferplus_val"] = scored(agreed[kept], predicted[kept], "FER+ majority, 1.2x box")
+        agreed = majority(votes_for(bare["names"], "val", read_votes(ferplus / "labels.csv")))
+        sets["ferplus_val"] = (agreed[agreed >= 0], agreed >= 0)
+    rows = {f"{name}_{framing}": {key: scored(true, score[kept].argmax(axis=1), f"{key}, {framing}")
+                                  for key, (true, kept) in sets.items()} for name, score in scores.items()}
     if ckplus:
-        faces = load_ckplus(ckplus, held_out=True, in_context=True)
-        rows["ckplus_held_out"] = scored(faces["label"], teacher(wide_crops(faces["images"])).argmax(axis=1),
-                                         "CK+ held-out subjects, 1.2x box")
+        faces = load_ckplus(ckplus, held_out=True)
+        in_context = load_ckplus(ckplus, held_out=True, in_context=True)["images"]
+        framed = teacher(teacher_crops(in_context, framing))
+        for name, score in (("faceapi", framed), ("average", (framed + ours(faces["images"])) / 2)):
+            rows[f"{name}_{framing}"]["ckplus_held_out"] = scored(faces["label"], score.argmax(axis=1),
+                                                                  f"CK+ held-out subjects, {framing}")
     return rows
 
 
@@ -78,12 +89,13 @@ def main(argv: list[str] | None = None) -> None:
                "average": lambda faces: (ours(faces) + teacher(faces)) / 2}
     results = {name: evaluate(score, args.fer2013, args.ferplus, args.ckplus, args.cache)
                for name, score in scorers.items()}
-    results["faceapi_wide"] = wide_rows(teacher, args.fer2013, args.ferplus, args.ckplus, args.cache)
+    for framing in ("raw", "wide"):
+        results.update(framed_rows(ours, teacher, framing, args.fer2013, args.ferplus, args.ckplus,
+                                   args.cache))
+    for name, rows in results.items():
+        print(f"-- {name}\n{table(rows)}")
     results["faceapi_ms_per_face"] = round(teacher.ms_per_face(), 2)
-    for name in scorers:
-        print(f"-- {name}\n{table(results[name])}")
-    print(f"-- faceapi_wide\n{table(results['faceapi_wide'])}\nface-api: "
-          f"{results['faceapi_ms_per_face']} ms per face")
+    print(f"face-api: {results['faceapi_ms_per_face']} ms per face")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=1))
 

@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
 
-.PHONY: run serve test lint axe bench eval calibrate train-emotion train-age-gender convert clean
+.PHONY: run serve test lint axe bench eval calibrate train-emotion train-age-gender teacher convert clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -59,6 +59,14 @@ calibrate: $(VENV)/.dev
 
 train-emotion: $(VENV)/.dev
 	$(BIN)/python -m faceinsight.training.train_emotion --data $(DATA)/fer2013
+
+# face-api.js's expression probabilities for FER2013's train/ and val/ (build/teacher/, for
+# train-emotion's --teacher), and their figures beside ours; needs Node and npm (pinned install).
+teacher: $(VENV)/.dev
+	$(BIN)/python -m faceinsight.training.teachers.faceapi --data $(DATA)/fer2013 --split train
+	$(BIN)/python -m faceinsight.training.teachers.faceapi --data $(DATA)/fer2013 --split val
+	$(BIN)/python -m faceinsight.training.teachers.measure --fer2013 $(DATA)/fer2013 \
+		--ferplus $(DATA)/ferplus --ckplus $(DATA)/ckplus48
 
 train-age-gender: $(VENV)/.dev
 	$(BIN)/python -m faceinsight.training.train_age_gender --data $(DATA)/utkface --epochs 55 \

@@ -51,12 +51,22 @@ def soft_targets(labels: np.ndarray, votes: np.ndarray, soft_weight: float) -> n
     :param soft_weight: the votes' share, 0 (original labels only) to 1 (votes only).
     :returns: (N, 7) float32 rows summing to 1; a row without votes is its one-hot label.
     """
-    one_hot = np.eye(len(EMOTIONS), dtype=np.float32)[labels]
+    return mixed_targets(np.eye(len(EMOTIONS), dtype=np.float32)[labels], votes, soft_weight)
+
+
+def mixed_targets(targets: np.ndarray, votes: np.ndarray, weight: float) -> np.ndarray:
+    """``(1 - weight) * targets + weight * votes / sum(votes)``, per row; a row whose votes are
+    all zero keeps its target. Votes may be counts (FER+) or a teacher's probabilities.
+
+    :param targets: (N, 7) distributions (one-hot labels or targets mixed before).
+    :param votes: (N, 7) non-negative weights on our classes.
+    :param weight: the votes' share, 0 to 1.
+    :returns: (N, 7) float32.
+    """
     totals = votes.sum(axis=1, keepdims=True)
     has_votes = totals[:, 0] > 0
-    distribution = np.where(has_votes[:, None], votes / np.maximum(totals, 1), one_hot)
-    mixed = (1 - soft_weight) * one_hot + soft_weight * distribution
-    return mixed.astype(np.float32)
+    distribution = np.where(has_votes[:, None], votes / np.where(totals > 0, totals, 1), targets)
+    return ((1 - weight) * targets + weight * distribution).astype(np.float32)
 
 
 def majority(votes: np.ndarray) -> np.ndarray:

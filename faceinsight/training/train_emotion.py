@@ -12,7 +12,9 @@ manifest). Without them, the 48 px crops are shifted.
 ``--ferplus`` trains on soft targets: each file's original label mixed with FER+'s ten
 annotators' votes (``--soft-weight``, :mod:`faceinsight.training.ferplus`); ``--ckplus`` adds
 the CK+ faces of the training subjects (:mod:`faceinsight.training.ckplus`), repeated
-``--ckplus-repeat`` times, through the same framing and augmentation. ``val/`` is scored against
+``--ckplus-repeat`` times, through the same framing and augmentation. ``--teacher`` mixes a
+teacher's saved probabilities for the training faces into the targets (``--teacher-weight``,
+after FER+'s votes; :mod:`faceinsight.training.teachers`). ``val/`` is scored against
 its original labels either way.
 """
 
@@ -35,10 +37,11 @@ from faceinsight.training.arguments import (
 from faceinsight.training.augment import BoxJitter
 from faceinsight.training.ckplus import load_ckplus
 from faceinsight.training.datasets import load_fer2013
-from faceinsight.training.ferplus import read_votes, soft_targets, votes_for
+from faceinsight.training.ferplus import mixed_targets, read_votes, soft_targets, votes_for
 from faceinsight.training.fit import compile_and_fit, limit_threads, new_model, seed_everything
 from faceinsight.training.framing import served_boxes
 from faceinsight.training.report import report_emotion
+from faceinsight.training.teachers.soft_labels import teacher_probabilities
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -55,12 +58,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="ckplus48 folder: add the CK+ faces of the training subjects")
     parser.add_argument("--ckplus-repeat", type=int, default=3,
                         help="times each CK+ training face appears per epoch")
+    parser.add_argument("--teacher", type=Path, default=None,
+                        help="a teacher's probabilities for train/ (build/teacher/train.npz)")
+    parser.add_argument("--teacher-weight", type=float, default=0.3,
+                        help="the teacher's share of each target with --teacher (0..1)")
     return parser.parse_args(argv)
 
 
 def soft_training(args: argparse.Namespace) -> bool:
-    """Whether targets are distributions (FER+ votes or added data) rather than class indices."""
-    return bool(args.ferplus or args.ckplus)
+    """Whether targets are distributions (FER+ votes, a teacher or added data) rather than class
+    indices."""
+    return bool(args.ferplus or args.ckplus or args.teacher)
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -102,7 +110,8 @@ def loss_and_metrics(args: argparse.Namespace) -> dict:
 
 def with_soft_targets(train: dict, val: dict, args: argparse.Namespace) -> tuple[dict, dict]:
     """``target`` distributions for both splits: training's from FER+ votes (with ``--ferplus``)
-    and CK+'s training subjects added (with ``--ckplus``); ``val/``'s one-hot original labels."""
+    then a teacher's (with ``--teacher``), and CK+'s training subjects added (with ``--ckplus``);
+    ``val/``'s one-hot original labels."""
     one_hot = np.eye(len(EMOTIONS), dtype=np.float32)
     train = dict(train, target=one_hot[train["label"]])
     if args.ferplus:
@@ -111,6 +120,11 @@ def with_soft_targets(train: dict, val: dict, args: argparse.Namespace) -> tuple
         print(f"FER+ votes for {int((train_votes.sum(axis=1) > 0).sum())} of {len(train_votes)} "
               f"training faces; soft weight {args.soft_weight}", flush=True)
         train["target"] = soft_targets(train["label"], train_votes, args.soft_weight)
+    if args.teacher:
+        taught = teacher_probabilities(args.teacher, train["names"])
+        print(f"teacher {args.teacher.name} for {int((taught.sum(axis=1) > 0).sum())} of "
+              f"{len(taught)} training faces; teacher weight {args.teacher_weight}", flush=True)
+        train["target"] = mixed_targets(train["target"], taught, args.teacher_weight)
     if args.ckplus:
         train = with_ckplus(train, args)
     return train, dict(val, target=one_hot[val["label"]])

@@ -1,0 +1,2 @@
+"""Teachers: other projects' networks, run at training time only, whose outputs on our training
+faces become soft targets. Serving never loads them."""

@@ -1,8 +1,8 @@
 """Video analysis: sample frames (decoded in a limited child process), analyse each, track
 faces, join the tracks into people, summarise.
 
-Each sampled frame goes through :func:`faceinsight.analyze.analyze_image`, the same entry point
-as photos, so a video frame and a photo of it give the same faces (:func:`frame_faces` is the
+Each sampled frame goes through :mod:`faceinsight.analyze` as a photo does (find the faces,
+read each), so a video frame and a photo of it give the same faces (:func:`frame_faces` is the
 one place that reads its answer). :mod:`faceinsight.video.tracking` links the faces into
 tracks, :mod:`faceinsight.video.people` joins the tracks of the same person; the results are a
 :class:`faceinsight.contract.VideoResults` record.
@@ -18,10 +18,9 @@ from dataclasses import asdict
 
 import numpy as np
 
-from faceinsight.analyze import MAX_FACES, analyze_image
+from faceinsight.analyze import MAX_FACES, locate_faces, read_face
 from faceinsight.contract import Thumbnail, VideoPerson, VideoSummary, VideoTrack
-from faceinsight.crops import AGE_GENDER_SIZE, crop_face
-from faceinsight.images import DEFAULT_MAX_PIXELS, to_gray
+from faceinsight.images import DEFAULT_MAX_PIXELS
 from faceinsight.labels import EMOTIONS, age_group, female_probability, gender_of
 from faceinsight.models import FaceModels, get_models
 from faceinsight.video.decoder import DecoderLimits, VideoError, VideoInfo, sampled_frames
@@ -182,14 +181,12 @@ def analyze_video(path: str, sample_fps: float, *, max_seconds: float = 600.0, m
             if time_s > max_seconds or len(frames) >= max_frames:
                 raise VideoTooLong(f"the video is longer than the limit ({max_seconds:g} s, "
                                    f"{max_frames} analysed frames)")
-            faces = frame_faces(rgb, models, max_faces)
+            faces, crops = frame_faces(rgb, models, max_faces)
             previous, signature = signature, frame_signature(rgb)
             ids = tracker.update([f["box"] for f in faces], faces, cut=is_scene_cut(previous, signature))
-            gray = to_gray(rgb)
-            for face, track in zip(faces, ids, strict=True):
+            for face, crop, track in zip(faces, crops, ids, strict=True):
                 face["track"] = track
-                people.add(len(frames), track, face, crop_face(gray, face["box"], models.framing.age_gender,
-                                                               AGE_GENDER_SIZE))
+                people.add(len(frames), track, face, crop)
             if on_frame is not None:
                 on_frame(len(frames), rgb, faces)
             frames.append({"frame": len(frames), "source_frame": source_index, "time_s": time_s,
@@ -208,15 +205,17 @@ def analyze_video(path: str, sample_fps: float, *, max_seconds: float = 600.0, m
             "tracks": tracks, "people": persons, "summary": summary}
 
 
-def frame_faces(rgb: np.ndarray, models: FaceModels | None, max_faces: int) -> list[dict]:
-    """The faces of one sampled frame as JSON records (:class:`faceinsight.contract.Face`),
-    in reading order, to which the tracker adds each one's ``track``.
+def frame_faces(rgb: np.ndarray, models: FaceModels, max_faces: int) -> tuple[list[dict], list[np.ndarray]]:
+    """The faces of one sampled frame as JSON records (:class:`faceinsight.contract.Face`), in
+    reading order, to which the tracker adds each one's ``track``; and beside each, the 128 px
+    crop the age/gender model read, which the people joiner describes (cut once, not again).
 
     :param rgb: the RGB frame.
-    :param models: the models (None: the shared ones).
+    :param models: the models.
     :param max_faces: analyse at most this many faces.
     """
-    return [face.dump() for face in analyze_image(rgb, models=models, max_faces=max_faces).faces]
+    found = locate_faces(rgb, models, max_faces=max_faces).crops
+    return [read_face(crop, models).dump() for crop in found], [crop.age_gender for crop in found]
 
 
 def read_rate(info: VideoInfo, sample_fps: float) -> float:

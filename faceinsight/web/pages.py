@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
@@ -38,13 +39,14 @@ def _path_of(name: str, info: FieldInfo) -> Any:
     return [f"{name}.{i}" for i in range(length)] if length else name
 
 
-def csv_columns() -> list[tuple[str, str]]:
+@functools.cache  # the same for every page view: derived once per process
+def csv_columns() -> tuple[tuple[str, str], ...]:
     """The video CSV's columns, each with where its value is in a frame's face record as a
     dotted path ("time_s", "track", "box.0", "emotion_scores.happy"). The page writes a live
     recording's CSV from these, so both CSVs have one layout, derived in one place: the paths
     come from running :func:`~faceinsight.video.results.csv_row` on a record of paths."""
     face = _Paths({name: _path_of(name, info) for name, info in Face.model_fields.items()})
-    return list(zip(CSV_FIELDS, csv_row(_Paths(), face), strict=True))
+    return tuple(zip(CSV_FIELDS, csv_row(_Paths(), face), strict=True))
 
 
 @blueprint.get("/")

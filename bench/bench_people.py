@@ -40,7 +40,7 @@ WIDTH, HEIGHT = 800, 360
 SLOTS = (130, 310, 490, 670)  # where a face's centre starts, in pixels from the left
 ROUND_S = 8.0  # each person appears once per round, three rounds
 SAME_PLACE_S = 2.0  # another person never takes a place sooner than this after one left it
-THRESHOLDS = tuple(round(0.02 * i, 2) for i in range(5, 26))
+THRESHOLDS = tuple(round(0.025 * i, 3) for i in range(8, 37))
 
 
 @dataclass(frozen=True)
@@ -247,12 +247,12 @@ def main(argv: list[str] | None = None) -> int:
         chosen = min(THRESHOLDS, key=lambda t: (sum(errors[t]), errors[t][0]))  # then fewer merges
         print(f"tuning half ({len(tune)} subjects, {args.clips} clips)")
         for t in THRESHOLDS:
-            print(f"  {t:.2f}: {totals(figures[t])}")
-        print(f"chosen {chosen:.2f}" + ("" if chosen == JOIN_DISTANCE else
-                                         f"; people.JOIN_DISTANCE is {JOIN_DISTANCE:.2f}: update it"))
+            print(f"  {t:.3f}: {totals(figures[t])}")
+        print(f"chosen {chosen:.3f}" + ("" if chosen == JOIN_DISTANCE else
+                                         f"; people.JOIN_DISTANCE is {JOIN_DISTANCE:.3f}: update it"))
         reported = analyse_clips(report, images, args.clips, args.seed + 10_000, Path(folder))
     print(f"\nreport half ({len(report)} subjects, {args.clips} clips of 3 people, each seen 3 times), "
-          f"threshold {chosen:.2f}")
+          f"threshold {chosen:.3f}")
     print("clip  people found (tracks)  merges (tracks)  splits (tracks)")
     people = [clip.people(chosen) for clip in reported]
     tracks = [clip.tracks() for clip in reported]

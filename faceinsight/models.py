@@ -134,7 +134,7 @@ def summarise_age(distribution: np.ndarray) -> tuple[float, tuple[int, int]]:
     return float((p * ages).sum()), (low, min(high, MAX_AGE))
 
 
-REQUIRED_MODELS = ("age_gender", "emotion")
+REQUIRED_MODELS = ("age_gender", "emotion", "face_embedding")
 
 
 def models_folder(models_dir: Path | str | None = None) -> Path:
@@ -238,6 +238,7 @@ def detector_weights(models_dir: Path, manifest: dict, name: str) -> bytes | Non
 # Each output's shape, by the name the manifest's ``output_order`` gives it.
 AGE_GENDER_OUTPUTS: dict[str, Shape] = {"age": (1, MAX_AGE + 1), "gender": (1, 1)}
 EMOTION_OUTPUTS: dict[str, Shape] = {"emotion": (1, len(EMOTIONS))}
+EMBEDDING_SIDE, EMBEDDING_WIDTH = 150, 128  # the face embedding's RGB input side, output width
 
 
 def face_model(content: bytes, key: str, entry: dict, shapes: dict[str, Shape], side: int,
@@ -261,7 +262,8 @@ def face_model(content: bytes, key: str, entry: dict, shapes: dict[str, Shape], 
 
 
 class FaceModels:
-    """The detector and the age/gender and emotion models, ready to analyse faces.
+    """The detector and the age/gender and emotion models, ready to analyse faces; the face
+    embedding (videos' people) is loaded on its first use.
 
     :param models_dir: the folder holding the manifest and the chunks.
     :param threads: LiteRT threads per interpreter (each thread that analyses has its own).
@@ -283,6 +285,9 @@ class FaceModels:
             AGE_GENDER_SIZE, threads)
         self.emotion, _ = face_model(contents["emotion"], "emotion", entries["emotion"],
                                      EMOTION_OUTPUTS, EMOTION_SIZE, threads)
+        self._embedding_content, self._threads = contents["face_embedding"], threads
+        self._embedding: TFLiteModel | None = None
+        self._embedding_lock = threading.Lock()
 
     def predict_age_gender(self, crop128: np.ndarray) -> AgeGender:
         """Age estimate, its 80 % interval and P(female) for one 128 px crop."""
@@ -295,6 +300,25 @@ class FaceModels:
         scores = np.asarray(self.emotion.run(crop48)[0], np.float64).reshape(-1)
         scores = scores / scores.sum()
         return {name: float(s) for name, s in zip(EMOTIONS, scores, strict=True)}
+
+    def describe_face(self, square: np.ndarray) -> np.ndarray:
+        """The face embedding's descriptor of one face: two faces of one person lie close.
+
+        :param square: EMBEDDING_SIDE x EMBEDDING_SIDE x 3 uint8 RGB around the face
+            (:func:`faceinsight.video.people.embedding_input`).
+        :returns: EMBEDDING_WIDTH float32 numbers.
+        """
+        if self._embedding is None:
+            with self._embedding_lock:
+                if self._embedding is None:
+                    model = TFLiteModel(self._embedding_content, "face_embedding", self._threads,
+                                        outputs=[(1, EMBEDDING_WIDTH)])
+                    if model.input_shape != (1, EMBEDDING_SIDE, EMBEDDING_SIDE, 3):
+                        raise ModelError(f"model face_embedding takes inputs of shape "
+                                         f"{model.input_shape}, expected "
+                                         f"{(1, EMBEDDING_SIDE, EMBEDDING_SIDE, 3)}")
+                    self._embedding = model
+        return self._embedding.run(square)[0].reshape(-1)
 
     def predict(self, crop128: np.ndarray, crop48: np.ndarray) -> Prediction:
         """Both models' numbers for one face (:class:`Prediction`).

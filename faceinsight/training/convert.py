@@ -18,6 +18,9 @@ from faceinsight.models import MANIFEST_NAME, read_manifest, save_manifest, sha2
 from faceinsight.training.architectures import is_mirrored, served_form
 
 DEFAULT_CHUNK_BYTES = 1024 * 1024
+LICENCE = ("age_gender is trained on UTKFace: non-commercial research use only. emotion is "
+           "trained on FER2013: research and evaluation. face_embedding is dlib's, public domain "
+           "(its entry says where it comes from).")
 TOLERANCE = 0.02  # largest difference allowed between Keras and .tflite outputs (float16 weights)
 INT8_TOLERANCE = 0.15  # full-integer models round every activation: compare their figures, too
 
@@ -145,8 +148,7 @@ def write_manifest(models_dir: Path, entries: dict[str, dict]) -> Path:
             entry = {**entry, "framing": models[key]["framing"]}
         models[key] = entry
     manifest["version"] = __version__
-    manifest["licence"] = ("age_gender is trained on UTKFace: non-commercial research use only. "
-                           "emotion is trained on FER2013: research and evaluation.")
+    manifest["licence"] = LICENCE
     return save_manifest(models_dir, manifest)
 
 

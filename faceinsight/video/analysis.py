@@ -19,12 +19,13 @@ from dataclasses import asdict
 import numpy as np
 
 from faceinsight.analyze import MAX_FACES, locate_faces, read_face
+from faceinsight.boxes import Box
 from faceinsight.contract import Thumbnail, VideoPerson, VideoSummary, VideoTrack
 from faceinsight.images import DEFAULT_MAX_PIXELS
 from faceinsight.labels import EMOTIONS, age_group, female_probability, gender_of
 from faceinsight.models import FaceModels, get_models
 from faceinsight.video.decoder import DecoderLimits, VideoError, VideoInfo, sampled_frames
-from faceinsight.video.people import PeopleJoiner
+from faceinsight.video.people import PeopleJoiner, embedding_views
 from faceinsight.video.tracking import IouTracker, frame_signature, is_scene_cut
 
 ProgressCallback = Callable[[int, int], None]  # (frames analysed, frames expected)
@@ -181,12 +182,12 @@ def analyze_video(path: str, sample_fps: float, *, max_seconds: float = 600.0, m
             if time_s > max_seconds or len(frames) >= max_frames:
                 raise VideoTooLong(f"the video is longer than the limit ({max_seconds:g} s, "
                                    f"{max_frames} analysed frames)")
-            faces, crops = frame_faces(rgb, models, max_faces)
+            faces, descriptors = frame_faces(rgb, models, max_faces)
             previous, signature = signature, frame_signature(rgb)
             ids = tracker.update([f["box"] for f in faces], faces, cut=is_scene_cut(previous, signature))
-            for face, crop, track in zip(faces, crops, ids, strict=True):
+            for face, descriptor, track in zip(faces, descriptors, ids, strict=True):
                 face["track"] = track
-                people.add(len(frames), track, face, crop)
+                people.add(len(frames), track, face, descriptor)
             if on_frame is not None:
                 on_frame(len(frames), rgb, faces)
             frames.append({"frame": len(frames), "source_frame": source_index, "time_s": time_s,
@@ -207,15 +208,27 @@ def analyze_video(path: str, sample_fps: float, *, max_seconds: float = 600.0, m
 
 def frame_faces(rgb: np.ndarray, models: FaceModels, max_faces: int) -> tuple[list[dict], list[np.ndarray]]:
     """The faces of one sampled frame as JSON records (:class:`faceinsight.contract.Face`), in
-    reading order, to which the tracker adds each one's ``track``; and beside each, the 128 px
-    crop the age/gender model read, which the people joiner describes (cut once, not again).
+    reading order, to which the tracker adds each one's ``track``; and beside each, the face
+    embedding's descriptor of it, for the people joiner.
 
     :param rgb: the RGB frame.
     :param models: the models.
     :param max_faces: analyse at most this many faces.
     """
     found = locate_faces(rgb, models, max_faces=max_faces).crops
-    return [read_face(crop, models).dump() for crop in found], [crop.age_gender for crop in found]
+    descriptors = [face_descriptor(rgb, crop.box, models) for crop in found]
+    return [read_face(crop, models).dump() for crop in found], descriptors
+
+
+def face_descriptor(rgb: np.ndarray, box: Box, models: FaceModels) -> np.ndarray:
+    """What the people joiner knows a face by: the mean descriptor of its embedding views
+    (:func:`faceinsight.video.people.embedding_views`).
+
+    :param rgb: the RGB frame.
+    :param box: the face's box ``(x, y, w, h)``.
+    :param models: the models (the face embedding loads on first use).
+    """
+    return np.mean([models.describe_face(view) for view in embedding_views(rgb, box)], axis=0)
 
 
 def read_rate(info: VideoInfo, sample_fps: float) -> float:

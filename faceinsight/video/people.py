@@ -7,13 +7,13 @@ appearance, the gender model's reading, where and when it was seen) and afterwar
 into people, closest first (average linkage over the tracks' pairwise distances), by appearance
 above all:
 
-* appearance: a grid of uniform local-binary-pattern histograms of the face's age/gender crop
-  (the 128 px equalised crop the models read, :mod:`faceinsight.crops`), averaged over the track;
-  on CK+ it tells two images of one person from two people with an ROC AUC of 0.96 (different
-  expressions of the same subject against other subjects);
+* appearance: the face embedding's descriptor (128 numbers from face-api.js's port of dlib's
+  face recognition ResNet, shipped as ``models/face_embedding.tflite``,
+  :mod:`faceinsight.training.face_embedding`) of a square about the face's box and of its
+  mirror image, averaged over the track; two tracks' distance is the Euclidean distance of
+  their means;
 * the gender model's reading as soft evidence: the further apart two tracks' mean P(female),
-  the further apart they are held (on the bench it lifts the ROC AUC of telling a track pair of
-  one person from two from 0.915 to 0.931; the age model's reading lowered it, so it is not used);
+  the further apart they are held (``GENDER_WEIGHT``, chosen on the bench's tuning half);
 * position: a track that starts where another ended, shortly after, is held closer (a face that
   turned away and back; the bench does not measure it);
 * a hard rule: two tracks seen in the same frame are never one person.
@@ -30,50 +30,44 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
+from faceinsight.boxes import Box
+from faceinsight.crops import crop_box
 from faceinsight.labels import female_probability
+from faceinsight.models import EMBEDDING_SIDE
 
-JOIN_DISTANCE = 0.32  # people closer than this are joined (bench_people's tuning half)
+JOIN_DISTANCE = 0.575  # people closer than this are joined (bench_people's tuning half)
 GENDER_WEIGHT = 0.05  # added per unit of difference between the mean P(female)s
 NEAR_GAP_SAMPLES = 10  # a track starting this soon after another ended, within a box side of
 NEAR_BONUS = 0.02  # where it ended, is held this much closer (a face that turned away and back)
 
-_GRID = 8  # cells a side of the descriptor's histogram grid
-_SIDE = 96  # the crop is read at this side (cells of 12 px)
-_UNIFORM_BINS = 59  # 58 uniform 8-neighbour patterns and one bin for all the others
+EMBEDDING_SCALE = 1.0  # the embedding's square side over the face box's longer side
 
 
-def _uniform_lookup() -> np.ndarray:
-    """Each 8-bit LBP code's bin: its own for the 58 uniform codes (at most two 0/1 changes
-    around the circle), the last one for the rest."""
-    table = np.full(256, _UNIFORM_BINS - 1, np.uint8)
-    uniform = [code for code in range(256)
-               if sum(((code >> i) & 1) != ((code >> ((i + 1) % 8)) & 1) for i in range(8)) <= 2]
-    table[uniform] = np.arange(len(uniform), dtype=np.uint8)
-    return table
+def embedding_views(rgb: np.ndarray, box: Box) -> tuple[np.ndarray, np.ndarray]:
+    """The face embedding's two views of one face, :func:`embedding_input` and its mirror image:
+    the mean of their descriptors is steadier than either (bench_people's tuning half: 29 of 30
+    clips right against 28).
 
-
-_UNIFORM = _uniform_lookup()
-_NEIGHBOURS = ((-1, -1), (-1, 0), (-1, 1), (0, 1), (1, 1), (1, 0), (1, -1), (0, -1))
-
-
-def face_descriptor(crop: np.ndarray) -> np.ndarray:
-    """A face's appearance as a unit vector: square-rooted uniform-LBP histograms of an 8x8 grid.
-
-    :param crop: the face's equalised grayscale crop (the age/gender model's input).
+    :param rgb: the RGB frame.
+    :param box: the face's box ``(x, y, w, h)``.
     """
-    image = cv2.resize(crop, (_SIDE + 2, _SIDE + 2), interpolation=cv2.INTER_AREA).astype(np.int16)
-    centre = image[1:-1, 1:-1]
-    codes = np.zeros(centre.shape, np.uint8)
-    for bit, (dy, dx) in enumerate(_NEIGHBOURS):
-        neighbour = image[1 + dy:image.shape[0] - 1 + dy, 1 + dx:image.shape[1] - 1 + dx]
-        codes |= (neighbour >= centre).astype(np.uint8) << bit
-    bins = _UNIFORM[codes]
-    cell = _SIDE // _GRID
-    cells = bins.reshape(_GRID, cell, _GRID, cell).transpose(0, 2, 1, 3).reshape(_GRID * _GRID, -1)
-    offsets = np.arange(_GRID * _GRID)[:, None] * _UNIFORM_BINS
-    counts = np.bincount((cells + offsets).ravel(), minlength=_GRID * _GRID * _UNIFORM_BINS)
-    vector = np.sqrt(counts.astype(np.float32) / (cell * cell))  # Hellinger: sqrt of each cell's histogram
-    return vector / np.linalg.norm(vector)
+    square = embedding_input(rgb, box)
+    return square, np.ascontiguousarray(square[:, ::-1])
+
+
+def embedding_input(rgb: np.ndarray, box: Box) -> np.ndarray:
+    """The face embedding's input for one face: a square about the box's centre, the box's
+    longer side times :data:`EMBEDDING_SCALE` (the border repeated past the frame's edge),
+    resized to the model's side.
+
+    :param rgb: the RGB frame.
+    :param box: the face's box ``(x, y, w, h)``.
+    """
+    x, y, w, h = box
+    side = max(1, round(max(w, h) * EMBEDDING_SCALE))
+    square = crop_box(rgb, (round(x + w / 2 - side / 2), round(y + h / 2 - side / 2), side, side))
+    interpolation = cv2.INTER_AREA if side > EMBEDDING_SIDE else cv2.INTER_LINEAR
+    return cv2.resize(square, (EMBEDDING_SIDE, EMBEDDING_SIDE), interpolation=interpolation)
 
 
 @dataclass
@@ -81,7 +75,7 @@ class _Track:
     """What one track's faces showed so far."""
 
     samples: set[int]
-    appearance: np.ndarray  # the sum of its faces' descriptors
+    appearance: np.ndarray  # the sum of its faces' descriptors (the face embedding's)
     faces: int
     female: float  # the sum of its faces' P(female)
     first: tuple[int, list[int]]  # (sample, box) where it was first seen
@@ -106,16 +100,17 @@ def _centre_distance(before: _Track, after: _Track) -> float:
 
 
 def distances(tracks: list[_Track]) -> np.ndarray:
-    """How unlike each two tracks are: 1 - the cosine of their mean appearances, plus the soft
+    """How unlike each two tracks are: the Euclidean distance of their mean descriptors, plus the soft
     evidence of the gender model's reading and of position (see the module's docstring);
     infinite for two tracks seen in the same frame (and on the diagonal).
 
     :param tracks: the tracks' evidence.
     :returns: a symmetric n x n matrix.
     """
-    means = np.stack([t.appearance / np.linalg.norm(t.appearance) for t in tracks])
+    means = np.stack([t.appearance / t.faces for t in tracks])
     female = np.array([t.female / t.faces for t in tracks])
-    gaps = 1.0 - means @ means.T + GENDER_WEIGHT * np.abs(female[:, None] - female[None, :])
+    gaps = (np.linalg.norm(means[:, None] - means[None, :], axis=-1)
+            + GENDER_WEIGHT * np.abs(female[:, None] - female[None, :]))
     starts = np.array([t.first[0] for t in tracks])
     ends = np.array([t.last[0] for t in tracks])
     after = starts[None, :] - ends[:, None]  # [i, j]: samples between i's end and j's start
@@ -144,16 +139,18 @@ class PeopleJoiner:
     threshold: float = JOIN_DISTANCE
     tracks: dict[int, _Track] = field(default_factory=dict)  # each track's evidence, by id
 
-    def add(self, sample: int, track: int, face: dict, crop: np.ndarray) -> None:
+    def add(self, sample: int, track: int, face: dict, descriptor: np.ndarray) -> None:
         """One face of a sampled frame.
 
         :param sample: the sampled frame's number.
         :param track: the face's track id (from the tracker).
         :param face: the face's record (:class:`faceinsight.contract.Face` as JSON).
-        :param crop: its equalised grayscale crop (the age/gender model's input).
+        :param descriptor: the face embedding's descriptor of it
+            (:meth:`faceinsight.models.FaceModels.describe_face` of :func:`embedding_input`).
         """
         seen = (sample, list(face["box"]))
-        evidence = _Track({sample}, face_descriptor(crop), 1, female_probability(face), seen, seen)
+        evidence = _Track({sample}, np.asarray(descriptor, np.float64), 1, female_probability(face),
+                          seen, seen)
         if track in self.tracks:
             self.tracks[track].merge(evidence)
         else:

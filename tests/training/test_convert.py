@@ -6,6 +6,7 @@ recovered from its .tflite. All need TensorFlow (requirements-train.txt).
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -40,9 +41,15 @@ def test_convert_chunks_and_load(tiny_run: TinyRun, astronaut_crops) -> None:
         assert entry["max_difference_from_keras"] <= 0.02
         assert entry["validation"] == expected_validation[kind]
         assert not (models_dir / entry["file"]).exists()  # shipped as chunks only
+    with pytest.raises(ModelError, match="lists no face_embedding model"):
+        FaceModels(models_dir)  # a models folder holds every model the product reads
+    shipped = read_manifest(MODELS_DIR)
+    manifest["models"]["face_embedding"] = shipped["models"]["face_embedding"]
+    for chunk in shipped["models"]["face_embedding"]["chunks"]:
+        shutil.copy(MODELS_DIR / chunk["file"], models_dir / chunk["file"])
+    (models_dir / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(ModelError, match="no crop geometry for the 'haar' detector"):
         FaceModels(models_dir, detector="haar")  # never served with a framing it was not calibrated for
-    shipped = read_manifest(MODELS_DIR)
     for kind in ("age_gender", "emotion"):
         manifest["models"][kind]["framing"] = shipped["models"][kind]["framing"]
     (models_dir / "manifest.json").write_text(json.dumps(manifest))

@@ -9,24 +9,15 @@
 // 112 px RGB (FaceFeatureExtractor: bilinear resize, mean-RGB subtraction, /255): each grey
 // crop is given as three equal channels and resized here as face-api resizes a tensor.
 import { readFileSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import path from 'node:path';
+import { loadNet } from './faceapi_node.mjs';
 
 const [modules, cropsFile, countText, sideText, outFile] = process.argv.slice(2);
-const require = createRequire(path.join(path.resolve(modules), 'noop.js'));
-const tf = require('@tensorflow/tfjs');
-const wasm = require('@tensorflow/tfjs-backend-wasm');
-const faceapi = require('@vladmandic/face-api/dist/face-api.node-wasm.js');
 
 const INPUT_SIDE = 112;
 const BATCH = 64;
 
 async function main() {
-  wasm.setWasmPaths(path.join(path.resolve(modules), '@tensorflow/tfjs-backend-wasm/dist/'));
-  await tf.setBackend('wasm');
-  await tf.ready();
-  await faceapi.nets.faceExpressionNet.loadFromDisk(
-    path.join(path.resolve(modules), '@vladmandic/face-api/model'));
+  const { tf, model } = await loadNet(modules, 'faceExpressionNet');
   const count = Number(countText);
   const side = Number(sideText);
   const crops = new Uint8Array(readFileSync(cropsFile));
@@ -41,7 +32,7 @@ async function main() {
       const resized = tf.image.resizeBilinear(rgb, [INPUT_SIDE, INPUT_SIDE], false, false);
       return tf.unstack(resized);
     });
-    const probabilities = await faceapi.nets.faceExpressionNet.forward(inputs);
+    const probabilities = await model.forward(inputs);
     out.set(await probabilities.data(), start * 7);
     tf.dispose([probabilities, ...inputs]);
   }

@@ -38,6 +38,9 @@ def add_framing_arguments(parser: argparse.ArgumentParser, box_scale: float, box
                         help="chance of seeing the face at a lower resolution")
     parser.add_argument("--paste", type=float, default=0.0,
                         help="chance of the face feathered onto a smooth random background")
+    parser.add_argument("--photo-effects", type=float, default=0.0,
+                        help="chance of real photos' effects: exposure, blur, noise, JPEG, a turn, "
+                             "a hand or glasses")
     parser.add_argument("--detector-framing", type=Path, default=None, metavar="MODELS",
                         help="frame each training face as serving does: the detector and this "
                              "model's geometry in that models folder's manifest (then jittered)")
@@ -46,7 +49,7 @@ def add_framing_arguments(parser: argparse.ArgumentParser, box_scale: float, box
 def framed(args: argparse.Namespace) -> bool:
     """Whether the options of :func:`add_framing_arguments` ask for framed crops at all."""
     return any((args.box_scale, args.box_shift, args.box_rotate, args.background, args.low_resolution,
-                args.paste, args.detector_framing))
+                args.paste, args.photo_effects, args.detector_framing))
 
 
 def augmentation_options(args: argparse.Namespace) -> dict[str, float]:

@@ -3,7 +3,8 @@
 Two kinds of crops: 48 px crops shifted, flipped, turned and erased (:func:`augment_batch`),
 and crops cut through the serving crop function from faces in context with the box varied as
 a detector varies it (:func:`jittered_crops`), optionally before another background, pasted
-into a photo or at a lower resolution.
+into a photo, at a lower resolution or with real photos' effects
+(:mod:`faceinsight.training.photo_effects`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import numpy as np
 
 from faceinsight.crops import WHOLE_BOX, crop_face
 from faceinsight.eval import scenes
+from faceinsight.training.photo_effects import photo_effects
 
 
 def augment_batch(images: np.ndarray, rng: np.random.Generator, shift: int,
@@ -136,7 +138,7 @@ def lower_resolution(context: np.ndarray, rng: np.random.Generator, smallest: fl
 def jittered_crops(contexts: np.ndarray, boxes: np.ndarray, size: int, rng: np.random.Generator,
                    jitter: BoxJitter, erase: float = 0.0, background: float = 0.0,
                    low_resolution: float = 0.0, paste: float = 0.0,
-                   chip: tuple[int, int, int, int] | None = None) -> np.ndarray:
+                   chip: tuple[int, int, int, int] | None = None, photo: float = 0.0) -> np.ndarray:
     """Training crops through the serving crop function, the box varied as a detector varies it,
     then random flips, contrast jitter and optional random erasing.
 
@@ -149,6 +151,9 @@ def jittered_crops(contexts: np.ndarray, boxes: np.ndarray, size: int, rng: np.r
         of another image's background; its box then shrinks as the detector's does there
         (:data:`PASTED_BOX_SCALE`).
     :param chip: where each context's chip lies (needed when ``paste``).
+    :param photo: chance that a face gets real photos' effects
+        (:func:`faceinsight.training.photo_effects.photo_effects`: exposure, blur, noise, JPEG,
+        a turn, a hand or glasses).
     :returns: (N, size, size, 1) float32 in 0..255, the model's input.
     """
     crops = []
@@ -163,6 +168,8 @@ def jittered_crops(contexts: np.ndarray, boxes: np.ndarray, size: int, rng: np.r
             context = other_background(context, other, framed, rng)
         if low_resolution and rng.random() < low_resolution:
             context = lower_resolution(context, rng)
+        if photo and rng.random() < photo:  # draws nothing when off, so earlier runs repeat exactly
+            context = photo_effects(context, framed, rng)
         varied, angle = jitter.draw(framed, rng)
         crop = crop_face(context, varied, WHOLE_BOX, size, angle)
         crops.append(crop[:, ::-1] if rng.random() < 0.5 else crop)

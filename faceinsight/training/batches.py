@@ -79,20 +79,22 @@ class FramedBatches(keras.utils.PyDataset):
     :param low_resolution: chance of seeing the face at a lower resolution.
     :param paste: chance of the face pasted into a photo (needs ``chip``, where each context's
         chip lies).
+    :param photo: chance of real photos' effects on the face (exposure, blur, noise, JPEG, a
+        turn, a hand or glasses).
     """
 
     def __init__(self, contexts, box, targets, batch_size: int, seed: int, size: int,
                  jitter: BoxJitter | None, sample_weight: np.ndarray | None = None,
                  erase: float = 0.0, workers: int = 1, background: float = 0.0,
                  low_resolution: float = 0.0, paste: float = 0.0,
-                 chip: tuple[int, int, int, int] | None = None):
+                 chip: tuple[int, int, int, int] | None = None, photo: float = 0.0):
         super().__init__(workers=workers, use_multiprocessing=False)
         self.contexts, self.targets = contexts, targets
         self.boxes = np.broadcast_to(np.asarray(box, np.float64), (len(contexts), 4))
         self.batch_size, self.seed, self.size = batch_size, seed, size
         self.jitter, self.sample_weight, self.erase = jitter, sample_weight, erase
         self.background, self.low_resolution = background, low_resolution
-        self.paste, self.chip = paste, chip
+        self.paste, self.chip, self.photo = paste, chip, photo
         self.epoch = 0
         self.order = np.arange(len(contexts))
         self._shuffle()
@@ -118,5 +120,5 @@ class FramedBatches(keras.utils.PyDataset):
         else:
             rng = np.random.default_rng((self.seed, self.epoch, batch))
             x = jittered_crops(self.contexts[index], boxes, self.size, rng, self.jitter, self.erase,
-                               self.background, self.low_resolution, self.paste, self.chip)
+                               self.background, self.low_resolution, self.paste, self.chip, self.photo)
         return with_targets(x, self.targets, self.sample_weight, index)

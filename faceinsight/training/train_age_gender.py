@@ -76,7 +76,7 @@ def main(argv: list[str] | None = None) -> dict:
     train_batches = FramedBatches(train["images"], train_boxes, targets(train), args.batch_size,
                                   args.seed, AGE_GENDER_SIZE, jitter, band_weights(train["age"]),
                                   args.erase, args.workers, args.background, args.low_resolution,
-                                  args.paste, chip_box())
+                                  args.paste, chip_box(), args.photo_effects)
     val_batches = None
     if len(val_idx):
         val_batches = FramedBatches(val["images"], chip_box(), targets(val), 256, args.seed,

@@ -158,7 +158,8 @@ def training_batches(train: dict, args: argparse.Namespace):
     box = framed_boxes(train, args, chip)
     return FramedBatches(train["images"], box, targets,
                          args.batch_size, args.seed, FER_CHIP_SIDE, jitter, None, args.erase,
-                         args.workers, args.background, args.low_resolution, args.paste, chip)
+                         args.workers, args.background, args.low_resolution, args.paste, chip,
+                         args.photo_effects)
 
 
 def framed_boxes(train: dict, args: argparse.Namespace, chip: tuple[int, int, int, int]):

@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 import pytest
 from skimage import data
-from video_clips import write_comings_and_goings
+from video_clips import THREE_PEOPLE, write_comings_and_goings, write_three_people_taking_turns
 
 from faceinsight.contract import VideoResults
 from faceinsight.litert import ModelError
@@ -169,6 +169,18 @@ def test_a_face_that_leaves_and_comes_back_twice_is_one_person_in_the_results(tm
     assert thumbnail["box"] in [face["box"] for face in faces[thumbnail["frame"]]]
     rows = list(csv.DictReader(io.StringIO(results_csv(results))))
     assert {row["person"] for row in rows if row["track"]} == {"1"}
+
+
+def test_three_people_taking_turns_are_three_people(tmp_path):
+    """Each leaves and comes back twice, never two at once: only their faces tell them apart."""
+    path = tmp_path / "turns.avi"
+    write_three_people_taking_turns(path)
+    results = analyze_video(str(path), 2.0)
+    assert results["summary"]["tracks"] == len(THREE_PEOPLE) and results["summary"]["people"] == 3
+    person_of_track = {track["track"]: track["person"] for track in results["tracks"]}
+    who = [name for name, _, _ in THREE_PEOPLE]  # tracks are numbered in order of appearance
+    people = {name: {person_of_track[i + 1] for i, n in enumerate(who) if n == name} for name in set(who)}
+    assert all(len(ids) == 1 for ids in people.values()) and len(set.union(*people.values())) == 3
 
 
 def test_results_stored_before_people_still_give_a_csv():

@@ -48,3 +48,38 @@ def write_two_people_coming_and_going(path, side: int = 320, fps: float = 4.0) -
                 frame[40:280, 40 + place * side:280 + place * side] = faces[who]
         writer.write(frame)
     writer.release()
+
+
+def grace_hopper_face(side: int) -> np.ndarray:
+    """Grace Hopper's portrait from matplotlib's sample data (a third person), ``side`` pixels a
+    side, as BGR."""
+    import matplotlib.cbook
+
+    portrait = cv2.imread(str(matplotlib.cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)))
+    return cv2.resize(portrait[60:400, 95:435], (side, side), interpolation=cv2.INTER_AREA)
+
+
+# (person, place: left or right, side in pixels): one after another, never two at once, each
+# 1.5 s with 2 s between; each person comes three times, at two places and three sizes.
+THREE_PEOPLE = [("astronaut", 0, 220), ("cameraman", 1, 250), ("hopper", 0, 240),
+                ("cameraman", 1, 240), ("astronaut", 0, 180), ("hopper", 1, 200),
+                ("hopper", 0, 180), ("astronaut", 1, 240), ("cameraman", 0, 260)]
+
+
+def write_three_people_taking_turns(path, fps: float = 4.0) -> None:
+    """Three people who each leave and come back twice, taking turns (:data:`THREE_PEOPLE`):
+    nine tracks, three people, told apart by appearance alone."""
+    astronaut = cv2.cvtColor(data.astronaut()[0:300, 75:375], cv2.COLOR_RGB2BGR)
+    makers = {"astronaut": lambda side: cv2.resize(astronaut, (side, side), interpolation=cv2.INTER_AREA),
+              "cameraman": cameraman_face, "hopper": grace_hopper_face}
+    width, height, stay, gap = 640, 300, 1.5, 2.0
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, (width, height))
+    for index in range(int(len(THREE_PEOPLE) * (stay + gap) * fps)):
+        frame = np.full((height, width, 3), 90, np.uint8)
+        turn, into = divmod(index / fps, stay + gap)
+        if into < stay:
+            who, place, side = THREE_PEOPLE[int(turn)]
+            left, top = 20 + place * (width // 2), (height - side) // 2
+            frame[top:top + side, left:left + side] = makers[who](side)
+        writer.write(frame)
+    writer.release()

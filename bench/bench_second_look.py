@@ -141,7 +141,7 @@ class FullRangeSecondLook(BlazeFaceDetector):
     padded by a quarter of its longer side with its edge pixels repeated (the 192 px input),
     its boxes through the first look's score and Haar rules, kept from 40 % of that side."""
 
-    def _padded_look(self, image: np.ndarray) -> list[Detection]:
+    def _padded_look(self, image: np.ndarray, seen=None) -> list[Detection]:  # shrinks the image itself
         small, factor = images.bounded_copy(image, round(self.full.size / (1 + 2 * self.PADDED_BORDER)))
         pad = max(1, round(self.PADDED_BORDER * max(small.shape[:2])))
         padded = cv2.copyMakeBorder(small, pad, pad, pad, pad, cv2.BORDER_REPLICATE)

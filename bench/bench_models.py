@@ -155,9 +155,9 @@ def network_time_ms(models: FaceModels, photos: list[bytes], runs: int, warmup: 
     detector = models.detector
     times = {"decode": median_ms(lambda: [images.decode_image(jpeg) for jpeg in photos], runs, warmup)}
     if isinstance(detector, BlazeFaceDetector):
-        interpreter = detector._interpreter()
+        interpreter = detector.full.network._interpreter()
         index = interpreter.get_input_details()[0]["index"]
-        tensors = [(detector._square_input(image)[0].astype(np.float32) / 127.5 - 1.0)[None]
+        tensors = [(detector.full.square_input(image)[0].astype(np.float32) / 127.5 - 1.0)[None]
                    for image in decoded]
 
         def detector_network() -> None:

@@ -179,6 +179,8 @@ def verify_model_files(models_dir: Path | str | None = None) -> Path:
     name = detector_name(manifest)
     serving_framing(manifest, name)
     detector_weights(folder, manifest, name)
+    if name == detectors.BLAZEFACE:
+        detector_weights(folder, manifest, detectors.BLAZEFACE_SHORT_RANGE)
     return folder
 
 
@@ -235,6 +237,19 @@ def detector_weights(models_dir: Path, manifest: dict, name: str) -> bytes | Non
     return assemble_model(models_dir, entry)
 
 
+def serving_detector(models_dir: Path, manifest: dict, name: str) -> detectors.Detector:
+    """The named detector, its weights verified: Haar, or BlazeFace with its short-range model
+    for the second look.
+
+    :raises ModelError: the manifest lacks a model it needs, or a chunk is missing or corrupt.
+    """
+    weights = detector_weights(models_dir, manifest, name)
+    if weights is None:
+        return detectors.HaarDetector()
+    return detectors.BlazeFaceDetector(
+        weights, detector_weights(models_dir, manifest, detectors.BLAZEFACE_SHORT_RANGE))
+
+
 # Each output's shape, by the name the manifest's ``output_order`` gives it.
 AGE_GENDER_OUTPUTS: dict[str, Shape] = {"age": (1, MAX_AGE + 1), "gender": (1, 1)}
 EMOTION_OUTPUTS: dict[str, Shape] = {"emotion": (1, len(EMOTIONS))}
@@ -278,8 +293,7 @@ class FaceModels:
         entries = self.manifest["models"]
         name = detector_name(self.manifest, detector)
         self.framing = serving_framing(self.manifest, name)
-        weights = detector_weights(self.models_dir, self.manifest, name)
-        self.detector = detectors.HaarDetector() if weights is None else detectors.BlazeFaceDetector(weights)
+        self.detector = serving_detector(self.models_dir, self.manifest, name)
         self.age_gender, self._age_output = face_model(
             contents["age_gender"], "age_gender", entries["age_gender"], AGE_GENDER_OUTPUTS,
             AGE_GENDER_SIZE, threads)

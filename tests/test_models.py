@@ -231,6 +231,17 @@ def test_verify_model_files_checks_every_chunk(models_copy: Path, monkeypatch: p
         verify_model_files()
 
 
+def test_the_second_looks_model_is_verified_with_blazeface(models_copy: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("FACEINSIGHT_DETECTOR", raising=False)
+    chunk = read_manifest(models_copy)["detectors"]["blazeface_short_range"]["chunks"][0]["file"]
+    flip_byte(models_copy / chunk)
+    with pytest.raises(ModelError, match=chunk.replace(".", r"\.")):
+        verify_model_files(models_copy)
+    with pytest.raises(ModelError, match=chunk.replace(".", r"\.")):
+        FaceModels(models_copy, detector="blazeface")
+
+
 @pytest.mark.parametrize("manifest", [[], {"models": []}, {"models": {"age_gender": {"file": "x"}}},
                                       {"models": {"age_gender": {"file": "x", "chunks": [{}]}}}],
                          ids=["a-list", "models-a-list", "no-chunks", "chunk-without-fields"])

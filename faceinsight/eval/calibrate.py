@@ -93,9 +93,10 @@ def fer2013_contexts(folder: Path, count: int, seed: int = 0, upscale: int = 3):
 
 def all_detectors(models_dir: Path) -> list[detectors.Detector]:
     manifest = read_manifest(models_dir)
-    blazeface = assemble_model(models_dir, manifest["detectors"][detectors.BLAZEFACE])
+    blazeface, short_range = (assemble_model(models_dir, manifest["detectors"][name])
+                              for name in (detectors.BLAZEFACE, detectors.BLAZEFACE_SHORT_RANGE))
     return [detectors.HaarDetector(),
-            detectors.BlazeFaceDetector(blazeface, min_score=CALIBRATION_MIN_SCORE)]
+            detectors.BlazeFaceDetector(blazeface, short_range, min_score=CALIBRATION_MIN_SCORE)]
 
 
 def main(argv: list[str] | None = None) -> None:

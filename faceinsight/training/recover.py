@@ -1,15 +1,19 @@
-"""Recover a Keras model from a shipped emotion ``.tflite``, to convert it again (e.g. to int8).
+"""Recover a Keras model from a shipped ``.tflite``, to convert it again (e.g. to int8) or train on.
 
     mkdir -p build/release-1.0 && git archive 0e5160e models | tar -x -C build/release-1.0
     python -m faceinsight.training.recover --models build/release-1.0/models \
         --out build/emotion_recovered/best.keras
+    python -m faceinsight.training.recover --model age_gender --models models --dequantise \
+        --out build/ag_recovered/recovered.keras
 
 The emotion model's training checkpoint was not kept (release 1.0). Its ``.tflite`` holds every
 weight: the converter folded the input scaling into the first convolution and each batch
 normalisation into the convolution or dense layer before it, and fused the ReLUs. This rebuilds that inference
 network in Keras (convolutions and dense layers with biases, no batch normalisation), loads the
 weights, and checks its outputs against the ``.tflite`` on sample crops. It needs a float
-``.tflite``: an int8 one (release 1.1 on) holds rounded weights, and is refused.
+``.tflite``: an int8 one (release 1.1 on) holds rounded weights, and is refused unless
+``--dequantise``. ``--model age_gender`` does the same for the age/gender network, whose
+checkpoints were not kept either (its scaling and 2x2 averaging stay layers of their own).
 """
 
 from __future__ import annotations
@@ -19,8 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-from faceinsight.crops import EMOTION_SIZE
-from faceinsight.labels import EMOTIONS
+from faceinsight.crops import AGE_GENDER_SIZE, EMOTION_SIZE
+from faceinsight.labels import EMOTIONS, MAX_AGE
 
 TOLERANCE = 0.01  # float16 weights read back exactly; only the arithmetic order differs
 # An int8 .tflite rounds its activations too (the converter allows 0.15 against Keras): the float
@@ -88,48 +92,66 @@ def dequantised(values: np.ndarray, quantisation: dict) -> np.ndarray:
     return values.astype(np.float32)
 
 
-def inference_model(layers: list[tuple[str, np.ndarray, np.ndarray]]):
-    """The folded network in Keras, with ``layers``' weights: 48 px crop -> 7 scores."""
+def inference_model(layers: list[tuple[str, np.ndarray, np.ndarray]], kind: str = "emotion"):
+    """The folded network in Keras, with ``layers``' weights: 48 px crop -> 7 scores
+    (``emotion``), or 128 px crop -> {"age", "gender"} (``age_gender``)."""
     import keras
     from keras import layers as kl
 
     from faceinsight.training.architectures import BLOCKS
 
-    inputs = keras.Input((EMOTION_SIZE, EMOTION_SIZE, 1), name="face48")
-    x, index = inputs, 0
+    side = EMOTION_SIZE if kind == "emotion" else AGE_GENDER_SIZE
+    inputs = keras.Input((side, side, 1), name=f"face{side}")
+    x = inputs
+    if kind == "age_gender":  # the served model's MUL and AVERAGE_POOL_2D, as training builds them
+        x = kl.AveragePooling2D(2, name="half")(kl.Rescaling(1 / 255.0, name="scale")(x))
     for block, (convs, width) in enumerate(BLOCKS):
         for i in range(convs):
             x = kl.Conv2D(width, 3, padding="same", activation="relu", name=f"block{block}_conv{i}")(x)
-            index += 1
         x = kl.MaxPooling2D(2, name=f"block{block}_pool")(x)
     x = kl.GlobalAveragePooling2D(name="gap")(x)
     x = kl.Dense(256, activation="relu", name="fc")(x)
-    outputs = kl.Dense(len(EMOTIONS), activation="softmax", name="emotion")(x)
-    model = keras.Model(inputs, outputs, name="emotion")
-    if index + 2 != len(layers):
-        raise ValueError(f"expected {index + 2} weighted layers in the .tflite, found {len(layers)}")
+    if kind == "emotion":
+        outputs = kl.Dense(len(EMOTIONS), activation="softmax", name="emotion")(x)
+    else:
+        outputs = {"age": kl.Dense(MAX_AGE + 1, activation="softmax", name="age")(x),
+                   "gender": kl.Dense(1, activation="sigmoid", name="gender")(x)}
+    model = keras.Model(inputs, outputs, name=kind)
     weighted = [layer for layer in model.layers if layer.get_weights()]
+    if len(weighted) != len(layers):
+        raise ValueError(f"expected {len(weighted)} weighted layers in the .tflite, found {len(layers)}")
     for layer, (op, kernel, bias) in zip(weighted, layers, strict=True):
         kernel = kernel.transpose(1, 2, 3, 0) if op == "CONV_2D" else kernel.T
         layer.set_weights([kernel, bias])
     return model
 
 
-def recover(content: bytes, samples: np.ndarray, dequantise: bool = False):
-    """The Keras model of a shipped emotion ``.tflite``, checked against it on ``samples``.
+def flat_outputs(outputs) -> np.ndarray:
+    """A model's outputs as one row per input: an array, or a dict's (``age``, ``gender``) or a
+    ``.tflite``'s list told apart by width, side by side."""
+    if isinstance(outputs, np.ndarray):
+        return outputs
+    by_width = {value.shape[-1]: np.asarray(value) for value in
+                (outputs.values() if isinstance(outputs, dict) else outputs)}
+    return np.concatenate([by_width[width] for width in sorted(by_width)], axis=-1)
+
+
+def recover(content: bytes, samples: np.ndarray, dequantise: bool = False, kind: str = "emotion"):
+    """The Keras model of a shipped ``.tflite``, checked against it on ``samples``.
 
     :param dequantise: the ``.tflite`` is int8 (see :func:`tflite_layers`); the check then
         allows :data:`INT8_TOLERANCE`.
+    :param kind: ``emotion`` or ``age_gender``.
     :raises RuntimeError: the outputs differ by more than the tolerance.
     """
     from faceinsight.litert import TFLiteModel
     from faceinsight.training.architectures import flip_averaged
 
     tolerance = INT8_TOLERANCE if dequantise else TOLERANCE
-    model = inference_model(tflite_layers(content, dequantise))
-    served, shipped = flip_averaged(model), TFLiteModel(content, "emotion")
-    worst = max(float(np.abs(served.predict(crop.astype(np.float32)[None, ..., None], verbose=0)
-                             - shipped.run(crop)[0]).max()) for crop in samples)
+    model = inference_model(tflite_layers(content, dequantise), kind)
+    served, shipped = flip_averaged(model), TFLiteModel(content, kind)
+    worst = max(float(np.abs(flat_outputs(served.predict(crop.astype(np.float32)[None, ..., None], verbose=0))
+                             - flat_outputs(shipped.run(crop))).max()) for crop in samples)
     if worst > tolerance:
         raise RuntimeError(f"the recovered model differs from the .tflite by {worst:.4f}")
     return model, worst
@@ -137,17 +159,19 @@ def recover(content: bytes, samples: np.ndarray, dequantise: bool = False):
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="emotion", choices=("emotion", "age_gender"))
     parser.add_argument("--models", type=Path, default=Path("models"),
-                        help="a models folder with a float16 emotion.tflite (release 1.0's)")
+                        help="a models folder with the model's float16 .tflite (release 1.0's)")
     parser.add_argument("--out", type=Path, default=Path("build/emotion_recovered/best.keras"))
     parser.add_argument("--dequantise", action="store_true",
-                        help="accept an int8 emotion.tflite: read its integer weights back to float")
+                        help="accept an int8 .tflite: read its integer weights back to float")
     args = parser.parse_args(argv)
     from faceinsight.models import assemble_model, read_manifest
     from faceinsight.training.convert import sample_crops
 
-    content = assemble_model(args.models, read_manifest(args.models)["models"]["emotion"])
-    model, worst = recover(content, sample_crops(EMOTION_SIZE), args.dequantise)
+    content = assemble_model(args.models, read_manifest(args.models)["models"][args.model])
+    side = EMOTION_SIZE if args.model == "emotion" else AGE_GENDER_SIZE
+    model, worst = recover(content, sample_crops(side), args.dequantise, args.model)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     model.save(args.out)
     print(f"recovered {args.out} (max |keras - tflite| = {worst:.2e})")

@@ -7,7 +7,9 @@ through the serving crop function with the box varied as a detector varies it, s
 holds on faces found in photos; ``--detector-framing models`` first frames each face as serving
 does (the served detector's box and the age/gender geometry of that folder's manifest).
 Children and people over 60 are rare in UTKFace; their crops are weighted up. The last epoch
-is the model (the validation split chooses nothing).
+is the model (the validation split chooses nothing). ``--teacher`` mixes a teacher's saved age
+distribution and P(female) for the training faces into the targets (``--teacher-weight``;
+:func:`faceinsight.training.losses.taught_targets`, :mod:`faceinsight.training.teachers.faceres`).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from faceinsight.training.datasets import load_utkface, split_by_name
 from faceinsight.training.fit import compile_and_fit, limit_threads, new_model, seed_everything
 from faceinsight.training.framing import served_boxes
 from faceinsight.training.report import report_age_gender
+from faceinsight.training.teachers.soft_labels import teacher_age_gender
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -36,6 +39,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--val-fraction", type=float, default=VAL_FRACTION)
     parser.add_argument("--limit", type=int, default=None, help="smoke runs only")
     add_framing_arguments(parser, box_scale=0.1, box_shift=0.05, box_rotate=10.0)
+    parser.add_argument("--teacher", type=Path, default=None,
+                        help="a teacher's readings of the training faces (build/teacher/faceres_train.npz)")
+    parser.add_argument("--teacher-weight", type=float, default=0.3,
+                        help="the teacher's share of each target with --teacher (0..1)")
     return parser.parse_args(argv)
 
 
@@ -57,7 +64,12 @@ def main(argv: list[str] | None = None) -> dict:
     # These import Keras, which starts TensorFlow: only after --threads is applied.
     from faceinsight.training.architectures import age_gender_model
     from faceinsight.training.batches import FramedBatches
-    from faceinsight.training.losses import ExpectedAgeMAE, age_distribution_loss
+    from faceinsight.training.losses import (
+        ExpectedAgeMAE,
+        age_distribution_loss,
+        gender_accuracy,
+        taught_targets,
+    )
 
     started = time.time()
     print("loading UTKFace through the face pipeline...", flush=True)
@@ -71,9 +83,16 @@ def main(argv: list[str] | None = None) -> dict:
         return {"age": part["age"].astype(np.float32),
                 "gender": part["gender"].astype(np.float32)[:, None]}
 
+    train_targets = targets(train)
+    if args.teacher:
+        teacher = teacher_age_gender(args.teacher, train["names"])
+        print(f"teacher {args.teacher.name} for {int(teacher['taught'].sum())} of {len(train_idx)} "
+              f"training faces; teacher weight {args.teacher_weight}", flush=True)
+        train_targets = taught_targets(train["age"], train["gender"].astype(np.float32), teacher,
+                                       args.teacher_weight)
     jitter = BoxJitter(args.box_scale, args.box_shift, args.box_rotate)
     train_boxes = served_boxes(args, train["images"], chip_box(), "age_gender")
-    train_batches = FramedBatches(train["images"], train_boxes, targets(train), args.batch_size,
+    train_batches = FramedBatches(train["images"], train_boxes, train_targets, args.batch_size,
                                   args.seed, AGE_GENDER_SIZE, jitter, band_weights(train["age"]),
                                   args.erase, args.workers, args.background, args.low_resolution,
                                   args.paste, chip_box(), args.photo_effects)
@@ -85,7 +104,7 @@ def main(argv: list[str] | None = None) -> dict:
     compile_and_fit(model, train_batches, val_batches, args, "loss", "min", started,
                     loss={"age": age_distribution_loss, "gender": "binary_crossentropy"},
                     loss_weights={"age": 1.0, "gender": 2.0},
-                    metrics={"age": [ExpectedAgeMAE()], "gender": ["binary_accuracy"]})
+                    metrics={"age": [ExpectedAgeMAE()], "gender": [gender_accuracy()]})
 
     if not len(val_idx):
         print("no validation files here (a packed training subset): no report", flush=True)

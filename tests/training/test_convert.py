@@ -156,3 +156,19 @@ def test_recover_dequantises_an_int8_emotion_tflite_when_asked(emotion_tflites) 
         assert (np.abs(kernel - rounded).reshape(len(kernel), -1).max(axis=1) <= step * 0.51 + 1e-3).all()
     _, worst = recover(int8, crops[:4], dequantise=True)
     assert worst <= INT8_TOLERANCE
+
+
+def test_recover_rebuilds_the_age_gender_network_from_its_tflite(tensorflow) -> None:
+    """The age/gender network (scaling and 2x2 averaging before its mirror image, two heads)
+    comes back from its float16 .tflite: both heads within the float tolerance, named as
+    training names them, so ``train_age_gender --init-weights`` can continue it."""
+    from faceinsight.training.architectures import age_gender_model, served_form
+    from faceinsight.training.convert import keras_to_tflite
+    from faceinsight.training.recover import TOLERANCE, recover
+
+    crops = np.random.default_rng(1).integers(0, 256, (3, 128, 128), dtype=np.uint8)
+    model, worst = recover(keras_to_tflite(served_form(age_gender_model())), crops, kind="age_gender")
+    assert worst <= TOLERANCE
+    outputs = model.predict(crops[:1, ..., None].astype(np.float32), verbose=0)
+    assert {key: value.shape for key, value in outputs.items()} == {"age": (1, 101), "gender": (1, 1)}
+    assert [layer.name for layer in model.layers if layer.get_weights()][-2:] == ["age", "gender"]

@@ -1,5 +1,6 @@
-"""A teacher's saved probabilities (``build/teacher/<split>.npz``: ``names``, ``probabilities``)
-lined up with the faces a training run loads."""
+"""A teacher's saved readings lined up with the faces a training run loads: face-api's emotion
+probabilities (``build/teacher/<split>.npz``: ``names``, ``probabilities``) and FaceRes's age
+distribution and P(female) (``build/teacher/faceres_<split>.npz``)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from faceinsight.labels import EMOTIONS
+from faceinsight.labels import MAX_AGE
 
 
 def teacher_probabilities(path: Path, names) -> np.ndarray:
@@ -19,8 +20,33 @@ def teacher_probabilities(path: Path, names) -> np.ndarray:
     :returns: (N, 7) float32 in :data:`EMOTIONS` order.
     """
     saved = np.load(path)
-    index = {str(name): row for row, name in enumerate(saved["names"])}
-    rows = [index.get(str(name), -1) for name in names]
-    table = np.concatenate([saved["probabilities"].astype(np.float32),
-                            np.zeros((1, len(EMOTIONS)), np.float32)])  # row -1: no teacher
-    return table[np.array(rows, int)] if rows else np.zeros((0, len(EMOTIONS)), np.float32)
+    return lined_up(saved["probabilities"], rows_of(saved["names"], names))
+
+
+def rows_of(saved_names, names) -> np.ndarray:
+    """Each of ``names``' row in ``saved_names``, -1 where it is not there."""
+    index = {str(name): row for row, name in enumerate(saved_names)}
+    return np.array([index.get(str(name), -1) for name in names], int)
+
+
+def lined_up(values: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """``values``' rows at ``rows``, float32, all zeros for a row of -1 (no teacher)."""
+    table = np.concatenate([values.astype(np.float32), np.zeros((1, *values.shape[1:]), np.float32)])
+    return table[rows]
+
+
+def teacher_age_gender(path: Path, names) -> dict[str, np.ndarray]:
+    """FaceRes's readings of each named face, zeros where the file names none (such a face keeps
+    its own targets when mixed: :func:`faceinsight.training.losses.taught_age_targets`).
+
+    :param path: the ``.npz`` :mod:`faceinsight.training.teachers.faceres` writes.
+    :param names: UTKFace file names as :func:`faceinsight.training.datasets.load_utkface` names them.
+    :returns: ``age_distribution`` (N, MAX_AGE + 1) over 0..MAX_AGE years (FaceRes's 0..99, the
+        rest zero), ``female`` (N,) P(female), ``taught`` (N,) bool: the file names the face.
+    """
+    saved = np.load(path)
+    rows = rows_of(saved["names"], names)
+    distribution = lined_up(saved["age_distribution"], rows)[:, :MAX_AGE + 1]
+    distribution = np.pad(distribution, ((0, 0), (0, MAX_AGE + 1 - distribution.shape[1])))
+    return {"age_distribution": distribution, "female": lined_up(saved["female"], rows),
+            "taught": rows >= 0}

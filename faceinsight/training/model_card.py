@@ -75,6 +75,9 @@ def _augmentation_text(args: dict) -> str:
         parts.append(f"another image's blurred content around {share * 100:.3g} % of faces")
     if value("low_resolution"):
         parts.append(f"{value('low_resolution') * 100:g} % of faces at a lower resolution")
+    if args.get("teacher") not in (None, "None"):
+        parts.append(f"a teacher's readings ({Path(str(args['teacher'])).name}) mixed into the "
+                     f"targets at {value('teacher_weight'):g}")
     if value("photo_effects"):
         parts.append(f"real photos' effects on {value('photo_effects') * 100:g} % of faces (exposure, "
                      "blur, sensor noise, JPEG, a turn, a hand or dark glasses)")

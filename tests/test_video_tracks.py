@@ -6,7 +6,7 @@ import numpy as np
 
 from faceinsight.video.analysis import analyze_video, summarise
 from faceinsight.video.results import results_csv
-from faceinsight.video.tracking import IouTracker, frame_signature, is_scene_cut
+from faceinsight.video.tracking import FACE_JUMP, IouTracker, frame_signature, is_scene_cut
 
 
 def face(box, age, gender, probability):
@@ -40,6 +40,20 @@ def test_a_different_person_in_the_same_place_starts_a_new_track():
     assert [(t["gender"], t["first_s"], t["last_s"]) for t in tracks] == [("female", 0.0, 2.0),
                                                                           ("male", 2.5, 4.5)]
     assert tracks[0]["median_age"] < 35 < 60 < tracks[1]["median_age"]
+
+
+def test_another_face_in_the_same_place_starts_a_new_track_whatever_the_models_read():
+    """Age and gender alike (unsure readings), but the face embedding tells the faces apart:
+    the people joiner can join a track split by mistake, never split one holding two people."""
+    rng = np.random.default_rng(0)
+    me, other = rng.normal(0, 0.1, 128), rng.normal(0, 0.1, 128)
+    assert np.linalg.norm(me - other) > FACE_JUMP
+    face = {"age": 30.0, "gender": "male", "gender_probability": 0.6}
+    tracker = IouTracker()
+    box = [100, 100, 80, 80]
+    ids = [tracker.update([box], [face], descriptors=[d])[0] for d in (me, me + 0.001, other, other)]
+    assert ids == [1, 1, 2, 2]
+    assert IouTracker().update([box], [face]) == [1]  # no descriptors: position and readings only
 
 
 def test_noise_in_one_person_keeps_one_track():

@@ -184,7 +184,8 @@ def analyze_video(path: str, sample_fps: float, *, max_seconds: float = 600.0, m
                                    f"{max_frames} analysed frames)")
             faces, descriptors = frame_faces(rgb, models, max_faces)
             previous, signature = signature, frame_signature(rgb)
-            ids = tracker.update([f["box"] for f in faces], faces, cut=is_scene_cut(previous, signature))
+            ids = tracker.update([f["box"] for f in faces], faces, cut=is_scene_cut(previous, signature),
+                                 descriptors=descriptors)
             for face, descriptor, track in zip(faces, descriptors, ids, strict=True):
                 face["track"] = track
                 people.add(len(frames), track, face, descriptor)

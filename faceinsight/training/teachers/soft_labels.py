@@ -1,6 +1,7 @@
 """A teacher's saved readings lined up with the faces a training run loads: face-api's emotion
-probabilities (``build/teacher/<split>.npz``: ``names``, ``probabilities``) and FaceRes's age
-distribution and P(female) (``build/teacher/faceres_<split>.npz``)."""
+probabilities (``build/teacher/<split>.npz``: ``names``, ``probabilities``) and the age/gender
+teachers' age distributions and P(female) (``build/teacher/faceres_<split>.npz``,
+``build/teacher/dlib_<split>.npz``)."""
 
 from __future__ import annotations
 
@@ -35,15 +36,26 @@ def lined_up(values: np.ndarray, rows: np.ndarray) -> np.ndarray:
     return table[rows]
 
 
-def teacher_age_gender(path: Path, names) -> dict[str, np.ndarray]:
-    """FaceRes's readings of each named face, zeros where the file names none (such a face keeps
-    its own targets when mixed: :func:`faceinsight.training.losses.taught_age_targets`).
+def teacher_age_gender(paths: Path | list[Path], names) -> dict[str, np.ndarray]:
+    """Age/gender teachers' readings of each named face, averaged over the teachers that read it
+    (zeros where none did: such a face keeps its own targets when mixed,
+    :func:`faceinsight.training.losses.taught_targets`).
 
-    :param path: the ``.npz`` :mod:`faceinsight.training.teachers.faceres` writes.
+    :param paths: one ``.npz`` or several, as :mod:`faceinsight.training.teachers.faceres` and
+        :mod:`faceinsight.training.teachers.dlib_age_gender` write them.
     :param names: UTKFace file names as :func:`faceinsight.training.datasets.load_utkface` names them.
-    :returns: ``age_distribution`` (N, MAX_AGE + 1) over 0..MAX_AGE years (FaceRes's 0..99, the
-        rest zero), ``female`` (N,) P(female), ``taught`` (N,) bool: the file names the face.
+    :returns: ``age_distribution`` (N, MAX_AGE + 1) over 0..MAX_AGE years (each teacher's own
+        range, the rest zero), ``female`` (N,) P(female), ``taught`` (N,) bool: a file names the face.
     """
+    readings = [one_teacher(path, names) for path in ([paths] if isinstance(paths, Path) else paths)]
+    count = np.sum([reading["taught"] for reading in readings], axis=0).astype(np.float32)
+    share = 1 / np.maximum(count, 1)
+    return {"age_distribution": sum(r["age_distribution"] for r in readings) * share[:, None],
+            "female": sum(r["female"] for r in readings) * share, "taught": count > 0}
+
+
+def one_teacher(path: Path, names) -> dict[str, np.ndarray]:
+    """One teacher's readings of each named face (:func:`teacher_age_gender`'s form)."""
     saved = np.load(path)
     rows = rows_of(saved["names"], names)
     distribution = lined_up(saved["age_distribution"], rows)[:, :MAX_AGE + 1]

@@ -106,6 +106,11 @@ def compile_and_fit(model, train_batches, val_batches, args, monitor: str, mode:
     history = next(c for c in callbacks if isinstance(c, ProgressLog)).history
     run = {"seconds": round(time.time() - started), "epochs_run": len(history),
            "device": training_device(),
-           "args": {k: str(v) for k, v in vars(args).items()}}
+           "args": {k: argument_text(v) for k, v in vars(args).items()}}
     (args.out / "run.json").write_text(json.dumps(run, indent=1))
     return history
+
+
+def argument_text(value) -> str:
+    """An argument as ``run.json`` records it: a list (``--teacher A B``) as its items, spaced."""
+    return " ".join(map(str, value)) if isinstance(value, list | tuple) else str(value)

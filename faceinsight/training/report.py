@@ -117,10 +117,14 @@ def _training_rounds(out_dir: Path) -> list[tuple[list[dict], dict]]:
     return rounds
 
 
+PATH_ARGUMENTS = ("data", "out", "reports", "cache", "init_weights", "ferplus", "ckplus", "teacher",
+                  "detector_framing")
+
+
 def _sanitised(args: dict) -> dict:
-    """Folder and file names only: no machine paths in the reports."""
-    keys = ("data", "out", "reports", "cache", "init_weights")
-    return {k: Path(v).name if k in keys and v not in (None, "None") else v for k, v in args.items()}
+    """Folder and file names only (each of a spaced list's): no machine paths in the reports."""
+    return {k: " ".join(Path(p).name for p in v.split()) if k in PATH_ARGUMENTS and v not in (None, "None")
+            else v for k, v in args.items()}
 
 
 def _run_info(out_dir: Path) -> tuple[list[dict], dict]:

@@ -62,3 +62,13 @@ def test_the_measure_scores_each_teacher_alone_with_ours_and_all_together() -> N
     assert result["ours+faceres"]["age_mae"] == pytest.approx(1.0)  # (21, 61)
     assert result["average"]["age_mae"] == pytest.approx(4 / 3, abs=1e-3)  # (22, 60.67)
     assert result["average"]["gender_accuracy"] == 1.0  # P(female) 0.63 and 0.30
+
+
+def test_a_round_records_its_teachers_by_file_name_alone() -> None:
+    from faceinsight.training.fit import argument_text
+    from faceinsight.training.report import _sanitised
+
+    teachers = argument_text([Path("/somewhere/build/teacher/faceres_train.npz"), Path("dlib_train.npz")])
+    assert teachers == "/somewhere/build/teacher/faceres_train.npz dlib_train.npz"  # run.json
+    recorded = _sanitised({"teacher": teachers, "ckplus": "/data/ckplus48", "seed": "55"})
+    assert recorded == {"teacher": "faceres_train.npz dlib_train.npz", "ckplus": "ckplus48", "seed": "55"}

@@ -191,6 +191,8 @@ def test_emotion_training_on_ferplus_votes_and_ckplus_training_subjects(tiny_run
     assert 0 <= section["summary"]["accuracy"] <= 1
     assert section["training"]["args"]["background"] == "0.5"
     assert section["training"]["args"]["box_rotate"] == "10.0"
+    recorded = section["training"]["args"]  # folder names only: no machine path in a report
+    assert (recorded["ferplus"], recorded["ckplus"]) == (ferplus.name, ckplus.name)
 
 
 def test_card_says_how_a_round_framed_its_faces() -> None:

@@ -106,12 +106,18 @@ def _load_round(out_dir: Path) -> tuple[list[dict], dict]:
     return history, run
 
 
+ROUND_CHECKPOINTS = ("best.keras", "last.keras")  # what a round writes (and, once, epoch_NN.keras)
+
+
 def _training_rounds(out_dir: Path) -> list[tuple[list[dict], dict]]:
-    """This run and, first, the runs it started from (``--init-weights``), oldest first."""
+    """This run and, first, the runs it started from (``--init-weights``), oldest first. Only a
+    checkpoint a round wrote leads to that round: a network rebuilt into a round's folder
+    (``recover``'s ``recovered.keras``) is not that round's training."""
     rounds = [_load_round(out_dir)]
     while (init := rounds[0][1].get("args", {}).get("init_weights")) not in (None, "None"):
         earlier = Path(init).parent
-        if not (earlier / "history.json").exists() or len(rounds) > 10:
+        written = Path(init).name in ROUND_CHECKPOINTS or Path(init).name.startswith("epoch_")
+        if not written or not (earlier / "history.json").exists() or len(rounds) > 10:
             break
         rounds.insert(0, _load_round(earlier))
     return rounds

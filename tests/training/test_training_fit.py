@@ -113,6 +113,24 @@ def test_emotion_training_continues_from_a_checkpoint(tiny_run: TinyRun) -> None
     assert "rotation up to 10°, zoom up to 10 % and random erasing (half the crops)" in card
 
 
+def test_a_network_rebuilt_into_a_rounds_folder_is_not_that_rounds_training(tmp_path: Path) -> None:
+    """``recover`` writes recovered.keras beside a round that then trains from it: the round
+    counts once, and a round started from that file counts alone; from last.keras, both count."""
+    from faceinsight.training.report import _training_rounds
+
+    def round_in(name: str, init: str | None) -> Path:
+        folder = tmp_path / name
+        folder.mkdir()
+        (folder / "history.json").write_text(json.dumps([{"epoch": 1}]))
+        (folder / "run.json").write_text(json.dumps({"args": {"init_weights": str(init)}}))
+        return folder
+
+    first = round_in("r11", tmp_path / "r11" / "recovered.keras")
+    assert len(_training_rounds(first)) == 1
+    assert len(_training_rounds(round_in("r13", first / "recovered.keras"))) == 1
+    assert len(_training_rounds(round_in("r14", tmp_path / "r13" / "last.keras"))) == 2
+
+
 def test_card_names_the_checkpoint_each_round_started_from() -> None:
     """A round may start from the previous round's best checkpoint or from one of its epochs."""
     from faceinsight.training.model_card import _training_line, checkpoint_epoch

@@ -75,9 +75,14 @@ def _augmentation_text(args: dict) -> str:
         parts.append(f"another image's blurred content around {share * 100:.3g} % of faces")
     if value("low_resolution"):
         parts.append(f"{value('low_resolution') * 100:g} % of faces at a lower resolution")
+    if args.get("ferplus") not in (None, "None"):
+        parts.append(f"FER+'s ten annotators' votes mixed into the targets at {value('soft_weight'):g}")
+    if args.get("ckplus") not in (None, "None"):
+        parts.append(f"CK+'s training subjects' faces ({value('ckplus_repeat'):g} times an epoch)")
     if args.get("teacher") not in (None, "None"):
-        parts.append(f"a teacher's readings ({Path(str(args['teacher'])).name}) mixed into the "
-                     f"targets at {value('teacher_weight'):g}")
+        names = [Path(name).name for name in str(args["teacher"]).split()]
+        whose = "a teacher's readings" if len(names) == 1 else "teachers' readings, averaged,"
+        parts.append(f"{whose} ({', '.join(names)}) mixed into the targets at {value('teacher_weight'):g}")
     if value("photo_effects"):
         parts.append(f"real photos' effects on {value('photo_effects') * 100:g} % of faces (exposure, "
                      "blur, sensor noise, JPEG, a turn, a hand or dark glasses)")

@@ -223,3 +223,10 @@ def test_card_says_how_a_round_framed_its_faces() -> None:
     assert _augmentation_text({"detector_framing": "None", "rotate": "0.0"}) == ""
     pasted = _augmentation_text({"paste": "0.35", "background": "0.5"})
     assert "35 % of faces pasted into a photo" in pasted and "around 32.5 % of faces" in pasted
+    taught = _augmentation_text({"ferplus": "ferplus", "soft_weight": "0.1", "ckplus": "ckplus48",
+                                 "ckplus_repeat": "3", "teacher": "faceres_train.npz dlib_train.npz",
+                                 "teacher_weight": "0.2"})
+    assert "FER+'s ten annotators' votes mixed into the targets at 0.1" in taught
+    assert "CK+'s training subjects' faces (3 times an epoch)" in taught
+    assert "teachers' readings, averaged, (faceres_train.npz, dlib_train.npz) mixed into the targets at 0.2" \
+        in taught

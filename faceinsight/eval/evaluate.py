@@ -136,9 +136,10 @@ def enlarged_photos(chips: list, labels: list[dict], models: FaceModels) -> list
 
 
 EMOTION_SPLIT = ("FER2013 val/ (PublicTest; it chose the emotion model's checkpoints up to round 5, "
-                 "its int8 calibration size and 1.4.0's ninth round over a tenth, and saw the choices "
-                 "between the networks of 1.1, 1.2.0, 1.3.0 and 1.4.0, and whether BlazeFace reads "
-                 "photos at their own proportions (not shipped))")
+                 "its int8 calibration size, 1.4.0's ninth round over a tenth and round 14 over "
+                 "rounds 13 and 15, and saw the choices between the networks of 1.1, 1.2.0, 1.3.0, "
+                 "1.4.0 and rounds 10-15, and whether BlazeFace reads photos at their own "
+                 "proportions (not shipped))")
 AGE_GENDER_SPLIT = ("UTKFace validation split (15 % by file-name hash; never trained on and chose no "
                     "epoch, but it saw the choice between eleven age/gender candidates (1.1's two "
                     "rounds and a longer fine-tune, 1.3.0's four rounds framed as served, 1.4.0's "
@@ -149,7 +150,7 @@ AGE_GENDER_SPLIT = ("UTKFace validation split (15 % by file-name hash; never tra
                     "with the FaceRes teacher (its weight chosen there; round 9 ships))")
 
 CKPLUS_SPLIT = ("CK+ held-out subjects (about a quarter of the 118, by a hash of the subject id; "
-                "no shipped model trained on CK+, and these subjects chose nothing)")
+                "the emotion model trained on the other subjects' faces, and these chose nothing)")
 
 # Each face's three answers and the suffix of their figures: served, bare crop, true square.
 ANSWERS = (("served", ""), ("bare", "_bare"), ("true_square", "_true_square"))

@@ -174,7 +174,7 @@ def network_time_ms(models: FaceModels, photos: list[bytes], runs: int, warmup: 
                 detector.checker.confirms(gray, box)
 
         times[f"Haar checks of unsure boxes ({len(checked)})"] = median_ms(haar_checks, runs, warmup)
-    crops = [crop for image in images for crop in analyze.locate_faces(image, models).crops]
+    crops = [crop for image in decoded for crop in analyze.locate_faces(image, models).crops]
 
     def face_networks() -> None:
         for crop in crops:

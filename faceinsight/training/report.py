@@ -9,6 +9,7 @@ import numpy as np
 
 from faceinsight.labels import AGE_BANDS, AGE_GROUPS, EMOTIONS, GENDERS, RACES, age_band, age_group
 from faceinsight.models import summarise_age
+from faceinsight.training.model_card import checkpoint_epoch
 
 TARGETS = {"emotion_accuracy": 0.71, "age_mae": 5.0, "gender_accuracy": 0.94}
 FLOOR = {"emotion_accuracy": 0.673, "age_mae": 5.98, "gender_accuracy": 0.91}
@@ -106,7 +107,7 @@ def _load_round(out_dir: Path) -> tuple[list[dict], dict]:
     return history, run
 
 
-ROUND_CHECKPOINTS = ("best.keras", "last.keras")  # what a round writes (and, once, epoch_NN.keras)
+ROUND_CHECKPOINTS = ("best.keras", "last.keras")  # what a round writes, beside epoch_NN.keras once
 
 
 def _training_rounds(out_dir: Path) -> list[tuple[list[dict], dict]]:
@@ -116,7 +117,7 @@ def _training_rounds(out_dir: Path) -> list[tuple[list[dict], dict]]:
     rounds = [_load_round(out_dir)]
     while (init := rounds[0][1].get("args", {}).get("init_weights")) not in (None, "None"):
         earlier = Path(init).parent
-        written = Path(init).name in ROUND_CHECKPOINTS or Path(init).name.startswith("epoch_")
+        written = Path(init).name in ROUND_CHECKPOINTS or checkpoint_epoch(Path(init)) is not None
         if not written or not (earlier / "history.json").exists() or len(rounds) > 10:
             break
         rounds.insert(0, _load_round(earlier))

@@ -7,9 +7,9 @@ through the serving crop function with the box varied as a detector varies it, s
 holds on faces found in photos; ``--detector-framing models`` first frames each face as serving
 does (the served detector's box and the age/gender geometry of that folder's manifest).
 Children and people over 60 are rare in UTKFace; their crops are weighted up. The last epoch
-is the model (the validation split chooses nothing). ``--teacher`` mixes a teacher's saved age
-distribution and P(female) for the training faces into the targets (``--teacher-weight``;
-:func:`faceinsight.training.losses.taught_targets`, :mod:`faceinsight.training.teachers.faceres`).
+is the model (the validation split chooses nothing). ``--teacher`` mixes teachers' saved age
+distributions and P(female) for the training faces, averaged, into the targets (``--teacher-weight``;
+:func:`faceinsight.training.losses.taught_targets`, :mod:`faceinsight.training.teachers.soft_labels`).
 """
 
 from __future__ import annotations

@@ -16,7 +16,6 @@ colour as the dataset holds it, framed by :data:`FRAMING`. The ``.npz`` (``names
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import shutil
 import subprocess
@@ -27,6 +26,7 @@ import numpy as np
 
 from faceinsight import images
 from faceinsight.datasets import VAL_FRACTION, parse_utkface_name
+from faceinsight.models import sha256_bytes
 from faceinsight.training.datasets import split_by_name
 
 HERE = Path(__file__).resolve().parent
@@ -59,7 +59,7 @@ def install(folder: Path = INSTALL) -> Path:
 
 def check_sha256(path: Path, expected: str) -> None:
     """Refuse a file whose SHA-256 is not ``expected``."""
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    digest = sha256_bytes(path.read_bytes())
     if digest != expected:
         raise ValueError(f"{path}: SHA-256 {digest}, expected {expected}")
 

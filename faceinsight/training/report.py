@@ -163,9 +163,62 @@ def _best_epoch(history: list[dict], key: str | None, mode: str, restarts: list[
     return start + int(np.argmax(values) if mode == "max" else np.argmin(values)) + 1
 
 
-def _training_section(history: list[dict], run: dict, key: str | None, mode: str) -> dict:
+# Each model's learning curves: the figures drawn (train and ``val_``), the title and the file.
+CURVES = {
+    "emotion": ([("loss", "loss"), ("accuracy", "accuracy")], "Emotion model", "emotion_curves.png"),
+    "age_gender": ([("age_mae", "age MAE (years)"), ("gender_binary_accuracy", "gender accuracy")],
+                   "Age/gender model", "age_gender_curves.png"),
+}
+
+
+def _curve_points(history: list[dict], kind: str) -> list[dict]:
+    """The per-epoch figures the curves draw, kept in metrics.json so that a later round that
+    starts from the shipped model (rebuilt from its .tflite) can draw them again."""
+    keys = [k for key, _ in CURVES[kind][0] for k in (key, f"val_{key}")]
+    return [{"epoch": h["epoch"], **{k: round(float(h[k]), 4) for k in keys if k in h}} for h in history]
+
+
+def _training_section(history: list[dict], run: dict, key: str | None, mode: str, kind: str) -> dict:
     return {"epochs": len(history), "seconds": run["seconds"], "args": run["args"],
-            "rounds": run["rounds"], "best_epoch": _best_epoch(history, key, mode, run["restarts"])}
+            "rounds": run["rounds"], "best_epoch": _best_epoch(history, key, mode, run["restarts"]),
+            "history": _curve_points(history, kind), "restarts": run["restarts"]}
+
+
+def draw_curves(reports_dir: Path, kind: str, history: list[dict], restarts: list[int]) -> None:
+    """Draw one model's learning curves into ``reports_dir``."""
+    series, title, name = CURVES[kind]
+    plot_curves(history, series, title, reports_dir / name, restarts)
+
+
+def continue_shipped(shipped: dict, chain: dict) -> dict:
+    """One model's training section after a chain of rounds that began from the shipped model
+    rebuilt from its .tflite (``recover``), which the chain's own report cannot follow back:
+    the shipped rounds, then the chain's, epochs numbered on.
+
+    :param shipped: the shipped model's ``training`` section (metrics.json).
+    :param chain: the chain's ``training`` section, as its training run reported it.
+    """
+    offset = shipped["epochs"]
+    later = [r + offset for r in chain.get("restarts", [])]
+    return {**chain, "epochs": offset + chain["epochs"],
+            "seconds": (shipped["seconds"] or 0) + (chain["seconds"] or 0),
+            "rounds": shipped["rounds"] + chain["rounds"], "best_epoch": offset + chain["best_epoch"],
+            "history": shipped.get("history", []) + [{**h, "epoch": h["epoch"] + offset}
+                                                     for h in chain.get("history", [])],
+            "restarts": [*shipped.get("restarts", []), offset, *later]}
+
+
+def fold_chain(reports_dir: Path, kind: str, chain_metrics: Path) -> dict:
+    """Replace one model's section of ``reports_dir/metrics.json`` by a chain's figures (the
+    model the chain trained now ships), its training continuing the shipped rounds'
+    (:func:`continue_shipped`); redraw its curves and the model card."""
+    metrics = json.loads((reports_dir / "metrics.json").read_text())
+    section = json.loads(chain_metrics.read_text())[kind]
+    section["training"] = continue_shipped(metrics[kind]["training"], section["training"])
+    metrics = update_metrics(reports_dir, kind, section)
+    draw_curves(reports_dir, kind, section["training"]["history"], section["training"]["restarts"])
+    _write_card(reports_dir, metrics)
+    return section
 
 
 def report_emotion(out_dir: Path, val: dict, reports_dir: Path) -> dict:
@@ -195,11 +248,10 @@ def report_emotion(out_dir: Path, val: dict, reports_dir: Path) -> dict:
                     "validation_set": "FER2013 val/ (PublicTest)"},
         "per_class": per_class,
         "confusion_matrix": {"labels": list(EMOTIONS), "counts": matrix.tolist()},
-        "training": _training_section(history, run, "val_accuracy", "max"),
+        "training": _training_section(history, run, "val_accuracy", "max", "emotion"),
     }
     plot_confusion(matrix, list(EMOTIONS), "Emotion, FER2013 val", reports_dir / "emotion_confusion.png")
-    plot_curves(history, [("loss", "loss"), ("accuracy", "accuracy")], "Emotion model",
-                reports_dir / "emotion_curves.png", run["restarts"])
+    draw_curves(reports_dir, "emotion", history, run["restarts"])
     metrics = update_metrics(reports_dir, "emotion", section)
     _write_card(reports_dir, metrics)
     print(f"emotion: validation accuracy {section['summary']['accuracy']:.4f}", flush=True)
@@ -249,14 +301,13 @@ def report_age_gender(out_dir: Path, val: dict, reports_dir: Path) -> dict:
         "age_mae_by_race": _grouped(error, races, [*RACES, "unknown"]),
         "gender_confusion": {"labels": list(GENDERS),
                              "counts": confusion(true_gender, gender_pred, 2).tolist()},
-        "training": _training_section(history, run, None, "min"),  # the last epoch ships
+        "training": _training_section(history, run, None, "min", "age_gender"),  # the last epoch ships
     }
     plot_confusion(confusion(true_gender, gender_pred, 2), list(GENDERS), "Gender, UTKFace validation",
                    reports_dir / "gender_confusion.png")
     plot_confusion(confusion(group_true, group_pred, len(group_names)), group_names,
                    "Age bracket, UTKFace validation", reports_dir / "age_group_confusion.png")
-    plot_curves(history, [("age_mae", "age MAE (years)"), ("gender_binary_accuracy", "gender accuracy")],
-                "Age/gender model", reports_dir / "age_gender_curves.png", run["restarts"])
+    draw_curves(reports_dir, "age_gender", history, run["restarts"])
     _plot_age_scatter(true_age, age_pred, reports_dir / "age_scatter.png")
     metrics = update_metrics(reports_dir, "age_gender", section)
     _write_card(reports_dir, metrics)
@@ -282,3 +333,21 @@ def _write_card(reports_dir: Path, metrics: dict) -> None:
     from faceinsight.training.model_card import write_model_card
 
     write_model_card(reports_dir, metrics)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m faceinsight.training.report --fold CHAIN/reports/metrics.json --kind emotion``:
+    the chain's model now ships; fold its figures and rounds into ``reports/``."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=main.__doc__.splitlines()[0])
+    parser.add_argument("--fold", type=Path, required=True, help="the chain's metrics.json")
+    parser.add_argument("--kind", choices=sorted(CURVES), required=True)
+    parser.add_argument("--reports", type=Path, default=Path("reports"))
+    args = parser.parse_args(argv)
+    training = fold_chain(args.reports, args.kind, args.fold)["training"]
+    print(f"{args.kind}: {training['epochs']} epochs in {len(training['rounds'])} rounds")
+
+
+if __name__ == "__main__":
+    main()

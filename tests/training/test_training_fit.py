@@ -111,6 +111,28 @@ def test_emotion_training_continues_from_a_checkpoint(tiny_run: TinyRun) -> None
     assert "2 rounds" in card and str(tiny_run.root) not in card
     assert "then, from that round's best checkpoint with a fresh schedule" in card
     assert "rotation up to 10°, zoom up to 10 % and random erasing (half the crops)" in card
+    assert [h["epoch"] for h in training["history"]] == [1, 2] and training["restarts"] == [1]
+    assert {"loss", "val_loss", "accuracy", "val_accuracy"} <= set(training["history"][1])
+
+
+def test_a_chain_from_the_shipped_model_continues_its_rounds_and_curves(tiny_run: TinyRun,
+                                                                        tmp_path: Path) -> None:
+    """A chain of rounds begun from the shipped model rebuilt from its .tflite is folded into the
+    shipped figures: its rounds after the shipped ones, its epochs numbered on, curves redrawn."""
+    from faceinsight.training.report import fold_chain
+
+    chain = tiny_run.reports / "metrics.json"  # one round of one epoch
+    shipped = json.loads(chain.read_text())
+    earlier = {"epochs": 1, "seconds": 600, "args": {}}
+    shipped["emotion"]["training"] = {"epochs": 5, "seconds": 3000, "rounds": [earlier] * 5,
+                                      "best_epoch": 5, "args": {}}
+    (tmp_path / "metrics.json").write_text(json.dumps(shipped))
+    training = fold_chain(tmp_path, "emotion", chain)["training"]
+    assert training["epochs"] == 6 and training["best_epoch"] == 6 and len(training["rounds"]) == 6
+    assert [h["epoch"] for h in training["history"]] == [6] and training["restarts"] == [5]
+    assert json.loads((tmp_path / "metrics.json").read_text())["emotion"]["training"] == training
+    assert (tmp_path / "emotion_curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "The curves show epoch 6 (" in (tmp_path / "MODEL_CARD.md").read_text()
 
 
 def test_a_network_rebuilt_into_a_rounds_folder_is_not_that_rounds_training(tmp_path: Path) -> None:

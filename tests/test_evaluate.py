@@ -8,7 +8,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from faceinsight.eval import evaluate, scenes
+from faceinsight import analyze
+from faceinsight.eval import camera, evaluate, scenes
 
 
 def test_a_face_is_matched_to_its_nearest_box_whatever_order_the_boxes_come_in() -> None:
@@ -68,3 +69,27 @@ def test_without_fer_plus_the_labels_are_the_original_ones(tmp_path: Path) -> No
     _, labels = evaluate.load_fer_validation(fer_folder(tmp_path), 4, np.random.default_rng(0))
     assert sorted(label["emotion"] for label in labels) == ["happy", "happy", "sad", "sad"]
     assert all("ferplus" not in label for label in labels)
+
+
+def test_a_camera_photo_is_a_jpeg_of_the_same_photo_changed_and_repeatable(astronaut: np.ndarray) -> None:
+    first = camera.camera_photo(astronaut, np.random.default_rng(3))
+    again = camera.camera_photo(astronaut, np.random.default_rng(3))
+    decoded = cv2.cvtColor(cv2.imdecode(np.frombuffer(first, np.uint8), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+    assert first == again and first[:2] == b"\xff\xd8"
+    assert decoded.shape == astronaut.shape
+    assert np.abs(decoded.astype(int) - astronaut).mean() > 3  # visibly changed, not re-saved
+
+
+def test_a_colour_cast_moves_the_channels_apart() -> None:
+    grey = np.full((40, 40, 3), 128, np.uint8)
+    means = camera.white_balance(grey, np.random.default_rng(0)).reshape(-1, 3).mean(axis=0)
+    assert means.max() - means.min() > 5 and (means > 90).all() and (means < 165).all()
+
+
+def test_the_astronaut_is_still_found_and_read_as_a_woman_in_camera_photos(astronaut: np.ndarray,
+                                                                         models) -> None:
+    for seed in range(4):
+        result = analyze.analyze_bytes(camera.camera_photo(astronaut, np.random.default_rng(seed)),
+                                       models=models)
+        assert len(result.faces) == 1
+        assert result.faces[0].dump()["gender"] == "female"

@@ -19,7 +19,9 @@ From another source than the training data: CK+'s posed faces of the held-out su
 (:mod:`faceinsight.training.ckplus`), in photos and enlarged as FER2013's are; and FER2013's
 ``val/`` faces scored against FER+'s majority vote beside their original labels. Each emotion
 set also says how often each class is predicted against how often it is true: a ratio far above
-1 marks a catch-all class. Writes ``reports/served_eval.json``.
+1 marks a catch-all class. Last, the in-photo sets again as a cheap camera saves them (a colour
+cast, exposure, noise, soft focus, JPEG 30-75: :mod:`faceinsight.eval.camera`), the same faces
+in the same places. Writes ``reports/served_eval.json``.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ import numpy as np
 
 from faceinsight import analyze, crops, images
 from faceinsight.datasets import fer2013_paths, parse_utkface_name, utkface_names
+from faceinsight.eval.camera import camera_photo
 from faceinsight.eval.scenes import encode_jpeg, grouped_photos, in_mirrored_border, match
 from faceinsight.labels import AGE_BANDS, EMOTIONS, GENDERS, age_band
 from faceinsight.models import FaceModels, models_folder
@@ -111,6 +114,12 @@ def mirrored_photos(chips: list, labels: list[dict], models: FaceModels, rng) ->
     return photos
 
 
+def camera_photos(photos: list, rng) -> list:
+    """The same photos as a cheap camera saves them (:func:`camera_photo`), the same faces in
+    each: beside the clean photos' figures, what the camera costs."""
+    return [(camera_photo(image, rng), placed) for image, placed in photos]
+
+
 def utkface_chips_as_they_are(folder: Path, count: int, models: FaceModels) -> list:
     """The first ``count`` UTKFace validation chips as their own files (200 px JPEGs, the face
     filling the image), each with its bare answer: a tight crop through the served path."""
@@ -146,8 +155,10 @@ AGE_GENDER_SPLIT = ("UTKFace validation split (15 % by file-name hash; never tra
                     "four rounds with faces pasted into photos), one view or two, three crop "
                     "calibrations, whether BlazeFace reads the photo in gray or at its own "
                     "proportions, and averages over wider views, a round that learnt them and "
-                    "pairs of networks (measured after 1.4.0, none shipped), and four rounds "
-                    "with the FaceRes teacher (its weight chosen there; round 9 ships))")
+                    "pairs of networks (measured after 1.4.0, none shipped), four rounds "
+                    "with the FaceRes teacher (its weight chosen there; round 9), and rounds "
+                    "10-13 with FaceRes and dlib as teachers and real photos' effects (round 12 "
+                    "ships, chosen on these photos and their camera copies))")
 
 CKPLUS_SPLIT = ("CK+ held-out subjects (about a quarter of the 118, by a hash of the subject id; "
                 "the emotion model trained on the other subjects' faces, and these chose nothing)")
@@ -260,26 +271,36 @@ def ckplus_figures(folder: Path, models: FaceModels, rng) -> dict:
             "emotion_ckplus_enlarged": emotion_figures(enlarged)}
 
 
+def with_rate(counts: dict) -> dict:
+    """Detection counts with the false detections per photo beside them."""
+    return {**counts, "false_positives_per_photo": round(counts["false_positives"]
+                                                         / max(1, counts["photos"]), 4)}
+
+
 def evaluate(utkface: Path, fer2013: Path, models: FaceModels, faces: int, seed: int,
              ferplus: Path | None = None, ckplus: Path | None = None) -> dict:
     """Every served-path figure for one detector (see the module's docstring)."""
     rng = np.random.default_rng(seed)
     chips, labels = load_utkface_validation(utkface, faces, rng)
-    scenes, scene_counts = served_faces(scene_photos(chips, labels, models, rng), models)
+    utk_photos = scene_photos(chips, labels, models, rng)
+    scenes, scene_counts = served_faces(utk_photos, models)
     mirrored, _ = served_faces(mirrored_photos(chips, labels, models, rng), models)
     fer_chips, fer_labels = load_fer_validation(fer2013, faces, rng, ferplus)
-    fer_scenes, _ = served_faces(scene_photos(fer_chips, fer_labels, models, rng), models)
+    fer_photos = scene_photos(fer_chips, fer_labels, models, rng)
+    fer_scenes, _ = served_faces(fer_photos, models)
     fer_mirrored, _ = served_faces(mirrored_photos(fer_chips, fer_labels, models, rng), models)
     # Tight crops last, drawing nothing from rng: the rows above stay as they were.
     chips_as_they_are, _ = served_faces(utkface_chips_as_they_are(utkface, faces, models), models)
     fer_enlarged, _ = served_faces(enlarged_photos(fer_chips, fer_labels, models), models)
-    # Another source last, on a generator of its own: the rows above stay as they were.
+    # Another source, then the camera rows, each on a generator of its own: the rows above
+    # stay as they were.
     other = ckplus_figures(ckplus, models, np.random.default_rng(seed + 1)) if ckplus else {}
+    camera_rng = np.random.default_rng(seed + 2)
+    camera, camera_counts = served_faces(camera_photos(utk_photos, camera_rng), models)
+    fer_camera, _ = served_faces(camera_photos(fer_photos, camera_rng), models)
     return {
         "detector": models.detector.name,
-        "photos": {**scene_counts,
-                   "false_positives_per_photo": round(scene_counts["false_positives"]
-                                                      / max(1, scene_counts["photos"]), 4)},
+        "photos": with_rate(scene_counts),
         "age_gender_in_photos": age_gender_figures(scenes),
         "age_gender_mirrored_border": age_gender_figures(mirrored),
         "emotion_in_photos": emotion_figures(fer_scenes),
@@ -287,6 +308,9 @@ def evaluate(utkface: Path, fer2013: Path, models: FaceModels, faces: int, seed:
         "age_gender_chips_as_they_are": age_gender_figures(chips_as_they_are),
         "emotion_enlarged": emotion_figures(fer_enlarged),
         **other,
+        "camera_photos": with_rate(camera_counts),
+        "age_gender_camera_photos": age_gender_figures(camera),
+        "emotion_camera_photos": emotion_figures(fer_camera),
     }
 
 

@@ -190,22 +190,34 @@ def draw_curves(reports_dir: Path, kind: str, history: list[dict], restarts: lis
     plot_curves(history, series, title, reports_dir / name, restarts)
 
 
+def _overlap(shipped: list[dict], chain: list[dict]) -> int:
+    """How many of the chain's first rounds are the shipped training's last ones (a chain that
+    goes on from a shipped round's own checkpoint repeats that round): the same folder, epochs
+    and seconds."""
+    def same(round_: dict) -> tuple:
+        return round_.get("args", {}).get("out"), round_["epochs"], round_.get("seconds")
+
+    return max((k for k in range(1, min(len(shipped), len(chain)) + 1)
+                if [same(r) for r in shipped[-k:]] == [same(r) for r in chain[:k]]), default=0)
+
+
 def continue_shipped(shipped: dict, chain: dict) -> dict:
     """One model's training section after a chain of rounds that began from the shipped model
-    rebuilt from its .tflite (``recover``), which the chain's own report cannot follow back:
-    the shipped rounds, then the chain's, epochs numbered on.
+    (rebuilt from its .tflite by ``recover``, or a shipped round's checkpoint), which the chain's
+    own report cannot follow back: the shipped rounds, then the chain's, epochs numbered on.
 
     :param shipped: the shipped model's ``training`` section (metrics.json).
     :param chain: the chain's ``training`` section, as its training run reported it.
     """
-    offset = shipped["epochs"]
+    rounds = shipped["rounds"][:len(shipped["rounds"]) - _overlap(shipped["rounds"], chain["rounds"])]
+    offset = sum(r["epochs"] for r in rounds)
     later = [r + offset for r in chain.get("restarts", [])]
     return {**chain, "epochs": offset + chain["epochs"],
-            "seconds": (shipped["seconds"] or 0) + (chain["seconds"] or 0),
-            "rounds": shipped["rounds"] + chain["rounds"], "best_epoch": offset + chain["best_epoch"],
-            "history": shipped.get("history", []) + [{**h, "epoch": h["epoch"] + offset}
-                                                     for h in chain.get("history", [])],
-            "restarts": [*shipped.get("restarts", []), offset, *later]}
+            "seconds": sum(r["seconds"] or 0 for r in rounds) + (chain["seconds"] or 0),
+            "rounds": rounds + chain["rounds"], "best_epoch": offset + chain["best_epoch"],
+            "history": [h for h in shipped.get("history", []) if h["epoch"] <= offset]
+            + [{**h, "epoch": h["epoch"] + offset} for h in chain.get("history", [])],
+            "restarts": [*(r for r in shipped.get("restarts", []) if r < offset), offset, *later]}
 
 
 def fold_chain(reports_dir: Path, kind: str, chain_metrics: Path) -> dict:

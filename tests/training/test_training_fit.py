@@ -252,3 +252,22 @@ def test_card_says_how_a_round_framed_its_faces() -> None:
     assert "CK+'s training subjects' faces (3 times an epoch)" in taught
     assert "teachers' readings, averaged, (faceres_train.npz, dlib_train.npz) mixed into the targets at 0.2" \
         in taught
+
+
+def test_a_chain_that_repeats_the_last_shipped_round_counts_it_once() -> None:
+    """A chain begun from the last shipped round's checkpoint reports that round again: folded
+    into the shipped figures, it counts once and the chain's epochs follow the rounds before it."""
+    from faceinsight.training.report import continue_shipped
+
+    def round_of(out: str, epochs: int) -> dict:
+        return {"epochs": epochs, "seconds": 60 * epochs, "args": {"out": out}}
+
+    shipped = {"epochs": 7, "seconds": 420, "rounds": [round_of("r1", 4), round_of("r2", 3)],
+               "history": [{"epoch": e} for e in range(1, 8)], "restarts": [4]}
+    chain = {"epochs": 5, "seconds": 300, "rounds": [round_of("r2", 3), round_of("r3", 2)],
+             "best_epoch": 5, "history": [{"epoch": e} for e in range(1, 6)], "restarts": [3]}
+    training = continue_shipped(shipped, chain)
+    assert [r["args"]["out"] for r in training["rounds"]] == ["r1", "r2", "r3"]
+    assert training["epochs"] == 9 and training["best_epoch"] == 9 and training["seconds"] == 540
+    assert [h["epoch"] for h in training["history"]] == list(range(1, 10))
+    assert training["restarts"] == [4, 7]

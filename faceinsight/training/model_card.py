@@ -57,12 +57,15 @@ def _augmentation_text(args: dict) -> str:
     def value(key: str) -> float:
         return float(args.get(key) or 0)
 
+    def given(key: str) -> bool:  # a path argument (run.json writes an absent one as "None")
+        return args.get(key) not in (None, "None")
+
     parts = []
     if value("rotate"):
         parts.append(f"rotation up to {value('rotate'):g}°")
     if value("zoom"):
         parts.append(f"zoom up to {value('zoom') * 100:g} %")
-    if args.get("detector_framing") not in (None, "None"):
+    if given("detector_framing"):
         parts.append("each face framed as served (the served detector's box, the model's geometry)")
     if value("box_scale") or value("box_shift") or value("box_rotate"):
         parts.append(f"the box varied as a detector varies it (side +-{value('box_scale') * 100:g} %, "
@@ -75,11 +78,11 @@ def _augmentation_text(args: dict) -> str:
         parts.append(f"another image's blurred content around {share * 100:.3g} % of faces")
     if value("low_resolution"):
         parts.append(f"{value('low_resolution') * 100:g} % of faces at a lower resolution")
-    if args.get("ferplus") not in (None, "None"):
+    if given("ferplus"):
         parts.append(f"FER+'s ten annotators' votes mixed into the targets at {value('soft_weight'):g}")
-    if args.get("ckplus") not in (None, "None"):
+    if given("ckplus"):
         parts.append(f"CK+'s training subjects' faces ({value('ckplus_repeat'):g} times an epoch)")
-    if args.get("teacher") not in (None, "None"):
+    if given("teacher"):
         names = [Path(name).name for name in str(args["teacher"]).split()]
         whose = "a teacher's readings" if len(names) == 1 else "teachers' readings, averaged,"
         parts.append(f"{whose} ({', '.join(names)}) mixed into the targets at {value('teacher_weight'):g}")

@@ -1,5 +1,6 @@
-"""The face-api teacher's plumbing on tiny made-up data (no Node, no dataset folder): its class
-order, the saved file's resume, and how its probabilities enter the training targets."""
+"""The teachers' plumbing on tiny made-up data (no Node, no dataset folder): face-api's class
+order, the saved file's resume, how a teacher's probabilities enter the training targets, and
+our own shipped models read as a teacher."""
 
 from __future__ import annotations
 
@@ -8,8 +9,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from training_fakes import fake_fer2013
 
+from faceinsight import images
+from faceinsight.detectors import HaarDetector
 from faceinsight.labels import EMOTIONS
+from faceinsight.models import MODELS_DIR
+from faceinsight.training.teachers import ours
 from faceinsight.training.teachers.faceapi import FACEAPI_TO_EMOTION, label_split, teacher_crops, to_our_order
 from faceinsight.training.teachers.soft_labels import teacher_probabilities
 
@@ -104,3 +110,20 @@ def test_with_ferplus_the_teacher_mixes_into_the_vote_targets(tmp_path: Path) ->
     assert target[0, angry] == pytest.approx(0.375)
     assert target[0, neutral] == pytest.approx(0.125)
     assert target[0, sad] == pytest.approx(0.5)
+
+
+def test_our_models_as_a_teacher_average_the_folders_and_read_the_smiling_astronaut_as_happy(
+        tmp_path: Path, astronaut: np.ndarray) -> None:
+    x, y, w, h = HaarDetector().detect(images.to_gray(astronaut))[0]
+    data = fake_fer2013(tmp_path / "fer2013", astronaut[y:y + h, x:x + w], {"train": 1})
+    out = tmp_path / "ours.npz"
+    ours.main(["--data", str(data), "--models", str(MODELS_DIR), str(MODELS_DIR),
+               "--cache", str(tmp_path / "cache"), "--out", str(out)])
+    saved = np.load(out)
+    assert sorted(saved["names"]) == sorted(f"{e}/train_0.jpg" for e in EMOTIONS)
+    probabilities = saved["probabilities"]
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1, atol=1e-3)
+    faces = np.stack([np.full((48, 48), 128, np.uint8), np.eye(48, dtype=np.uint8) * 255])
+    once = ours.averaged_probabilities([MODELS_DIR], faces)
+    np.testing.assert_allclose(ours.averaged_probabilities([MODELS_DIR, MODELS_DIR], faces), once, atol=1e-6)
+    assert {EMOTIONS[i] for i in probabilities.argmax(axis=1)} == {"happy"}

@@ -4,9 +4,10 @@ The evaluation's photos are clean: neutral colour, good exposure, no noise, JPEG
 People's photos are not. :func:`camera_photo` gives a photo a white balance that is off, and
 each with an even chance: under- or over-exposure, sensor noise and soft focus; then it saves
 it as a JPEG of quality 30-75. Every effect acts on the whole photo, so the detector meets it
-as well as the models. This is the evaluation's own code, apart from the training's
-augmentation (:mod:`faceinsight.training.photo_effects`), which draws similar effects on single
-faces and no colour casts, so these rows measure how far that augmentation carries.
+as well as the models. Exposure and noise are the training's augmentation functions
+(:mod:`faceinsight.training.photo_effects`) at ranges of the evaluation's own; the training
+draws them on single grey faces and draws no colour casts, so these rows measure how far that
+augmentation carries.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import cv2
 import numpy as np
 
 from faceinsight.eval.scenes import encode_jpeg
+from faceinsight.training import photo_effects
 
 EFFECT_CHANCE = 0.5  # the chance of each effect after the colour cast
 JPEG_QUALITY = (30, 75)
@@ -28,15 +30,12 @@ def white_balance(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 def exposure(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Under- or over-exposed: a gamma of 0.6-1.7 (log-uniform) and a gain of 0.7-1.2."""
-    gamma = float(np.exp(rng.uniform(np.log(0.6), np.log(1.7))))
-    scaled = 255.0 * (image.astype(np.float32) / 255.0) ** gamma * rng.uniform(0.7, 1.2)
-    return np.clip(scaled, 0, 255).astype(np.uint8)
+    return photo_effects.exposure(image, rng, gamma=(0.6, 1.7), gain=(0.7, 1.2))
 
 
 def sensor_noise(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Colour noise of a small sensor in dim light: Gaussian, 3-10 levels, each channel its own."""
-    noise = rng.normal(0.0, rng.uniform(3.0, 10.0), image.shape).astype(np.float32)
-    return np.clip(image.astype(np.float32) + noise, 0, 255).astype(np.uint8)
+    return photo_effects.sensor_noise(image, rng, levels=(3.0, 10.0))
 
 
 def soft_focus(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:

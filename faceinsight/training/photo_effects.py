@@ -19,10 +19,12 @@ Box = tuple[float, float, float, float]
 EFFECT_CHANCE = 0.5  # each effect's chance, once a face is given photo effects
 
 
-def exposure(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Under- or over-exposed: a gamma between 0.5 and 2 (log-uniform) and a gain of 0.6-1.3."""
-    gamma = float(np.exp(rng.uniform(np.log(0.5), np.log(2.0))))
-    scaled = 255.0 * (image.astype(np.float32) / 255.0) ** gamma * rng.uniform(0.6, 1.3)
+def exposure(image: np.ndarray, rng: np.random.Generator, gamma: tuple[float, float] = (0.5, 2.0),
+             gain: tuple[float, float] = (0.6, 1.3)) -> np.ndarray:
+    """Under- or over-exposed: a gamma drawn log-uniformly from ``gamma`` and a gain from ``gain``
+    (training's defaults; the evaluation's camera rows draw their own)."""
+    power = float(np.exp(rng.uniform(np.log(gamma[0]), np.log(gamma[1]))))
+    scaled = 255.0 * (image.astype(np.float32) / 255.0) ** power * rng.uniform(*gain)
     return np.clip(scaled, 0, 255).astype(np.uint8)
 
 
@@ -40,9 +42,11 @@ def blur(image: np.ndarray, box: Box, rng: np.random.Generator) -> np.ndarray:
     return cv2.filter2D(image, -1, kernel / max(float(kernel.sum()), 1e-6))
 
 
-def sensor_noise(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """A dim sensor's noise: Gaussian, 2-12 grey levels."""
-    noisy = image.astype(np.float32) + rng.normal(0.0, rng.uniform(2.0, 12.0), image.shape)
+def sensor_noise(image: np.ndarray, rng: np.random.Generator,
+                 levels: tuple[float, float] = (2.0, 12.0)) -> np.ndarray:
+    """A dim sensor's noise: Gaussian, its deviation drawn from ``levels`` (grey levels; each
+    value of a colour image its own)."""
+    noisy = image.astype(np.float32) + rng.normal(0.0, rng.uniform(*levels), image.shape).astype(np.float32)
     return np.clip(noisy, 0, 255).astype(np.uint8)
 
 

@@ -19,6 +19,11 @@ def add_training_arguments(parser: argparse.ArgumentParser, out: str, epochs: in
     parser.add_argument("--budget-minutes", type=float, default=600, help="stop after this")
     parser.add_argument("--init-weights", type=Path, default=None,
                         help="start from an earlier run's best.keras (same architecture)")
+    parser.add_argument("--average-from", type=int, default=0, metavar="EPOCH",
+                        help="also save averaged.keras: the mean of the weights of every epoch "
+                             "from this one on (stochastic weight averaging; 0: off)")
+    parser.add_argument("--constant-learning-rate", action="store_true",
+                        help="hold the learning rate after its warm-up epoch (with --average-from)")
     parser.add_argument("--rotate", type=float, default=0.0, help="largest rotation, degrees")
     parser.add_argument("--zoom", type=float, default=0.0, help="largest zoom, e.g. 0.1")
     parser.add_argument("--erase", type=float, default=0.0, help="random-erasing chance")

@@ -54,13 +54,14 @@ def limit_threads(threads: int) -> None:
         print(f"note: TensorFlow is already running; --threads {threads} not applied", flush=True)
 
 
-def cosine_schedule(peak: float, total_steps: int, warmup_steps: int):
-    """Linear warm-up then cosine decay to zero: fast, stable training in few epochs."""
+def cosine_schedule(peak: float, total_steps: int, warmup_steps: int, constant: bool = False):
+    """Linear warm-up then cosine decay to zero: fast, stable training in few epochs. With
+    ``constant`` the rate stays at ``peak`` after the warm-up, as weight averaging wants it."""
     import keras
 
     return keras.optimizers.schedules.CosineDecay(
         initial_learning_rate=peak / 10, decay_steps=max(1, total_steps - warmup_steps),
-        warmup_target=peak, warmup_steps=warmup_steps, alpha=0.01,
+        warmup_target=peak, warmup_steps=warmup_steps, alpha=1.0 if constant else 0.01,
     )
 
 
@@ -94,12 +95,15 @@ def compile_and_fit(model, train_batches, val_batches, args, monitor: str, mode:
     import keras
 
     steps = len(train_batches) * args.epochs
-    schedule = cosine_schedule(args.learning_rate, steps, len(train_batches))
+    schedule = cosine_schedule(args.learning_rate, steps, len(train_batches),
+                               constant=args.constant_learning_rate)
     model.compile(optimizer=keras.optimizers.AdamW(schedule, weight_decay=1e-4), **compile_args)
     args.out.mkdir(parents=True, exist_ok=True)
-    from faceinsight.training.callbacks import ProgressLog, training_callbacks
+    from faceinsight.training.callbacks import ProgressLog, WeightAverage, training_callbacks
 
     callbacks = training_callbacks(args.out, monitor, mode, args.budget_minutes * 60)
+    if args.average_from:
+        callbacks.append(WeightAverage(args.out, args.average_from, train_batches))
     print(f"model: {model.count_params():,} parameters; {args.epochs} epochs", flush=True)
     model.fit(train_batches, validation_data=val_batches, epochs=args.epochs,
               callbacks=callbacks, verbose=0)

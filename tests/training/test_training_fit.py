@@ -94,14 +94,22 @@ def continue_training(tiny_run: TinyRun, script, start: Path, name: str, *extra:
 
 
 def test_emotion_training_continues_from_a_checkpoint(tiny_run: TinyRun) -> None:
-    """A second round starts from the first round's weights and the report counts both rounds."""
+    """A second round starts from the first round's weights and the report counts both rounds;
+    with ``--average-from`` it also saves the weights' average (one epoch's: the same kernels)."""
+    import keras
+
     from faceinsight.training import train_emotion
 
     section = continue_training(
         tiny_run, train_emotion, tiny_run.emotion_out / "best.keras", "emotion_round2",
         "--data", str(tiny_run.root / "fer2013"),
-        "--rotate", "10", "--zoom", "0.1", "--erase", "0.5")
+        "--rotate", "10", "--zoom", "0.1", "--erase", "0.5", "--average-from", "1",
+        "--constant-learning-rate")
     out, reports = tiny_run.root / "emotion_round2", tiny_run.root / "reports_emotion_round2"
+    averaged = keras.saving.load_model(out / "averaged.keras", compile=False)  # weight averaging
+    np.testing.assert_allclose(averaged.get_layer("block0_conv0").get_weights()[0],
+                               keras.saving.load_model(out / "last.keras", compile=False)
+                               .get_layer("block0_conv0").get_weights()[0], atol=1e-6)
     training = section["training"]
     assert training["epochs"] == 2 and training["best_epoch"] == 2
     assert [r["epochs"] for r in training["rounds"]] == [1, 1]

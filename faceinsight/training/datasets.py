@@ -22,6 +22,7 @@ from faceinsight.datasets import (
     chip_in_context,
     is_validation_name,
     parse_utkface_name,
+    utkface_names,
 )
 from faceinsight.labels import EMOTIONS
 
@@ -86,6 +87,36 @@ def load_utkface(folder: Path, cache_dir: Path | None = None, workers: int = 2,
     return data
 
 
+UTKFACE_PREFIX = "utkface/"  # how emotion training names UTKFace's faces beside FER2013's
+
+
+def load_utkface_as_emotion_faces(folder: Path, cache_dir: Path | None = None, workers: int = 2,
+                                  in_context: bool = False,
+                                  limit: int | None = None) -> dict[str, np.ndarray]:
+    """UTKFace's training-split chips as emotion faces without labels: the 48 px crop serving
+    cuts from a whole-image face, or (``in_context``) the chip at FER2013's 48 px in a mirrored
+    border, as :func:`load_fer2013` gives FER2013's. The validation split is left out, as the
+    evaluation's photos use it.
+
+    :param folder: UTKFace's flat folder.
+    :param limit: read only the first ``limit`` files (sorted), for smoke runs.
+    :returns: ``images`` (N, 48, 48) uint8 (in context: 80 x 80) and ``names``
+        (``utkface/<file>``).
+    """
+    names = utkface_names(folder, validation=False)[:limit]
+    if not names:
+        raise FileNotFoundError(f"no UTKFace images found in {folder}")
+    kind = "utkface-emotion-context" if in_context else "utkface-emotion"
+    cache = _cache_path(cache_dir, kind, names) if cache_dir else None
+    if cache and cache.exists():
+        return dict(np.load(cache))
+    read = _emotion_context_file if in_context else _emotion_crop_file
+    data = {"images": _map_files(read, [str(folder / n) for n in names], workers),
+            "names": np.array([UTKFACE_PREFIX + n for n in names])}
+    if cache:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(cache, **data)
+    return data
 
 
 def chip_crop(gray: np.ndarray) -> np.ndarray:

@@ -14,8 +14,10 @@ annotators' votes (``--soft-weight``, :mod:`faceinsight.training.ferplus`); ``--
 the CK+ faces of the training subjects (:mod:`faceinsight.training.ckplus`), repeated
 ``--ckplus-repeat`` times, through the same framing and augmentation. ``--teacher`` mixes a
 teacher's saved probabilities for the training faces into the targets (``--teacher-weight``,
-after FER+'s votes; :mod:`faceinsight.training.teachers`). ``val/`` is scored against
-its original labels either way.
+after FER+'s votes; :mod:`faceinsight.training.teachers`). ``--utkface`` adds UTKFace's
+training-split faces, which have no emotion labels: their targets are the teachers' readings
+(``--utkface-teacher``, averaged), ``--utkface-count`` of them drawn once. ``val/`` is scored
+against its original labels either way.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from faceinsight.training.arguments import (
 )
 from faceinsight.training.augment import BoxJitter
 from faceinsight.training.ckplus import load_ckplus
-from faceinsight.training.datasets import load_fer2013
+from faceinsight.training.datasets import load_fer2013, load_utkface_as_emotion_faces
 from faceinsight.training.ferplus import mixed_targets, read_votes, soft_targets, votes_for
 from faceinsight.training.fit import compile_and_fit, limit_threads, new_model, seed_everything
 from faceinsight.training.framing import served_boxes
@@ -62,13 +64,23 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="a teacher's probabilities for train/ (build/teacher/train.npz)")
     parser.add_argument("--teacher-weight", type=float, default=0.3,
                         help="the teacher's share of each target with --teacher (0..1)")
-    return parser.parse_args(argv)
+    parser.add_argument("--utkface", type=Path, default=None,
+                        help="UTKFace folder: add its training-split faces, taught by --utkface-teacher")
+    parser.add_argument("--utkface-teacher", type=Path, nargs="+", default=[],
+                        help="teachers' probabilities for those faces (teachers.ours, teachers.faceapi "
+                             "--utkface), averaged")
+    parser.add_argument("--utkface-count", type=int, default=0,
+                        help="how many of UTKFace's faces join, drawn once with --seed (0: all)")
+    args = parser.parse_args(argv)
+    if args.utkface and not args.utkface_teacher:
+        parser.error("--utkface needs --utkface-teacher: UTKFace's faces have no emotion labels")
+    return args
 
 
 def soft_training(args: argparse.Namespace) -> bool:
     """Whether targets are distributions (FER+ votes, a teacher or added data) rather than class
     indices."""
-    return bool(args.ferplus or args.ckplus or args.teacher)
+    return bool(args.ferplus or args.ckplus or args.teacher or args.utkface)
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -127,22 +139,45 @@ def with_soft_targets(train: dict, val: dict, args: argparse.Namespace) -> tuple
         train["target"] = mixed_targets(train["target"], taught, args.teacher_weight)
     if args.ckplus:
         train = with_ckplus(train, args)
+    if args.utkface:
+        train = with_utkface(train, args)
     return train, dict(val, target=one_hot[val["label"]])
 
 
 def with_ckplus(train: dict, args: argparse.Namespace) -> dict:
     """``train`` with CK+'s training-subject faces appended ``--ckplus-repeat`` times, framed as
-    FER2013's are (faces in context when training cuts framed crops), after FER2013's faces."""
+    FER2013's are (faces in context when training cuts framed crops)."""
     faces = load_ckplus(args.ckplus, held_out=False, in_context=framed(args))
     repeat = max(1, args.ckplus_repeat)
     print(f"CK+: {len(faces['label'])} training-subject faces, x{repeat}", flush=True)
-    images = np.concatenate([train["images"]] + [faces["images"]] * repeat)
-    target = np.concatenate([train["target"]]
-                            + [np.eye(len(EMOTIONS), dtype=np.float32)[faces["label"]]] * repeat)
-    label = np.concatenate([train["label"]] + [faces["label"]] * repeat)
-    names = np.concatenate([train["names"]] + [faces["names"]] * repeat)
-    return {"images": images, "target": target, "label": label, "names": names,
-            "ckplus_faces": faces["names"], "ckplus_repeat": repeat}
+    target = np.eye(len(EMOTIONS), dtype=np.float32)[faces["label"]]
+    return appended(train, {**faces, "target": target}, repeat)
+
+
+def with_utkface(train: dict, args: argparse.Namespace) -> dict:
+    """``train`` with UTKFace's training-split faces appended (``--utkface-count`` of them, drawn
+    with ``--seed``), framed as FER2013's are, their targets the teachers' averaged readings
+    and their labels those readings' most likely class."""
+    faces = load_utkface_as_emotion_faces(args.utkface, args.cache, in_context=framed(args))
+    taught = np.mean([teacher_probabilities(path, faces["names"]) for path in args.utkface_teacher],
+                     axis=0)
+    keep = np.flatnonzero(taught.sum(axis=1) > 0)  # a face no teacher read has no target
+    if args.utkface_count and args.utkface_count < len(keep):
+        keep = np.sort(np.random.default_rng(args.seed).choice(keep, args.utkface_count, replace=False))
+    print(f"UTKFace: {len(keep)} faces taught by {len(args.utkface_teacher)} teacher(s)", flush=True)
+    target = (taught[keep] / taught[keep].sum(axis=1, keepdims=True)).astype(np.float32)
+    return appended(train, {"images": faces["images"][keep], "target": target,
+                            "label": target.argmax(axis=1).astype(np.int32),
+                            "names": faces["names"][keep]})
+
+
+def appended(train: dict, faces: dict, repeat: int = 1) -> dict:
+    """``train`` with ``faces`` (``images``, ``target``, ``label``, ``names``) appended ``repeat``
+    times; ``parts`` records each set's face count and repeats, FER2013's first, for
+    :func:`framed_boxes`."""
+    keys = ("images", "target", "label", "names")
+    parts = train.get("parts", [(len(train["images"]), 1)]) + [(len(faces["images"]), repeat)]
+    return {**{k: np.concatenate([train[k]] + [faces[k]] * repeat) for k in keys}, "parts": parts}
 
 
 def training_batches(train: dict, args: argparse.Namespace):
@@ -163,16 +198,15 @@ def training_batches(train: dict, args: argparse.Namespace):
 
 
 def framed_boxes(train: dict, args: argparse.Namespace, chip: tuple[int, int, int, int]):
-    """:func:`served_boxes` for FER2013's faces and for CK+'s (each face once) apart: each set's
-    detections are cached under its own fingerprint, so adding CK+ detects no FER2013 face again."""
-    if "ckplus_faces" not in train:
-        return served_boxes(args, train["images"], chip, "emotion")
-    fer, count = len(train["images"]) - len(train["ckplus_faces"]) * train["ckplus_repeat"], \
-        len(train["ckplus_faces"])
-    parts = [train["images"][:fer], train["images"][fer:fer + count]]
-    fer_boxes, ck_boxes = (np.broadcast_to(served_boxes(args, faces, chip, "emotion"), (len(faces), 4))
-                           for faces in parts)
-    return np.concatenate([fer_boxes] + [ck_boxes] * int(train["ckplus_repeat"]))
+    """:func:`served_boxes` for each set of faces (FER2013's, CK+'s, UTKFace's; each face once)
+    apart: each set's detections are cached under its own fingerprint, so adding a set detects
+    no face of another again."""
+    boxes, start = [], 0
+    for count, repeat in train.get("parts", [(len(train["images"]), 1)]):
+        faces = train["images"][start:start + count]
+        boxes += [np.broadcast_to(served_boxes(args, faces, chip, "emotion"), (count, 4))] * repeat
+        start += count * repeat
+    return np.concatenate(boxes)
 
 
 if __name__ == "__main__":

@@ -103,7 +103,7 @@ def test_with_ferplus_the_teacher_mixes_into_the_vote_targets(tmp_path: Path) ->
     labels = np.array([EMOTIONS.index(n.split("/")[0]) for n in NAMES], np.int32)
     train = {"names": NAMES, "label": labels}
     args = argparse.Namespace(ferplus=tmp_path, soft_weight=0.5, teacher=teacher_file(tmp_path),
-                              teacher_weight=0.5, ckplus=None)
+                              teacher_weight=0.5, ckplus=None, utkface=None)
     target = train_emotion.with_soft_targets(train, dict(train), args)[0]["target"]
     angry, neutral, sad = (EMOTIONS.index(n) for n in ("angry", "neutral", "sad"))
     # FER+ first: 0.75 angry + 0.25 neutral; then half of it replaced by the teacher's sad.

@@ -2,13 +2,17 @@
 
     python -m faceinsight.training.teachers.ours --data DATA/fer2013 --split train \\
         --models build/models_r9 models [--out build/teacher/ours_train.npz]
+    python -m faceinsight.training.teachers.ours --utkface DATA/utkface \\
+        --models build/models_r9 models --out build/teacher/ours_utkface.npz
 
 A network trained from scratch on these soft targets (``train_emotion --teacher``) learns from
 the shipped rounds' readings rather than from FER2013's noisy labels alone ("born-again"
 distillation). Each face is read as serving reads a face crop
 (:func:`faceinsight.crops.crops_for_whole_image`, both views, each folder's ``emotion.tflite``),
 and the folders' probabilities are averaged. The ``.npz`` has the form
-:mod:`faceinsight.training.teachers.faceapi` writes (``names``, ``probabilities``).
+:mod:`faceinsight.training.teachers.faceapi` writes (``names``, ``probabilities``). With
+``--utkface`` it reads UTKFace's training-split faces, which have no emotion labels
+(``train_emotion --utkface``).
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from faceinsight.training.datasets import load_fer2013
+from faceinsight.training.datasets import load_fer2013, load_utkface_as_emotion_faces
 from faceinsight.training.emotion_eval import tflite_scorer
 
 
@@ -35,18 +39,23 @@ def averaged_probabilities(models_dirs: list[Path], crops: np.ndarray) -> np.nda
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, required=True, help="FER2013 folder")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--data", type=Path, help="FER2013 folder")
+    source.add_argument("--utkface", type=Path, help="UTKFace folder: its training-split faces")
     parser.add_argument("--split", default="train", choices=("train", "val"))
     parser.add_argument("--models", type=Path, nargs="+", required=True, help="models folders")
     parser.add_argument("--cache", type=Path, default=Path(".cache"), help="decoded-array cache")
     parser.add_argument("--out", type=Path, default=Path("build/teacher/ours_train.npz"))
     args = parser.parse_args(argv)
-    faces = load_fer2013(args.data, args.split, args.cache)
+    faces = (load_utkface_as_emotion_faces(args.utkface, args.cache) if args.utkface
+             else load_fer2013(args.data, args.split, args.cache))
     probabilities = averaged_probabilities(args.models, faces["images"])
     args.out.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(args.out, names=faces["names"], probabilities=probabilities)
-    agree = float((probabilities.argmax(axis=1) == faces["label"]).mean())
-    print(f"{len(probabilities)} faces; the teacher agrees with the label on {agree:.4f}")
+    print(f"{len(probabilities)} faces read")
+    if "label" in faces:
+        agree = float((probabilities.argmax(axis=1) == faces["label"]).mean())
+        print(f"the teacher agrees with the label on {agree:.4f}")
 
 
 if __name__ == "__main__":

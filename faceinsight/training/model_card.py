@@ -86,6 +86,11 @@ def _augmentation_text(args: dict) -> str:
         names = [Path(name).name for name in str(args["teacher"]).split()]
         whose = "a teacher's readings" if len(names) == 1 else "teachers' readings, averaged,"
         parts.append(f"{whose} ({', '.join(names)}) mixed into the targets at {value('teacher_weight'):g}")
+    if given("utkface"):
+        count = f"{value('utkface_count'):,.0f} of " if value("utkface_count") else ""
+        names = ", ".join(Path(name).name for name in str(args.get("utkface_teacher", "")).split())
+        parts.append(f"{count}UTKFace's training faces, which have no emotion labels, their targets "
+                     f"the teachers' readings averaged ({names})")
     if value("photo_effects"):
         parts.append(f"real photos' effects on {value('photo_effects') * 100:g} % of faces (exposure, "
                      "blur, sensor noise, JPEG, a turn, a hand or dark glasses)")

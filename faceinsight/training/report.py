@@ -125,7 +125,7 @@ def _training_rounds(out_dir: Path) -> list[tuple[list[dict], dict]]:
 
 
 PATH_ARGUMENTS = ("data", "out", "reports", "cache", "init_weights", "ferplus", "ckplus", "teacher",
-                  "detector_framing")
+                  "detector_framing", "utkface", "utkface_teacher")
 
 
 def _sanitised(args: dict) -> dict:

@@ -260,6 +260,10 @@ def test_card_says_how_a_round_framed_its_faces() -> None:
     assert "CK+'s training subjects' faces (3 times an epoch)" in taught
     assert "teachers' readings, averaged, (faceres_train.npz, dlib_train.npz) mixed into the targets at 0.2" \
         in taught
+    unlabelled = _augmentation_text({"utkface": "/data/utkface", "utkface_count": "6000",
+                                     "utkface_teacher": "/b/ours_utkface.npz /b/faceapi_utkface.npz"})
+    assert unlabelled == (" with 6,000 of UTKFace's training faces, which have no emotion labels, their "
+                          "targets the teachers' readings averaged (ours_utkface.npz, faceapi_utkface.npz)")
 
 
 def test_a_chain_that_repeats_the_last_shipped_round_counts_it_once() -> None:

@@ -118,3 +118,12 @@ def test_framed_boxes_frame_each_set_once_and_repeat_its_boxes(monkeypatch) -> N
                          chip_box(FER_CHIP_SIDE, FER_CONTEXT_PAD))
     assert calls == [4, 2, 1]
     assert boxes[:, 0].tolist() == marks
+
+
+def test_a_round_records_utkface_and_its_teachers_by_name_alone() -> None:
+    from faceinsight.training.report import _sanitised
+
+    recorded = _sanitised({"utkface": "/data/utkface", "utkface_count": "6000",
+                           "utkface_teacher": "/b/teacher/ours_utkface.npz /b/faceapi_utkface.npz"})
+    assert recorded == {"utkface": "utkface", "utkface_count": "6000",
+                        "utkface_teacher": "ours_utkface.npz faceapi_utkface.npz"}

@@ -27,7 +27,7 @@ import numpy as np
 from faceinsight import crops
 from faceinsight.datasets import FER_CHIP_SIDE, FER_CONTEXT_PAD
 from faceinsight.labels import EMOTIONS
-from faceinsight.training.datasets import load_fer2013, load_utkface_as_emotion_faces
+from faceinsight.training.teachers import add_face_source_arguments, source_faces
 
 HERE = Path(__file__).resolve().parent
 INSTALL = Path(".cache/npm-teacher")
@@ -128,33 +128,26 @@ def label_split(faces: np.ndarray, names: np.ndarray, out: Path, modules: Path,
     return probabilities
 
 
-def split_faces(data: Path, split: str, framing: str, cache: Path, utkface: bool = False) -> dict:
-    """One FER2013 split's crops as the teacher reads them (:data:`FRAMINGS`) and their names;
-    with ``utkface``, UTKFace's training-split faces in ``data`` at FER2013's size instead."""
-    in_context = framing != "bare"
-    faces = (load_utkface_as_emotion_faces(data, cache, in_context=in_context) if utkface
-             else load_fer2013(data, split, cache, in_context=in_context))
-    if framing != "bare":
-        faces = dict(faces, images=teacher_crops(faces["images"], framing))
+def teacher_faces(args: argparse.Namespace) -> dict:
+    """The faces the arguments name (:func:`source_faces`) as the teacher reads them
+    (:data:`FRAMINGS`), with their names."""
+    faces = source_faces(args, in_context=args.framing != "bare")
+    if args.framing != "bare":
+        faces = dict(faces, images=teacher_crops(faces["images"], args.framing))
     return faces
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--data", type=Path, help="FER2013 folder with train/ and val/")
-    source.add_argument("--utkface", type=Path, help="UTKFace folder: its training-split faces")
-    parser.add_argument("--split", default="train", choices=("train", "val"))
+    add_face_source_arguments(parser)
     parser.add_argument("--framing", default="raw", choices=tuple(FRAMINGS))
-    parser.add_argument("--cache", type=Path, default=Path(".cache"), help="decoded-array cache")
     parser.add_argument("--out", type=Path, default=None, help="default build/teacher/<split>.npz")
     args = parser.parse_args(argv)
     split = "utkface" if args.utkface else args.split
     out = args.out or Path("build/teacher") / (f"{split}.npz" if args.framing == "raw"
                                                else f"{split}-{args.framing}.npz")
     modules = install()
-    faces = split_faces(args.utkface or args.data, args.split, args.framing, args.cache,
-                        utkface=bool(args.utkface))
+    faces = teacher_faces(args)
     started = time.time()
     label_split(faces["images"], faces["names"], out, modules)
     print(f"saved {out} ({time.time() - started:.0f} s)")

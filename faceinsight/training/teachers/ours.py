@@ -22,8 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from faceinsight.training.datasets import load_fer2013, load_utkface_as_emotion_faces
 from faceinsight.training.emotion_eval import tflite_scorer
+from faceinsight.training.teachers import add_face_source_arguments, source_faces
 
 
 def averaged_probabilities(models_dirs: list[Path], crops: np.ndarray) -> np.ndarray:
@@ -39,16 +39,11 @@ def averaged_probabilities(models_dirs: list[Path], crops: np.ndarray) -> np.nda
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--data", type=Path, help="FER2013 folder")
-    source.add_argument("--utkface", type=Path, help="UTKFace folder: its training-split faces")
-    parser.add_argument("--split", default="train", choices=("train", "val"))
+    add_face_source_arguments(parser)
     parser.add_argument("--models", type=Path, nargs="+", required=True, help="models folders")
-    parser.add_argument("--cache", type=Path, default=Path(".cache"), help="decoded-array cache")
     parser.add_argument("--out", type=Path, default=Path("build/teacher/ours_train.npz"))
     args = parser.parse_args(argv)
-    faces = (load_utkface_as_emotion_faces(args.utkface, args.cache) if args.utkface
-             else load_fer2013(args.data, args.split, args.cache))
+    faces = source_faces(args)
     probabilities = averaged_probabilities(args.models, faces["images"])
     args.out.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(args.out, names=faces["names"], probabilities=probabilities)

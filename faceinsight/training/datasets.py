@@ -7,6 +7,7 @@ the datasets must never be committed).
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -53,6 +54,20 @@ def _cache_path(cache_dir: Path, kind: str, names: list[str]) -> Path:
     return cache_dir / f"{kind}-{digest}.npz"
 
 
+def _cached(cache_dir: Path | None, kind: str, names: list[str],
+            build: Callable[[], dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """``build()``'s arrays, kept in ``cache_dir`` under ``kind`` and a digest of ``names`` and
+    read back from there on later runs (no cache with ``cache_dir`` None)."""
+    cache = _cache_path(cache_dir, kind, names) if cache_dir else None
+    if cache and cache.exists():
+        return dict(np.load(cache))
+    data = build()
+    if cache:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(cache, **data)
+    return data
+
+
 def load_utkface(folder: Path, cache_dir: Path | None = None, workers: int = 2,
                  limit: int | None = None) -> dict[str, np.ndarray]:
     """All UTKFace chips in a folder, each in its mirrored context (see :func:`chip_in_context`).
@@ -70,21 +85,13 @@ def load_utkface(folder: Path, cache_dir: Path | None = None, workers: int = 2,
     if not records:
         raise FileNotFoundError(f"no UTKFace images found in {folder}")
     names = [r.name for r in records]
-    cache = _cache_path(cache_dir, f"utkface-context{CONTEXT_PAD}", names) if cache_dir else None
-    if cache and cache.exists():
-        return dict(np.load(cache))
-    images = _map_files(_face_crop_file, [str(folder / n) for n in names], workers)
-    data = {
-        "images": images,
+    return _cached(cache_dir, f"utkface-context{CONTEXT_PAD}", names, lambda: {
+        "images": _map_files(_face_crop_file, [str(folder / n) for n in names], workers),
         "age": np.array([r.age for r in records], np.int32),
         "gender": np.array([r.gender for r in records], np.int32),
         "race": np.array([r.race for r in records], np.int32),
         "names": np.array(names),
-    }
-    if cache:
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        np.savez(cache, **data)
-    return data
+    })
 
 
 UTKFACE_PREFIX = "utkface/"  # how emotion training names UTKFace's faces beside FER2013's
@@ -107,16 +114,11 @@ def load_utkface_as_emotion_faces(folder: Path, cache_dir: Path | None = None, w
     if not names:
         raise FileNotFoundError(f"no UTKFace images found in {folder}")
     kind = "utkface-emotion-context" if in_context else "utkface-emotion"
-    cache = _cache_path(cache_dir, kind, names) if cache_dir else None
-    if cache and cache.exists():
-        return dict(np.load(cache))
     read = _emotion_context_file if in_context else _emotion_crop_file
-    data = {"images": _map_files(read, [str(folder / n) for n in names], workers),
-            "names": np.array([UTKFACE_PREFIX + n for n in names])}
-    if cache:
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        np.savez(cache, **data)
-    return data
+    return _cached(cache_dir, kind, names, lambda: {
+        "images": _map_files(read, [str(folder / n) for n in names], workers),
+        "names": np.array([UTKFACE_PREFIX + n for n in names]),
+    })
 
 
 def chip_crop(gray: np.ndarray) -> np.ndarray:
@@ -159,16 +161,9 @@ def load_fer2013(folder: Path, split: str, cache_dir: Path | None = None, worker
         raise FileNotFoundError(f"no FER2013 images found in {folder / split}")
     names = [f"{p.parent.name}/{p.name}" for p in paths]  # a file name alone is not unique
     kind = f"fer2013-{split}-context" if in_context else f"fer2013-{split}"
-    cache = _cache_path(cache_dir, kind, names) if cache_dir else None
-    if cache and cache.exists():
-        return dict(np.load(cache))
     read = _emotion_context_file if in_context else _emotion_crop_file
-    data = {
+    return _cached(cache_dir, kind, names, lambda: {
         "images": _map_files(read, [str(p) for p in paths], workers),
         "label": np.array(labels, np.int32),
         "names": np.array(names),
-    }
-    if cache:
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        np.savez(cache, **data)
-    return data
+    })

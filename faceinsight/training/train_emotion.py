@@ -176,8 +176,14 @@ def appended(train: dict, faces: dict, repeat: int = 1) -> dict:
     times; ``parts`` records each set's face count and repeats, FER2013's first, for
     :func:`framed_boxes`."""
     keys = ("images", "target", "label", "names")
-    parts = train.get("parts", [(len(train["images"]), 1)]) + [(len(faces["images"]), repeat)]
+    parts = set_parts(train) + [(len(faces["images"]), repeat)]
     return {**{k: np.concatenate([train[k]] + [faces[k]] * repeat) for k in keys}, "parts": parts}
+
+
+def set_parts(train: dict) -> list[tuple[int, int]]:
+    """Each set of faces in ``train`` as (faces, times repeated), in order: one set until
+    :func:`appended` adds another."""
+    return train.get("parts", [(len(train["images"]), 1)])
 
 
 def training_batches(train: dict, args: argparse.Namespace):
@@ -202,7 +208,7 @@ def framed_boxes(train: dict, args: argparse.Namespace, chip: tuple[int, int, in
     apart: each set's detections are cached under its own fingerprint, so adding a set detects
     no face of another again."""
     boxes, start = [], 0
-    for count, repeat in train.get("parts", [(len(train["images"]), 1)]):
+    for count, repeat in set_parts(train):
         faces = train["images"][start:start + count]
         boxes += [np.broadcast_to(served_boxes(args, faces, chip, "emotion"), (count, 4))] * repeat
         start += count * repeat

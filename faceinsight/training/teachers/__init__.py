@@ -7,6 +7,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from faceinsight.training.datasets import load_fer2013, load_utkface_as_emotion_faces
+
 
 def add_face_source_arguments(parser: argparse.ArgumentParser) -> None:
     """Whose faces an emotion teacher reads: FER2013's (``--data``, ``--split``) or UTKFace's
@@ -22,8 +24,6 @@ def add_face_source_arguments(parser: argparse.ArgumentParser) -> None:
 def source_faces(args: argparse.Namespace, in_context: bool = False) -> dict:
     """The faces :func:`add_face_source_arguments` named: 48 px pipeline crops (or, with
     ``in_context``, 80 px faces in a mirrored border), ``names`` and, for FER2013, ``label``."""
-    from faceinsight.training.datasets import load_fer2013, load_utkface_as_emotion_faces
-
     if args.utkface:
         return load_utkface_as_emotion_faces(args.utkface, args.cache, in_context=in_context)
     return load_fer2013(args.data, args.split, args.cache, in_context=in_context)

@@ -17,6 +17,9 @@ def add_training_arguments(parser: argparse.ArgumentParser, out: str, epochs: in
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--threads", type=int, default=0, help="CPU threads (0: all)")
     parser.add_argument("--budget-minutes", type=float, default=600, help="stop after this")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue the run in --out from its last finished epoch, with the "
+                             "options it started with: one schedule across several sessions")
     parser.add_argument("--init-weights", type=Path, default=None,
                         help="start from an earlier run's best.keras (same architecture)")
     parser.add_argument("--average-from", type=int, default=0, metavar="EPOCH",

@@ -31,7 +31,7 @@ class AugmentedBatches(keras.utils.PyDataset):
         self.images, self.targets, self.batch_size = images, targets, batch_size
         self.shift, self.sample_weight, self.augment = shift, sample_weight, augment
         self.extra = extra
-        self.rng = np.random.default_rng(seed)
+        self.seed, self.rng = seed, np.random.default_rng(seed)
         self.order = np.arange(len(images))
         self.on_epoch_end()
 
@@ -41,6 +41,12 @@ class AugmentedBatches(keras.utils.PyDataset):
     def on_epoch_end(self) -> None:
         if self.augment:
             self.rng.shuffle(self.order)
+
+    def start_at_epoch(self, epoch: int) -> None:
+        """Draw as a resumed run's epoch ``epoch`` (0-based) on: a generator of its own."""
+        if epoch:
+            self.rng = np.random.default_rng((self.seed, epoch))
+            self.on_epoch_end()
 
     def __getitem__(self, batch: int):
         index = self.order[batch * self.batch_size:(batch + 1) * self.batch_size]
@@ -108,6 +114,11 @@ class FramedBatches(keras.utils.PyDataset):
 
     def on_epoch_end(self) -> None:
         self.epoch += 1
+        self._shuffle()
+
+    def start_at_epoch(self, epoch: int) -> None:
+        """Draw as epoch ``epoch`` (0-based) of the run: what a resumed run starts with."""
+        self.epoch = epoch
         self._shuffle()
 
     def __getitem__(self, batch: int):

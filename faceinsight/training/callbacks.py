@@ -1,10 +1,11 @@
-"""Keras callbacks for the training scripts: Keras's own checkpoints, plus a progress log, a
-time budget and a running average of the weights. Imported only once Keras may start (after
-``common.limit_threads``)."""
+"""Keras callbacks for the training scripts: Keras's best checkpoint, plus the last epoch's
+saved whole or not at all, a progress log, a time budget and a running average of the weights.
+Imported only once Keras may start (after ``fit.limit_threads``)."""
 
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 
@@ -15,9 +16,9 @@ class ProgressLog(keras.callbacks.Callback):
     """One line per epoch on stdout, and the whole history in ``history.json`` (the reports read
     it), each epoch's figures with its number and duration."""
 
-    def __init__(self, out_dir: Path):
+    def __init__(self, out_dir: Path, earlier: list[dict] | None = None):
         super().__init__()
-        self.out_dir, self.history = out_dir, []
+        self.out_dir, self.history = out_dir, list(earlier or [])
         self.epoch_started = time.time()
 
     def on_epoch_begin(self, epoch, logs=None):
@@ -30,6 +31,21 @@ class ProgressLog(keras.callbacks.Callback):
         (self.out_dir / "history.json").write_text(json.dumps(self.history, indent=1))
         shown = " ".join(f"{k}={v:.4f}" for k, v in figures.items() if k != "learning_rate")
         print(f"epoch {epoch + 1}: {shown} ({seconds:.0f} s)", flush=True)
+
+
+class LastCheckpoint(keras.callbacks.Callback):
+    """Saves the model (with its optimizer) after every epoch, whole or not at all: written
+    beside ``path`` and renamed over it, so a run stopped from outside mid-save leaves the
+    previous epoch's checkpoint for ``--resume``."""
+
+    def __init__(self, path: Path):
+        super().__init__()
+        self.path = path
+
+    def on_epoch_end(self, epoch, logs=None):
+        partial = self.path.with_name(f"{self.path.stem}.partial{self.path.suffix}")
+        self.model.save(partial)
+        os.replace(partial, self.path)
 
 
 class TimeBudget(keras.callbacks.Callback):
@@ -113,18 +129,19 @@ def _all_layers(model: keras.Model) -> list:
     return found
 
 
-def training_callbacks(out_dir: Path, monitor: str, mode: str, budget_s: float) -> list:
+def training_callbacks(out_dir: Path, monitor: str, mode: str, budget_s: float,
+                       earlier: list[dict] | None = None) -> list:
     """Best checkpoint (by ``monitor``), last checkpoint, progress log and time budget.
 
     :param out_dir: where ``best.keras``, ``last.keras`` and ``history.json`` go.
     :param monitor: the figure that picks ``best.keras``, e.g. ``'val_accuracy'``.
     :param mode: ``'min'`` or ``'max'`` for ``monitor``.
     :param budget_s: stop before this many seconds have passed.
+    :param earlier: a resumed run's finished epochs: the log goes on from them, and ``best.keras``
+        is replaced only by an epoch better than all of them.
     """
-    return [
-        keras.callbacks.ModelCheckpoint(out_dir / "best.keras", monitor=monitor, mode=mode,
-                                        save_best_only=True),
-        keras.callbacks.ModelCheckpoint(out_dir / "last.keras"),
-        ProgressLog(out_dir),
-        TimeBudget(budget_s),
-    ]
+    best = keras.callbacks.ModelCheckpoint(out_dir / "best.keras", monitor=monitor, mode=mode,
+                                           save_best_only=True)
+    if scores := [e[monitor] for e in earlier or [] if monitor in e]:
+        best.best = max(scores) if mode == "max" else min(scores)
+    return [best, LastCheckpoint(out_dir / "last.keras"), ProgressLog(out_dir, earlier), TimeBudget(budget_s)]

@@ -15,18 +15,73 @@ from pathlib import Path
 import numpy as np
 
 
-def new_model(build, init_weights: Path | None):
-    """``build()``, or the model saved in ``init_weights`` (a later round), architecture and
-    weights both: a round may continue a network ``build`` no longer makes, such as the emotion
-    network recovered from its ``.tflite`` (:mod:`faceinsight.training.recover`)."""
+def new_model(build, args):
+    """The network a run trains: the stopped run's ``last.keras`` with ``--resume`` (compiled:
+    its optimizer's state and place in the schedule come with it), else the model saved in
+    ``--init-weights`` (a later round), architecture and weights both, else ``build()``. A round
+    may continue a network ``build`` no longer makes, such as the emotion network recovered from
+    its ``.tflite`` (:mod:`faceinsight.training.recover`).
+
+    :param build: makes a new network.
+    :param args: the script's arguments (``resume``, ``out``, ``init_weights``).
+    """
     import keras
 
     import faceinsight.training.losses  # noqa: F401  (registers the custom loss and metric)
 
-    if not init_weights:
+    if args.resume:
+        done = len(resumed_history(args))
+        print(f"resuming from {args.out.name}/last.keras after epoch {done}", flush=True)
+        return keras.saving.load_model(args.out / "last.keras")
+    if not args.init_weights:
         return build()
-    print(f"starting from the model in {init_weights.name}", flush=True)
-    return keras.saving.load_model(init_weights, compile=False)
+    print(f"starting from the model in {args.init_weights.name}", flush=True)
+    return keras.saving.load_model(args.init_weights, compile=False)
+
+
+# Options that change nothing a run computes: a resumed run may give them anew.
+FREE_ON_RESUME = frozenset({"resume", "threads", "workers", "budget_minutes", "cache", "reports"})
+
+
+def resumed_history(args) -> list[dict]:
+    """The finished epochs' figures of the run that ``--resume`` continues (empty without it).
+
+    :param args: the script's arguments; the run in ``args.out`` must have started with the same
+        options (but :data:`FREE_ON_RESUME`) and left epochs to run.
+    :raises SystemExit: with a message saying what stands in the way.
+    """
+    if not args.resume:
+        return []
+    files = [args.out / name for name in ("last.keras", "history.json", "run.json")]
+    if missing := [f.name for f in files if not f.exists()]:
+        raise SystemExit(f"--resume: no run to continue in {args.out} ({', '.join(missing)} missing)")
+    history = json.loads(files[1].read_text())
+    if changed := changed_options(args, json.loads(files[2].read_text())["args"]):
+        raise SystemExit(f"--resume: the run in {args.out} started with other options: "
+                         + ", ".join(changed))
+    if args.average_from:
+        raise SystemExit("--resume: --average-from keeps its running mean in memory only")
+    if len(history) >= args.epochs:
+        raise SystemExit(f"--resume: the run in {args.out} has run all its {args.epochs} epochs")
+    return history
+
+
+def changed_options(args, started: dict[str, str]) -> list[str]:
+    """The options but :data:`FREE_ON_RESUME` that ``args`` gives otherwise than a run's
+    ``run.json`` recorded them (``started``), each as ``--name (then -> now)``. A folder or file
+    spelt another way (relative, absolute) is the same one."""
+    given = {k: argument_text(v) for k, v in vars(args).items()}
+    paths = {k for k, v in vars(args).items()
+             if isinstance(v, Path) or (isinstance(v, list) and v and isinstance(v[0], Path))}
+
+    def same(key: str) -> bool:
+        now, then = given.get(key), started.get(key)
+        if key in paths and None not in (now, then):
+            return [os.path.realpath(p) for p in now.split()] == [os.path.realpath(p) for p in then.split()]
+        return now == then
+
+    return [f"--{k.replace('_', '-')} ({started.get(k)} -> {given.get(k)})"
+            for k in sorted(given.keys() | started.keys()) if k not in FREE_ON_RESUME and not same(k)]
 
 
 def seed_everything(seed: int) -> None:
@@ -84,7 +139,9 @@ def training_device() -> str:
 
 def compile_and_fit(model, train_batches, val_batches, args, monitor: str, mode: str,
                     started: float, **compile_args) -> list[dict]:
-    """Compile with AdamW on the cosine schedule, fit, and write ``run.json``; returns the history.
+    """Compile with AdamW on the cosine schedule (or, with ``--resume``, go on with the loaded
+    model's optimizer from the epoch after its last), fit, and write ``run.json``; returns the
+    whole run's history.
 
     :param args: the script's arguments (epochs, learning_rate, out, budget_minutes, ...).
     :param monitor: the validation figure that picks the best checkpoint, e.g. ``'val_loss'``.
@@ -94,25 +151,43 @@ def compile_and_fit(model, train_batches, val_batches, args, monitor: str, mode:
     """
     import keras
 
-    steps = len(train_batches) * args.epochs
-    schedule = cosine_schedule(args.learning_rate, steps, len(train_batches),
-                               constant=args.constant_learning_rate)
-    model.compile(optimizer=keras.optimizers.AdamW(schedule, weight_decay=1e-4), **compile_args)
-    args.out.mkdir(parents=True, exist_ok=True)
     from faceinsight.training.callbacks import ProgressLog, WeightAverage, training_callbacks
 
-    callbacks = training_callbacks(args.out, monitor, mode, args.budget_minutes * 60)
+    earlier = resumed_history(args)
+    if not earlier:
+        steps = len(train_batches) * args.epochs
+        schedule = cosine_schedule(args.learning_rate, steps, len(train_batches),
+                                   constant=args.constant_learning_rate)
+        model.compile(optimizer=keras.optimizers.AdamW(schedule, weight_decay=1e-4), **compile_args)
+    args.out.mkdir(parents=True, exist_ok=True)
+    run = _write_run(args, earlier, started)
+    train_batches.start_at_epoch(len(earlier))
+    callbacks = training_callbacks(args.out, monitor, mode, args.budget_minutes * 60, earlier)
     if args.average_from:
         callbacks.append(WeightAverage(args.out, args.average_from, train_batches))
-    print(f"model: {model.count_params():,} parameters; {args.epochs} epochs", flush=True)
+    print(f"model: {model.count_params():,} parameters; {args.epochs} epochs"
+          + (f", from epoch {len(earlier) + 1}" if earlier else ""), flush=True)
     model.fit(train_batches, validation_data=val_batches, epochs=args.epochs,
-              callbacks=callbacks, verbose=0)
+              initial_epoch=len(earlier), callbacks=callbacks, verbose=0)
     history = next(c for c in callbacks if isinstance(c, ProgressLog)).history
-    run = {"seconds": round(time.time() - started), "epochs_run": len(history),
-           "device": training_device(),
-           "args": {k: argument_text(v) for k, v in vars(args).items()}}
-    (args.out / "run.json").write_text(json.dumps(run, indent=1))
+    _write_run(args, earlier, started, run, history)
     return history
+
+
+def _write_run(args, earlier: list[dict], started: float, run: dict | None = None,
+               history: list[dict] | None = None) -> dict:
+    """Write ``run.json``: the options (what ``--resume`` checks), the epochs run and the
+    seconds spent, the epochs before a resumed run's included. Written as a run starts, so a
+    run stopped from outside can be resumed, and again when it ends."""
+    previous = json.loads((args.out / "run.json").read_text()) if earlier else {}
+    run = run or {"args": previous.get("args") or {k: argument_text(v) for k, v in vars(args).items()},
+                  "resumed_after": previous.get("resumed_after", []) + ([len(earlier)] if earlier else []),
+                  "device": training_device()}
+    history = history or earlier
+    run.update(seconds=round(time.time() - started + sum(e["seconds"] for e in earlier)),
+               epochs_run=len(history))
+    (args.out / "run.json").write_text(json.dumps(run, indent=1))
+    return run
 
 
 def argument_text(value) -> str:

@@ -102,7 +102,7 @@ def main(argv: list[str] | None = None) -> dict:
     if len(val_idx):
         val_batches = FramedBatches(val["images"], chip_box(), targets(val), 256, args.seed,
                                     AGE_GENDER_SIZE, None, workers=args.workers)
-    model = new_model(age_gender_model, args.init_weights)
+    model = new_model(age_gender_model, args)
     compile_and_fit(model, train_batches, val_batches, args, "loss", "min", started,
                     loss={"age": age_distribution_loss, "gender": "binary_crossentropy"},
                     loss_weights={"age": 1.0, "gender": 2.0},

@@ -103,7 +103,7 @@ def main(argv: list[str] | None = None) -> dict:
     train_batches = training_batches(train, args)
     val_batches = AugmentedBatches(val["images"], val["target"] if soft_training(args) else val["label"],
                                    256, args.seed, 0, augment=False)
-    model = new_model(emotion_model, args.init_weights)
+    model = new_model(emotion_model, args)
     compile_and_fit(model, train_batches, val_batches, args, "val_accuracy", "max",
                     started, **loss_and_metrics(args))
     return report_emotion(args.out, val, args.reports)

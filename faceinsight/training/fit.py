@@ -69,7 +69,8 @@ def resumed_history(args) -> list[dict]:
 def changed_options(args, started: dict[str, str]) -> list[str]:
     """The options but :data:`FREE_ON_RESUME` that ``args`` gives otherwise than a run's
     ``run.json`` recorded them (``started``), each as ``--name (then -> now)``. A folder or file
-    spelt another way (relative, absolute) is the same one."""
+    spelt another way (relative, absolute) is the same one; an option the script has gained or
+    lost since the run started is not compared."""
     given = {k: argument_text(v) for k, v in vars(args).items()}
     paths = {k for k, v in vars(args).items()
              if isinstance(v, Path) or (isinstance(v, list) and v and isinstance(v[0], Path))}
@@ -81,7 +82,7 @@ def changed_options(args, started: dict[str, str]) -> list[str]:
         return now == then
 
     return [f"--{k.replace('_', '-')} ({started.get(k)} -> {given.get(k)})"
-            for k in sorted(given.keys() | started.keys()) if k not in FREE_ON_RESUME and not same(k)]
+            for k in sorted(given.keys() & started.keys()) if k not in FREE_ON_RESUME and not same(k)]
 
 
 def seed_everything(seed: int) -> None:

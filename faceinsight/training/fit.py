@@ -161,7 +161,8 @@ def compile_and_fit(model, train_batches, val_batches, args, monitor: str, mode:
                                    constant=args.constant_learning_rate)
         model.compile(optimizer=keras.optimizers.AdamW(schedule, weight_decay=1e-4), **compile_args)
     args.out.mkdir(parents=True, exist_ok=True)
-    run = _write_run(args, earlier, started)
+    run = _run_record(args, earlier)
+    _save_run(args, run, started, earlier, len(earlier))
     train_batches.start_at_epoch(len(earlier))
     callbacks = training_callbacks(args.out, monitor, mode, args.budget_minutes * 60, earlier)
     if args.average_from:
@@ -171,24 +172,28 @@ def compile_and_fit(model, train_batches, val_batches, args, monitor: str, mode:
     model.fit(train_batches, validation_data=val_batches, epochs=args.epochs,
               initial_epoch=len(earlier), callbacks=callbacks, verbose=0)
     history = next(c for c in callbacks if isinstance(c, ProgressLog)).history
-    _write_run(args, earlier, started, run, history)
+    _save_run(args, run, started, earlier, len(history))
     return history
 
 
-def _write_run(args, earlier: list[dict], started: float, run: dict | None = None,
-               history: list[dict] | None = None) -> dict:
-    """Write ``run.json``: the options (what ``--resume`` checks), the epochs run and the
-    seconds spent, the epochs before a resumed run's included. Written as a run starts, so a
-    run stopped from outside can be resumed, and again when it ends."""
-    previous = json.loads((args.out / "run.json").read_text()) if earlier else {}
-    run = run or {"args": previous.get("args") or {k: argument_text(v) for k, v in vars(args).items()},
-                  "resumed_after": previous.get("resumed_after", []) + ([len(earlier)] if earlier else []),
-                  "device": training_device()}
-    history = history or earlier
-    run.update(seconds=round(time.time() - started + sum(e["seconds"] for e in earlier)),
-               epochs_run=len(history))
-    (args.out / "run.json").write_text(json.dumps(run, indent=1))
-    return run
+def _run_record(args, earlier: list[dict]) -> dict:
+    """What ``run.json`` keeps of a run: the options it started with (what ``--resume`` checks),
+    the epochs after which it was resumed, and where it trains now."""
+    if not earlier:
+        return {"args": {k: argument_text(v) for k, v in vars(args).items()}, "resumed_after": [],
+                "device": training_device()}
+    before = json.loads((args.out / "run.json").read_text())
+    return {"args": before["args"], "resumed_after": [*before.get("resumed_after", []), len(earlier)],
+            "device": training_device()}
+
+
+def _save_run(args, run: dict, started: float, earlier: list[dict], epochs_run: int) -> None:
+    """Write ``run.json`` with the epochs run and the seconds spent, a resumed run's earlier
+    epochs included: as a run starts, so that a run stopped from outside can be resumed, and
+    when it ends."""
+    seconds = round(time.time() - started + sum(e["seconds"] for e in earlier))
+    (args.out / "run.json").write_text(json.dumps({**run, "seconds": seconds, "epochs_run": epochs_run},
+                                                  indent=1))
 
 
 def argument_text(value) -> str:

@@ -184,7 +184,7 @@ class BlazeFaceDetector:
         for a panorama, more) overlapping tiles (:meth:`tiles`); 0: never. The whole photo at
         192 px misses faces under about a tenth of its longer side: a group photo's faces
         (recall 0.79 -> 0.96 in 1280x960 photos, 0.64 -> 0.89 in 1200x600 ones, at 0-0.08 false
-        detections a photo; measured in docs/MODELS.md). A box found only in a tile is always
+        detections a photo; measured in docs/models/detector.md). A box found only in a tile is always
         checked by the Haar cascade, and in a tiled photo every box is then looked at closer
         (:meth:`_closer_look`).
     :param fine_from: photos whose longer side is this or more are also searched in finer

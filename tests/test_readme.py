@@ -87,12 +87,32 @@ def test_the_readme_is_short_and_its_two_commands_are_make_targets() -> None:
         assert re.search(rf"^{target}:", makefile, flags=re.M), f"the Makefile has no {target} target"
 
 
-@pytest.mark.parametrize("page", ["README.md", "docs/ARCHITECTURE.md", "docs/MODELS.md", "docs/OPERATIONS.md",
-                                  "docs/CHANGELOG.md"])
-def test_relative_links_lead_to_files(page: str) -> None:
+DOC_PAGES = ["README.md", *sorted(str(p.relative_to(ROOT)) for p in (ROOT / "docs").rglob("*.md"))]
+
+
+def heading_anchors(path: Path) -> set[str]:
+    """The anchors GitHub gives a Markdown page's headings (those outside code blocks)."""
+    anchors, fenced = set(), False
+    for line in path.read_text().splitlines():
+        if line.startswith("```"):
+            fenced = not fenced
+        elif not fenced and (heading := re.match(r"#{1,6} (.+)", line)):
+            anchors.add(re.sub(r"[^\w\- ]", "", heading.group(1).strip().lower()).replace(" ", "-"))
+    return anchors
+
+
+def test_the_docs_pages_are_all_checked() -> None:
+    assert {"docs/MODELS.md", "docs/models/emotion.md", "docs/OPERATIONS.md"} <= set(DOC_PAGES)
+
+
+@pytest.mark.parametrize("page", DOC_PAGES)
+def test_relative_links_lead_to_files_and_headings(page: str) -> None:
     path = ROOT / page
-    for target in re.findall(r"\]\(([^)#:]+)(?:#[^)]*)?\)", path.read_text()):
-        assert (path.parent / target).exists(), f"{page} links to {target}, which does not exist"
+    for target, anchor in re.findall(r"\]\(([^)#:]*)(?:#([^)]*))?\)", path.read_text()):
+        linked = path.parent / target if target else path
+        assert linked.exists(), f"{page} links to {target}, which does not exist"
+        if anchor and linked.suffix == ".md":
+            assert anchor in heading_anchors(linked), f"{page} links to {target}#{anchor}: no such heading"
 
 
 def operations_settings_table() -> str:

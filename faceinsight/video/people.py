@@ -19,7 +19,7 @@ above all:
 * a hard rule: two tracks seen in the same frame are never one person.
 
 The threshold was tuned with ``python -m bench.bench_people`` on one half of CK+'s subjects
-and measured on the other (docs/MODELS.md, "People in videos").
+and measured on the other (docs/models/people-in-videos.md).
 """
 
 from __future__ import annotations

@@ -4,6 +4,8 @@ schedule, optimizer state and history, and refuses to go on with other options."
 from __future__ import annotations
 
 import json
+import re
+import shlex
 from pathlib import Path
 
 import numpy as np
@@ -144,3 +146,16 @@ def test_the_last_checkpoint_is_replaced_whole(tmp_path: Path) -> None:
         saved = keras.saving.load_model(tmp_path / "last.keras").get_weights()[0]
         np.testing.assert_allclose(saved, value)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["last.keras"]  # no partial file left
+
+
+def test_the_training_pages_examples_are_commands_the_script_takes() -> None:
+    """Each example on docs/models/training.md parses with the emotion script's own options."""
+    from faceinsight.training import train_emotion
+
+    page = Path(__file__).resolve().parents[2] / "docs" / "models" / "training.md"
+    examples = re.findall(r"```sh\n(.*?)```", page.read_text(), flags=re.S)
+    assert len(examples) >= 5
+    for example in examples:
+        words = shlex.split(example.replace("\\\n", " "))
+        assert words[:3] == ["python", "-m", "faceinsight.training.train_emotion"]
+        train_emotion.parse_args(words[3:])  # exits on an option the script does not take

@@ -233,17 +233,19 @@ def fold_chain(reports_dir: Path, kind: str, chain_metrics: Path) -> dict:
     return section
 
 
-def report_emotion(out_dir: Path, val: dict, reports_dir: Path) -> dict:
+def report_emotion(out_dir: Path, val: dict, reports_dir: Path, checkpoint: str = "best.keras") -> dict:
     """Evaluate the emotion model as it ships on FER2013 val/ and write its figures and plots.
 
-    :param out_dir: the training folder (best.keras, history.json, run.json).
+    :param out_dir: the training folder (best.keras, last.keras, history.json, run.json).
     :param val: validation crops and labels as from ``datasets.load_fer2013``.
     :param reports_dir: where metrics.json and the PNGs go.
+    :param checkpoint: the checkpoint that ships: ``best.keras`` (``val/`` chose its epoch) or
+        ``last.keras`` (the schedule's end; ``val/`` chose nothing).
     """
     from faceinsight.training.architectures import is_mirrored, served_form
 
     reports_dir.mkdir(parents=True, exist_ok=True)
-    best = _load_best(out_dir / "best.keras")
+    best = _load_best(out_dir / checkpoint)
     single_view = _predict(best, val["images"]).argmax(axis=1)
     shipped = served_form(best)  # what convert.py converts
     scores = _predict(shipped, val["images"])
@@ -260,7 +262,8 @@ def report_emotion(out_dir: Path, val: dict, reports_dir: Path) -> dict:
                     "validation_set": "FER2013 val/ (PublicTest)"},
         "per_class": per_class,
         "confusion_matrix": {"labels": list(EMOTIONS), "counts": matrix.tolist()},
-        "training": _training_section(history, run, "val_accuracy", "max", "emotion"),
+        "training": _training_section(history, run, "val_accuracy" if checkpoint == "best.keras" else None,
+                                      "max", "emotion"),
     }
     plot_confusion(matrix, list(EMOTIONS), "Emotion, FER2013 val", reports_dir / "emotion_confusion.png")
     draw_curves(reports_dir, "emotion", history, run["restarts"])
@@ -348,16 +351,34 @@ def _write_card(reports_dir: Path, metrics: dict) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """``python -m faceinsight.training.report --fold CHAIN/reports/metrics.json --kind emotion``:
-    the chain's model now ships; fold its figures and rounds into ``reports/``."""
+    """Set a trained model's figures in ``reports/`` when it ships.
+
+    ``--fold CHAIN/reports/metrics.json --kind emotion``: a chain begun from the shipped model;
+    its rounds follow the shipped ones. ``--run build/e19 --fer2013 DATA/fer2013 --checkpoint
+    last.keras``: an emotion run of its own lineage, reported from the checkpoint that ships.
+    """
     import argparse
 
     parser = argparse.ArgumentParser(description=main.__doc__.splitlines()[0])
-    parser.add_argument("--fold", type=Path, required=True, help="the chain's metrics.json")
-    parser.add_argument("--kind", choices=sorted(CURVES), required=True)
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--fold", type=Path, help="the chain's metrics.json")
+    source.add_argument("--run", type=Path, help="an emotion training folder whose checkpoint ships")
+    parser.add_argument("--kind", choices=sorted(CURVES), default="emotion")
+    parser.add_argument("--fer2013", type=Path, help="FER2013 folder (val/), with --run")
+    parser.add_argument("--checkpoint", choices=("best.keras", "last.keras"), default="best.keras",
+                        help="with --run: the checkpoint that ships")
+    parser.add_argument("--cache", type=Path, default=Path(".cache"))
     parser.add_argument("--reports", type=Path, default=Path("reports"))
     args = parser.parse_args(argv)
-    training = fold_chain(args.reports, args.kind, args.fold)["training"]
+    if args.run:
+        if args.kind != "emotion" or not args.fer2013:
+            parser.error("--run reports an emotion run and needs --fer2013")
+        from faceinsight.training.datasets import load_fer2013
+
+        val = load_fer2013(args.fer2013, "val", args.cache)
+        training = report_emotion(args.run, val, args.reports, args.checkpoint)["training"]
+    else:
+        training = fold_chain(args.reports, args.kind, args.fold)["training"]
     print(f"{args.kind}: {training['epochs']} epochs in {len(training['rounds'])} rounds")
 
 

@@ -143,6 +143,40 @@ def test_a_chain_from_the_shipped_model_continues_its_rounds_and_curves(tiny_run
     assert "The curves show epoch 6 (" in (tmp_path / "MODEL_CARD.md").read_text()
 
 
+def test_a_run_of_its_own_lineage_is_reported_from_the_checkpoint_that_ships(tiny_run: TinyRun,
+                                                                             tmp_path: Path) -> None:
+    """``report --run DIR --checkpoint last.keras``: the figures, matrix and card describe the
+    last epoch's network, not the best one, and no epoch was chosen by ``val/``."""
+    import shutil
+
+    import keras
+
+    from faceinsight.training import report
+
+    run = tmp_path / "e1"
+    shutil.copytree(tiny_run.emotion_out, run)
+    epochs = ((1, 0.9), (2, 0.1))  # epoch 1 the best on val/, epoch 2 the last
+    (run / "history.json").write_text(json.dumps(
+        [{"epoch": e, "accuracy": a, "loss": 1.0, "val_accuracy": a, "val_loss": 1.0} for e, a in epochs]))
+    last = keras.saving.load_model(run / "last.keras", compile=False)
+    dense = last.layers[-1]
+    kernel, bias = dense.get_weights()
+    happy = EMOTIONS.index("happy")
+    dense.set_weights([kernel * 0, np.where(np.arange(len(bias)) == happy, 50.0, -50.0)])
+    last.save(run / "last.keras")  # the last network says happy to every face
+
+    common = ["--run", str(run), "--fer2013", str(tiny_run.root / "fer2013"), "--cache", str(tmp_path / "c")]
+    report.main([*common, "--reports", str(tmp_path / "last"), "--checkpoint", "last.keras"])
+    report.main([*common, "--reports", str(tmp_path / "best")])
+    shipped, chosen = (json.loads((tmp_path / k / "metrics.json").read_text())["emotion"]
+                       for k in ("last", "best"))
+    counts = np.array(shipped["confusion_matrix"]["counts"])
+    assert counts.sum() == counts[:, happy].sum() > 0  # every answer the last network's
+    assert np.array(chosen["confusion_matrix"]["counts"])[:, happy].sum() < counts.sum()
+    assert shipped["training"]["best_epoch"] == 2 and chosen["training"]["best_epoch"] == 1
+    assert "the shipped checkpoint is epoch 2" in (tmp_path / "last" / "MODEL_CARD.md").read_text()
+
+
 def test_a_network_rebuilt_into_a_rounds_folder_is_not_that_rounds_training(tmp_path: Path) -> None:
     """``recover`` writes recovered.keras beside a round that then trains from it: the round
     counts once, and a round started from that file counts alone; from last.keras, both count."""

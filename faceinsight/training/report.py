@@ -350,7 +350,7 @@ def _write_card(reports_dir: Path, metrics: dict) -> None:
     write_model_card(reports_dir, metrics)
 
 
-def main(argv: list[str] | None = None) -> None:
+def parse_args(argv: list[str] | None = None):
     """Set a trained model's figures in ``reports/`` when it ships.
 
     ``--fold CHAIN/reports/metrics.json --kind emotion``: a chain begun from the shipped model;
@@ -359,7 +359,7 @@ def main(argv: list[str] | None = None) -> None:
     """
     import argparse
 
-    parser = argparse.ArgumentParser(description=main.__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=parse_args.__doc__.splitlines()[0])
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--fold", type=Path, help="the chain's metrics.json")
     source.add_argument("--run", type=Path, help="an emotion training folder whose checkpoint ships")
@@ -370,9 +370,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--cache", type=Path, default=Path(".cache"))
     parser.add_argument("--reports", type=Path, default=Path("reports"))
     args = parser.parse_args(argv)
+    if args.run and (args.kind != "emotion" or not args.fer2013):
+        parser.error("--run reports an emotion run and needs --fer2013")
+    return args
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Fold a chain's figures, or report a run's shipped checkpoint, into ``reports/``."""
+    args = parse_args(argv)
     if args.run:
-        if args.kind != "emotion" or not args.fer2013:
-            parser.error("--run reports an emotion run and needs --fer2013")
         from faceinsight.training.datasets import load_fer2013
 
         val = load_fer2013(args.fer2013, "val", args.cache)

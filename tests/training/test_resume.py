@@ -149,13 +149,15 @@ def test_the_last_checkpoint_is_replaced_whole(tmp_path: Path) -> None:
 
 
 def test_the_training_pages_examples_are_commands_the_script_takes() -> None:
-    """Each example on docs/models/training.md parses with the emotion script's own options."""
-    from faceinsight.training import train_emotion
+    """Each example on docs/models/training.md parses with its script's own options."""
+    from faceinsight.training import report, train_emotion
 
+    parsers = {"faceinsight.training.train_emotion": train_emotion.parse_args,
+               "faceinsight.training.report": report.parse_args}
     page = Path(__file__).resolve().parents[2] / "docs" / "models" / "training.md"
     examples = re.findall(r"```sh\n(.*?)```", page.read_text(), flags=re.S)
     assert len(examples) >= 5
     for example in examples:
         words = shlex.split(example.replace("\\\n", " "))
-        assert words[:3] == ["python", "-m", "faceinsight.training.train_emotion"]
-        train_emotion.parse_args(words[3:])  # exits on an option the script does not take
+        assert words[:2] == ["python", "-m"] and words[2] in parsers
+        parsers[words[2]](words[3:])  # exits on an option the script does not take

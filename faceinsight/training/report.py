@@ -24,7 +24,7 @@ def _plt():
     return plt
 
 
-def _load_best(path: Path):
+def _load_checkpoint(path: Path):
     import keras
 
     import faceinsight.training.architectures  # noqa: F401  (registers the mirror layers)
@@ -245,9 +245,9 @@ def report_emotion(out_dir: Path, val: dict, reports_dir: Path, checkpoint: str 
     from faceinsight.training.architectures import is_mirrored, served_form
 
     reports_dir.mkdir(parents=True, exist_ok=True)
-    best = _load_best(out_dir / checkpoint)
-    single_view = _predict(best, val["images"]).argmax(axis=1)
-    shipped = served_form(best)  # what convert.py converts
+    network = _load_checkpoint(out_dir / checkpoint)
+    single_view = _predict(network, val["images"]).argmax(axis=1)
+    shipped = served_form(network)  # what convert.py converts
     scores = _predict(shipped, val["images"])
     predicted, true = scores.argmax(axis=1), val["label"]
     matrix = confusion(true, predicted, len(EMOTIONS))
@@ -258,7 +258,7 @@ def report_emotion(out_dir: Path, val: dict, reports_dir: Path, checkpoint: str 
     section = {
         "summary": {"accuracy": float((predicted == true).mean()), "validation_images": int(len(true)),
                     "accuracy_single_view": float((single_view == true).mean()),
-                    "flip_averaged": is_mirrored(shipped),
+                    "flip_averaged": is_mirrored(shipped), "checkpoint": checkpoint,
                     "validation_set": "FER2013 val/ (PublicTest)"},
         "per_class": per_class,
         "confusion_matrix": {"labels": list(EMOTIONS), "counts": matrix.tolist()},
@@ -286,7 +286,7 @@ def report_age_gender(out_dir: Path, val: dict, reports_dir: Path) -> dict:
     :param reports_dir: where metrics.json and the PNGs go.
     """
     reports_dir.mkdir(parents=True, exist_ok=True)
-    outputs = _predict(_load_best(out_dir / "last.keras"), val["images"])  # the last epoch ships
+    outputs = _predict(_load_checkpoint(out_dir / "last.keras"), val["images"])  # the last epoch ships
     summaries = [summarise_age(d) for d in outputs["age"]]
     age_pred = np.array([s[0] for s in summaries])
     low = np.array([s[1][0] for s in summaries])

@@ -174,7 +174,9 @@ def test_a_run_of_its_own_lineage_is_reported_from_the_checkpoint_that_ships(tin
     assert counts.sum() == counts[:, happy].sum() > 0  # every answer the last network's
     assert np.array(chosen["confusion_matrix"]["counts"])[:, happy].sum() < counts.sum()
     assert shipped["training"]["best_epoch"] == 2 and chosen["training"]["best_epoch"] == 1
-    assert "the shipped checkpoint is epoch 2" in (tmp_path / "last" / "MODEL_CARD.md").read_text()
+    card = (tmp_path / "last" / "MODEL_CARD.md").read_text()
+    assert "the shipped checkpoint is epoch 2" in card and "the last epoch ships)" in card
+    assert "which also chose the checkpoint)" in (tmp_path / "best" / "MODEL_CARD.md").read_text()
 
 
 def test_a_network_rebuilt_into_a_rounds_folder_is_not_that_rounds_training(tmp_path: Path) -> None:

@@ -365,7 +365,7 @@ def parse_args(argv: list[str] | None = None):
     source.add_argument("--run", type=Path, help="an emotion training folder whose checkpoint ships")
     parser.add_argument("--kind", choices=sorted(CURVES), default="emotion")
     parser.add_argument("--fer2013", type=Path, help="FER2013 folder (val/), with --run")
-    parser.add_argument("--checkpoint", choices=("best.keras", "last.keras"), default="best.keras",
+    parser.add_argument("--checkpoint", choices=ROUND_CHECKPOINTS, default="best.keras",
                         help="with --run: the checkpoint that ships")
     parser.add_argument("--cache", type=Path, default=Path(".cache"))
     parser.add_argument("--reports", type=Path, default=Path("reports"))

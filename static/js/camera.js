@@ -205,6 +205,8 @@ async function sendFrame(force = false) {
   try {
     const { canvas, scale } = mirroredFrame(video, LIVE_MAX_SIDE);
     const blob = await canvasBlob(canvas, "image/jpeg", LIVE_QUALITY);
+    // Live may have been switched off while the frame was encoded: send nothing then.
+    if (controller.signal.aborted) return;
     const result = await analyzeImage(blob, "live.jpg", { store: false, signal: controller.signal });
     if (state.live && generation === state.generation) showLive(result.faces, scale);
   } catch (error) {

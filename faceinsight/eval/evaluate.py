@@ -159,8 +159,8 @@ AGE_GENDER_SPLIT = ("UTKFace validation split (15 % by file-name hash; never tra
                     "with the FaceRes teacher (its weight chosen there; round 9), and rounds "
                     "10-13 with FaceRes and dlib as teachers and real photos' effects (round 12, "
                     "chosen on these photos and their camera copies), round 14 from scratch, "
-                    "and two seeds of a warm restart of round 12 (round 16b ships, the better "
-                    "seed here))")
+                    "and warm restarts (two seeds from round 12, one from round 16b, and "
+                    "averages of their weights; round 16b ships, the better seed here))")
 
 CKPLUS_SPLIT = ("CK+ held-out subjects (about a quarter of the 118, by a hash of the subject id; "
                 "the emotion model trained on the other subjects' faces, and these chose nothing)")

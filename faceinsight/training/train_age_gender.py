@@ -9,7 +9,8 @@ does (the served detector's box and the age/gender geometry of that folder's man
 Children and people over 60 are rare in UTKFace; their crops are weighted up. The last epoch
 is the model (the validation split chooses nothing). ``--teacher`` mixes teachers' saved age
 distributions and P(female) for the training faces, averaged, into the targets (``--teacher-weight``;
-:func:`faceinsight.training.losses.taught_targets`, :mod:`faceinsight.training.teachers.soft_labels`).
+:func:`faceinsight.training.losses.taught_targets`, :mod:`faceinsight.training.teachers.soft_labels`);
+``--correct-disputed`` trusts the teachers over a gender label that all of them are sure is wrong.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from faceinsight.training.datasets import load_utkface, split_by_name
 from faceinsight.training.fit import compile_and_fit, limit_threads, new_model, seed_everything
 from faceinsight.training.framing import served_boxes
 from faceinsight.training.report import report_age_gender
-from faceinsight.training.teachers.soft_labels import teacher_age_gender
+from faceinsight.training.teachers.soft_labels import disputed_gender, teacher_age_gender
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -44,6 +45,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                              "(build/teacher/faceres_train.npz, build/teacher/dlib_train.npz)")
     parser.add_argument("--teacher-weight", type=float, default=0.3,
                         help="the teacher's share of each target with --teacher (0..1)")
+    parser.add_argument("--correct-disputed", type=float, default=0.0, metavar="SURE",
+                        help="with --teacher: where every teacher gives the other sex at least "
+                             "this probability (e.g. 0.9), the gender target is the teachers' "
+                             "P(female) instead of the label (0: off)")
     return parser.parse_args(argv)
 
 
@@ -92,6 +97,12 @@ def main(argv: list[str] | None = None) -> dict:
               f"training faces; teacher weight {args.teacher_weight}", flush=True)
         train_targets = taught_targets(train["age"], train["gender"].astype(np.float32), teacher,
                                        args.teacher_weight)
+        if args.correct_disputed:
+            disputed = disputed_gender(args.teacher, train["names"], train["gender"],
+                                       args.correct_disputed)
+            train_targets["gender"][disputed, 0] = teacher["female"][disputed]
+            print(f"gender targets of {int(disputed.sum())} disputed faces set to the teachers' "
+                  f"P(female)", flush=True)
     jitter = BoxJitter(args.box_scale, args.box_shift, args.box_rotate)
     train_boxes = served_boxes(args, train["images"], chip_box(), "age_gender")
     train_batches = FramedBatches(train["images"], train_boxes, train_targets, args.batch_size,

@@ -150,3 +150,19 @@ def test_gender_accuracy_reads_a_soft_target_as_its_class(tensorflow) -> None:
                         np.array([[0.8], [0.1], [0.4], [0.6]], np.float32))
     assert float(metric.result()) == pytest.approx(0.5)  # two right, two wrong
     assert metric.name == "binary_accuracy"
+
+
+def test_a_gender_label_is_disputed_only_where_every_teacher_is_sure_of_the_other_sex(
+        tmp_path: Path) -> None:
+    from faceinsight.training.teachers.soft_labels import disputed_gender
+
+    faceres = teacher_file(tmp_path)  # P(female): a.jpg 0.9, b.jpg 0.2
+    dlib = tmp_path / "dlib_train.npz"
+    np.savez(dlib, names=np.array(["a.jpg", "b.jpg", "c.jpg"]), age=np.zeros(3),
+             age_distribution=np.zeros((3, 100), np.float32),
+             female=np.array([0.95, 0.05, 0.99], np.float32))
+    names, female = ["a.jpg", "b.jpg", "c.jpg"], np.array([0, 1, 0])  # a, c labelled male, b female
+    # a: both sure she is female; b: FaceRes only 0.8 sure of male; c: FaceRes never read it
+    np.testing.assert_array_equal(disputed_gender([faceres, dlib], names, female, 0.9), [True, False, False])
+    np.testing.assert_array_equal(disputed_gender([faceres, dlib], names, female, 0.8), [True, True, False])
+    np.testing.assert_array_equal(disputed_gender([faceres, dlib], names, 1 - female, 0.5), [False] * 3)

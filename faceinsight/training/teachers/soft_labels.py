@@ -62,3 +62,21 @@ def one_teacher(path: Path, names) -> dict[str, np.ndarray]:
     distribution = np.pad(distribution, ((0, 0), (0, MAX_AGE + 1 - distribution.shape[1])))
     return {"age_distribution": distribution, "female": lined_up(saved["female"], rows),
             "taught": rows >= 0}
+
+
+def disputed_gender(paths: list[Path], names, female: np.ndarray, sure: float) -> np.ndarray:
+    """The faces whose gender label every teacher is sure is wrong: each teacher read the face
+    and gives the other sex a probability of at least ``sure``. Such labels are mostly the
+    dataset's errors (by eye, 15 of 17 such validation faces: docs/models/age-gender.md).
+
+    :param paths: the teachers' ``.npz`` files (:func:`teacher_age_gender`'s).
+    :param names: UTKFace file names; ``female``: (N,) 0/1 labels.
+    :param sure: how sure each teacher must be of the other sex, e.g. 0.9.
+    :returns: (N,) bool.
+    """
+    disputed = np.ones(len(names), bool)
+    for path in paths:
+        reading = one_teacher(path, names)
+        other_sex = np.where(np.asarray(female) > 0.5, 1 - reading["female"], reading["female"])
+        disputed &= reading["taught"] & (other_sex >= sure)
+    return disputed

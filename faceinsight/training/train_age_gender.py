@@ -49,7 +49,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="with --teacher: where every teacher gives the other sex at least "
                              "this probability (e.g. 0.9), the gender target is the teachers' "
                              "P(female) instead of the label (0: off)")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.correct_disputed and not args.teacher:
+        parser.error("--correct-disputed needs --teacher: the teachers decide which labels are disputed")
+    return args
 
 
 def band_weights(ages: np.ndarray) -> np.ndarray:

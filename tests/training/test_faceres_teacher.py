@@ -166,3 +166,13 @@ def test_a_gender_label_is_disputed_only_where_every_teacher_is_sure_of_the_othe
     np.testing.assert_array_equal(disputed_gender([faceres, dlib], names, female, 0.9), [True, False, False])
     np.testing.assert_array_equal(disputed_gender([faceres, dlib], names, female, 0.8), [True, True, False])
     np.testing.assert_array_equal(disputed_gender([faceres, dlib], names, 1 - female, 0.5), [False] * 3)
+
+
+def test_correcting_disputed_labels_without_a_teacher_is_refused(capsys) -> None:
+    from faceinsight.training.train_age_gender import parse_args
+
+    with pytest.raises(SystemExit):
+        parse_args(["--data", "utkface", "--correct-disputed", "0.9"])
+    assert "needs --teacher" in capsys.readouterr().err
+    taught = parse_args(["--data", "utkface", "--correct-disputed", "0.9", "--teacher", "t.npz"])
+    assert taught.correct_disputed == 0.9

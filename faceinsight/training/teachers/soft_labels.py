@@ -67,7 +67,8 @@ def one_teacher(path: Path, names) -> dict[str, np.ndarray]:
 def disputed_gender(paths: list[Path], names, female: np.ndarray, sure: float) -> np.ndarray:
     """The faces whose gender label every teacher is sure is wrong: each teacher read the face
     and gives the other sex a probability of at least ``sure``. Such labels are mostly the
-    dataset's errors (by eye, 15 of 17 such validation faces: docs/models/age-gender.md).
+    dataset's errors (by eye, 15 of the 17 validation faces that both teachers and our model
+    dispute: docs/models/age-gender.md).
 
     :param paths: the teachers' ``.npz`` files (:func:`teacher_age_gender`'s).
     :param names: UTKFace file names; ``female``: (N,) 0/1 labels.

@@ -147,7 +147,7 @@ def enlarged_photos(chips: list, labels: list[dict], models: FaceModels) -> list
 EMOTION_SPLIT = ("FER2013 val/ (PublicTest; it chose the emotion model's checkpoints up to round 5, "
                  "its int8 calibration size, 1.4.0's ninth round over a tenth and round 14 over "
                  "rounds 13 and 15, and saw the choices between the networks of 1.1, 1.2.0, 1.3.0, "
-                 "1.4.0 and rounds 10-15, and whether BlazeFace reads photos at their own "
+                 "1.4.0 and rounds 10-22, and whether BlazeFace reads photos at their own "
                  "proportions (not shipped))")
 AGE_GENDER_SPLIT = ("UTKFace validation split (15 % by file-name hash; never trained on and chose no "
                     "epoch, but it saw the choice between eleven age/gender candidates (1.1's two "
@@ -159,8 +159,9 @@ AGE_GENDER_SPLIT = ("UTKFace validation split (15 % by file-name hash; never tra
                     "with the FaceRes teacher (its weight chosen there; round 9), and rounds "
                     "10-13 with FaceRes and dlib as teachers and real photos' effects (round 12, "
                     "chosen on these photos and their camera copies), round 14 from scratch, "
-                    "and warm restarts (two seeds from round 12, one from round 16b, and "
-                    "averages of their weights; round 16b ships, the better seed here))")
+                    "and warm restarts (two seeds from round 12, three from round 16b, one with "
+                    "disputed gender labels corrected beside its control, and averages of "
+                    "their weights; round 16b ships, the better seed here))")
 
 CKPLUS_SPLIT = ("CK+ held-out subjects (about a quarter of the 118, by a hash of the subject id; "
                 "the emotion model trained on the other subjects' faces, and these chose nothing)")
